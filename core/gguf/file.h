@@ -1,0 +1,94 @@
+// The GGUF reader. Opening a file maps it read-only, parses and checks the header, and reads no tensor data;
+// tensors are zero-copy views into the mapping. Every accepted file is safe to read: all tensor ranges lie inside
+// the mapping and every array matches its declared type and length. Untrusted input never crashes the reader.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/gguf/gguf_error.h"
+#include "core/gguf/tensor_type.h"
+#include "core/gguf/value.h"
+
+namespace sy::gguf {
+
+constexpr uint32_t kMaxDims = 4;
+constexpr uint64_t kDefaultAlignment = 32;
+constexpr uint64_t kMaxAlignment = 1u << 20;
+constexpr size_t kMaxTensorNameBytes = 63;  // the reference's GGML_MAX_NAME is 64 with the terminating NUL
+constexpr uint32_t kMaxArrayDepth = 8;
+
+struct TensorInfo {
+  std::string name;
+  TensorType type;
+  uint32_t n_dims;                 // 1..4
+  std::array<uint64_t, kMaxDims> ne;  // elements per dimension, ne[0] the row length; unused dimensions are 1
+  uint64_t offset;                 // from the start of the data section
+  uint64_t n_elements;
+  uint64_t n_bytes;                // storage in the file (see tensor_storage_bytes)
+  uint64_t info_offset;            // byte offset of this tensor's info record in the file, for messages
+};
+
+struct KeyValue {
+  std::string key;
+  Value value;
+};
+
+class File {
+ public:
+  // Maps `path` and parses its header. Throws GgufError (a sy::Error with code invalid_file, or io for I/O).
+  static File open(const std::filesystem::path& path);
+  // Parses a header held in memory; `bytes` is borrowed and must outlive the File. `name` is used in messages.
+  static File parse(std::span<const std::byte> bytes, std::string name);
+
+  File(File&&) noexcept;
+  File& operator=(File&&) noexcept;
+  ~File();
+
+  const std::string& name() const { return name_; }  // the path as given, for messages
+  uint32_t version() const { return version_; }
+  uint64_t alignment() const { return alignment_; }
+  uint64_t data_offset() const { return data_offset_; }  // absolute offset of the data section
+  uint64_t file_size() const { return bytes_.size(); }
+  uint64_t header_bytes() const { return data_offset_; }
+
+  const std::vector<KeyValue>& metadata() const { return metadata_; }
+  const Value* find(std::string_view key) const;  // nullptr when absent
+  const std::vector<TensorInfo>& tensors() const { return tensors_; }
+  const TensorInfo* find_tensor(std::string_view name) const;  // nullptr when absent
+
+  // The tensor's bytes inside the mapping: no copy, no read until touched.
+  std::span<const std::byte> tensor_data(const TensorInfo& tensor) const;
+  std::span<const std::byte> bytes() const { return bytes_; }
+
+  // Convenience for well-known keys: the architecture ("llama"), and "<arch>.<suffix>" lookups.
+  std::string architecture() const;
+  const Value* find_arch(std::string_view suffix) const;
+
+ private:
+  File() = default;
+  struct Mapping;
+  std::unique_ptr<Mapping> mapping_;  // null when parsing borrowed memory
+  std::span<const std::byte> bytes_;
+  std::string name_;
+  uint32_t version_ = 0;
+  uint64_t alignment_ = kDefaultAlignment;
+  uint64_t data_offset_ = 0;
+  std::vector<KeyValue> metadata_;
+  std::unordered_map<std::string, size_t> key_index_;
+  std::vector<TensorInfo> tensors_;
+  std::unordered_map<std::string, size_t> tensor_index_;
+
+  friend class Parser;
+};
+
+}  // namespace sy::gguf

@@ -1,0 +1,20 @@
+// The switchyard CLI: one file per command, each registering a CLI11 subcommand. A command's callback stores
+// its exit status in `exit_code`: 0 success, 1 the command ran and found a problem (e.g. an invalid model),
+// 2 a usage or I/O error (see README "Exit codes").
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+namespace sy::cli {
+
+void add_inspect_command(CLI::App& app, int& exit_code);
+void add_validate_command(CLI::App& app, int& exit_code);
+
+// The model a command runs on when -m is not given: $SWITCHYARD_MODEL, else ../shared/models/stories260K.gguf
+// relative to the current directory.
+std::string default_model_path();
+
+// Registers the common "-m,--model" option with its default on `command`.
+CLI::Option* add_model_option(CLI::App& command, std::string& model);
+
+}  // namespace sy::cli
