@@ -67,6 +67,7 @@ class Parser {
   static constexpr uint64_t kMinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8;  // name, 1 dim, type, offset
   static constexpr uint64_t kMinArrayBytes = 4 + 8;                   // element type and count of a nested array
   static constexpr uint64_t kMinStringBytes = 8;                      // length of an empty string
+  static constexpr uint64_t kNoIndex = UINT64_MAX;
 
   uint64_t remaining() const { return bytes_.size() - pos_; }
 
@@ -92,12 +93,18 @@ class Parser {
     return out;
   }
 
-  std::string read_string(std::string_view field) {
+  // `index` names the element when the string is one of an array's (the label is built only on failure, since
+  // vocabularies hold hundreds of thousands of strings).
+  std::string read_string(std::string_view field, uint64_t index = kNoIndex) {
     const uint64_t at = pos_;
+    const auto label = [&] {
+      return index == kNoIndex ? std::string(field) : std::string(field) + "[" + std::to_string(index) + "]";
+    };
+    if (remaining() < sizeof(uint64_t)) need(sizeof(uint64_t), label());
     const auto length = read_scalar<uint64_t>(field);
     if (length > remaining()) {
       fail(GgufErrorCode::string_past_end,
-           where(at) + std::string(field) + " declares a string of " + std::to_string(length) +
+           where(at) + label() + " declares a string of " + std::to_string(length) +
                " bytes but only " + std::to_string(remaining()) + " bytes remain in the file");
     }
     std::string out(reinterpret_cast<const char*>(bytes_.data() + pos_), length);
@@ -157,7 +164,7 @@ class Parser {
     }
     if (array.element_type == ValueType::STRING) {
       array.strings.reserve(count);
-      for (uint64_t i = 0; i < count; ++i) array.strings.push_back(read_string(field + "[" + std::to_string(i) + "]"));
+      for (uint64_t i = 0; i < count; ++i) array.strings.push_back(read_string(field, i));
     } else if (array.element_type == ValueType::ARRAY) {
       array.arrays.reserve(count);
       for (uint64_t i = 0; i < count; ++i) {
@@ -167,7 +174,7 @@ class Parser {
     } else {
       const uint64_t n = count * width;  // cannot overflow: count <= remaining / width
       array.raw.resize(n);
-      std::memcpy(array.raw.data(), bytes_.data() + pos_, n);
+      if (n) std::memcpy(array.raw.data(), bytes_.data() + pos_, n);  // an empty vector's data() may be null
       pos_ += n;
     }
     return array;

@@ -64,6 +64,19 @@ TEST_CASE("the minimal valid file is accepted") {
   CHECK(file.data_offset() % 32 == 0);
 }
 
+TEST_CASE("empty arrays of every element type are accepted") {
+  // Regression: copying zero bytes from an empty array passed a null pointer to memcpy (found by the fuzzer).
+  std::vector<Part> kvs;
+  for (uint32_t type = 0; type < kValueTypeCount; ++type) kvs.push_back(kv_array("empty." + std::to_string(type), type, 0, ""));
+  const File file = File::parse(build(kvs, {}).span(), "empty-arrays.gguf");
+  for (uint32_t type = 0; type < kValueTypeCount; ++type) {
+    const Array* a = file.find("empty." + std::to_string(type))->as_array();
+    REQUIRE(a);
+    CHECK(a->size() == 0);
+    CHECK(static_cast<uint32_t>(a->element_type) == type);
+  }
+}
+
 TEST_CASE("each malformed-input class yields its own error code") {
   struct Case {
     std::string what;
