@@ -1,0 +1,134 @@
+// The run configuration: shipped examples load, precedence is file < environment < flags with provenance, and
+// every error class names the key path, the value, what is allowed and where it came from.
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/config/run_config.h"
+#include "core/config/schema.h"
+#include "tests/test_support.h"
+
+using namespace sy::config;
+
+namespace {
+
+std::string error_of(const std::string& json_text, std::vector<Setting> env = {}, std::vector<Setting> flags = {}) {
+  sy::test::ScratchDir dir;
+  const auto path = dir / "run.json";
+  std::ofstream(path) << json_text;
+  try {
+    load_run_config(path, env, flags);
+  } catch (const sy::Error& e) {
+    return e.what();
+  }
+  FAIL("the configuration was accepted: " << json_text);
+  return {};
+}
+
+bool contains(const std::string& haystack, const std::string& needle) {
+  return haystack.find(needle) != std::string::npos;
+}
+
+}  // namespace
+
+TEST_CASE("every shipped example config loads") {
+  int count = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(SWITCHYARD_CONFIGS_DIR)) {
+    if (entry.path().extension() != ".json" || entry.path().filename() == "schema.json") continue;
+    CAPTURE(entry.path().string());
+    CHECK_NOTHROW(load_run_config(entry.path(), {}, {}));
+    ++count;
+  }
+  CHECK(count >= 5);
+}
+
+TEST_CASE("defaults fill a missing file") {
+  const RunConfig c = load_run_config(std::nullopt, {}, {});
+  CHECK(c.placement.policy == "auto");
+  CHECK(c.loading.mode == "progressive");
+  CHECK(c.runtime.context_length == 2048);
+  CHECK(c.origins.empty());
+  CHECK(contains(describe(c), "runtime.threads = 0"));
+  CHECK(contains(describe(c), "(default)"));
+}
+
+TEST_CASE("flags override the environment, which overrides the file; each value keeps its source") {
+  sy::test::ScratchDir dir;
+  std::ofstream(dir / "run.json") << R"({"runtime": {"threads": 3, "seed": 7}, "placement": {"policy": "cpu"}})";
+  const std::vector<Setting> env = {{"runtime.threads", "5", "env SWITCHYARD_THREADS"},
+                                    {"runtime.seed", "11", "env SWITCHYARD_SEED"}};
+  const std::vector<Setting> flags = {{"runtime.threads", "9", "flag --threads"}};
+  const RunConfig c = load_run_config(dir / "run.json", env, flags);
+  CHECK(c.runtime.threads == 9);
+  CHECK(c.runtime.seed == 11);
+  CHECK(c.placement.policy == "cpu");
+  CHECK(c.origins.at("runtime.threads") == "flag --threads");
+  CHECK(c.origins.at("runtime.seed") == "env SWITCHYARD_SEED");
+  CHECK(c.origins.at("placement.policy") == "file " + (dir / "run.json").string());
+  const std::string text = describe(c);
+  CHECK(contains(text, "runtime.threads = 9"));
+  CHECK(contains(text, "(flag --threads)"));
+}
+
+TEST_CASE("environment variables map to their keys") {
+  static const std::map<std::string, std::string> fake = {
+      {"SWITCHYARD_DEVICE", "cpu"}, {"SWITCHYARD_GPU_MEMORY_LIMIT", "2048"}, {"SWITCHYARD_THREADS", "4"}};
+  auto getenv = [](const char* name) -> const char* {
+    auto it = fake.find(name);
+    return it == fake.end() ? nullptr : it->second.c_str();
+  };
+  const auto settings = settings_from_environment(getenv);
+  const RunConfig c = load_run_config(std::nullopt, settings, {});
+  CHECK(c.placement.device == "cpu");
+  CHECK(c.placement.gpu_memory_limit_mib == 2048);
+  CHECK(c.runtime.threads == 4);
+  CHECK(c.origins.at("placement.gpu_memory_limit_mib") == "env SWITCHYARD_GPU_MEMORY_LIMIT");
+}
+
+TEST_CASE("an unknown key names the nearest valid one") {
+  const std::string e = error_of(R"({"placement": {"polcy": "cpu"}})");
+  CHECK(contains(e, "unknown key 'placement.polcy'"));
+  CHECK(contains(e, "did you mean 'placement.policy'?"));
+}
+
+TEST_CASE("a wrong type names the key, the value and the expected type") {
+  const std::string e = error_of(R"({"runtime": {"threads": "four"}})");
+  CHECK(contains(e, "'runtime.threads' is a string (\"four\"), expected an integer"));
+}
+
+TEST_CASE("out of range and not allowed values say what is allowed") {
+  CHECK(contains(error_of(R"({"sampling": {"top_p": 1.5}})"), "'sampling.top_p' is 1.5, above the maximum 1"));
+  CHECK(contains(error_of(R"({"placement": {"policy": "fastest"}})"),
+                 "'placement.policy' is \"fastest\", expected one of \"auto\", \"cpu\""));
+  CHECK(contains(error_of(R"({"placement": {"devices": {"cuda:0": {"max_utilization": 0}}}})"),
+                 "'placement.devices.cuda:0.max_utilization' is 0, must be greater than 0"));
+}
+
+TEST_CASE("a regular expression that does not compile is named") {
+  const std::string e = error_of(R"({"placement": {"overrides": [{"pattern": "blk\\.(1", "device": "cpu"}]}})");
+  CHECK(contains(e, "'placement.overrides[0].pattern' is \"blk\\\\.(1\", which is not a valid regular expression"));
+}
+
+TEST_CASE("errors from the environment and flags name their source") {
+  const std::string e = error_of("{}", {{"runtime.threads", "lots", "env SWITCHYARD_THREADS"}},
+                                 {{"runtime.seed", "-3", "flag --seed"}});
+  CHECK(contains(e, "env SWITCHYARD_THREADS: 'lots' is not a non-negative integer (sets 'runtime.threads')"));
+  CHECK(contains(e, "flag --seed: '-3' is not a non-negative integer"));
+  CHECK(contains(error_of("{}", {}, {{"runtime.threads", "5000", "flag --threads"}}),
+                 "flag --threads: 'runtime.threads' is 5000, above the maximum 1024"));
+}
+
+TEST_CASE("malformed JSON and inconsistent ranges are refused with the file named") {
+  CHECK(contains(error_of("{\"runtime\": "), "not valid JSON"));
+  CHECK(contains(error_of(R"({"placement": {"policy": "layers", "layers": [{"device": "cpu", "first": 4, "last": 2}]}})"),
+                 "'placement.layers[0]' has first 4 after last 2"));
+  CHECK(contains(error_of(R"({"placement": {"policy": "layers"}})"), "'placement.layers' is empty"));
+  CHECK(contains(error_of(R"([1, 2])"), "the document is an array"));
+}
+
+TEST_CASE("edit distance") {
+  CHECK(edit_distance("polcy", "policy") == 1);
+  CHECK(edit_distance("", "abc") == 3);
+  CHECK(edit_distance("same", "same") == 0);
+}
