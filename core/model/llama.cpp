@@ -125,6 +125,17 @@ std::vector<ModelFinding> check_llama(const gguf::File& file) {
   }
   const LlamaHparams hp = read_hparams(file, findings);
   if (!findings.empty()) return findings;  // shapes cannot be derived from broken hyperparameters
+  // Each layer needs 9 tensors. Checked before enumerating them, so that a file declaring billions of layers
+  // costs nothing (the reader only knows that some tensor names such a high layer).
+  const uint64_t per_layer = 9;
+  if (hp.n_layer > file.tensors().size() / per_layer) {
+    findings.push_back({"missing_tensor", file.name() + ": '" + arch + ".block_count' declares " +
+                                              std::to_string(hp.n_layer) + " layers, which need at least " +
+                                              (hp.n_layer > UINT64_MAX / per_layer ? std::string("2^64")
+                                                                                   : std::to_string(hp.n_layer * per_layer)) +
+                                              " tensors, but the file holds " + std::to_string(file.tensors().size())});
+    return findings;
+  }
   for (const auto& expected : expected_llama_tensors(hp)) {
     const gguf::TensorInfo* t = file.find_tensor(expected.name);
     if (!t) {

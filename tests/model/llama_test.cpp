@@ -85,3 +85,24 @@ TEST_CASE("missing hyperparameters and foreign architectures are findings, not c
   REQUIRE(foreign.size() == 1);
   CHECK(foreign[0].code == "unsupported_architecture");
 }
+
+TEST_CASE("a huge declared layer count is one finding, found at once") {
+  // Regression (found by the fuzzer): enumerating the expected tensors of 4 billion layers took forever.
+  test::ScratchDir dir;
+  gguf::Writer writer;
+  writer.add("general.architecture", gguf::Value::make_string("llama"));
+  for (const char* key : {"llama.embedding_length", "llama.feed_forward_length", "llama.context_length"}) {
+    writer.add(key, gguf::Value::make_uint(gguf::ValueType::UINT32, 32));
+  }
+  writer.add("llama.attention.head_count", gguf::Value::make_uint(gguf::ValueType::UINT32, 4));
+  writer.add("llama.block_count", gguf::Value::make_uint(gguf::ValueType::UINT32, 4000000000u));
+  writer.add("llama.vocab_size", gguf::Value::make_uint(gguf::ValueType::UINT32, 8));
+  const uint64_t ne[] = {32};
+  std::vector<std::byte> data(32 * 4);
+  writer.add_tensor("blk.3999999999.attn_norm.weight", gguf::TensorType::F32, ne, data);
+  writer.write(dir / "deep.gguf");
+  const auto findings = model::check_llama(gguf::File::open(dir / "deep.gguf"));
+  REQUIRE(findings.size() == 1);
+  CAPTURE(findings[0].message);
+  CHECK(findings[0].message.find("declares 4000000000 layers") != std::string::npos);
+}
