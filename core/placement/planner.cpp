@@ -1,0 +1,518 @@
+#include "core/placement/planner.h"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <fmt/format.h>
+#include <map>
+#include <regex>
+#include <set>
+
+#include "core/common/error.h"
+
+namespace sy::placement {
+namespace {
+
+using gguf::TensorType;
+
+bool type_in(uint64_t mask, TensorType type) {
+  const auto id = static_cast<uint32_t>(type);
+  return id < 64 && (mask >> id) & 1;
+}
+
+// The device-side type of a tensor: its own when the device can use it, else F16 or F32 when conversion is
+// allowed and the device can use those; nullopt when the device cannot hold it at all.
+std::optional<TensorType> stored_type_on(const DeviceDescription& d, const TensorDescription& t, bool allow_conversion) {
+  const uint64_t mask = t.is_matrix ? d.multipliable_types : d.storable_types;
+  if (type_in(mask, t.type)) return t.type;
+  if (!allow_conversion) return std::nullopt;
+  for (TensorType target : {TensorType::F16, TensorType::F32}) {
+    if (type_in(mask, target)) return target;
+  }
+  return std::nullopt;
+}
+
+uint64_t stored_bytes(const TensorDescription& t, TensorType stored) {
+  if (stored == t.type) return t.bytes;
+  return *gguf::tensor_storage_bytes(stored, t.n_elements);
+}
+
+bool matches_device_filter(const DeviceDescription& d, const std::string& filter) {
+  if (filter == "auto" || filter == d.name) return true;
+  // A kind or plugin prefix: "cuda" matches cuda:0, cuda:1; "cpu" matches cpu.
+  return d.name.rfind(filter + ":", 0) == 0 || d.name == filter;
+}
+
+struct DeviceState {
+  DeviceDescription description;
+  DeviceUsage usage;
+  bool scratch_reserved = false;
+  bool excluded = false;  // takes nothing more (a failed allocation)
+};
+
+class Builder {
+ public:
+  Builder(const std::vector<DeviceDescription>& devices, const RunShape& shape, const config::RunConfig& config,
+          const std::set<std::string>& excluded)
+      : shape_(shape), config_(config) {
+    for (const auto& d : devices) {
+      if (!matches_device_filter(d, config.placement.device)) continue;
+      DeviceState s;
+      s.description = d;
+      s.usage.device = d.name;
+      s.usage.kind = d.kind;
+      s.usage.free_memory = d.free_memory;
+      const auto budget = config.budget_for(d.name);
+      double cap = static_cast<double>(d.free_memory) * budget.max_utilization;
+      if (d.kind != DeviceKind::cpu && config.placement.gpu_memory_limit_mib > 0) {
+        cap = std::min(cap, static_cast<double>(config.placement.gpu_memory_limit_mib << 20));
+      }
+      const double reserve = static_cast<double>(budget.reserve_mib << 20);
+      s.usage.budget = cap > reserve ? static_cast<uint64_t>(cap - reserve) : 0;
+      s.excluded = excluded.count(d.name) > 0;
+      states_.push_back(std::move(s));
+    }
+    if (states_.empty()) {
+      std::string names;
+      for (const auto& d : devices) names += (names.empty() ? "" : ", ") + d.name;
+      throw Error(ErrorCode::invalid_argument, "placement.device '" + config.placement.device +
+                                                   "' matches no device; devices here: " + names);
+    }
+    rank();
+  }
+
+  std::vector<DeviceState>& states() { return states_; }
+
+  DeviceState* find(const std::string& name) {
+    for (auto& s : states_) {
+      if (s.description.name == name) return &s;
+    }
+    return nullptr;
+  }
+
+  uint64_t room(const DeviceState& s) const {
+    const uint64_t pending_scratch = s.scratch_reserved ? 0 : shape_.scratch_bytes;
+    const uint64_t used = s.usage.used() + pending_scratch;
+    return used >= s.usage.budget ? 0 : s.usage.budget - used;
+  }
+
+  // The bytes `tensors` (plus `kv` bytes) would take on `s`; nullopt when some tensor cannot live there.
+  std::optional<uint64_t> cost(const DeviceState& s, const std::vector<const TensorDescription*>& tensors, uint64_t kv) const {
+    uint64_t total = kv;
+    for (const auto* t : tensors) {
+      auto stored = stored_type_on(s.description, *t, config_.placement.allow_conversion);
+      if (!stored) return std::nullopt;
+      total += stored_bytes(*t, *stored);
+    }
+    return total;
+  }
+
+  void place(DeviceState& s, const TensorDescription& t, const std::string& reason) {
+    const auto stored = *stored_type_on(s.description, t, config_.placement.allow_conversion);
+    if (!s.scratch_reserved) {
+      s.scratch_reserved = true;
+      s.usage.scratch = shape_.scratch_bytes;
+    }
+    const uint64_t bytes = stored_bytes(t, stored);
+    s.usage.weights += bytes;
+    if (stored != t.type) {
+      notes.push_back(fmt::format("{} converted from {} to {} on upload to {}: {} does not {} {}", t.name,
+                                  gguf::to_string(t.type), gguf::to_string(stored), s.description.name,
+                                  s.description.name, t.is_matrix ? "multiply" : "store", gguf::to_string(t.type)));
+    }
+    placements.push_back({t.name, s.description.name, stored, bytes, t.layer, t.role, reason});
+  }
+
+  void add_kv(DeviceState& s, int64_t layer) {
+    s.usage.kv_cache += shape_.kv_bytes_per_layer;
+    s.usage.layers.push_back(layer);
+  }
+
+  std::string left_after(const DeviceState& s, uint64_t extra) const {
+    const uint64_t r = room(s);
+    return format_bytes(r > extra ? r - extra : 0) + " left after reserve";
+  }
+
+  std::vector<TensorPlacement> placements;
+  std::vector<std::string> notes;
+
+ private:
+  void rank() {
+    const std::string& policy = config_.placement.policy;
+    auto kind_order = [](DeviceKind k) { return k == DeviceKind::cpu ? 1 : 0; };
+    if (policy == "auto") {
+      std::stable_sort(states_.begin(), states_.end(), [&](const DeviceState& a, const DeviceState& b) {
+        if (a.description.bandwidth != b.description.bandwidth) return a.description.bandwidth > b.description.bandwidth;
+        if (kind_order(a.description.kind) != kind_order(b.description.kind))
+          return kind_order(a.description.kind) < kind_order(b.description.kind);
+        return a.description.name < b.description.name;
+      });
+    } else {
+      std::stable_sort(states_.begin(), states_.end(), [&](const DeviceState& a, const DeviceState& b) {
+        if (kind_order(a.description.kind) != kind_order(b.description.kind))
+          return kind_order(a.description.kind) < kind_order(b.description.kind);
+        return a.description.name < b.description.name;
+      });
+    }
+  }
+
+  const RunShape& shape_;
+  const config::RunConfig& config_;
+  std::vector<DeviceState> states_;
+};
+
+std::string device_list(const std::vector<DeviceDescription>& devices) {
+  std::string names;
+  for (const auto& d : devices) names += (names.empty() ? "" : ", ") + d.name;
+  return names;
+}
+
+void check_named_devices(const std::vector<DeviceDescription>& devices, const config::RunConfig& config) {
+  auto exists = [&](const std::string& name) {
+    return std::any_of(devices.begin(), devices.end(), [&](const auto& d) { return d.name == name; });
+  };
+  std::vector<std::string> problems;
+  for (size_t i = 0; i < config.placement.overrides.size(); ++i) {
+    const auto& o = config.placement.overrides[i];
+    if (!exists(o.device)) {
+      problems.push_back(fmt::format("'placement.overrides[{}].device' is \"{}\", a device that does not exist; "
+                                     "devices here: {}", i, o.device, device_list(devices)));
+    }
+  }
+  for (size_t i = 0; i < config.placement.layers.size(); ++i) {
+    const auto& r = config.placement.layers[i];
+    if (!exists(r.device)) {
+      problems.push_back(fmt::format("'placement.layers[{}].device' is \"{}\", a device that does not exist; "
+                                     "devices here: {}", i, r.device, device_list(devices)));
+    }
+  }
+  if (!problems.empty()) {
+    std::string message = "invalid run configuration:";
+    for (const auto& p : problems) message += "\n  " + p;
+    throw Error(ErrorCode::invalid_argument, message);
+  }
+}
+
+[[noreturn]] void no_room(const std::string& what, uint64_t bytes, Builder& b) {
+  std::string budgets;
+  for (const auto& s : b.states()) {
+    budgets += fmt::format("\n  {}: {} free of a {} budget{}", s.description.name, format_bytes(b.room(s)),
+                           format_bytes(s.usage.budget), s.excluded ? " (excluded after a failed allocation)" : "");
+  }
+  throw Error(ErrorCode::out_of_memory,
+              fmt::format("{} ({}) fits on no device:{}\nLower runtime.context_length or runtime.batch_size, raise "
+                          "max_utilization, or add a device.",
+                          what, format_bytes(bytes), budgets));
+}
+
+}  // namespace
+
+std::string_view to_string(Role role) {
+  switch (role) {
+    case Role::embedding: return "embedding";
+    case Role::attention: return "attention";
+    case Role::feed_forward: return "feed_forward";
+    case Role::norm: return "norm";
+    case Role::output: return "output";
+    case Role::other: return "other";
+  }
+  return "other";
+}
+
+std::string format_bytes(uint64_t bytes) {
+  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+  double value = static_cast<double>(bytes);
+  int unit = 0;
+  while (value >= 1024 && unit < 4) {
+    value /= 1024;
+    ++unit;
+  }
+  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, units[unit]);
+}
+
+std::vector<TensorDescription> describe_tensors(const gguf::File& file) {
+  std::vector<TensorDescription> out;
+  for (const auto& t : file.tensors()) {
+    TensorDescription d;
+    d.name = t.name;
+    d.type = t.type;
+    d.n_elements = t.n_elements;
+    d.bytes = t.n_bytes;
+    std::string_view name = t.name;
+    if (name.starts_with("blk.")) {
+      name.remove_prefix(4);
+      int64_t layer = 0;
+      auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), layer);
+      if (ec == std::errc() && end < name.data() + name.size() && *end == '.') {
+        d.layer = layer;
+        name = std::string_view(end + 1, name.data() + name.size() - end - 1);
+      }
+    }
+    if (name.ends_with("norm.weight") || name.ends_with("norm.bias")) d.role = Role::norm;
+    else if (name.starts_with("token_embd")) d.role = Role::embedding;
+    else if (name.starts_with("output")) d.role = Role::output;
+    else if (name.starts_with("attn_")) d.role = Role::attention;
+    else if (name.starts_with("ffn_")) d.role = Role::feed_forward;
+    d.is_matrix = t.n_dims >= 2 && d.role != Role::embedding;
+    out.push_back(std::move(d));
+  }
+  return out;
+}
+
+RunShape run_shape(const model::LlamaHparams& hp, const config::RunConfig& config) {
+  RunShape s;
+  s.n_layer = hp.n_layer;
+  const uint64_t ctx = config.runtime.context_length;
+  s.kv_bytes_per_layer = 2 * ctx * hp.n_head_kv * hp.head_dim * sizeof(float);
+  const uint64_t batch = std::min(config.runtime.batch_size, ctx);
+  // Residual stream, normed copy, q/k/v/attention output, two feed-forward halves, logits, and attention scores
+  // for one head group over the context: float32 activations of one batch.
+  const uint64_t per_token = 4 * hp.n_embd + 2 * hp.n_head_kv * hp.head_dim + 2 * hp.n_ff + hp.n_vocab;
+  s.scratch_bytes = sizeof(float) * (batch * per_token + batch * ctx * hp.n_head);
+  return s;
+}
+
+const TensorPlacement* Plan::find(std::string_view tensor) const {
+  for (const auto& t : tensors) {
+    if (t.tensor == tensor) return &t;
+  }
+  return nullptr;
+}
+
+const DeviceUsage* Plan::usage(std::string_view device) const {
+  for (const auto& d : devices) {
+    if (d.device == device) return &d;
+  }
+  return nullptr;
+}
+
+namespace {
+
+Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<TensorDescription>& tensors,
+               const RunShape& shape, const config::RunConfig& config, const std::set<std::string>& excluded) {
+  check_named_devices(devices, config);
+  Builder b(devices, shape, config, excluded);
+  const std::string& policy = config.placement.policy;
+  std::vector<bool> done(tensors.size(), false);
+
+  // 1. Tensors already loaded stay where they are.
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const auto& t = tensors[i];
+    if (!t.pinned_device) continue;
+    DeviceState* s = b.find(*t.pinned_device);
+    if (!s) throw Error(ErrorCode::internal, "tensor " + t.name + " is pinned to unknown device " + *t.pinned_device);
+    b.place(*s, t, "already loaded here");
+    done[i] = true;
+  }
+
+  // 2. Overrides: the first rule whose expression matches a tensor's name decides its device.
+  std::vector<std::regex> rules;
+  for (const auto& o : config.placement.overrides) rules.emplace_back(o.pattern);
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (done[i]) continue;
+    const auto& t = tensors[i];
+    for (size_t r = 0; r < rules.size(); ++r) {
+      if (!std::regex_search(t.name, rules[r])) continue;
+      const auto& o = config.placement.overrides[r];
+      DeviceState* s = b.find(o.device);
+      if (!s) {
+        throw Error(ErrorCode::invalid_argument,
+                    fmt::format("placement.overrides[{}] sends {} to {}, which placement.device '{}' excludes", r,
+                                t.name, o.device, config.placement.device));
+      }
+      auto bytes = b.cost(*s, {&t}, 0);
+      if (!bytes) {
+        throw Error(ErrorCode::unsupported,
+                    fmt::format("placement.overrides[{}] sends {} ({}) to {}, which can neither use nor convert that "
+                                "type; remove the rule or set placement.allow_conversion",
+                                r, t.name, gguf::to_string(t.type), o.device));
+      }
+      if (*bytes > b.room(*s)) no_room(t.name + " (by placement.overrides[" + std::to_string(r) + "])", *bytes, b);
+      b.place(*s, t, fmt::format("override '{}' (placement.overrides[{}])", o.pattern, r));
+      done[i] = true;
+      break;
+    }
+  }
+
+  // 3. Layers, whole: each layer's remaining tensors and its KV cache go to one device.
+  std::map<int64_t, std::vector<size_t>> layers;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (tensors[i].layer < 0) continue;
+    auto& members = layers[tensors[i].layer];  // every layer gets an entry: its KV cache needs a home
+    if (!done[i]) members.push_back(i);
+  }
+  auto& states = b.states();
+  auto usable = [&](const DeviceState& s) { return !s.excluded; };
+
+  // For balanced: how many layers each GPU should take, in proportion to its budget.
+  std::map<std::string, uint64_t> quota;
+  if (policy == "balanced") {
+    uint64_t total_budget = 0;
+    for (const auto& s : states) {
+      if (s.description.kind != DeviceKind::cpu && usable(s)) total_budget += s.usage.budget;
+    }
+    uint64_t assigned = 0, cumulative = 0;
+    for (const auto& s : states) {
+      if (s.description.kind == DeviceKind::cpu || !usable(s) || total_budget == 0) continue;
+      cumulative += s.usage.budget;
+      const auto upto = static_cast<uint64_t>(std::llround(static_cast<double>(layers.size()) *
+                                                           static_cast<double>(cumulative) / static_cast<double>(total_budget)));
+      quota[s.description.name] = upto - assigned;
+      assigned = upto;
+    }
+  }
+
+  size_t cursor = 0;  // layers fill devices in ranking order and never go back
+  for (auto& [layer, indices] : layers) {
+    std::vector<const TensorDescription*> group;
+    for (size_t i : indices) group.push_back(&tensors[i]);
+    const uint64_t kv = shape.kv_bytes_per_layer;
+    // A layer whose attention already has a device (pinned or overridden) keeps its KV cache beside it.
+    const auto attention_device = [&]() -> DeviceState* {
+      for (const auto& p : b.placements) {
+        if (p.layer == layer && p.role == Role::attention) return b.find(p.device);
+      }
+      return nullptr;
+    }();
+    if (attention_device && std::none_of(group.begin(), group.end(),
+                                         [](const auto* t) { return t->role == Role::attention; })) {
+      if (b.room(*attention_device) < kv) no_room("the KV cache of blk." + std::to_string(layer), kv, b);
+      b.add_kv(*attention_device, layer);
+      // The rest of the layer (norms, feed-forward), if any, follows the policy below without a second KV cache.
+      if (group.empty()) continue;
+    }
+    const uint64_t layer_kv = attention_device ? 0 : kv;
+    DeviceState* chosen = nullptr;
+    std::string reason;
+    const std::string label = "blk." + std::to_string(layer) + ".*";
+
+    if (policy == "cpu") {
+      chosen = b.find("cpu");
+      if (!chosen) throw Error(ErrorCode::not_found, "placement.policy is \"cpu\" but no cpu device is loaded");
+      reason = "policy cpu";
+    } else if (policy == "layers") {
+      for (size_t r = 0; r < config.placement.layers.size(); ++r) {
+        const auto& range = config.placement.layers[r];
+        if (layer >= static_cast<int64_t>(range.first) && layer <= static_cast<int64_t>(range.last)) {
+          chosen = b.find(range.device);
+          reason = fmt::format("placement.layers[{}] ({}..{})", r, range.first, range.last);
+          break;
+        }
+      }
+      if (!chosen) {
+        chosen = b.find("cpu");
+        reason = "no range in placement.layers covers this layer: the cpu";
+      }
+    }
+    if (chosen) {
+      auto bytes = b.cost(*chosen, group, layer_kv);
+      if (!bytes) throw Error(ErrorCode::unsupported, label + " cannot be held by " + chosen->description.name);
+      if (*bytes > b.room(*chosen)) no_room(label + " on " + chosen->description.name, *bytes, b);
+      reason += ", " + b.left_after(*chosen, *bytes);
+    } else {
+      for (; cursor < states.size(); ++cursor) {
+        DeviceState& s = states[cursor];
+        if (!usable(s)) continue;
+        if (policy == "balanced" && s.description.kind != DeviceKind::cpu) {
+          auto q = quota.find(s.description.name);
+          if (q == quota.end() || q->second == 0) continue;
+        }
+        auto bytes = b.cost(s, group, layer_kv);
+        if (!bytes || *bytes > b.room(s)) continue;
+        chosen = &s;
+        if (policy == "balanced" && s.description.kind != DeviceKind::cpu) {
+          quota[s.description.name] -= 1;
+          reason = "balanced share of " + s.description.name + ", " + b.left_after(s, *bytes);
+        } else {
+          reason = "layer fits, " + b.left_after(s, *bytes);
+        }
+        break;
+      }
+      if (!chosen) {
+        uint64_t need = layer_kv;
+        for (const auto* t : group) need += t->bytes;
+        no_room(label, need, b);
+      }
+    }
+    if (layer_kv) b.add_kv(*chosen, layer);
+    for (const auto* t : group) b.place(*chosen, *t, reason);
+    for (size_t i : indices) done[i] = true;
+  }
+
+  // 4. The output head where the last layer is (its input is there), else the best device with room; the
+  //    embedding on the CPU: a row lookup per token needs no bandwidth, and accelerator memory is kept for layers.
+  const std::string last_layer_device =
+      b.placements.empty() ? std::string() : [&] {
+        for (auto it = b.placements.rbegin(); it != b.placements.rend(); ++it) {
+          if (it->layer >= 0) return it->device;
+        }
+        return std::string();
+      }();
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (done[i]) continue;
+    const auto& t = tensors[i];
+    std::vector<DeviceState*> candidates;
+    std::string preferred_reason;
+    if (policy == "cpu") {
+      candidates.push_back(b.find("cpu"));
+      preferred_reason = "policy cpu";
+    } else if (t.role == Role::embedding) {
+      if (DeviceState* cpu = b.find("cpu")) candidates.push_back(cpu);
+      preferred_reason = "embedding rows are looked up, not multiplied: the CPU costs least";
+    } else if (!last_layer_device.empty()) {
+      candidates.push_back(b.find(last_layer_device));
+      preferred_reason = "next to the last layer";
+    }
+    for (auto& s : states) candidates.push_back(&s);
+    DeviceState* chosen = nullptr;
+    std::string reason;
+    for (size_t c = 0; c < candidates.size(); ++c) {
+      DeviceState* s = candidates[c];
+      if (!s || !usable(*s)) continue;
+      auto bytes = b.cost(*s, {&t}, 0);
+      if (!bytes || *bytes > b.room(*s)) continue;
+      chosen = s;
+      reason = (c == 0 && !preferred_reason.empty() ? preferred_reason : std::string("first device with room")) +
+               ", " + b.left_after(*s, *bytes);
+      break;
+    }
+    if (!chosen) no_room(t.name, t.bytes, b);
+    b.place(*chosen, t, reason);
+    done[i] = true;
+  }
+
+  Plan plan;
+  plan.policy = policy;
+  // Load order: by file order of the tensors, so the mapping is read front to back.
+  std::map<std::string, size_t> order;
+  for (size_t i = 0; i < tensors.size(); ++i) order[tensors[i].name] = i;
+  plan.tensors = std::move(b.placements);
+  std::stable_sort(plan.tensors.begin(), plan.tensors.end(),
+                   [&](const auto& x, const auto& y) { return order[x.tensor] < order[y.tensor]; });
+  for (auto& s : states) plan.devices.push_back(s.usage);
+  plan.notes = std::move(b.notes);
+  for (const auto& [name, unused] : config.placement.devices) {
+    if (!std::any_of(devices.begin(), devices.end(), [&](const auto& d) { return d.name == name; })) {
+      plan.notes.push_back("placement.devices names '" + name + "', which is not present here; its budget is unused");
+    }
+  }
+  return plan;
+}
+
+}  // namespace
+
+Plan make_plan(const std::vector<DeviceDescription>& devices, const std::vector<TensorDescription>& tensors,
+               const RunShape& shape, const config::RunConfig& config) {
+  return plan_with(devices, tensors, shape, config, {});
+}
+
+Plan replan_without(const std::string& failed_device, const std::vector<DeviceDescription>& devices,
+                    const std::vector<TensorDescription>& tensors, const RunShape& shape,
+                    const config::RunConfig& config) {
+  Plan plan = plan_with(devices, tensors, shape, config, {failed_device});
+  plan.notes.insert(plan.notes.begin(), failed_device + " refused an allocation it had reported room for; the "
+                                                        "remaining tensors were planned onto the next devices");
+  return plan;
+}
+
+}  // namespace sy::placement

@@ -1,0 +1,100 @@
+// The placement planner: for every tensor of a model, which device holds it and why. It works from what the
+// devices report (free memory, bandwidth, which types they store and multiply) and the run configuration, sizes
+// and reserves the KV cache and scratch before any weight, and never exceeds a device's budget. Planning reads
+// no tensor data; the loader (core/loader) carries a plan out.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config/run_config.h"
+#include "core/gguf/file.h"
+#include "core/model/llama.h"
+
+namespace sy::placement {
+
+enum class DeviceKind { cpu, gpu, accelerator };
+
+// What the planner needs to know of a device (built from the plugin inventory, or by tests).
+struct DeviceDescription {
+  std::string name;          // stable inventory name: "cpu", "cuda:0", "simdev:1"
+  DeviceKind kind = DeviceKind::cpu;
+  uint64_t free_memory = 0;  // live free bytes as reported now
+  uint64_t bandwidth = 0;    // bytes per second, the device's estimate
+  uint64_t storable_types = 0;      // bit i set: GGUF type id i can be stored
+  uint64_t multipliable_types = 0;  // bit i set: matrix multiplication takes weights of type id i
+};
+
+enum class Role { embedding, attention, feed_forward, norm, output, other };
+std::string_view to_string(Role role);
+
+// A tensor as the planner sees it.
+struct TensorDescription {
+  std::string name;
+  gguf::TensorType type;
+  uint64_t n_elements = 0;
+  uint64_t bytes = 0;
+  int64_t layer = -1;  // blk.N → N; -1 for tensors outside the layers
+  Role role = Role::other;
+  bool is_matrix = false;  // consumed by matrix multiplication (else by lookups, norms or element-wise ops)
+  std::optional<std::string> pinned_device;  // already loaded there (re-planning after a failed allocation)
+};
+
+std::vector<TensorDescription> describe_tensors(const gguf::File& file);
+
+// Memory the run needs besides weights, sized from the configured context and batch.
+struct RunShape {
+  uint64_t n_layer = 0;
+  uint64_t kv_bytes_per_layer = 0;  // K and V for context_length tokens, float32
+  uint64_t scratch_bytes = 0;       // activations for batch_size tokens on a device that computes
+};
+RunShape run_shape(const model::LlamaHparams& hp, const config::RunConfig& config);
+
+struct TensorPlacement {
+  std::string tensor;
+  std::string device;
+  gguf::TensorType stored_type;  // differs from the file's type when converted on upload
+  uint64_t bytes = 0;            // on the device
+  int64_t layer = -1;
+  Role role = Role::other;
+  std::string reason;
+};
+
+struct DeviceUsage {
+  std::string device;
+  DeviceKind kind = DeviceKind::cpu;
+  uint64_t free_memory = 0;
+  uint64_t budget = 0;  // what the plan may use: free × max_utilization, capped, less reserve
+  uint64_t weights = 0;
+  uint64_t kv_cache = 0;
+  uint64_t scratch = 0;
+  std::vector<int64_t> layers;
+  uint64_t used() const { return weights + kv_cache + scratch; }
+};
+
+struct Plan {
+  std::string policy;
+  std::vector<TensorPlacement> tensors;  // in plan (load) order
+  std::vector<DeviceUsage> devices;      // every device considered, in ranking order
+  std::vector<std::string> notes;        // decisions worth telling the user (conversions, fallbacks)
+
+  const TensorPlacement* find(std::string_view tensor) const;
+  const DeviceUsage* usage(std::string_view device) const;
+};
+
+// Makes the plan. Throws sy::Error(invalid_argument) when the config names a device that does not exist, and
+// sy::Error(out_of_memory) when some tensor fits on no device, naming it and the budgets.
+Plan make_plan(const std::vector<DeviceDescription>& devices, const std::vector<TensorDescription>& tensors,
+               const RunShape& shape, const config::RunConfig& config);
+
+// Re-plans after `failed_device` refused an allocation it had reported room for: tensors already placed
+// (pinned) stay, the failed device takes nothing more, and the rest go to the next devices. Throws like make_plan.
+Plan replan_without(const std::string& failed_device, const std::vector<DeviceDescription>& devices,
+                    const std::vector<TensorDescription>& tensors, const RunShape& shape,
+                    const config::RunConfig& config);
+
+std::string format_bytes(uint64_t bytes);  // "39.1 GiB"
+
+}  // namespace sy::placement

@@ -1,0 +1,219 @@
+// The planner against described devices (no plugin needed): policies split layers as documented, overrides
+// move what they name, budgets are never exceeded, unsupported types move or convert, and failures re-plan.
+#include <doctest/doctest.h>
+
+#include <fstream>
+#include <set>
+
+#include "core/placement/plan_report.h"
+#include "core/placement/planner.h"
+#include "tests/test_support.h"
+
+using namespace sy;
+using namespace sy::placement;
+
+namespace {
+
+constexpr uint64_t kAllTypes = ~uint64_t{0};
+
+struct Fixture {
+  gguf::File file = gguf::File::open(test::shared_model("stories260K.gguf"));
+  model::LlamaHparams hp = model::read_llama_hparams(file);
+  std::vector<TensorDescription> tensors = describe_tensors(file);
+
+  config::RunConfig config(const std::string& json = "{}") const {
+    test::ScratchDir dir;
+    std::ofstream(dir / "c.json") << json;
+    return config::load_run_config(dir / "c.json", {}, {});
+  }
+  uint64_t layer_bytes(int64_t layer) const {
+    uint64_t total = 0;
+    for (const auto& t : tensors) total += t.layer == layer ? t.bytes : 0;
+    return total;
+  }
+};
+
+DeviceDescription gpu(const std::string& name, uint64_t free, uint64_t bandwidth = 900'000'000'000) {
+  return {name, DeviceKind::gpu, free, bandwidth, kAllTypes, kAllTypes};
+}
+DeviceDescription cpu(uint64_t free = 8ull << 30) {
+  return {"cpu", DeviceKind::cpu, free, 50'000'000'000, kAllTypes, kAllTypes};
+}
+
+std::vector<int64_t> layers_on(const Plan& plan, const std::string& device) {
+  std::set<int64_t> out;
+  for (const auto& t : plan.tensors) {
+    if (t.device == device && t.layer >= 0) out.insert(t.layer);
+  }
+  return {out.begin(), out.end()};
+}
+
+void check_budgets(const Plan& plan, const std::vector<DeviceDescription>& devices, const config::RunConfig& c) {
+  for (const auto& d : plan.devices) {
+    CAPTURE(d.device);
+    CHECK(d.used() <= d.budget);
+    for (const auto& desc : devices) {
+      if (desc.name == d.device) {
+        CHECK(static_cast<double>(d.used()) <= static_cast<double>(desc.free_memory) * c.budget_for(d.device).max_utilization);
+      }
+    }
+  }
+}
+
+}  // namespace
+
+TEST_CASE("auto: two GPUs too small for the model, then the CPU, layers in order and whole") {
+  Fixture f;
+  const auto c = f.config(R"({"runtime": {"context_length": 64, "batch_size": 8}})");
+  const RunShape shape = run_shape(f.hp, c);
+  // Each GPU's budget (90% of free) holds two layers with their KV cache and the scratch, not three.
+  const uint64_t per_layer = f.layer_bytes(0) + shape.kv_bytes_per_layer;
+  const uint64_t free = static_cast<uint64_t>(static_cast<double>(2 * per_layer + shape.scratch_bytes + per_layer / 2) / 0.9);
+  const std::vector<DeviceDescription> devices = {cpu(), gpu("simdev:1", free), gpu("simdev:0", free)};
+  const Plan plan = make_plan(devices, f.tensors, shape, c);
+
+  CHECK(layers_on(plan, "simdev:0") == std::vector<int64_t>{0, 1});
+  CHECK(layers_on(plan, "simdev:1") == std::vector<int64_t>{2, 3});
+  CHECK(layers_on(plan, "cpu") == std::vector<int64_t>{4});
+  CHECK(plan.find("token_embd.weight")->device == "cpu");
+  CHECK(plan.find("output.weight")->device == "cpu");  // beside the last layer
+  CHECK(plan.find("blk.0.attn_q.weight")->reason.find("layer fits") == 0);
+  CHECK(plan.usage("simdev:0")->kv_cache == 2 * shape.kv_bytes_per_layer);
+  CHECK(plan.usage("simdev:0")->scratch == shape.scratch_bytes);
+  check_budgets(plan, devices, c);
+  CHECK(plan.tensors.size() == f.tensors.size());
+
+  const std::string text = plan_to_text(plan);
+  CHECK(text.find("blk.0.* → simdev:0: layer fits") != std::string::npos);
+  const auto json = plan_to_json(plan);
+  CHECK(json["schema"] == "switchyard.plan/1");
+  CHECK(json["tensors"].size() == f.tensors.size());
+}
+
+TEST_CASE("balanced: layers split across GPUs in proportion to their free memory") {
+  Fixture f;
+  const auto c = f.config(R"({"placement": {"policy": "balanced"}, "runtime": {"context_length": 64, "batch_size": 8}})");
+  const RunShape shape = run_shape(f.hp, c);
+  // Budgets 1:4 of a pool that holds everything: 1 layer and 4 layers.
+  const uint64_t unit = f.layer_bytes(0) + shape.kv_bytes_per_layer + shape.scratch_bytes;
+  const std::vector<DeviceDescription> devices = {cpu(), gpu("simdev:0", unit * 2), gpu("simdev:1", unit * 8)};
+  const Plan plan = make_plan(devices, f.tensors, shape, c);
+  CHECK(layers_on(plan, "simdev:0") == std::vector<int64_t>{0});
+  CHECK(layers_on(plan, "simdev:1") == std::vector<int64_t>{1, 2, 3, 4});
+  CHECK(plan.find("blk.1.ffn_up.weight")->reason.find("balanced share of simdev:1") == 0);
+  check_budgets(plan, devices, c);
+}
+
+TEST_CASE("overrides move the tensors they name, first matching rule wins") {
+  Fixture f;
+  const auto c = f.config(R"({"placement": {"policy": "gpu-first", "overrides": [
+      {"pattern": "^blk\\.[0-9]+\\.ffn_(gate|up|down)\\.weight$", "device": "cpu"},
+      {"pattern": "ffn", "device": "simdev:0"}]}})");
+  const std::vector<DeviceDescription> devices = {cpu(), gpu("simdev:0", 1ull << 30)};
+  const Plan plan = make_plan(devices, f.tensors, run_shape(f.hp, c), c);
+  for (const auto& t : plan.tensors) {
+    CAPTURE(t.tensor);
+    if (t.tensor.find("ffn_gate") != std::string::npos || t.tensor.find("ffn_up") != std::string::npos ||
+        t.tensor.find("ffn_down") != std::string::npos) {
+      CHECK(t.device == "cpu");
+      CHECK(t.reason.find("placement.overrides[0]") != std::string::npos);
+    } else if (t.tensor.find("ffn_norm") != std::string::npos) {
+      CHECK(t.device == "simdev:0");
+      CHECK(t.reason.find("placement.overrides[1]") != std::string::npos);
+    } else if (t.layer >= 0) {
+      CHECK(t.device == "simdev:0");
+    }
+  }
+  // The KV cache stays with the attention, on the GPU.
+  CHECK(plan.usage("simdev:0")->kv_cache > 0);
+  CHECK(plan.usage("cpu")->kv_cache == 0);
+}
+
+TEST_CASE("a device that cannot multiply a type: the tensor converts when allowed, else moves on") {
+  Fixture f;
+  const uint64_t f16_only = uint64_t{1} << static_cast<uint32_t>(gguf::TensorType::F16);
+  DeviceDescription picky = gpu("simdev:0", 1ull << 30);
+  picky.multipliable_types = f16_only;
+  picky.storable_types = f16_only | 1;  // F32 norms can be stored
+  {
+    const auto c = f.config(R"({"placement": {"policy": "gpu-first"}})");
+    const Plan plan = make_plan({cpu(), picky}, f.tensors, run_shape(f.hp, c), c);
+    const auto* q = plan.find("blk.0.attn_q.weight");
+    CHECK(q->device == "simdev:0");
+    CHECK(q->stored_type == gguf::TensorType::F16);
+    CHECK(q->bytes == f.file.find_tensor("blk.0.attn_q.weight")->n_bytes / 2);
+    CHECK(!plan.notes.empty());
+    CHECK(plan.notes[0].find("converted from f32 to f16") != std::string::npos);
+  }
+  {
+    const auto c = f.config(R"({"placement": {"policy": "gpu-first", "allow_conversion": false}})");
+    const Plan plan = make_plan({cpu(), picky}, f.tensors, run_shape(f.hp, c), c);
+    CHECK(plan.find("blk.0.attn_q.weight")->device == "cpu");
+    CHECK(plan.find("blk.0.attn_q.weight")->stored_type == gguf::TensorType::F32);
+  }
+}
+
+TEST_CASE("max_utilization, reserve and the GPU memory limit bound every budget") {
+  Fixture f;
+  const auto c = f.config(R"({"placement": {"policy": "gpu-first", "gpu_memory_limit_mib": 1,
+      "devices": {"simdev:0": {"max_utilization": 0.5, "reserve_mib": 0}}}})");
+  const std::vector<DeviceDescription> devices = {cpu(), gpu("simdev:0", 64ull << 20)};
+  const Plan plan = make_plan(devices, f.tensors, run_shape(f.hp, c), c);
+  CHECK(plan.usage("simdev:0")->budget == (1ull << 20));  // min(64 MiB × 0.5, 1 MiB)
+  check_budgets(plan, devices, c);
+}
+
+TEST_CASE("explicit layer ranges, and layers no range covers go to the CPU") {
+  Fixture f;
+  const auto c = f.config(R"({"placement": {"policy": "layers", "layers": [
+      {"device": "simdev:1", "first": 0, "last": 1}, {"device": "simdev:0", "first": 2, "last": 3}]}})");
+  const Plan plan = make_plan({cpu(), gpu("simdev:0", 1ull << 30), gpu("simdev:1", 1ull << 30)}, f.tensors,
+                              run_shape(f.hp, c), c);
+  CHECK(layers_on(plan, "simdev:1") == std::vector<int64_t>{0, 1});
+  CHECK(layers_on(plan, "simdev:0") == std::vector<int64_t>{2, 3});
+  CHECK(layers_on(plan, "cpu") == std::vector<int64_t>{4});
+}
+
+TEST_CASE("config errors: a device that does not exist, no room anywhere") {
+  Fixture f;
+  const auto missing = f.config(R"({"placement": {"overrides": [{"pattern": "ffn", "device": "cuda:3"}]}})");
+  try {
+    make_plan({cpu()}, f.tensors, run_shape(f.hp, missing), missing);
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("'placement.overrides[0].device' is \"cuda:3\", a device that does not exist; "
+                                     "devices here: cpu") != std::string::npos);
+  }
+  const auto c = f.config();
+  try {
+    make_plan({cpu(4096)}, f.tensors, run_shape(f.hp, c), c);
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::out_of_memory);
+    CHECK(std::string(e.what()).find("fits on no device") != std::string::npos);
+    CHECK(std::string(e.what()).find("cpu:") != std::string::npos);
+  }
+  const auto only_cuda = f.config(R"({"placement": {"device": "cuda"}})");
+  CHECK_THROWS_WITH_AS(make_plan({cpu()}, f.tensors, run_shape(f.hp, only_cuda), only_cuda),
+                       "placement.device 'cuda' matches no device; devices here: cpu", Error);
+}
+
+TEST_CASE("re-planning after a failed allocation keeps what is loaded and avoids the failed device") {
+  Fixture f;
+  const auto c = f.config(R"({"placement": {"policy": "gpu-first"}})");
+  const std::vector<DeviceDescription> devices = {cpu(), gpu("simdev:0", 1ull << 30), gpu("simdev:1", 1ull << 30)};
+  const RunShape shape = run_shape(f.hp, c);
+  const Plan first = make_plan(devices, f.tensors, shape, c);
+  CHECK(layers_on(first, "simdev:0").size() == 5);
+  // Pretend the loader got through blk.1 before simdev:0 refused an allocation.
+  auto tensors = f.tensors;
+  for (auto& t : tensors) {
+    if (t.layer >= 0 && t.layer <= 1) t.pinned_device = "simdev:0";
+  }
+  const Plan second = replan_without("simdev:0", devices, tensors, shape, c);
+  CHECK(layers_on(second, "simdev:0") == std::vector<int64_t>{0, 1});
+  CHECK(layers_on(second, "simdev:1") == std::vector<int64_t>{2, 3, 4});
+  CHECK(second.find("blk.0.attn_q.weight")->reason == "already loaded here");
+  CHECK(second.notes.front().find("simdev:0 refused an allocation") == 0);
+  CHECK(second.usage("simdev:0")->kv_cache == 2 * shape.kv_bytes_per_layer);
+}
