@@ -73,7 +73,7 @@ main() {
       dir="${BUILD_DIR:-build-sanitize}"
       CC=clang-14 CXX=clang++-14 configure "$dir" -DCMAKE_BUILD_TYPE=Debug \
         -DSWITCHYARD_SANITIZE=address,undefined -DSWITCHYARD_BUILD_FUZZ=ON -DSWITCHYARD_BUILD_BENCH=OFF \
-        -DSWITCHYARD_ENABLE_CUDA=OFF -DSWITCHYARD_ENABLE_ROCM=OFF
+        -DSWITCHYARD_BUILD_CUDA=OFF -DSWITCHYARD_BUILD_ROCM=OFF
       build "$dir"
       ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
         exec ctest --test-dir "$dir" --output-on-failure -j "$JOBS"

@@ -9,6 +9,10 @@ namespace sy::cli {
 
 void add_inspect_command(CLI::App& app, int& exit_code);
 void add_validate_command(CLI::App& app, int& exit_code);
+void add_dequant_command(CLI::App& app, int& exit_code);
+void add_quantize_command(CLI::App& app, int& exit_code);
+// `switchyard devices`: plugins found, loaded or skipped, and every device (cmd_devices.cpp).
+void add_devices_command(CLI::App& app, int& exit_code);
 
 // The model a command runs on when -m is not given: $SWITCHYARD_MODEL, else ../shared/models/stories260K.gguf
 // relative to the current directory.

@@ -21,6 +21,9 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   sy::cli::add_inspect_command(app, exit_code);
   sy::cli::add_validate_command(app, exit_code);
+  sy::cli::add_dequant_command(app, exit_code);
+  sy::cli::add_quantize_command(app, exit_code);
+  sy::cli::add_devices_command(app, exit_code);
 
   app.parse_complete_callback([&] {
     try {
@@ -36,7 +39,10 @@ int main(int argc, char** argv) {
     return code == 0 ? 0 : 2;
   } catch (const sy::Error& e) {
     std::cerr << "error: " << e.what() << "\n";
-    return e.code() == sy::ErrorCode::invalid_file ? 1 : 2;
+    // A model that is malformed or does not fit is a finding (1); bad flags, configs and missing files are 2.
+    const bool finding = e.code() == sy::ErrorCode::invalid_file || e.code() == sy::ErrorCode::out_of_memory ||
+                         e.code() == sy::ErrorCode::unsupported;
+    return finding ? 1 : 2;
   } catch (const std::exception& e) {
     std::cerr << "error: " << e.what() << "\n";
     return 2;

@@ -1,0 +1,441 @@
+// The scalar reference of every op in the plugin ABI (sdk/include/switchyard/plugin.h): the definition the
+// conformance suite checks each plugin against, the CPU plugin's scalar level, and the CPU fallback an out-of-tree
+// plugin may use (the SDK installs this header). Plain loops, double accumulators: clarity over speed.
+#pragma once
+
+#include <switchyard/plugin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "half.h"
+
+namespace sy::kernels {
+
+// How the reference reads rows of a weight type beyond F32/F16/BF16: the core plugs in its quant library here,
+// an out-of-tree plugin its own (or nothing, and then it claims no quantized type).
+struct RowDecoder {
+  // Bytes of one row of `n` elements of `type`; 0 when the type is unknown or n is not whole blocks.
+  uint64_t (*row_bytes)(uint32_t type, int64_t n) = nullptr;
+  // Writes `n` floats decoded from `source` (one row of `type`) to `destination`.
+  void (*decode_row)(uint32_t type, const void* source, float* destination, int64_t n) = nullptr;
+  // Type mask of the quantized types this decoder handles.
+  uint64_t quantized_types = 0;
+};
+
+inline bool is_plain_float_type(uint32_t type) {
+  return type == SY_TYPE_F32 || type == SY_TYPE_F16 || type == SY_TYPE_BF16;
+}
+
+inline uint64_t plain_type_size(uint32_t type) {
+  switch (type) {
+    case SY_TYPE_F32: return 4;
+    case SY_TYPE_F16: return 2;
+    case SY_TYPE_BF16: return 2;
+    case SY_TYPE_I32: return 4;
+    default: return 0;
+  }
+}
+
+// Bytes of a row of `n` elements; 0 when `type` is neither plain nor known to `decoder`.
+inline uint64_t row_bytes(uint32_t type, int64_t n, const RowDecoder& decoder) {
+  if (n < 0) return 0;
+  if (const uint64_t size = plain_type_size(type)) return size * static_cast<uint64_t>(n);
+  if (type < 64 && (decoder.quantized_types & SY_TYPE_BIT(type)) && decoder.row_bytes) return decoder.row_bytes(type, n);
+  return 0;
+}
+
+// Types a weight (MATMUL, GET_ROWS, CONVERT source) may have with this decoder.
+inline uint64_t weight_types(const RowDecoder& decoder) {
+  return SY_TYPE_BIT(SY_TYPE_F32) | SY_TYPE_BIT(SY_TYPE_F16) | SY_TYPE_BIT(SY_TYPE_BF16) | decoder.quantized_types;
+}
+
+inline void decode_row(uint32_t type, const void* source, float* destination, int64_t n, const RowDecoder& decoder) {
+  switch (type) {
+    case SY_TYPE_F32: std::memcpy(destination, source, static_cast<size_t>(n) * sizeof(float)); return;
+    case SY_TYPE_F16: {
+      const auto* s = static_cast<const uint16_t*>(source);
+      for (int64_t i = 0; i < n; ++i) destination[i] = fp16_to_fp32(s[i]);
+      return;
+    }
+    case SY_TYPE_BF16: {
+      const auto* s = static_cast<const uint16_t*>(source);
+      for (int64_t i = 0; i < n; ++i) destination[i] = bf16_to_fp32(s[i]);
+      return;
+    }
+    default: decoder.decode_row(type, source, destination, n);
+  }
+}
+
+inline void encode_row(uint32_t type, const float* source, void* destination, int64_t n) {
+  switch (type) {
+    case SY_TYPE_F32: std::memcpy(destination, source, static_cast<size_t>(n) * sizeof(float)); return;
+    case SY_TYPE_F16: {
+      auto* d = static_cast<uint16_t*>(destination);
+      for (int64_t i = 0; i < n; ++i) d[i] = fp32_to_fp16(source[i]);
+      return;
+    }
+    case SY_TYPE_BF16: {
+      auto* d = static_cast<uint16_t*>(destination);
+      for (int64_t i = 0; i < n; ++i) d[i] = fp32_to_bf16(source[i]);
+      return;
+    }
+    default: throw std::invalid_argument("cannot encode into type id " + std::to_string(type));
+  }
+}
+
+inline const char* op_kind_name(uint32_t kind) {
+  switch (kind) {
+    case SY_OP_GET_ROWS: return "get_rows";
+    case SY_OP_MATMUL: return "matmul";
+    case SY_OP_RMS_NORM: return "rms_norm";
+    case SY_OP_MUL: return "mul";
+    case SY_OP_ADD: return "add";
+    case SY_OP_ROPE: return "rope";
+    case SY_OP_ATTENTION: return "attention";
+    case SY_OP_SWIGLU: return "swiglu";
+    case SY_OP_KV_WRITE: return "kv_write";
+    case SY_OP_CONVERT: return "convert";
+    default: return "unknown";
+  }
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// Validation: what every implementation must refuse before touching memory.
+// ----------------------------------------------------------------------------------------------------------------
+
+// One tensor an op reads or writes: its reference and how many bytes of it the op touches.
+struct TensorUse {
+  const sy_tensor_ref* ref;
+  uint64_t bytes;
+  const char* role;
+  bool optional;  // a NULL buffer means "absent" (RMS_NORM's weight)
+};
+
+// Lists the tensors of `op` with their byte extents. Returns an empty message when the op is well-formed for the
+// types and shapes it names (buffers are not looked at), else one sentence saying what is wrong.
+inline std::string describe_op_tensors(const sy_op& op, const RowDecoder& decoder, std::vector<TensorUse>& uses) {
+  uses.clear();
+  const auto f32 = [](int64_t n) { return static_cast<uint64_t>(n) * 4; };
+  const auto positive = [](std::initializer_list<int64_t> values) {
+    return std::all_of(values.begin(), values.end(), [](int64_t v) { return v > 0; });
+  };
+  const auto expect_type = [&](const sy_tensor_ref& ref, uint32_t type, const char* role) -> std::string {
+    if (ref.type == type) return {};
+    return std::string(op_kind_name(op.kind)) + ": " + role + " has type id " + std::to_string(ref.type) +
+           ", expected " + std::to_string(type);
+  };
+  const auto kv_type_ok = [](uint32_t type) { return type == SY_TYPE_F32 || type == SY_TYPE_F16; };
+  std::string error;
+  switch (op.kind) {
+    case SY_OP_GET_ROWS: {
+      const auto& p = op.params.get_rows;
+      if (!positive({p.n_table_rows, p.n_cols, p.n_ids})) return "get_rows: sizes must be positive";
+      const uint64_t table_row = row_bytes(op.src[0].type, p.n_cols, decoder);
+      if (!table_row || !(weight_types(decoder) & SY_TYPE_BIT(op.src[0].type & 63)) || op.src[0].type >= 64)
+        return "get_rows: table type id " + std::to_string(op.src[0].type) + " is not supported with n_cols " +
+               std::to_string(p.n_cols);
+      if (!(error = expect_type(op.src[1], SY_TYPE_I32, "ids")).empty()) return error;
+      if (!(error = expect_type(op.dst, SY_TYPE_F32, "dst")).empty()) return error;
+      uses = {{&op.src[0], table_row * static_cast<uint64_t>(p.n_table_rows), "table", false},
+              {&op.src[1], static_cast<uint64_t>(p.n_ids) * 4, "ids", false},
+              {&op.dst, f32(p.n_ids * p.n_cols), "dst", false}};
+      return {};
+    }
+    case SY_OP_MATMUL: {
+      const auto& p = op.params.matmul;
+      if (!positive({p.n_out, p.n_in, p.n_tokens})) return "matmul: sizes must be positive";
+      const uint64_t weight_row = row_bytes(op.src[0].type, p.n_in, decoder);
+      if (!weight_row || op.src[0].type >= 64 || !(weight_types(decoder) & SY_TYPE_BIT(op.src[0].type)))
+        return "matmul: weight type id " + std::to_string(op.src[0].type) + " is not supported with n_in " +
+               std::to_string(p.n_in);
+      if (!(error = expect_type(op.src[1], SY_TYPE_F32, "x")).empty()) return error;
+      if (!(error = expect_type(op.dst, SY_TYPE_F32, "dst")).empty()) return error;
+      uses = {{&op.src[0], weight_row * static_cast<uint64_t>(p.n_out), "weight", false},
+              {&op.src[1], f32(p.n_tokens * p.n_in), "x", false},
+              {&op.dst, f32(p.n_tokens * p.n_out), "dst", false}};
+      return {};
+    }
+    case SY_OP_RMS_NORM: {
+      const auto& p = op.params.rms_norm;
+      if (!positive({p.n_rows, p.n_cols})) return "rms_norm: sizes must be positive";
+      if (!(p.eps >= 0.0f)) return "rms_norm: eps must be >= 0";
+      for (const auto* ref : {&op.src[0], &op.src[1], &op.dst})
+        if (!(error = expect_type(*ref, SY_TYPE_F32, "tensor")).empty()) return error;
+      uses = {{&op.src[0], f32(p.n_rows * p.n_cols), "x", false},
+              {&op.src[1], f32(p.n_cols), "weight", true},
+              {&op.dst, f32(p.n_rows * p.n_cols), "dst", false}};
+      return {};
+    }
+    case SY_OP_MUL:
+    case SY_OP_ADD: {
+      const auto& p = op.params.binary;
+      if (!positive({p.n_rows, p.n_cols, p.b_rows})) return std::string(op_kind_name(op.kind)) + ": sizes must be positive";
+      if (p.n_rows % p.b_rows != 0)
+        return std::string(op_kind_name(op.kind)) + ": n_rows " + std::to_string(p.n_rows) +
+               " is not a multiple of b_rows " + std::to_string(p.b_rows);
+      for (const auto* ref : {&op.src[0], &op.src[1], &op.dst})
+        if (!(error = expect_type(*ref, SY_TYPE_F32, "tensor")).empty()) return error;
+      uses = {{&op.src[0], f32(p.n_rows * p.n_cols), "a", false},
+              {&op.src[1], f32(p.b_rows * p.n_cols), "b", false},
+              {&op.dst, f32(p.n_rows * p.n_cols), "dst", false}};
+      return {};
+    }
+    case SY_OP_ROPE: {
+      const auto& p = op.params.rope;
+      if (!positive({p.n_tokens, p.n_heads, p.head_dim, p.n_rot})) return "rope: sizes must be positive";
+      if (p.n_rot > p.head_dim || p.n_rot % 2 != 0) return "rope: n_rot must be even and <= head_dim";
+      if (!(p.freq_base > 0.0f)) return "rope: freq_base must be > 0";
+      if (!(error = expect_type(op.src[0], SY_TYPE_F32, "x")).empty()) return error;
+      if (!(error = expect_type(op.src[1], SY_TYPE_I32, "positions")).empty()) return error;
+      if (!(error = expect_type(op.dst, SY_TYPE_F32, "dst")).empty()) return error;
+      const int64_t n = p.n_tokens * p.n_heads * p.head_dim;
+      uses = {{&op.src[0], f32(n), "x", false},
+              {&op.src[1], static_cast<uint64_t>(p.n_tokens) * 4, "positions", false},
+              {&op.dst, f32(n), "dst", false}};
+      return {};
+    }
+    case SY_OP_ATTENTION: {
+      const auto& p = op.params.attention;
+      if (!positive({p.n_tokens, p.n_heads, p.n_kv_heads, p.head_dim, p.n_kv, p.kv_capacity}))
+        return "attention: sizes must be positive";
+      if (p.n_heads % p.n_kv_heads != 0) return "attention: n_heads must be a multiple of n_kv_heads";
+      if (p.n_tokens > p.n_kv || p.n_kv > p.kv_capacity)
+        return "attention: need n_tokens <= n_kv <= kv_capacity";
+      if (!(error = expect_type(op.src[0], SY_TYPE_F32, "q")).empty()) return error;
+      if (!kv_type_ok(op.src[1].type) || !kv_type_ok(op.src[2].type)) return "attention: KV cache must be F32 or F16";
+      if (!(error = expect_type(op.dst, SY_TYPE_F32, "dst")).empty()) return error;
+      const int64_t q_n = p.n_tokens * p.n_heads * p.head_dim;
+      const int64_t cache_n = p.kv_capacity * p.n_kv_heads * p.head_dim;
+      uses = {{&op.src[0], f32(q_n), "q", false},
+              {&op.src[1], row_bytes(op.src[1].type, cache_n, decoder), "k_cache", false},
+              {&op.src[2], row_bytes(op.src[2].type, cache_n, decoder), "v_cache", false},
+              {&op.dst, f32(q_n), "dst", false}};
+      return {};
+    }
+    case SY_OP_SWIGLU: {
+      const auto& p = op.params.swiglu;
+      if (!positive({p.n_rows, p.n_cols})) return "swiglu: sizes must be positive";
+      for (const auto* ref : {&op.src[0], &op.src[1], &op.dst})
+        if (!(error = expect_type(*ref, SY_TYPE_F32, "tensor")).empty()) return error;
+      const int64_t n = p.n_rows * p.n_cols;
+      uses = {{&op.src[0], f32(n), "gate", false}, {&op.src[1], f32(n), "up", false}, {&op.dst, f32(n), "dst", false}};
+      return {};
+    }
+    case SY_OP_KV_WRITE: {
+      const auto& p = op.params.kv_write;
+      if (!positive({p.n_tokens, p.row_size, p.kv_capacity}) || p.first_position < 0)
+        return "kv_write: sizes must be positive and first_position >= 0";
+      if (p.first_position + p.n_tokens > p.kv_capacity)
+        return "kv_write: first_position + n_tokens exceeds kv_capacity " + std::to_string(p.kv_capacity);
+      if (!(error = expect_type(op.src[0], SY_TYPE_F32, "x")).empty()) return error;
+      if (!kv_type_ok(op.dst.type)) return "kv_write: cache must be F32 or F16";
+      uses = {{&op.src[0], f32(p.n_tokens * p.row_size), "x", false},
+              {&op.dst, row_bytes(op.dst.type, p.kv_capacity * p.row_size, decoder), "cache", false}};
+      return {};
+    }
+    case SY_OP_CONVERT: {
+      const auto& p = op.params.convert;
+      if (!positive({p.n})) return "convert: n must be positive";
+      const uint64_t source_bytes = row_bytes(op.src[0].type, p.n, decoder);
+      if (!source_bytes || op.src[0].type == SY_TYPE_I32)
+        return "convert: source type id " + std::to_string(op.src[0].type) + " is not supported with n " +
+               std::to_string(p.n);
+      if (!is_plain_float_type(op.dst.type)) return "convert: destination must be F32, F16 or BF16";
+      uses = {{&op.src[0], source_bytes, "source", false},
+              {&op.dst, row_bytes(op.dst.type, p.n, decoder), "dst", false}};
+      return {};
+    }
+    default: return "unknown op kind " + std::to_string(op.kind);
+  }
+}
+
+// Full check of an op about to run: shapes and types, then every named buffer holds the bytes the op touches.
+inline std::string check_op(const sy_op& op, const RowDecoder& decoder) {
+  std::vector<TensorUse> uses;
+  if (std::string error = describe_op_tensors(op, decoder, uses); !error.empty()) return error;
+  for (const auto& use : uses) {
+    if (!use.ref->buffer) {
+      if (use.optional) continue;
+      return std::string(op_kind_name(op.kind)) + ": " + use.role + " has no buffer";
+    }
+    if (use.ref->offset > use.ref->buffer->size || use.bytes > use.ref->buffer->size - use.ref->offset)
+      return std::string(op_kind_name(op.kind)) + ": " + use.role + " needs " + std::to_string(use.bytes) +
+             " bytes at offset " + std::to_string(use.ref->offset) + " but its buffer holds " +
+             std::to_string(use.ref->buffer->size);
+  }
+  return {};
+}
+
+// ----------------------------------------------------------------------------------------------------------------
+// The ops. `Address` maps a sy_tensor_ref to a host pointer (the caller knows where its buffers live).
+// Each op assumes check_op passed.
+// ----------------------------------------------------------------------------------------------------------------
+
+inline void reference_get_rows(const sy_op& op, const void* table, const int32_t* ids, float* dst,
+                               const RowDecoder& decoder) {
+  const auto& p = op.params.get_rows;
+  const uint64_t table_row = row_bytes(op.src[0].type, p.n_cols, decoder);
+  for (int64_t i = 0; i < p.n_ids; ++i) {
+    const int64_t row = ids[i];
+    if (row < 0 || row >= p.n_table_rows)
+      throw std::out_of_range("get_rows: id " + std::to_string(row) + " at index " + std::to_string(i) +
+                              " is outside the table of " + std::to_string(p.n_table_rows) + " rows");
+    decode_row(op.src[0].type, static_cast<const uint8_t*>(table) + static_cast<uint64_t>(row) * table_row,
+               dst + i * p.n_cols, p.n_cols, decoder);
+  }
+}
+
+inline void reference_matmul(const sy_op& op, const void* weight, const float* x, float* dst, const RowDecoder& decoder) {
+  const auto& p = op.params.matmul;
+  const uint64_t weight_row = row_bytes(op.src[0].type, p.n_in, decoder);
+  std::vector<float> row(static_cast<size_t>(p.n_in));
+  for (int64_t o = 0; o < p.n_out; ++o) {
+    decode_row(op.src[0].type, static_cast<const uint8_t*>(weight) + static_cast<uint64_t>(o) * weight_row, row.data(),
+               p.n_in, decoder);
+    for (int64_t t = 0; t < p.n_tokens; ++t) {
+      double sum = 0;
+      const float* xt = x + t * p.n_in;
+      for (int64_t i = 0; i < p.n_in; ++i) sum += static_cast<double>(row[static_cast<size_t>(i)]) * xt[i];
+      dst[t * p.n_out + o] = static_cast<float>(sum);
+    }
+  }
+}
+
+inline void reference_rms_norm(const sy_op& op, const float* x, const float* weight, float* dst) {
+  const auto& p = op.params.rms_norm;
+  for (int64_t r = 0; r < p.n_rows; ++r) {
+    const float* xr = x + r * p.n_cols;
+    double sum_squares = 0;
+    for (int64_t c = 0; c < p.n_cols; ++c) sum_squares += static_cast<double>(xr[c]) * xr[c];
+    const double scale = 1.0 / std::sqrt(sum_squares / static_cast<double>(p.n_cols) + p.eps);
+    float* out = dst + r * p.n_cols;
+    for (int64_t c = 0; c < p.n_cols; ++c)
+      out[c] = static_cast<float>(xr[c] * scale * (weight ? weight[c] : 1.0f));
+  }
+}
+
+inline void reference_binary(const sy_op& op, const float* a, const float* b, float* dst) {
+  const auto& p = op.params.binary;
+  const bool multiply = op.kind == SY_OP_MUL;
+  for (int64_t r = 0; r < p.n_rows; ++r) {
+    const float* ar = a + r * p.n_cols;
+    const float* br = b + (r % p.b_rows) * p.n_cols;
+    float* out = dst + r * p.n_cols;
+    for (int64_t c = 0; c < p.n_cols; ++c) out[c] = multiply ? ar[c] * br[c] : ar[c] + br[c];
+  }
+}
+
+inline void reference_rope(const sy_op& op, const float* x, const int32_t* positions, float* dst) {
+  const auto& p = op.params.rope;
+  for (int64_t t = 0; t < p.n_tokens; ++t) {
+    const double position = static_cast<double>(positions[t]) * p.freq_scale;
+    for (int64_t h = 0; h < p.n_heads; ++h) {
+      const float* in = x + (t * p.n_heads + h) * p.head_dim;
+      float* out = dst + (t * p.n_heads + h) * p.head_dim;
+      for (int64_t k = 0; k < p.n_rot / 2; ++k) {
+        const double theta = position * std::pow(static_cast<double>(p.freq_base),
+                                                 -2.0 * static_cast<double>(k) / static_cast<double>(p.n_rot));
+        const double c = std::cos(theta), s = std::sin(theta);
+        const double x0 = in[2 * k], x1 = in[2 * k + 1];
+        out[2 * k] = static_cast<float>(x0 * c - x1 * s);
+        out[2 * k + 1] = static_cast<float>(x0 * s + x1 * c);
+      }
+      for (int64_t d = p.n_rot; d < p.head_dim; ++d) out[d] = in[d];
+    }
+  }
+}
+
+inline void reference_attention(const sy_op& op, const float* q, const void* k_cache, const void* v_cache, float* dst,
+                                const RowDecoder& decoder) {
+  const auto& p = op.params.attention;
+  const int64_t group = p.n_heads / p.n_kv_heads;
+  std::vector<float> key(static_cast<size_t>(p.head_dim)), value(static_cast<size_t>(p.head_dim));
+  std::vector<double> scores(static_cast<size_t>(p.n_kv)), accumulator(static_cast<size_t>(p.head_dim));
+  const uint64_t kv_row = row_bytes(op.src[1].type, p.head_dim, decoder);
+  const uint64_t v_row = row_bytes(op.src[2].type, p.head_dim, decoder);
+  for (int64_t t = 0; t < p.n_tokens; ++t) {
+    const int64_t last = p.n_kv - p.n_tokens + t;  // causal: this token's own position
+    for (int64_t h = 0; h < p.n_heads; ++h) {
+      const int64_t kv_head = h / group;
+      const float* qh = q + (t * p.n_heads + h) * p.head_dim;
+      double max_score = -INFINITY;
+      for (int64_t j = 0; j <= last; ++j) {
+        decode_row(op.src[1].type,
+                   static_cast<const uint8_t*>(k_cache) + static_cast<uint64_t>(j * p.n_kv_heads + kv_head) * kv_row,
+                   key.data(), p.head_dim, decoder);
+        double dot = 0;
+        for (int64_t d = 0; d < p.head_dim; ++d) dot += static_cast<double>(qh[d]) * key[static_cast<size_t>(d)];
+        scores[static_cast<size_t>(j)] = dot * p.scale;
+        max_score = std::max(max_score, scores[static_cast<size_t>(j)]);
+      }
+      double total = 0;
+      std::fill(accumulator.begin(), accumulator.end(), 0.0);
+      for (int64_t j = 0; j <= last; ++j) {
+        const double weight = std::exp(scores[static_cast<size_t>(j)] - max_score);
+        total += weight;
+        decode_row(op.src[2].type,
+                   static_cast<const uint8_t*>(v_cache) + static_cast<uint64_t>(j * p.n_kv_heads + kv_head) * v_row,
+                   value.data(), p.head_dim, decoder);
+        for (int64_t d = 0; d < p.head_dim; ++d) accumulator[static_cast<size_t>(d)] += weight * value[static_cast<size_t>(d)];
+      }
+      float* out = dst + (t * p.n_heads + h) * p.head_dim;
+      for (int64_t d = 0; d < p.head_dim; ++d) out[d] = static_cast<float>(accumulator[static_cast<size_t>(d)] / total);
+    }
+  }
+}
+
+inline void reference_swiglu(const sy_op& op, const float* gate, const float* up, float* dst) {
+  const auto& p = op.params.swiglu;
+  const int64_t n = p.n_rows * p.n_cols;
+  for (int64_t i = 0; i < n; ++i) {
+    const double g = gate[i];
+    dst[i] = static_cast<float>(g / (1.0 + std::exp(-g)) * up[i]);
+  }
+}
+
+inline void reference_kv_write(const sy_op& op, const float* x, void* cache, const RowDecoder& decoder) {
+  const auto& p = op.params.kv_write;
+  const uint64_t cache_row = row_bytes(op.dst.type, p.row_size, decoder);
+  for (int64_t t = 0; t < p.n_tokens; ++t)
+    encode_row(op.dst.type, x + t * p.row_size,
+               static_cast<uint8_t*>(cache) + static_cast<uint64_t>(p.first_position + t) * cache_row, p.row_size);
+}
+
+inline void reference_convert(const sy_op& op, const void* source, void* dst, const RowDecoder& decoder) {
+  const auto& p = op.params.convert;
+  std::vector<float> values(static_cast<size_t>(p.n));
+  decode_row(op.src[0].type, source, values.data(), p.n, decoder);
+  encode_row(op.dst.type, values.data(), dst, p.n);
+}
+
+// Runs one op (already validated with check_op) on host memory. `address(ref)` returns the host pointer of a
+// tensor reference, or nullptr for an absent optional tensor.
+template <class Address>
+void reference_execute(const sy_op& op, Address&& address, const RowDecoder& decoder) {
+  const auto in = [&](int i) { return static_cast<const void*>(address(op.src[i])); };
+  const auto in_f32 = [&](int i) { return static_cast<const float*>(address(op.src[i])); };
+  const auto in_i32 = [&](int i) { return static_cast<const int32_t*>(address(op.src[i])); };
+  void* out = address(op.dst);
+  auto* out_f32 = static_cast<float*>(out);
+  switch (op.kind) {
+    case SY_OP_GET_ROWS: reference_get_rows(op, in(0), in_i32(1), out_f32, decoder); return;
+    case SY_OP_MATMUL: reference_matmul(op, in(0), in_f32(1), out_f32, decoder); return;
+    case SY_OP_RMS_NORM: reference_rms_norm(op, in_f32(0), in_f32(1), out_f32); return;
+    case SY_OP_MUL:
+    case SY_OP_ADD: reference_binary(op, in_f32(0), in_f32(1), out_f32); return;
+    case SY_OP_ROPE: reference_rope(op, in_f32(0), in_i32(1), out_f32); return;
+    case SY_OP_ATTENTION: reference_attention(op, in_f32(0), in(1), in(2), out_f32, decoder); return;
+    case SY_OP_SWIGLU: reference_swiglu(op, in_f32(0), in_f32(1), out_f32); return;
+    case SY_OP_KV_WRITE: reference_kv_write(op, in_f32(0), out, decoder); return;
+    case SY_OP_CONVERT: reference_convert(op, in(0), out, decoder); return;
+    default: throw std::invalid_argument(std::string("unknown op kind ") + std::to_string(op.kind));
+  }
+}
+
+}  // namespace sy::kernels

@@ -1,0 +1,149 @@
+#include "core/plugin/device.h"
+
+#include <utility>
+
+#include "core/common/error.h"
+#include "core/plugin/status.h"
+
+namespace sy::plugin {
+
+namespace {
+
+// A required device slot: a plugin whose vtable lacks it fails the call with a message naming the slot.
+template <class Slot>
+Slot require_slot(Slot slot, const std::string& owner, const char* name) {
+  if (!slot) throw Error(ErrorCode::plugin, owner + ": its device vtable has no '" + name + "' entry; the plugin is "
+                                                    "broken or built for another ABI, rebuild it against this SDK");
+  return slot;
+}
+
+}  // namespace
+
+std::string_view to_string(sy_device_kind kind) {
+  switch (kind) {
+    case SY_DEVICE_CPU: return "cpu";
+    case SY_DEVICE_GPU: return "gpu";
+    case SY_DEVICE_ACCELERATOR: return "accelerator";
+  }
+  return "unknown";
+}
+
+// ---- Buffer ------------------------------------------------------------------------------------------------------
+
+Buffer& Buffer::operator=(Buffer&& other) noexcept {
+  if (this != &other) {
+    Buffer doomed(std::move(*this));
+    device_ = other.device_;
+    raw_ = std::exchange(other.raw_, nullptr);
+  }
+  return *this;
+}
+
+Buffer::~Buffer() {
+  if (raw_ && raw_->vtable && raw_->vtable->destroy) raw_->vtable->destroy(raw_);
+}
+
+void Buffer::upload(uint64_t offset, const void* source, uint64_t size) {
+  const auto* vt = device_->raw_->vtable;
+  auto slot = require_slot(SY_VTABLE_SLOT(vt, buffer_upload), device_->owner_, "buffer_upload");
+  throw_if_failed(slot(device_->raw_, raw_, offset, source, size, nullptr), device_->owner_, "buffer_upload");
+}
+
+void Buffer::download(uint64_t offset, void* destination, uint64_t size) const {
+  const auto* vt = device_->raw_->vtable;
+  auto slot = require_slot(SY_VTABLE_SLOT(vt, buffer_download), device_->owner_, "buffer_download");
+  throw_if_failed(slot(device_->raw_, raw_, offset, destination, size, nullptr), device_->owner_, "buffer_download");
+}
+
+void* Buffer::map() const {
+  auto slot = SY_VTABLE_SLOT(raw_->vtable, map);
+  if (!slot) return nullptr;
+  void* pointer = nullptr;
+  throw_if_failed(slot(raw_, &pointer), device_->owner_, "buffer map");
+  return pointer;
+}
+
+// ---- Device ------------------------------------------------------------------------------------------------------
+
+Device::Device(std::string name, std::string owner, sy_device* raw)
+    : name_(std::move(name)), owner_(std::move(owner)), raw_(raw) {
+  auto raw_info = sy_device_info{};
+  raw_info.struct_size = sizeof raw_info;
+  raw_info.abi_version = SY_ABI_VERSION;
+  auto get_info = require_slot(SY_VTABLE_SLOT(raw_->vtable, get_info), owner_, "get_info");
+  throw_if_failed(get_info(raw_, &raw_info), owner_, "get_info");
+  raw_info.name[sizeof raw_info.name - 1] = '\0';  // never trust a plugin to terminate its strings
+  raw_info.arch[sizeof raw_info.arch - 1] = '\0';
+  info_.index = raw_info.index;
+  info_.kind = static_cast<sy_device_kind>(raw_info.kind);
+  info_.name = raw_info.name;
+  info_.arch = raw_info.arch;
+  info_.total_memory = raw_info.total_memory;
+  info_.max_allocation = raw_info.max_allocation;
+  info_.bandwidth_bytes_per_second = raw_info.bandwidth_bytes_per_second;
+  info_.flags = raw_info.flags;
+  info_.compute_units = raw_info.compute_units;
+  info_.storable_types = raw_info.storable_types;
+  info_.multipliable_types = raw_info.multipliable_types;
+}
+
+Device::~Device() {
+  if (raw_ && raw_->vtable && raw_->vtable->destroy) raw_->vtable->destroy(raw_);
+}
+
+uint64_t Device::free_memory() const {
+  auto slot = require_slot(SY_VTABLE_SLOT(raw_->vtable, memory_free), owner_, "memory_free");
+  uint64_t free_bytes = 0;
+  throw_if_failed(slot(raw_, &free_bytes), owner_ + " device " + name_, "memory_free");
+  return free_bytes;
+}
+
+Buffer Device::allocate(uint64_t size) const {
+  auto slot = require_slot(SY_VTABLE_SLOT(raw_->vtable, buffer_allocate), owner_, "buffer_allocate");
+  sy_buffer* raw_buffer = nullptr;
+  throw_if_failed(slot(raw_, size, &raw_buffer), owner_ + " device " + name_, "buffer_allocate");
+  if (!raw_buffer) throw Error(ErrorCode::plugin, owner_ + ": buffer_allocate returned success but no buffer");
+  return Buffer(this, raw_buffer);
+}
+
+std::optional<Buffer> Device::adopt_host(void* host_pointer, uint64_t size) const {
+  auto slot = SY_VTABLE_SLOT(raw_->vtable, buffer_adopt_host);
+  if (!slot) return std::nullopt;
+  sy_buffer* raw_buffer = nullptr;
+  int32_t code = 0;
+  sy_status* status = slot(raw_, host_pointer, size, &raw_buffer);
+  if (status) {
+    const std::string message = take_status_message(status, &code);
+    if (code == SY_STATUS_UNSUPPORTED) return std::nullopt;
+    throw Error(error_code_of(code), owner_ + " device " + name_ + ": buffer_adopt_host failed: " + message);
+  }
+  if (!raw_buffer) throw Error(ErrorCode::plugin, owner_ + ": buffer_adopt_host returned success but no buffer");
+  return Buffer(this, raw_buffer);
+}
+
+void Device::copy(const Buffer& source, uint64_t source_offset, const Buffer& destination,
+                  uint64_t destination_offset, uint64_t size) const {
+  auto slot = require_slot(SY_VTABLE_SLOT(raw_->vtable, buffer_copy), owner_, "buffer_copy");
+  throw_if_failed(slot(raw_, source.raw(), source_offset, destination.raw(), destination_offset, size, nullptr),
+                  owner_ + " device " + name_, "buffer_copy");
+}
+
+bool Device::supports(const sy_op& op) const {
+  auto slot = require_slot(SY_VTABLE_SLOT(raw_->vtable, supports), owner_, "supports");
+  uint32_t supported = 0;
+  throw_if_failed(slot(raw_, &op, &supported), owner_ + " device " + name_, "supports");
+  return supported != 0;
+}
+
+void Device::execute(std::span<const sy_op> ops) const {
+  auto slot = require_slot(SY_VTABLE_SLOT(raw_->vtable, execute), owner_, "execute");
+  throw_if_failed(slot(raw_, ops.data(), static_cast<uint32_t>(ops.size()), nullptr), owner_ + " device " + name_,
+                  "execute");
+}
+
+void Device::synchronize() const {
+  auto slot = require_slot(SY_VTABLE_SLOT(raw_->vtable, synchronize), owner_, "synchronize");
+  throw_if_failed(slot(raw_), owner_ + " device " + name_, "synchronize");
+}
+
+}  // namespace sy::plugin

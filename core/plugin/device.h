@@ -1,0 +1,101 @@
+// C++ handles over the plugin ABI's device, buffer and stream objects: what the rest of the core (placement,
+// loader, runtime) uses instead of raw vtables. Every failure arrives as sy::Error naming the device and the call.
+#pragma once
+
+#include <switchyard/plugin.h>
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace sy::plugin {
+
+// A copy of sy_device_info in C++ types.
+struct DeviceInfo {
+  uint32_t index = 0;
+  sy_device_kind kind = SY_DEVICE_CPU;
+  std::string name;  // marketing name
+  std::string arch;  // "sm_90", "avx512_vnni", ...
+  uint64_t total_memory = 0;
+  uint64_t max_allocation = 0;
+  uint64_t bandwidth_bytes_per_second = 0;
+  uint32_t flags = 0;  // SY_DEVICE_FLAG_*
+  uint32_t compute_units = 0;
+  uint64_t storable_types = 0;     // GGUF type-id mask
+  uint64_t multipliable_types = 0; // GGUF type-id mask
+};
+
+std::string_view to_string(sy_device_kind kind);
+
+class Device;
+
+// Device memory. Destroying the handle frees the memory; it must not outlive its Device.
+class Buffer {
+ public:
+  Buffer() = default;
+  Buffer(Buffer&& other) noexcept : device_(other.device_), raw_(std::exchange(other.raw_, nullptr)) {}
+  Buffer& operator=(Buffer&& other) noexcept;
+  Buffer(const Buffer&) = delete;
+  Buffer& operator=(const Buffer&) = delete;
+  ~Buffer();
+
+  uint64_t size() const { return raw_ ? raw_->size : 0; }
+  sy_buffer* raw() const { return raw_; }
+  explicit operator bool() const { return raw_ != nullptr; }
+
+  // Synchronous copies between host memory and this buffer.
+  void upload(uint64_t offset, const void* source, uint64_t size);
+  void download(uint64_t offset, void* destination, uint64_t size) const;
+  // The host address of the bytes when the device exposes it (CPU, unified memory), else nullptr.
+  void* map() const;
+
+ private:
+  friend class Device;
+  Buffer(const Device* device, sy_buffer* raw) : device_(device), raw_(raw) {}
+  const Device* device_ = nullptr;
+  sy_buffer* raw_ = nullptr;
+};
+
+// One device of one loaded plugin, under its stable inventory name ("cpu", "cuda:0", "simdev:1").
+class Device {
+ public:
+  Device(std::string name, std::string owner, sy_device* raw);  // `raw` is handed over
+  ~Device();
+  Device(const Device&) = delete;
+  Device& operator=(const Device&) = delete;
+
+  const std::string& name() const { return name_; }
+  // "<plugin name> plugin (<file>)": how error messages name where a failure came from.
+  const std::string& owner() const { return owner_; }
+  const DeviceInfo& info() const { return info_; }
+  sy_device* raw() const { return raw_; }
+
+  // Live free memory, asked from the plugin each time.
+  uint64_t free_memory() const;
+
+  // Throws sy::Error(out_of_memory) when the device cannot hold `size` bytes.
+  Buffer allocate(uint64_t size) const;
+  // Wraps host memory without copying; nullopt when this device cannot (then allocate and upload). `host_pointer`
+  // must stay valid and unchanged for the buffer's life.
+  std::optional<Buffer> adopt_host(void* host_pointer, uint64_t size) const;
+  void copy(const Buffer& source, uint64_t source_offset, const Buffer& destination, uint64_t destination_offset,
+            uint64_t size) const;
+
+  bool supports(const sy_op& op) const;
+  // Runs `ops` in order and waits for them.
+  void execute(std::span<const sy_op> ops) const;
+  void synchronize() const;
+
+ private:
+  friend class Buffer;
+  std::string name_;
+  std::string owner_;
+  sy_device* raw_;
+  DeviceInfo info_;
+};
+
+}  // namespace sy::plugin

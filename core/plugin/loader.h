@@ -1,0 +1,72 @@
+// Plugin discovery and the device inventory. The core knows no backend at build time: load_plugins finds
+// libswitchyard-*.so files at run time (Boost.DLL), negotiates the ABI with each, probes it, opens its devices and
+// records every file it looked at, loaded or skipped with one sentence saying why. Libraries are never unloaded.
+#pragma once
+
+#include <switchyard/plugin.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/plugin/device.h"
+
+namespace sy::plugin {
+
+struct LoaderOptions {
+  // Searched in this order; a directory contributes its libswitchyard-*.so files (sorted by name), a file itself.
+  std::vector<std::filesystem::path> explicit_files;  // e.g. the conformance suite's PLUGIN.so; loaded first
+  std::vector<std::filesystem::path> config_paths;    // "plugin_paths" of the run config
+  bool use_environment = true;  // SWITCHYARD_PLUGIN_PATH, colon-separated
+  bool use_install_dir = true;  // <executable dir>/../lib/switchyard/plugins
+  bool use_build_tree = true;   // the build tree's plugin output directory, compiled in
+  // Each entry must match at least one device, by plugin name ("cuda"), device name ("cuda:1") or kind ("gpu");
+  // otherwise load_plugins throws sy::Error(not_found) with the reasons the matching plugins were skipped.
+  std::vector<std::string> require;
+  // key=value settings handed to every plugin at negotiation (e.g. {"threads", "8"}).
+  std::vector<std::pair<std::string, std::string>> plugin_options;
+};
+
+// What happened to one plugin file.
+struct PluginRecord {
+  std::filesystem::path file;
+  std::string origin;  // "explicit", "config", "SWITCHYARD_PLUGIN_PATH", "install", "build tree"
+  bool loaded = false;
+  std::string skip_reason;  // one sentence when !loaded
+  std::string name, version, vendor;  // from the plugin object, when negotiation got that far
+  uint32_t abi_version = 0;
+  uint32_t probe_score = 0;
+  std::string probe_reason;  // the plugin's own words (e.g. why it has no devices)
+  std::vector<std::string> device_names;
+};
+
+// Every loaded plugin and its devices. Devices and plugin objects are destroyed with the inventory (buffers must
+// be gone by then); the shared libraries themselves stay loaded until the process exits.
+class Inventory {
+ public:
+  Inventory();
+  ~Inventory();
+  Inventory(Inventory&&) noexcept;
+  Inventory& operator=(Inventory&&) noexcept;
+
+  const std::vector<PluginRecord>& plugins() const { return records_; }
+  const std::vector<std::unique_ptr<Device>>& devices() const { return devices_; }
+  // nullptr when no device has that name.
+  const Device* find_device(std::string_view name) const;
+
+ private:
+  friend Inventory load_plugins(const LoaderOptions& options);
+  struct LoadedPlugin;
+  std::vector<PluginRecord> records_;
+  std::vector<std::unique_ptr<LoadedPlugin>> loaded_;  // declared before devices_: devices die first
+  std::vector<std::unique_ptr<Device>> devices_;
+};
+
+Inventory load_plugins(const LoaderOptions& options);
+
+// The directories searched when no explicit file is given, in order, each with its origin label.
+std::vector<std::pair<std::filesystem::path, std::string>> plugin_search_directories(const LoaderOptions& options);
+
+}  // namespace sy::plugin

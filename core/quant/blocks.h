@@ -1,0 +1,447 @@
+// Block layouts of the GGUF weight types and the decode of one block, each written once. The scalar reference
+// (dequantize.cpp), the SIMD paths' tails and, through SY_HOST_DEVICE, the CUDA and HIP kernels all call these
+// functions, so one block means the same floats everywhere. Layouts are facts of the GGUF format (ggml-common.h).
+//
+// Bit-exactness with the reference: every expression below multiplies and adds in the same order and precision as
+// ggml's reference decoders, which are compiled without FMA contraction. Compile code that calls these functions
+// with -ffp-contract=off (nvcc: --fmad=false) where the bytes of the result matter.
+//
+// Plain C++ only in this header (no std:: containers, no exceptions): it must compile as device code.
+#pragma once
+
+#include <cstdint>
+#include <cstring>
+
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define SY_HOST_DEVICE __host__ __device__
+#else
+#define SY_HOST_DEVICE
+#endif
+
+namespace sy::quant {
+
+// Elements per block: the "legacy" types use 32, the k-quants and ternary types super-blocks of 256 (QK_K).
+constexpr int kBlockElements = 32;
+constexpr int kSuperBlockElements = 256;
+constexpr int kI2SBlockElements = 128;  // I2_S packing unit over the flattened tensor (shared/formats/I2_S.md)
+constexpr int kI2STailBytes = 32;       // one float scale, then 28 bytes of undefined padding
+
+// ---- Scalar conversions --------------------------------------------------------------------------------------
+
+SY_HOST_DEVICE inline uint32_t float_bits(float value) {
+  uint32_t bits;
+  memcpy(&bits, &value, sizeof bits);
+  return bits;
+}
+
+SY_HOST_DEVICE inline float float_from_bits(uint32_t bits) {
+  float value;
+  memcpy(&value, &bits, sizeof value);
+  return value;
+}
+
+// IEEE binary16 -> binary32 is exact for every input: subnormals are normalised, infinities and NaN payloads kept.
+SY_HOST_DEVICE inline float fp16_to_fp32(uint16_t half) {
+  const uint32_t sign = static_cast<uint32_t>(half & 0x8000u) << 16;
+  const uint32_t exponent = (half >> 10) & 0x1fu;
+  uint32_t mantissa = half & 0x3ffu;
+  if (exponent == 0x1f) return float_from_bits(sign | 0x7f800000u | (mantissa << 13));
+  if (exponent != 0) return float_from_bits(sign | ((exponent + (127 - 15)) << 23) | (mantissa << 13));
+  if (mantissa == 0) return float_from_bits(sign);
+  // Subnormal half (mantissa * 2^-24): shift the leading one up to the implicit bit, lowering the exponent.
+  uint32_t float_exponent = 127 - 15 + 1;
+  while ((mantissa & 0x400u) == 0) {
+    mantissa <<= 1;
+    --float_exponent;
+  }
+  return float_from_bits(sign | (float_exponent << 23) | ((mantissa & 0x3ffu) << 13));
+}
+
+// binary32 -> binary16 rounding to nearest, ties to even, as the F16C instruction and ggml's software fallback
+// do; overflow goes to infinity, values below half the smallest subnormal to a signed zero, NaN stays a quiet NaN.
+SY_HOST_DEVICE inline uint16_t fp32_to_fp16(float value) {
+  const uint32_t bits = float_bits(value);
+  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  const uint32_t magnitude = bits & 0x7fffffffu;
+  if (magnitude > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u | ((magnitude >> 13) & 0x3ffu));
+  if (magnitude >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // >= 65520 rounds to infinity
+  if (magnitude >= 0x38800000u) {                                               // >= 2^-14: a normal half
+    // Adding 0xfff plus the lowest kept bit rounds the 13 dropped bits to nearest-even; a carry out of the
+    // mantissa correctly bumps the exponent. Then rebias the exponent from 127 to 15.
+    const uint32_t rounded = magnitude + 0xfffu + ((magnitude >> 13) & 1u);
+    return static_cast<uint16_t>(sign | ((rounded - ((127u - 15u) << 23)) >> 13));
+  }
+  const uint32_t exponent = magnitude >> 23;
+  if (exponent < 102) return sign;  // below 2^-25: rounds to zero
+  // A subnormal half counts units of 2^-24: value * 2^24 = significand * 2^(exponent - 126), rounded to even.
+  const uint32_t significand = (magnitude & 0x7fffffu) | 0x800000u;
+  const uint32_t shift = 126 - exponent;  // 14..24
+  uint32_t units = significand >> shift;
+  const uint32_t remainder = significand & ((1u << shift) - 1);
+  const uint32_t halfway = 1u << (shift - 1);
+  if (remainder > halfway || (remainder == halfway && (units & 1u))) ++units;  // may carry into the smallest normal
+  return static_cast<uint16_t>(sign | units);
+}
+
+SY_HOST_DEVICE inline float bf16_to_fp32(uint16_t bf16) { return float_from_bits(static_cast<uint32_t>(bf16) << 16); }
+
+// Round to nearest even; NaN forced quiet; subnormals kept (ggml's current rule, which no longer flushes them).
+SY_HOST_DEVICE inline uint16_t fp32_to_bf16(float value) {
+  const uint32_t bits = float_bits(value);
+  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 64u);
+  return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
+}
+
+// ---- Block layouts (ggml-common.h); `d` is the scale and `dmin`/`m` the offset, fp16 unless noted ----------------
+
+struct BlockQ4_0 {
+  uint16_t d;
+  uint8_t qs[kBlockElements / 2];  // element j in the low nibble of qs[j], element j+16 in the high nibble
+};
+struct BlockQ4_1 {
+  uint16_t d;
+  uint16_t m;  // the block minimum: x = q * d + m
+  uint8_t qs[kBlockElements / 2];
+};
+struct BlockQ5_0 {
+  uint16_t d;
+  uint8_t qh[4];  // fifth bit of element j at bit j of this little-endian 32-bit word
+  uint8_t qs[kBlockElements / 2];
+};
+struct BlockQ5_1 {
+  uint16_t d;
+  uint16_t m;
+  uint8_t qh[4];
+  uint8_t qs[kBlockElements / 2];
+};
+struct BlockQ8_0 {
+  uint16_t d;
+  int8_t qs[kBlockElements];
+};
+struct BlockQ8_1 {  // activations only: s = d * sum(qs) saves the dot product a pass for Q4_1/Q5_1 weights
+  uint16_t d;
+  uint16_t s;
+  int8_t qs[kBlockElements];
+};
+struct BlockQ2_K {
+  uint8_t scales[kSuperBlockElements / 16];  // per 16 elements: scale in the low nibble, min in the high nibble
+  uint8_t qs[kSuperBlockElements / 4];
+  uint16_t d;     // super-block scale of the 4-bit scales
+  uint16_t dmin;  // super-block scale of the 4-bit mins
+};
+struct BlockQ3_K {
+  uint8_t hmask[kSuperBlockElements / 8];  // third bit of each element, set meaning "no -4 offset"
+  uint8_t qs[kSuperBlockElements / 4];     // low two bits
+  uint8_t scales[12];                      // sixteen 6-bit scales, biased by 32
+  uint16_t d;
+};
+struct BlockQ4_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];  // eight 6-bit scales and eight 6-bit mins (see scale_min_k4)
+  uint8_t qs[kSuperBlockElements / 2];
+};
+struct BlockQ5_K {
+  uint16_t d;
+  uint16_t dmin;
+  uint8_t scales[12];
+  uint8_t qh[kSuperBlockElements / 8];
+  uint8_t qs[kSuperBlockElements / 2];
+};
+struct BlockQ6_K {
+  uint8_t ql[kSuperBlockElements / 2];  // low four bits
+  uint8_t qh[kSuperBlockElements / 4];  // high two bits
+  int8_t scales[kSuperBlockElements / 16];
+  uint16_t d;
+};
+struct BlockQ8_K {  // activations only; the scale is a float32, bsums the sums of each 16 quants
+  float d;
+  int8_t qs[kSuperBlockElements];
+  int16_t bsums[kSuperBlockElements / 16];
+};
+struct BlockIQ4_NL {
+  uint16_t d;
+  uint8_t qs[kBlockElements / 2];  // nibbles index kIQ4NLValues, ordered like Q4_0
+};
+struct BlockTQ1_0 {
+  uint8_t qs[(kSuperBlockElements - 4 * kSuperBlockElements / 64) / 5];  // 240 elements, five trits per byte
+  uint8_t qh[kSuperBlockElements / 64];                                  // 16 elements, four trits per byte
+  uint16_t d;
+};
+struct BlockTQ2_0 {
+  uint8_t qs[kSuperBlockElements / 4];  // 2-bit codes 0,1,2 meaning -1,0,+1
+  uint16_t d;
+};
+
+// Sizes must match the type-traits table in core/gguf/tensor_type.cpp, which reader and writer trust.
+static_assert(sizeof(BlockQ4_0) == 18);
+static_assert(sizeof(BlockQ4_1) == 20);
+static_assert(sizeof(BlockQ5_0) == 22);
+static_assert(sizeof(BlockQ5_1) == 24);
+static_assert(sizeof(BlockQ8_0) == 34);
+static_assert(sizeof(BlockQ8_1) == 36);
+static_assert(sizeof(BlockQ2_K) == 84);
+static_assert(sizeof(BlockQ3_K) == 110);
+static_assert(sizeof(BlockQ4_K) == 144);
+static_assert(sizeof(BlockQ5_K) == 176);
+static_assert(sizeof(BlockQ6_K) == 210);
+static_assert(sizeof(BlockQ8_K) == 292);
+static_assert(sizeof(BlockIQ4_NL) == 18);
+static_assert(sizeof(BlockTQ1_0) == 54);
+static_assert(sizeof(BlockTQ2_0) == 66);
+
+// IQ4_NL's non-linear codebook: denser near zero, where trained weights concentrate.
+SY_HOST_DEVICE inline int8_t iq4_nl_value(int index) {
+  constexpr int8_t kValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
+  return kValues[index];
+}
+
+// Q4_K and Q5_K pack eight 6-bit scales and eight 6-bit mins into 12 bytes: sub-blocks 0..3 use the low six bits
+// of bytes 0..3 (scales) and 4..7 (mins); sub-blocks 4..7 use the nibbles of bytes 8..11 plus the top two bits of
+// bytes 0..7.
+SY_HOST_DEVICE inline void scale_min_k4(int sub_block, const uint8_t* packed, uint8_t* scale, uint8_t* min) {
+  if (sub_block < 4) {
+    *scale = packed[sub_block] & 63;
+    *min = packed[sub_block + 4] & 63;
+  } else {
+    *scale = static_cast<uint8_t>((packed[sub_block + 4] & 0xF) | ((packed[sub_block - 4] >> 6) << 4));
+    *min = static_cast<uint8_t>((packed[sub_block + 4] >> 4) | ((packed[sub_block] >> 6) << 4));
+  }
+}
+
+// Q3_K's sixteen 6-bit scales: low nibbles in bytes 0..7 (two per byte), high two bits in bytes 8..11.
+SY_HOST_DEVICE inline int q3_k_scale(int sub_block, const uint8_t* packed) {
+  const int low = sub_block < 8 ? (packed[sub_block] & 0xF) : (packed[sub_block - 8] >> 4);
+  const int high = (packed[8 + sub_block % 4] >> (2 * (sub_block / 4))) & 3;
+  return (low | (high << 4)) - 32;
+}
+
+// ---- Per-block decode: 32 or 256 floats out ----------------------------------------------------------------
+
+SY_HOST_DEVICE inline void dequantize_block_q4_0(const BlockQ4_0* block, float* out) {
+  const float d = fp16_to_fp32(block->d);
+  for (int j = 0; j < kBlockElements / 2; ++j) {
+    out[j] = static_cast<float>((block->qs[j] & 0x0F) - 8) * d;
+    out[j + kBlockElements / 2] = static_cast<float>((block->qs[j] >> 4) - 8) * d;
+  }
+}
+
+SY_HOST_DEVICE inline void dequantize_block_q4_1(const BlockQ4_1* block, float* out) {
+  const float d = fp16_to_fp32(block->d);
+  const float m = fp16_to_fp32(block->m);
+  for (int j = 0; j < kBlockElements / 2; ++j) {
+    out[j] = static_cast<float>(block->qs[j] & 0x0F) * d + m;
+    out[j + kBlockElements / 2] = static_cast<float>(block->qs[j] >> 4) * d + m;
+  }
+}
+
+SY_HOST_DEVICE inline uint32_t load_u32_le(const uint8_t* bytes) {
+  return static_cast<uint32_t>(bytes[0]) | (static_cast<uint32_t>(bytes[1]) << 8) |
+         (static_cast<uint32_t>(bytes[2]) << 16) | (static_cast<uint32_t>(bytes[3]) << 24);
+}
+
+SY_HOST_DEVICE inline void dequantize_block_q5_0(const BlockQ5_0* block, float* out) {
+  const float d = fp16_to_fp32(block->d);
+  const uint32_t high_bits = load_u32_le(block->qh);
+  for (int j = 0; j < kBlockElements / 2; ++j) {
+    const int high0 = static_cast<int>((high_bits >> j) & 1u) << 4;
+    const int high1 = static_cast<int>((high_bits >> (j + 16)) & 1u) << 4;
+    out[j] = static_cast<float>(((block->qs[j] & 0x0F) | high0) - 16) * d;
+    out[j + kBlockElements / 2] = static_cast<float>(((block->qs[j] >> 4) | high1) - 16) * d;
+  }
+}
+
+SY_HOST_DEVICE inline void dequantize_block_q5_1(const BlockQ5_1* block, float* out) {
+  const float d = fp16_to_fp32(block->d);
+  const float m = fp16_to_fp32(block->m);
+  const uint32_t high_bits = load_u32_le(block->qh);
+  for (int j = 0; j < kBlockElements / 2; ++j) {
+    const int high0 = static_cast<int>((high_bits >> j) & 1u) << 4;
+    const int high1 = static_cast<int>((high_bits >> (j + 16)) & 1u) << 4;
+    out[j] = static_cast<float>((block->qs[j] & 0x0F) | high0) * d + m;
+    out[j + kBlockElements / 2] = static_cast<float>((block->qs[j] >> 4) | high1) * d + m;
+  }
+}
+
+SY_HOST_DEVICE inline void dequantize_block_q8_0(const BlockQ8_0* block, float* out) {
+  const float d = fp16_to_fp32(block->d);
+  for (int j = 0; j < kBlockElements; ++j) out[j] = static_cast<float>(block->qs[j]) * d;
+}
+
+SY_HOST_DEVICE inline void dequantize_block_q8_1(const BlockQ8_1* block, float* out) {
+  const float d = fp16_to_fp32(block->d);
+  for (int j = 0; j < kBlockElements; ++j) out[j] = static_cast<float>(block->qs[j]) * d;
+}
+
+// Q2_K: 16 groups of 16; each 32-byte half of qs holds four 2-bit planes for 128 elements.
+SY_HOST_DEVICE inline void dequantize_block_q2_k(const BlockQ2_K* block, float* out) {
+  const float d = fp16_to_fp32(block->d);
+  const float dmin = fp16_to_fp32(block->dmin);
+  const uint8_t* q = block->qs;
+  int group = 0;
+  for (int half = 0; half < kSuperBlockElements; half += 128) {
+    for (int shift = 0; shift < 8; shift += 2) {
+      for (int part = 0; part < 2; ++part) {  // two groups of 16 per bit plane: q[0..15] and q[16..31]
+        const uint8_t packed = block->scales[group++];
+        const float scale = d * static_cast<float>(packed & 0xF);
+        const float offset = dmin * static_cast<float>(packed >> 4);
+        for (int l = 0; l < 16; ++l) *out++ = scale * static_cast<float>((q[l + 16 * part] >> shift) & 3) - offset;
+      }
+    }
+    q += 32;
+  }
+}
+
+// Q3_K: like Q2_K's planes plus a third bit from hmask; a clear hmask bit subtracts 4.
+SY_HOST_DEVICE inline void dequantize_block_q3_k(const BlockQ3_K* block, float* out) {
+  const float d = fp16_to_fp32(block->d);
+  const uint8_t* q = block->qs;
+  uint8_t mask = 1;
+  int group = 0;
+  for (int half = 0; half < kSuperBlockElements; half += 128) {
+    for (int shift = 0; shift < 8; shift += 2) {
+      for (int part = 0; part < 2; ++part) {
+        const float scale = d * static_cast<float>(q3_k_scale(group++, block->scales));
+        for (int l = 0; l < 16; ++l) {
+          const int low = (q[l + 16 * part] >> shift) & 3;
+          const int high_offset = (block->hmask[l + 16 * part] & mask) ? 0 : 4;
+          *out++ = scale * static_cast<float>(low - high_offset);
+        }
+      }
+      mask = static_cast<uint8_t>(mask << 1);
+    }
+    q += 32;
+  }
+}
+
+// Q4_K: eight sub-blocks of 32 with a 6-bit scale and min each; 32 bytes of qs hold two sub-blocks as nibbles.
+SY_HOST_DEVICE inline void dequantize_block_q4_k(const BlockQ4_K* block, float* out) {
+  const float d = fp16_to_fp32(block->d);
+  const float dmin = fp16_to_fp32(block->dmin);
+  const uint8_t* q = block->qs;
+  for (int sub_block = 0; sub_block < 8; sub_block += 2) {
+    uint8_t scale_code, min_code;
+    scale_min_k4(sub_block, block->scales, &scale_code, &min_code);
+    const float scale_low = d * static_cast<float>(scale_code);
+    const float offset_low = dmin * static_cast<float>(min_code);
+    scale_min_k4(sub_block + 1, block->scales, &scale_code, &min_code);
+    const float scale_high = d * static_cast<float>(scale_code);
+    const float offset_high = dmin * static_cast<float>(min_code);
+    for (int l = 0; l < 32; ++l) *out++ = scale_low * static_cast<float>(q[l] & 0xF) - offset_low;
+    for (int l = 0; l < 32; ++l) *out++ = scale_high * static_cast<float>(q[l] >> 4) - offset_high;
+    q += 32;
+  }
+}
+
+// Q5_K: Q4_K plus a fifth bit per element; qh bit 2k holds it for sub-block 2k, bit 2k+1 for sub-block 2k+1.
+SY_HOST_DEVICE inline void dequantize_block_q5_k(const BlockQ5_K* block, float* out) {
+  const float d = fp16_to_fp32(block->d);
+  const float dmin = fp16_to_fp32(block->dmin);
+  const uint8_t* ql = block->qs;
+  uint8_t mask_low = 1, mask_high = 2;
+  for (int sub_block = 0; sub_block < 8; sub_block += 2) {
+    uint8_t scale_code, min_code;
+    scale_min_k4(sub_block, block->scales, &scale_code, &min_code);
+    const float scale_low = d * static_cast<float>(scale_code);
+    const float offset_low = dmin * static_cast<float>(min_code);
+    scale_min_k4(sub_block + 1, block->scales, &scale_code, &min_code);
+    const float scale_high = d * static_cast<float>(scale_code);
+    const float offset_high = dmin * static_cast<float>(min_code);
+    for (int l = 0; l < 32; ++l) {
+      const int value = (ql[l] & 0xF) + ((block->qh[l] & mask_low) ? 16 : 0);
+      *out++ = scale_low * static_cast<float>(value) - offset_low;
+    }
+    for (int l = 0; l < 32; ++l) {
+      const int value = (ql[l] >> 4) + ((block->qh[l] & mask_high) ? 16 : 0);
+      *out++ = scale_high * static_cast<float>(value) - offset_high;
+    }
+    ql += 32;
+    mask_low = static_cast<uint8_t>(mask_low << 2);
+    mask_high = static_cast<uint8_t>(mask_high << 2);
+  }
+}
+
+// Q6_K: per 128 elements, 64 bytes of low nibbles and 32 bytes of 2-bit highs; values biased by 32. The product
+// is (d * scale) * q, in that order, as the reference computes it.
+SY_HOST_DEVICE inline void dequantize_block_q6_k(const BlockQ6_K* block, float* out) {
+  const float d = fp16_to_fp32(block->d);
+  const uint8_t* ql = block->ql;
+  const uint8_t* qh = block->qh;
+  const int8_t* scales = block->scales;
+  for (int half = 0; half < kSuperBlockElements; half += 128) {
+    for (int l = 0; l < 32; ++l) {
+      const int group = l / 16;
+      const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
+      const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
+      const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+      const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      out[l + 0] = d * static_cast<float>(scales[group + 0]) * static_cast<float>(q1);
+      out[l + 32] = d * static_cast<float>(scales[group + 2]) * static_cast<float>(q2);
+      out[l + 64] = d * static_cast<float>(scales[group + 4]) * static_cast<float>(q3);
+      out[l + 96] = d * static_cast<float>(scales[group + 6]) * static_cast<float>(q4);
+    }
+    out += 128;
+    ql += 64;
+    qh += 32;
+    scales += 8;
+  }
+}
+
+SY_HOST_DEVICE inline void dequantize_block_q8_k(const BlockQ8_K* block, float* out) {
+  for (int j = 0; j < kSuperBlockElements; ++j) out[j] = block->d * static_cast<float>(block->qs[j]);
+}
+
+SY_HOST_DEVICE inline void dequantize_block_iq4_nl(const BlockIQ4_NL* block, float* out) {
+  const float d = fp16_to_fp32(block->d);
+  for (int j = 0; j < kBlockElements / 2; ++j) {
+    out[j] = d * static_cast<float>(iq4_nl_value(block->qs[j] & 0xF));
+    out[j + kBlockElements / 2] = d * static_cast<float>(iq4_nl_value(block->qs[j] >> 4));
+  }
+}
+
+// One trit out of a TQ1_0 byte. The quantizer stores ceil(t * 256 / 243) for the base-3 number t, so multiplying
+// by 3^n (mod 256) moves trit n to the top and (byte * 3) >> 8 reads it without a division.
+SY_HOST_DEVICE inline int tq1_0_trit(uint8_t packed, int n) {
+  constexpr uint8_t kPow3[5] = {1, 3, 9, 27, 81};
+  const uint8_t rotated = static_cast<uint8_t>(packed * kPow3[n]);
+  return (static_cast<int>(rotated) * 3) >> 8;
+}
+
+// TQ1_0: qs[0..31] carry elements 0..159 (byte m, trit n -> element 32n + m), qs[32..47] elements 160..239
+// (16n + m), qh[0..3] elements 240..255 (4n + j).
+SY_HOST_DEVICE inline void dequantize_block_tq1_0(const BlockTQ1_0* block, float* out) {
+  const float d = fp16_to_fp32(block->d);
+  for (int n = 0; n < 5; ++n) {
+    for (int m = 0; m < 32; ++m) *out++ = static_cast<float>(tq1_0_trit(block->qs[m], n) - 1) * d;
+  }
+  for (int n = 0; n < 5; ++n) {
+    for (int m = 0; m < 16; ++m) *out++ = static_cast<float>(tq1_0_trit(block->qs[32 + m], n) - 1) * d;
+  }
+  for (int n = 0; n < 4; ++n) {
+    for (int j = 0; j < 4; ++j) *out++ = static_cast<float>(tq1_0_trit(block->qh[j], n) - 1) * d;
+  }
+}
+
+// TQ2_0: each 32 bytes hold 128 elements, bit pair n of byte m being element 32n + m.
+SY_HOST_DEVICE inline void dequantize_block_tq2_0(const BlockTQ2_0* block, float* out) {
+  const float d = fp16_to_fp32(block->d);
+  for (int base = 0; base < kSuperBlockElements / 4; base += 32) {
+    for (int n = 0; n < 4; ++n) {
+      for (int m = 0; m < 32; ++m) {
+        const int code = (block->qs[base + m] >> (2 * n)) & 3;
+        *out++ = static_cast<float>(code - 1) * d;
+      }
+    }
+  }
+}
+
+// I2_S: 128 elements in 32 bytes; element j sits in byte j % 32 at shift 6 - 2 * (j / 32). Codes 0, 1, 2 mean
+// -1, 0, +1 times the tensor's single scale.
+SY_HOST_DEVICE inline void dequantize_block_i2_s(const uint8_t* packed, float scale, float* out) {
+  for (int j = 0; j < kI2SBlockElements; ++j) {
+    const int code = (packed[j % 32] >> (6 - 2 * (j / 32))) & 3;
+    out[j] = static_cast<float>(code - 1) * scale;
+  }
+}
+
+}  // namespace sy::quant

@@ -1,0 +1,53 @@
+// The CPU plugin's op execution: the reference kernels (core/kernels) for the math, with the hot loops (matmul,
+// RMS norm) replaced by the chosen ISA level's SIMD code and spread over oneTBB threads.
+#pragma once
+
+#include <switchyard/plugin.h>
+
+#include <memory>
+#include <string>
+
+#include "core/kernels/reference_ops.h"
+#include "plugins/cpu_avx/cpu_features.h"
+
+namespace sy::cpu {
+
+class CpuKernels {
+ public:
+  // `threads` <= 0 means every core oneTBB sees.
+  CpuKernels(IsaLevel level, int threads, const kernels::RowDecoder& decoder);
+  ~CpuKernels();
+
+  IsaLevel level() const { return level_; }
+  int threads() const;
+  uint64_t weight_types() const { return kernels::weight_types(decoder_); }
+  const kernels::RowDecoder& decoder() const { return decoder_; }
+
+  // Empty when `op` is well-formed for this device; else one sentence why not (buffers are not looked at).
+  std::string check_shapes(const sy_op& op) const;
+
+  // Runs one op whose tensors live in host memory (each sy_buffer's impl is a CpuBufferView, see plugin.cpp);
+  // check_op must have passed.
+  void run(const sy_op& op) const;
+
+ private:
+  void matmul(const sy_op& op, const uint8_t* weight, const float* x, float* dst) const;
+  void rms_norm(const sy_op& op, const float* x, const float* weight, float* dst) const;
+  void attention(const sy_op& op, const float* q, const void* k, const void* v, float* dst) const;
+
+  IsaLevel level_;
+  kernels::RowDecoder decoder_;
+  struct Arena;
+  std::unique_ptr<Arena> arena_;
+};
+
+// The host bytes of a tensor in a CPU plugin buffer (the plugin's buffers all start with this view).
+struct CpuBufferView {
+  uint8_t* data;
+};
+inline void* tensor_address(const sy_tensor_ref& ref) {
+  if (!ref.buffer) return nullptr;
+  return static_cast<CpuBufferView*>(ref.buffer->impl)->data + ref.offset;
+}
+
+}  // namespace sy::cpu

@@ -1,0 +1,240 @@
+// Kernels of the CUDA and ROCm plugins, written once (see gpu_runtime.h). Straightforward first versions that match
+// the reference (core/kernels/reference_ops.h) within the conformance tolerances; speed comes later (tiled matmul,
+// flash attention, fusion of the op sequences `execute` receives).
+#include "plugins/cuda/gpu_kernels.h"
+
+#include <cstdint>
+
+namespace sy::gpu {
+namespace {
+
+constexpr int kThreads = 256;
+
+__device__ float load_as_float(const void* base, uint32_t type, int64_t index) {
+  switch (type) {
+    case SY_TYPE_F16: return __half2float(static_cast<const gpu_half*>(base)[index]);
+    case SY_TYPE_BF16: return __bfloat162float(static_cast<const gpu_bfloat16*>(base)[index]);
+    default: return static_cast<const float*>(base)[index];
+  }
+}
+
+__device__ void store_from_float(void* base, uint32_t type, int64_t index, float value) {
+  switch (type) {
+    case SY_TYPE_F16: static_cast<gpu_half*>(base)[index] = __float2half_rn(value); break;
+    case SY_TYPE_BF16: static_cast<gpu_bfloat16*>(base)[index] = __float2bfloat16_rn(value); break;
+    default: static_cast<float*>(base)[index] = value;
+  }
+}
+
+// Sum over the block; every thread gets the result. `scratch` holds one float per warp.
+__device__ float block_sum(float value, float* scratch) {
+  for (int offset = warpSize / 2; offset > 0; offset /= 2) value += SY_SHUFFLE_DOWN(value, offset);
+  const int lane = threadIdx.x % warpSize, warp = threadIdx.x / warpSize;
+  if (lane == 0) scratch[warp] = value;
+  __syncthreads();
+  const int warps = (blockDim.x + warpSize - 1) / warpSize;
+  float total = 0;
+  for (int w = 0; w < warps; ++w) total += scratch[w];
+  __syncthreads();
+  return total;
+}
+
+__device__ float block_max(float value, float* scratch) {
+  for (int offset = warpSize / 2; offset > 0; offset /= 2)
+    value = fmaxf(value, SY_SHUFFLE_DOWN(value, offset));
+  const int lane = threadIdx.x % warpSize, warp = threadIdx.x / warpSize;
+  if (lane == 0) scratch[warp] = value;
+  __syncthreads();
+  const int warps = (blockDim.x + warpSize - 1) / warpSize;
+  float result = -INFINITY;
+  for (int w = 0; w < warps; ++w) result = fmaxf(result, scratch[w]);
+  __syncthreads();
+  return result;
+}
+
+// ---- Kernels -----------------------------------------------------------------------------------------------------
+
+__global__ void get_rows_kernel(const void* table, uint32_t type, const int32_t* ids, float* dst, int64_t n_cols) {
+  const int64_t row = ids[blockIdx.x];
+  for (int64_t c = threadIdx.x; c < n_cols; c += blockDim.x)
+    dst[blockIdx.x * n_cols + c] = load_as_float(table, type, row * n_cols + c);
+}
+
+// One block per (output row, token): a strided partial dot product, then a block reduction.
+__global__ void matmul_kernel(const void* weight, uint32_t type, const float* x, float* dst, int64_t n_out,
+                              int64_t n_in) {
+  __shared__ float scratch[32];
+  const int64_t o = blockIdx.x, t = blockIdx.y;
+  float sum = 0;
+  for (int64_t i = threadIdx.x; i < n_in; i += blockDim.x) sum += load_as_float(weight, type, o * n_in + i) * x[t * n_in + i];
+  sum = block_sum(sum, scratch);
+  if (threadIdx.x == 0) dst[t * n_out + o] = sum;
+}
+
+__global__ void rms_norm_kernel(const float* x, const float* weight, float* dst, int64_t n_cols, float eps) {
+  __shared__ float scratch[32];
+  const float* row = x + blockIdx.x * n_cols;
+  float sum = 0;
+  for (int64_t c = threadIdx.x; c < n_cols; c += blockDim.x) sum += row[c] * row[c];
+  const float scale = rsqrtf(block_sum(sum, scratch) / static_cast<float>(n_cols) + eps);
+  for (int64_t c = threadIdx.x; c < n_cols; c += blockDim.x)
+    dst[blockIdx.x * n_cols + c] = row[c] * scale * (weight ? weight[c] : 1.0f);
+}
+
+__global__ void binary_kernel(const float* a, const float* b, float* dst, int64_t n_rows, int64_t n_cols,
+                              int64_t b_rows, bool multiply) {
+  const int64_t n = n_rows * n_cols;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = i / n_cols, c = i % n_cols;
+    const float bv = b[(r % b_rows) * n_cols + c];
+    dst[i] = multiply ? a[i] * bv : a[i] + bv;
+  }
+}
+
+// One thread per pair; theta in double, as positions in the thousands lose a float's precision.
+__global__ void rope_kernel(const float* x, const int32_t* positions, float* dst, int64_t n_tokens, int64_t n_heads,
+                            int64_t head_dim, int64_t n_rot, float freq_base, float freq_scale) {
+  const int64_t pairs = head_dim / 2, n = n_tokens * n_heads * pairs;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t k = i % pairs, head = i / pairs, t = head / n_heads;
+    const int64_t base = head * head_dim + 2 * k;
+    const float x0 = x[base], x1 = x[base + 1];
+    if (2 * k < n_rot) {
+      const double theta = static_cast<double>(positions[t]) * freq_scale *
+                           pow(static_cast<double>(freq_base), -2.0 * static_cast<double>(k) / static_cast<double>(n_rot));
+      double s, c;
+      sincos(theta, &s, &c);
+      dst[base] = static_cast<float>(x0 * c - x1 * s);
+      dst[base + 1] = static_cast<float>(x0 * s + x1 * c);
+    } else {
+      dst[base] = x0;
+      dst[base + 1] = x1;
+    }
+  }
+}
+
+// One block per (token, head): scores in shared memory, softmax, then the weighted sum of V.
+__global__ void attention_kernel(const float* q, const void* k_cache, uint32_t k_type, const void* v_cache,
+                                 uint32_t v_type, float* dst, int64_t n_tokens, int64_t n_heads, int64_t n_kv_heads,
+                                 int64_t head_dim, int64_t n_kv, float scale) {
+  extern __shared__ float scores[];
+  __shared__ float scratch[32];
+  const int64_t t = blockIdx.x, h = blockIdx.y;
+  const int64_t kv_head = h / (n_heads / n_kv_heads);
+  const int64_t last = n_kv - n_tokens + t;
+  const float* qh = q + (t * n_heads + h) * head_dim;
+  float local_max = -INFINITY;
+  for (int64_t j = threadIdx.x; j <= last; j += blockDim.x) {
+    const int64_t row = (j * n_kv_heads + kv_head) * head_dim;
+    float dot = 0;
+    for (int64_t d = 0; d < head_dim; ++d) dot += qh[d] * load_as_float(k_cache, k_type, row + d);
+    scores[j] = dot * scale;
+    local_max = fmaxf(local_max, scores[j]);
+  }
+  const float max_score = block_max(local_max, scratch);
+  float local_sum = 0;
+  for (int64_t j = threadIdx.x; j <= last; j += blockDim.x) {
+    scores[j] = expf(scores[j] - max_score);
+    local_sum += scores[j];
+  }
+  const float total = block_sum(local_sum, scratch);  // also orders the score writes before the reads below
+  for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
+    float acc = 0;
+    for (int64_t j = 0; j <= last; ++j) acc += scores[j] * load_as_float(v_cache, v_type, (j * n_kv_heads + kv_head) * head_dim + d);
+    dst[(t * n_heads + h) * head_dim + d] = acc / total;
+  }
+}
+
+__global__ void swiglu_kernel(const float* gate, const float* up, float* dst, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const float g = gate[i];
+    dst[i] = g / (1.0f + expf(-g)) * up[i];
+  }
+}
+
+// Element-wise conversion; also the KV write (dst pre-offset to the first position).
+__global__ void convert_kernel(const void* source, uint32_t source_type, void* dst, uint32_t dst_type, int64_t n) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    store_from_float(dst, dst_type, i, load_as_float(source, source_type, i));
+}
+
+unsigned grid_for(int64_t n) {
+  const int64_t blocks = (n + kThreads - 1) / kThreads;
+  return static_cast<unsigned>(blocks < 65535 ? (blocks > 0 ? blocks : 1) : 65535);
+}
+
+}  // namespace
+
+gpuError_t launch_op(const sy_op& op, const OpAddresses& a, gpuStream_t stream) {
+  const auto f32 = [](const void* p) { return static_cast<const float*>(p); };
+  switch (op.kind) {
+    case SY_OP_GET_ROWS: {
+      const auto& p = op.params.get_rows;
+      get_rows_kernel<<<static_cast<unsigned>(p.n_ids), kThreads, 0, stream>>>(
+          a.src[0], op.src[0].type, static_cast<const int32_t*>(a.src[1]), static_cast<float*>(a.dst), p.n_cols);
+      break;
+    }
+    case SY_OP_MATMUL: {
+      const auto& p = op.params.matmul;
+      matmul_kernel<<<dim3(static_cast<unsigned>(p.n_out), static_cast<unsigned>(p.n_tokens)), 128, 0, stream>>>(
+          a.src[0], op.src[0].type, f32(a.src[1]), static_cast<float*>(a.dst), p.n_out, p.n_in);
+      break;
+    }
+    case SY_OP_RMS_NORM: {
+      const auto& p = op.params.rms_norm;
+      rms_norm_kernel<<<static_cast<unsigned>(p.n_rows), kThreads, 0, stream>>>(f32(a.src[0]), f32(a.src[1]),
+                                                                                 static_cast<float*>(a.dst), p.n_cols, p.eps);
+      break;
+    }
+    case SY_OP_MUL:
+    case SY_OP_ADD: {
+      const auto& p = op.params.binary;
+      binary_kernel<<<grid_for(p.n_rows * p.n_cols), kThreads, 0, stream>>>(
+          f32(a.src[0]), f32(a.src[1]), static_cast<float*>(a.dst), p.n_rows, p.n_cols, p.b_rows, op.kind == SY_OP_MUL);
+      break;
+    }
+    case SY_OP_ROPE: {
+      const auto& p = op.params.rope;
+      rope_kernel<<<grid_for(p.n_tokens * p.n_heads * (p.head_dim / 2)), kThreads, 0, stream>>>(
+          f32(a.src[0]), static_cast<const int32_t*>(a.src[1]), static_cast<float*>(a.dst), p.n_tokens, p.n_heads,
+          p.head_dim, p.n_rot, p.freq_base, p.freq_scale);
+      break;
+    }
+    case SY_OP_ATTENTION: {
+      const auto& p = op.params.attention;
+      const size_t shared = static_cast<size_t>(p.n_kv) * sizeof(float);
+      attention_kernel<<<dim3(static_cast<unsigned>(p.n_tokens), static_cast<unsigned>(p.n_heads)), 128, shared,
+                         stream>>>(f32(a.src[0]), a.src[1], op.src[1].type, a.src[2], op.src[2].type,
+                                   static_cast<float*>(a.dst), p.n_tokens, p.n_heads, p.n_kv_heads, p.head_dim, p.n_kv,
+                                   p.scale);
+      break;
+    }
+    case SY_OP_SWIGLU: {
+      const auto& p = op.params.swiglu;
+      swiglu_kernel<<<grid_for(p.n_rows * p.n_cols), kThreads, 0, stream>>>(f32(a.src[0]), f32(a.src[1]),
+                                                                             static_cast<float*>(a.dst), p.n_rows * p.n_cols);
+      break;
+    }
+    case SY_OP_KV_WRITE: {
+      const auto& p = op.params.kv_write;
+      const int64_t element = op.dst.type == SY_TYPE_F16 ? 2 : 4;
+      void* first_row = static_cast<uint8_t*>(a.dst) + p.first_position * p.row_size * element;
+      convert_kernel<<<grid_for(p.n_tokens * p.row_size), kThreads, 0, stream>>>(a.src[0], SY_TYPE_F32, first_row,
+                                                                                 op.dst.type, p.n_tokens * p.row_size);
+      break;
+    }
+    case SY_OP_CONVERT: {
+      const auto& p = op.params.convert;
+      convert_kernel<<<grid_for(p.n), kThreads, 0, stream>>>(a.src[0], op.src[0].type, a.dst, op.dst.type, p.n);
+      break;
+    }
+    default: return gpuSuccess;  // unreachable: check_op refused it
+  }
+  return gpuGetLastError();
+}
+
+}  // namespace sy::gpu

@@ -1,0 +1,410 @@
+// libswitchyard-simdev.so: a simulated GPU plugin, built out of tree against the installed SDK only. It reports N
+// devices of kind gpu whose memory is private to the plugin (no map, no host adoption: the core reaches it only
+// through uploads and downloads), runs the SDK's reference kernels on the CPU, and can inject faults. It is how
+// placement across GPUs, memory exhaustion and cross-device execution are tested on machines without GPUs.
+//
+// Configuration (negotiation options of the same names win over the environment):
+//   SWITCHYARD_SIMDEV=2x64MiB             devices: count x capacity (B, KiB, MiB, GiB)
+//   SWITCHYARD_SIMDEV_FAIL_ALLOC_AFTER=N  allocations fail once the device would hold more than N bytes
+//   SWITCHYARD_SIMDEV_LIE_FREE=N          memory_free reports N bytes more than is free
+#include <switchyard/plugin.h>
+#include <switchyard/plugin_helpers.hpp>
+#include <switchyard/reference/reference_ops.h>
+
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+namespace {
+
+using sy::sdk::guard;
+using sy::sdk::StatusError;
+
+struct SimConfig {
+  uint32_t device_count = 0;
+  uint64_t capacity = 0;
+  uint64_t fail_alloc_after = UINT64_MAX;
+  uint64_t lie_free_extra = 0;
+};
+
+struct SimPlugin {
+  sy_plugin object{};
+  sy::sdk::HostLog log;
+  SimConfig config;
+  std::string config_error;  // why there are no devices, for the probe
+};
+
+struct SimDevice;
+
+struct SimBuffer {
+  sy_buffer object{};
+  SimDevice* device;
+  std::vector<uint8_t> bytes;  // "device memory": private to the plugin
+};
+
+// In-order queue: work is deferred until synchronize, as on a real GPU, so a host that forgets to synchronize (or
+// frees a source too early) sees it here too.
+struct SimStream {
+  sy_stream object{};
+  SimDevice* device;
+  std::vector<std::function<void()>> pending;
+};
+
+struct SimDevice {
+  sy_device object{};
+  SimPlugin* plugin;
+  uint32_t index;
+  std::mutex mutex;
+  uint64_t allocated = 0;
+  std::vector<SimStream*> streams;
+};
+
+const sy::kernels::RowDecoder kNoQuantizedTypes{};  // simdev multiplies F32/F16/BF16 only
+
+// ---- Parsing -----------------------------------------------------------------------------------------------------
+
+uint64_t parse_bytes(const std::string& text, const char* what) {
+  size_t used = 0;
+  uint64_t value = 0;
+  try {
+    value = std::stoull(text, &used);
+  } catch (...) {
+    throw StatusError(SY_STATUS_INVALID_ARGUMENT, std::string("simdev: ") + what + " '" + text + "' is not a size");
+  }
+  const std::string unit = text.substr(used);
+  if (unit.empty() || unit == "B") return value;
+  if (unit == "KiB") return value << 10;
+  if (unit == "MiB") return value << 20;
+  if (unit == "GiB") return value << 30;
+  throw StatusError(SY_STATUS_INVALID_ARGUMENT,
+                    std::string("simdev: ") + what + " '" + text + "' has unit '" + unit + "'; use B, KiB, MiB or GiB");
+}
+
+// "2x64MiB" -> 2 devices of 64 MiB.
+void parse_devices(const std::string& text, SimConfig& config) {
+  const auto x = text.find('x');
+  if (x == std::string::npos)
+    throw StatusError(SY_STATUS_INVALID_ARGUMENT, "simdev: SWITCHYARD_SIMDEV '" + text + "' should look like 2x64MiB");
+  config.device_count = static_cast<uint32_t>(parse_bytes(text.substr(0, x), "device count"));
+  config.capacity = parse_bytes(text.substr(x + 1), "device capacity");
+}
+
+SimPlugin* plugin_of(sy_plugin* p) { return static_cast<SimPlugin*>(p->impl); }
+SimDevice* device_of(sy_device* d) { return static_cast<SimDevice*>(d->impl); }
+
+extern const sy_buffer_vtable kBufferVtable;
+
+SimBuffer* buffer_of(sy_buffer* buffer, const SimDevice* device) {
+  if (!buffer || buffer->vtable != &kBufferVtable)
+    throw StatusError(SY_STATUS_INVALID_ARGUMENT, "simdev: a buffer of another plugin was passed; copy through the host");
+  auto* sim = static_cast<SimBuffer*>(buffer->impl);
+  if (sim->device != device)
+    throw StatusError(SY_STATUS_INVALID_ARGUMENT, "simdev: the buffer belongs to simdev device " +
+                                                      std::to_string(sim->device->index) + ", not device " +
+                                                      std::to_string(device->index) + "; copy through the host");
+  return sim;
+}
+
+void check_range(const SimBuffer* buffer, uint64_t offset, uint64_t size, const char* what) {
+  if (offset > buffer->bytes.size() || size > buffer->bytes.size() - offset)
+    throw StatusError(SY_STATUS_INVALID_ARGUMENT, std::string("simdev: ") + what + " of " + std::to_string(size) +
+                                                      " bytes at offset " + std::to_string(offset) +
+                                                      " runs past the buffer's " + std::to_string(buffer->bytes.size()) +
+                                                      " bytes");
+}
+
+// Runs `work` now (NULL stream) or at the stream's next synchronize.
+void submit(sy_stream* stream, std::function<void()> work) {
+  if (!stream) return work();
+  static_cast<SimStream*>(stream->impl)->pending.push_back(std::move(work));
+}
+
+// ---- Buffer and stream -------------------------------------------------------------------------------------------
+
+void buffer_destroy(sy_buffer* object) {
+  auto* buffer = static_cast<SimBuffer*>(object->impl);
+  {
+    std::lock_guard lock(buffer->device->mutex);
+    buffer->device->allocated -= buffer->bytes.size();
+  }
+  delete buffer;
+}
+
+// No map slot: simdev memory is not host-visible, on purpose.
+const sy_buffer_vtable kBufferVtable = {sizeof(sy_buffer_vtable), SY_ABI_VERSION, buffer_destroy, nullptr};
+
+sy_status* stream_synchronize(sy_stream* object) {
+  return guard("stream synchronize", [&] {
+    auto* stream = static_cast<SimStream*>(object->impl);
+    auto work = std::move(stream->pending);
+    stream->pending.clear();
+    for (auto& item : work) item();
+  });
+}
+
+void stream_destroy(sy_stream* object) {
+  auto* stream = static_cast<SimStream*>(object->impl);
+  if (sy_status* status = stream_synchronize(object)) status->release(status);
+  {
+    std::lock_guard lock(stream->device->mutex);
+    auto& streams = stream->device->streams;
+    streams.erase(std::remove(streams.begin(), streams.end(), stream), streams.end());
+  }
+  delete stream;
+}
+
+const sy_stream_vtable kStreamVtable = {sizeof(sy_stream_vtable), SY_ABI_VERSION, stream_destroy, stream_synchronize};
+
+// ---- Device ------------------------------------------------------------------------------------------------------
+
+void device_destroy(sy_device* object) { delete device_of(object); }
+
+sy_status* device_get_info(sy_device* object, sy_device_info* out) {
+  return guard("get_info", [&] {
+    const SimDevice* device = device_of(object);
+    auto info = sy::sdk::make_struct<sy_device_info>();
+    info.index = device->index;
+    info.kind = SY_DEVICE_GPU;
+    sy::sdk::copy_text(info.name, "Switchyard simulated GPU " + std::to_string(device->index));
+    sy::sdk::copy_text(info.arch, "simdev");
+    info.total_memory = device->plugin->config.capacity;
+    info.max_allocation = device->plugin->config.capacity;
+    info.bandwidth_bytes_per_second = 100'000'000'000ull;  // pretend: a mid-range GPU
+    info.compute_units = 1;
+    info.multipliable_types = sy::kernels::weight_types(kNoQuantizedTypes);
+    info.storable_types = info.multipliable_types | SY_TYPE_BIT(SY_TYPE_I32);
+    const uint32_t host_size = out->struct_size;
+    std::memcpy(out, &info, std::min<size_t>(host_size, sizeof info));
+    out->struct_size = host_size;
+  });
+}
+
+sy_status* device_memory_free(sy_device* object, uint64_t* out_free_bytes) {
+  return guard("memory_free", [&] {
+    SimDevice* device = device_of(object);
+    std::lock_guard lock(device->mutex);
+    *out_free_bytes = device->plugin->config.capacity - device->allocated + device->plugin->config.lie_free_extra;
+  });
+}
+
+sy_status* device_buffer_allocate(sy_device* object, uint64_t size, sy_buffer** out_buffer) {
+  return guard("buffer_allocate", [&] {
+    SimDevice* device = device_of(object);
+    const SimConfig& config = device->plugin->config;
+    std::lock_guard lock(device->mutex);
+    const uint64_t free_bytes = config.capacity - device->allocated;
+    if (size > free_bytes)
+      throw StatusError(SY_STATUS_OUT_OF_MEMORY, "simdev:" + std::to_string(device->index) + ": cannot allocate " +
+                                                     std::to_string(size) + " bytes, " + std::to_string(free_bytes) +
+                                                     " of " + std::to_string(config.capacity) + " are free");
+    if (device->allocated + size > config.fail_alloc_after)
+      throw StatusError(SY_STATUS_OUT_OF_MEMORY, "simdev:" + std::to_string(device->index) +
+                                                     ": injected allocation failure past " +
+                                                     std::to_string(config.fail_alloc_after) + " bytes");
+    auto buffer = std::make_unique<SimBuffer>();
+    buffer->bytes.resize(size);
+    buffer->device = device;
+    buffer->object = sy::sdk::make_struct<sy_buffer>();
+    buffer->object.vtable = &kBufferVtable;
+    buffer->object.impl = buffer.get();
+    buffer->object.size = size;
+    device->allocated += size;
+    *out_buffer = &buffer.release()->object;
+  });
+}
+
+sy_status* device_buffer_upload(sy_device* object, sy_buffer* target, uint64_t offset, const void* source,
+                                uint64_t size, sy_stream* stream) {
+  return guard("buffer_upload", [&] {
+    SimBuffer* buffer = buffer_of(target, device_of(object));
+    check_range(buffer, offset, size, "upload");
+    submit(stream, [=] { std::memcpy(buffer->bytes.data() + offset, source, size); });
+  });
+}
+
+sy_status* device_buffer_download(sy_device* object, sy_buffer* source, uint64_t offset, void* destination,
+                                  uint64_t size, sy_stream* stream) {
+  return guard("buffer_download", [&] {
+    SimBuffer* buffer = buffer_of(source, device_of(object));
+    check_range(buffer, offset, size, "download");
+    submit(stream, [=] { std::memcpy(destination, buffer->bytes.data() + offset, size); });
+  });
+}
+
+sy_status* device_buffer_copy(sy_device* object, sy_buffer* source, uint64_t source_offset, sy_buffer* destination,
+                              uint64_t destination_offset, uint64_t size, sy_stream* stream) {
+  return guard("buffer_copy", [&] {
+    SimBuffer* from = buffer_of(source, device_of(object));
+    SimBuffer* to = buffer_of(destination, device_of(object));
+    check_range(from, source_offset, size, "copy source");
+    check_range(to, destination_offset, size, "copy destination");
+    submit(stream, [=] { std::memmove(to->bytes.data() + destination_offset, from->bytes.data() + source_offset, size); });
+  });
+}
+
+sy_status* device_stream_create(sy_device* object, sy_stream** out_stream) {
+  return guard("stream_create", [&] {
+    SimDevice* device = device_of(object);
+    auto stream = std::make_unique<SimStream>();
+    stream->device = device;
+    stream->object = sy::sdk::make_struct<sy_stream>();
+    stream->object.vtable = &kStreamVtable;
+    stream->object.impl = stream.get();
+    std::lock_guard lock(device->mutex);
+    device->streams.push_back(stream.get());
+    *out_stream = &stream.release()->object;
+  });
+}
+
+sy_status* device_synchronize(sy_device* object) {
+  return guard("synchronize", [&] {
+    SimDevice* device = device_of(object);
+    std::vector<SimStream*> streams;
+    {
+      std::lock_guard lock(device->mutex);
+      streams = device->streams;
+    }
+    for (SimStream* stream : streams)
+      if (sy_status* status = stream_synchronize(&stream->object)) {
+        const std::string message = status->message;
+        status->release(status);
+        throw StatusError(SY_STATUS_DEVICE_ERROR, message);
+      }
+  });
+}
+
+sy_status* device_supports(sy_device*, const sy_op* op, uint32_t* out_supported) {
+  return guard("supports", [&] {
+    std::vector<sy::kernels::TensorUse> uses;
+    *out_supported = sy::kernels::describe_op_tensors(*op, kNoQuantizedTypes, uses).empty() ? 1 : 0;
+  });
+}
+
+sy_status* device_execute(sy_device* object, const sy_op* ops, uint32_t op_count, sy_stream* stream) {
+  return guard("execute", [&] {
+    SimDevice* device = device_of(object);
+    std::vector<sy::kernels::TensorUse> uses;
+    for (uint32_t i = 0; i < op_count; ++i) {
+      if (std::string why = sy::kernels::describe_op_tensors(ops[i], kNoQuantizedTypes, uses); !why.empty())
+        throw StatusError(SY_STATUS_UNSUPPORTED, "simdev: op " + std::to_string(i) + ": " + why);
+      if (std::string why = sy::kernels::check_op(ops[i], kNoQuantizedTypes); !why.empty())
+        throw StatusError(SY_STATUS_INVALID_ARGUMENT, "simdev: op " + std::to_string(i) + ": " + why);
+      for (const auto& use : uses)
+        if (use.ref->buffer) buffer_of(use.ref->buffer, device);
+    }
+    // Copy the op list: `ops` is borrowed only until the work completes, and with a stream that is later.
+    std::vector<sy_op> copies(ops, ops + op_count);
+    submit(stream, [copies = std::move(copies)] {
+      const auto address = [](const sy_tensor_ref& ref) -> void* {
+        if (!ref.buffer) return nullptr;
+        return static_cast<SimBuffer*>(ref.buffer->impl)->bytes.data() + ref.offset;
+      };
+      for (const auto& op : copies) {
+        try {
+          sy::kernels::reference_execute(op, address, kNoQuantizedTypes);
+        } catch (const std::out_of_range& error) {
+          throw StatusError(SY_STATUS_INVALID_ARGUMENT, std::string("simdev: ") + error.what());
+        }
+      }
+    });
+  });
+}
+
+const sy_device_vtable kDeviceVtable = {sizeof(sy_device_vtable),
+                                        SY_ABI_VERSION,
+                                        device_destroy,
+                                        device_get_info,
+                                        device_memory_free,
+                                        device_buffer_allocate,
+                                        nullptr,  // buffer_adopt_host: device memory is separate from the host's
+                                        device_buffer_upload,
+                                        device_buffer_download,
+                                        device_buffer_copy,
+                                        device_stream_create,
+                                        device_synchronize,
+                                        device_supports,
+                                        device_execute};
+
+// ---- Plugin ------------------------------------------------------------------------------------------------------
+
+void plugin_destroy(sy_plugin* object) { delete plugin_of(object); }
+
+sy_status* plugin_probe(sy_plugin* object, sy_probe_result* out) {
+  const SimPlugin* plugin = plugin_of(object);
+  if (plugin->config.device_count == 0) {
+    out->score = 0;
+    sy::sdk::copy_text(out->reason, plugin->config_error);
+  } else {
+    out->score = 50;
+    sy::sdk::copy_text(out->reason, std::to_string(plugin->config.device_count) + " simulated GPU(s) of " +
+                                        std::to_string(plugin->config.capacity) + " bytes");
+  }
+  return nullptr;
+}
+
+sy_status* plugin_device_count(sy_plugin* object, uint32_t* out_count) {
+  *out_count = plugin_of(object)->config.device_count;
+  return nullptr;
+}
+
+sy_status* plugin_device_open(sy_plugin* object, uint32_t index, sy_device** out_device) {
+  return guard("device_open", [&] {
+    SimPlugin* plugin = plugin_of(object);
+    if (index >= plugin->config.device_count)
+      throw StatusError(SY_STATUS_NOT_FOUND, "simdev: no device " + std::to_string(index));
+    auto device = std::make_unique<SimDevice>();
+    device->object = sy::sdk::make_struct<sy_device>();
+    device->object.vtable = &kDeviceVtable;
+    device->object.impl = device.get();
+    device->plugin = plugin;
+    device->index = index;
+    *out_device = &device.release()->object;
+  });
+}
+
+const sy_plugin_vtable kPluginVtable = {sizeof(sy_plugin_vtable), SY_ABI_VERSION, plugin_destroy,
+                                        plugin_probe,             plugin_device_count, plugin_device_open};
+
+std::string setting(const sy_negotiation_request* request, const char* key, const char* environment_name) {
+  for (uint32_t i = 0; i < request->option_count; ++i)
+    if (request->options[i].key && std::strcmp(request->options[i].key, key) == 0 && request->options[i].value)
+      return request->options[i].value;
+  const char* value = std::getenv(environment_name);
+  return value ? value : "";
+}
+
+}  // namespace
+
+extern "C" SY_PLUGIN_EXPORT sy_status* sy_plugin_negotiate(const sy_negotiation_request* request,
+                                                            sy_plugin** out_plugin) {
+  return guard("sy_plugin_negotiate", [&] {
+    const uint32_t version = sy::sdk::negotiate_version(request, "simdev plugin");
+    auto plugin = std::make_unique<SimPlugin>();
+    plugin->log.attach(request->host);
+    const std::string devices = setting(request, "simdev.devices", "SWITCHYARD_SIMDEV");
+    if (devices.empty()) {
+      plugin->config_error = "SWITCHYARD_SIMDEV is not set; set it to e.g. 2x64MiB to get two simulated GPUs";
+    } else {
+      parse_devices(devices, plugin->config);
+    }
+    if (auto text = setting(request, "simdev.fail_alloc_after", "SWITCHYARD_SIMDEV_FAIL_ALLOC_AFTER"); !text.empty())
+      plugin->config.fail_alloc_after = parse_bytes(text, "SWITCHYARD_SIMDEV_FAIL_ALLOC_AFTER");
+    if (auto text = setting(request, "simdev.lie_free", "SWITCHYARD_SIMDEV_LIE_FREE"); !text.empty()) {
+      plugin->config.lie_free_extra = parse_bytes(text, "SWITCHYARD_SIMDEV_LIE_FREE");
+      plugin->log.warn("simdev: memory_free will over-report by " + text + " (fault injection)");
+    }
+    plugin->object = sy::sdk::make_struct<sy_plugin>();
+    plugin->object.abi_version = version;
+    plugin->object.vtable = &kPluginVtable;
+    plugin->object.impl = plugin.get();
+    plugin->object.name = "simdev";
+    plugin->object.version = "0.1.0";
+    plugin->object.vendor = "Switchyard SDK example";
+    *out_plugin = &plugin.release()->object;
+  });
+}

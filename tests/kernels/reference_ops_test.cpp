@@ -1,0 +1,158 @@
+// The reference kernels on cases small enough to compute by hand: if these are wrong, every plugin's conformance
+// run is checking against the wrong answer.
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "core/kernels/quant_decoder.h"
+#include "core/kernels/reference_ops.h"
+
+namespace {
+
+sy_op new_op(sy_op_kind kind) {
+  sy_op op{};
+  op.struct_size = sizeof op;
+  op.abi_version = SY_ABI_VERSION;
+  op.kind = kind;
+  return op;
+}
+
+// Host "buffers": tensor refs whose buffer pointer is a fake sy_buffer, mapped back to vectors by address().
+struct HostTensors {
+  std::vector<std::vector<float>*> floats;
+  std::vector<sy_buffer> buffers;
+};
+
+const sy::kernels::RowDecoder kNoQuant{};
+
+}  // namespace
+
+TEST_CASE("matmul: y[t, o] = sum_i w[o, i] x[t, i], F32 and F16 weights") {
+  const std::vector<float> w = {1, 2, 3, 4, 5, 6};  // 2 outputs x 3 inputs
+  const std::vector<float> x = {1, 0, -1, 2, 2, 2};  // 2 tokens
+  std::vector<float> y(4, NAN);
+  sy_op op = new_op(SY_OP_MATMUL);
+  op.params.matmul = {2, 3, 2};
+  sy::kernels::reference_matmul(op, w.data(), x.data(), y.data(), kNoQuant);
+  CHECK(y == std::vector<float>{-2, -2, 12, 30});
+
+  std::vector<uint16_t> w16(w.size());
+  for (size_t i = 0; i < w.size(); ++i) w16[i] = sy::kernels::fp32_to_fp16(w[i]);
+  op.src[0].type = SY_TYPE_F16;
+  sy::kernels::reference_matmul(op, w16.data(), x.data(), y.data(), kNoQuant);
+  CHECK(y == std::vector<float>{-2, -2, 12, 30});
+}
+
+TEST_CASE("get_rows decodes the chosen rows and refuses an id outside the table") {
+  const std::vector<float> table = {0, 1, 10, 11, 20, 21};
+  const std::vector<int32_t> ids = {2, 0, 2};
+  std::vector<float> out(6);
+  sy_op op = new_op(SY_OP_GET_ROWS);
+  op.params.get_rows = {3, 2, 3};
+  sy::kernels::reference_get_rows(op, table.data(), ids.data(), out.data(), kNoQuant);
+  CHECK(out == std::vector<float>{20, 21, 0, 1, 20, 21});
+  const std::vector<int32_t> bad = {3};
+  op.params.get_rows.n_ids = 1;
+  CHECK_THROWS_AS(sy::kernels::reference_get_rows(op, table.data(), bad.data(), out.data(), kNoQuant), std::out_of_range);
+}
+
+TEST_CASE("rms_norm divides by the root mean square and multiplies the weight") {
+  const std::vector<float> x = {3, 4}, weight = {1, 2};
+  std::vector<float> y(2);
+  sy_op op = new_op(SY_OP_RMS_NORM);
+  op.params.rms_norm = {1, 2, 0.0f};
+  sy::kernels::reference_rms_norm(op, x.data(), weight.data(), y.data());
+  const float rms = std::sqrt(12.5f);
+  CHECK(y[0] == doctest::Approx(3 / rms));
+  CHECK(y[1] == doctest::Approx(8 / rms));
+}
+
+TEST_CASE("mul and add broadcast b's rows over a") {
+  const std::vector<float> a = {1, 2, 3, 4}, b = {10, 20};
+  std::vector<float> out(4);
+  sy_op op = new_op(SY_OP_ADD);
+  op.params.binary = {2, 2, 1};
+  sy::kernels::reference_binary(op, a.data(), b.data(), out.data());
+  CHECK(out == std::vector<float>{11, 22, 13, 24});
+  op.kind = SY_OP_MUL;
+  sy::kernels::reference_binary(op, a.data(), b.data(), out.data());
+  CHECK(out == std::vector<float>{10, 40, 30, 80});
+}
+
+TEST_CASE("rope: position 0 is the identity; pair k turns by pos * base^(-2k/n_rot); dims past n_rot are copied") {
+  const std::vector<float> x = {1, 0, 1, 0, 7, 8};  // head_dim 6, n_rot 4
+  std::vector<float> out(6);
+  sy_op op = new_op(SY_OP_ROPE);
+  op.params.rope = {1, 1, 6, 4, 100.0f, 1.0f};
+  const std::vector<int32_t> zero = {0}, two = {2};
+  sy::kernels::reference_rope(op, x.data(), zero.data(), out.data());
+  CHECK(out == x);
+  sy::kernels::reference_rope(op, x.data(), two.data(), out.data());
+  CHECK(out[0] == doctest::Approx(std::cos(2.0)));
+  CHECK(out[1] == doctest::Approx(std::sin(2.0)));
+  CHECK(out[2] == doctest::Approx(std::cos(2.0 / 10.0)));  // 100^(-2/4) = 0.1
+  CHECK(out[3] == doctest::Approx(std::sin(2.0 / 10.0)));
+  CHECK(out[4] == 7);
+  CHECK(out[5] == 8);
+}
+
+TEST_CASE("attention: causal window, softmax weights, grouped KV heads") {
+  // 2 query heads sharing 1 KV head, head_dim 1, cache of 3 positions; 2 new tokens at positions 1 and 2.
+  const std::vector<float> q = {0, 0, 1, 1};  // token0: heads (0,0); token1: heads (1,1)
+  const std::vector<float> k = {0, 0, std::log(2.0f)};
+  const std::vector<float> v = {1, 3, 5};
+  std::vector<float> out(4);
+  sy_op op = new_op(SY_OP_ATTENTION);
+  op.src[1].type = op.src[2].type = SY_TYPE_F32;
+  op.params.attention = {2, 2, 1, 1, 3, 3, 1.0f};
+  sy::kernels::reference_attention(op, q.data(), k.data(), v.data(), out.data(), kNoQuant);
+  // token0 sees positions 0..1 with equal scores: mean of 1 and 3.
+  CHECK(out[0] == doctest::Approx(2.0));
+  CHECK(out[1] == doctest::Approx(2.0));
+  // token1 sees 0..2 with weights 1, 1, 2: (1 + 3 + 10) / 4.
+  CHECK(out[2] == doctest::Approx(3.5));
+  CHECK(out[3] == doctest::Approx(3.5));
+}
+
+TEST_CASE("swiglu, kv_write and convert") {
+  const std::vector<float> gate = {0, 2}, up = {5, 3};
+  std::vector<float> out(2);
+  sy_op op = new_op(SY_OP_SWIGLU);
+  op.params.swiglu = {1, 2};
+  sy::kernels::reference_swiglu(op, gate.data(), up.data(), out.data());
+  CHECK(out[0] == 0);
+  CHECK(out[1] == doctest::Approx(2.0 / (1.0 + std::exp(-2.0)) * 3));
+
+  std::vector<uint16_t> cache(6, 0xffff);
+  const std::vector<float> row = {1.5f, -2.0f};
+  sy_op write = new_op(SY_OP_KV_WRITE);
+  write.dst.type = SY_TYPE_F16;
+  write.params.kv_write = {1, 2, 1, 3};
+  sy::kernels::reference_kv_write(write, row.data(), cache.data(), kNoQuant);
+  CHECK(cache == std::vector<uint16_t>{0xffff, 0xffff, 0x3e00, 0xc000, 0xffff, 0xffff});
+}
+
+TEST_CASE("check_op names the op, the tensor and the sizes when something is wrong") {
+  sy_buffer small{};
+  small.size = 8;
+  sy_op op = new_op(SY_OP_SWIGLU);
+  op.src[0] = op.src[1] = op.dst = {&small, 0, SY_TYPE_F32, 0};
+  op.params.swiglu = {1, 2};
+  CHECK(sy::kernels::check_op(op, kNoQuant).empty());
+  op.params.swiglu = {1, 3};
+  CHECK(sy::kernels::check_op(op, kNoQuant) == "swiglu: gate needs 12 bytes at offset 0 but its buffer holds 8");
+  op.params.swiglu = {1, 2};
+  op.dst.type = SY_TYPE_F16;
+  CHECK(sy::kernels::check_op(op, kNoQuant) == "swiglu: tensor has type id 1, expected 0");
+
+  sy_op matmul = new_op(SY_OP_MATMUL);
+  matmul.src[0].type = 2;  // Q4_0: unknown without a decoder, known with the core's
+  matmul.params.matmul = {1, 32, 1};
+  CHECK(sy::kernels::check_op(matmul, kNoQuant).find("matmul: weight type id 2 is not supported") == 0);
+  std::vector<sy::kernels::TensorUse> uses;
+  CHECK(sy::kernels::describe_op_tensors(matmul, sy::kernels::core_row_decoder(), uses).empty());
+  CHECK(uses[0].bytes == 18);  // one Q4_0 block
+  matmul.params.matmul.n_in = 33;
+  CHECK_FALSE(sy::kernels::describe_op_tensors(matmul, sy::kernels::core_row_decoder(), uses).empty());
+}

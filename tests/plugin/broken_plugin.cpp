@@ -1,0 +1,69 @@
+// Deliberately broken plugins, one per way a plugin can be wrong; BROKEN_KIND (set by tests/plugin/CMakeLists.txt)
+// picks which. loader_test.cpp asserts the loader skips each with the right one-sentence reason and goes on.
+#include <switchyard/plugin.h>
+#include <switchyard/plugin_helpers.hpp>
+
+#include <stdexcept>
+
+#define KIND_WRONG_ABI 1
+#define KIND_MISSING_SYMBOL 2
+#define KIND_FAILING_NEGOTIATION 3
+#define KIND_PROBE_ZERO 4
+#define KIND_THROWS 5
+
+namespace {
+
+sy_status* probe(sy_plugin*, sy_probe_result* out) {
+#if BROKEN_KIND == KIND_PROBE_ZERO
+  out->score = 0;
+  sy::sdk::copy_text(out->reason, "no frobnicator hardware found (driver error 38: ENOSYS)");
+  return nullptr;
+#elif BROKEN_KIND == KIND_THROWS
+  (void)out;
+  // A plugin bug inside a call: the SDK's guard must turn it into a status instead of letting it unwind into the host.
+  return sy::sdk::guard("probe", [] { throw std::runtime_error("frobnicator table is corrupt"); });
+#else
+  out->score = 1;
+  return nullptr;
+#endif
+}
+
+sy_status* device_count(sy_plugin*, uint32_t* out_count) {
+  *out_count = 0;
+  return nullptr;
+}
+
+sy_status* device_open(sy_plugin*, uint32_t, sy_device**) {
+  return sy::sdk::make_status(SY_STATUS_NOT_FOUND, "broken plugin has no devices");
+}
+
+void destroy(sy_plugin* plugin) { delete plugin; }
+
+const sy_plugin_vtable kVtable = {sizeof(sy_plugin_vtable), SY_ABI_VERSION, destroy, probe, device_count, device_open};
+
+}  // namespace
+
+#if BROKEN_KIND == KIND_MISSING_SYMBOL
+// Exports a differently named function, as a plugin built against a draft of the ABI might.
+extern "C" SY_PLUGIN_EXPORT int sy_plugin_negotiate_v0(void) { return 0; }
+#else
+extern "C" SY_PLUGIN_EXPORT sy_status* sy_plugin_negotiate(const sy_negotiation_request* request, sy_plugin** out) {
+#if BROKEN_KIND == KIND_FAILING_NEGOTIATION
+  (void)request;
+  (void)out;
+  return sy::sdk::make_status(SY_STATUS_DEVICE_ERROR, "frobnicator runtime version 3 is required, found 2");
+#else
+  (void)request;
+  auto* plugin = new sy_plugin(sy::sdk::make_struct<sy_plugin>());
+  plugin->vtable = &kVtable;
+  plugin->name = "broken";
+  plugin->version = "0";
+  plugin->vendor = "tests";
+#if BROKEN_KIND == KIND_WRONG_ABI
+  plugin->abi_version = SY_ABI_MAKE_VERSION(SY_ABI_VERSION_MAJOR + 98, 3);  // ignores the host's range
+#endif
+  *out = plugin;
+  return nullptr;
+#endif
+}
+#endif

@@ -1,0 +1,187 @@
+// Pins core/plugin's loader: each deliberately broken plugin (broken_plugin.cpp) is skipped with the right reason
+// while good plugins still load; search order, deduplication, `require` and status-to-error mapping.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "core/common/error.h"
+#include "core/plugin/loader.h"
+#include "core/plugin/status.h"
+#include "tests/test_support.h"
+
+namespace fs = std::filesystem;
+using sy::plugin::LoaderOptions;
+using sy::plugin::PluginRecord;
+
+namespace {
+
+LoaderOptions isolated_options() {
+  LoaderOptions options;
+  options.use_environment = options.use_install_dir = options.use_build_tree = false;
+  return options;
+}
+
+const PluginRecord& record_for(const sy::plugin::Inventory& inventory, const std::string& file_name) {
+  for (const auto& record : inventory.plugins())
+    if (record.file.filename() == file_name) return record;
+  FAIL("no record for " << file_name);
+  throw std::logic_error("unreachable");
+}
+
+}  // namespace
+
+TEST_CASE("every broken plugin is skipped with a precise reason, and the good one still loads") {
+  sy::test::ScratchDir scratch;
+  // Not a shared library at all, with a plugin's name.
+  std::ofstream(scratch / "libswitchyard-garbage.so") << "this is not an ELF file";
+
+  auto options = isolated_options();
+  options.config_paths = {SWITCHYARD_BROKEN_PLUGIN_DIR, scratch.path(), SWITCHYARD_CPU_PLUGIN};
+  const auto inventory = sy::plugin::load_plugins(options);
+
+  const auto reason = [&](const std::string& file) {
+    const auto& record = record_for(inventory, file);
+    CHECK_FALSE(record.loaded);
+    return record.skip_reason;
+  };
+  CHECK(reason("libswitchyard-broken-wrong-abi.so").find("ABI mismatch: the plugin speaks ABI 99.3") != std::string::npos);
+  CHECK(reason("libswitchyard-broken-missing-symbol.so").find("does not export sy_plugin_negotiate") != std::string::npos);
+  CHECK(reason("libswitchyard-broken-failing-negotiation.so") ==
+        "negotiation failed: frobnicator runtime version 3 is required, found 2");
+  CHECK(reason("libswitchyard-broken-probe-zero.so") ==
+        "probe score 0 (cannot run on this machine): no frobnicator hardware found (driver error 38: ENOSYS)");
+  CHECK(reason("libswitchyard-broken-throws.so") ==
+        "probe failed: probe: unexpected exception inside the plugin: frobnicator table is corrupt");
+  CHECK(reason("libswitchyard-garbage.so").find("cannot be loaded: ") == 0);
+
+  const auto& cpu = record_for(inventory, "libswitchyard-cpu.so");
+  CHECK(cpu.loaded);
+  CHECK(cpu.name == "cpu");
+  CHECK(cpu.probe_score > 0);
+  REQUIRE(inventory.devices().size() == 1);
+  CHECK(inventory.devices()[0]->name() == "cpu");
+  CHECK(inventory.find_device("cpu") != nullptr);
+  CHECK(inventory.find_device("cuda:0") == nullptr);
+}
+
+TEST_CASE("the same file found twice loads once; a second plugin of the same name is skipped") {
+  sy::test::ScratchDir scratch;
+  fs::copy_file(SWITCHYARD_CPU_PLUGIN, scratch / "libswitchyard-cpu.so");
+  auto options = isolated_options();
+  options.explicit_files = {SWITCHYARD_CPU_PLUGIN};
+  options.config_paths = {fs::path(SWITCHYARD_CPU_PLUGIN).parent_path(), SWITCHYARD_CPU_PLUGIN, scratch.path()};
+  const auto inventory = sy::plugin::load_plugins(options);
+  int records_of_original = 0;
+  for (const auto& record : inventory.plugins())
+    if (record.file == fs::weakly_canonical(SWITCHYARD_CPU_PLUGIN)) ++records_of_original;
+  CHECK(records_of_original == 1);
+  const auto& copy = record_for(inventory, "libswitchyard-cpu.so");  // the first record is the original
+  CHECK(copy.loaded);
+  bool copy_skipped = false;
+  for (const auto& record : inventory.plugins())
+    if (record.file.parent_path() == fs::weakly_canonical(scratch.path()))
+      copy_skipped = !record.loaded && record.skip_reason.find("a plugin named 'cpu' is already loaded") == 0;
+  CHECK(copy_skipped);
+  CHECK(inventory.devices().size() == 1);
+}
+
+TEST_CASE("SWITCHYARD_PLUGIN_PATH is searched, colon separated, empty parts ignored") {
+  const std::string value = std::string("::") + SWITCHYARD_BROKEN_PLUGIN_DIR + ":/nonexistent/dir";
+  ::setenv("SWITCHYARD_PLUGIN_PATH", value.c_str(), 1);
+  auto options = isolated_options();
+  options.use_environment = true;
+  const auto directories = sy::plugin::plugin_search_directories(options);
+  const auto inventory = sy::plugin::load_plugins(options);
+  ::unsetenv("SWITCHYARD_PLUGIN_PATH");
+  REQUIRE(directories.size() == 2);
+  CHECK(directories[0].second == "SWITCHYARD_PLUGIN_PATH");
+  CHECK(inventory.plugins().size() == 5);
+  for (const auto& record : inventory.plugins()) CHECK(record.origin == "SWITCHYARD_PLUGIN_PATH");
+}
+
+TEST_CASE("the default search ends with the install dir and the build tree") {
+  LoaderOptions options;
+  options.use_environment = false;
+  const auto directories = sy::plugin::plugin_search_directories(options);
+  REQUIRE(directories.size() == 2);
+  CHECK(directories[0].second == "install");
+  CHECK(directories[0].first.string().ends_with("lib/switchyard/plugins"));
+  CHECK(directories[1].second == "build tree");
+}
+
+TEST_CASE("a required device that is missing is an error naming why its plugin was skipped") {
+  auto options = isolated_options();
+  options.config_paths = {SWITCHYARD_BROKEN_PLUGIN_DIR, SWITCHYARD_CPU_PLUGIN};
+  options.require = {"cpu"};
+  CHECK_NOTHROW(sy::plugin::load_plugins(options));
+  options.require = {"gpu"};
+  try {
+    (void)sy::plugin::load_plugins(options);
+    FAIL("require gpu should have thrown");
+  } catch (const sy::Error& error) {
+    CHECK(error.code() == sy::ErrorCode::not_found);
+    CHECK(std::string(error.what()).find("required device 'gpu' is not available; no plugin file") == 0);
+  }
+  options.require = {"broken"};
+  try {
+    (void)sy::plugin::load_plugins(options);
+    FAIL("require broken should have thrown");
+  } catch (const sy::Error& error) {
+    CHECK(std::string(error.what()).find("probe score 0") != std::string::npos);
+  }
+}
+
+TEST_CASE("plugin statuses become sy::Error with the core's codes, and are released") {
+  CHECK(sy::plugin::error_code_of(SY_STATUS_OUT_OF_MEMORY) == sy::ErrorCode::out_of_memory);
+  CHECK(sy::plugin::error_code_of(SY_STATUS_UNSUPPORTED) == sy::ErrorCode::unsupported);
+  CHECK(sy::plugin::error_code_of(SY_STATUS_INVALID_ARGUMENT) == sy::ErrorCode::invalid_argument);
+  CHECK(sy::plugin::error_code_of(SY_STATUS_NOT_FOUND) == sy::ErrorCode::not_found);
+  CHECK(sy::plugin::error_code_of(SY_STATUS_DEVICE_ERROR) == sy::ErrorCode::plugin);
+  CHECK(sy::plugin::error_code_of(SY_STATUS_INTERNAL) == sy::ErrorCode::plugin);
+  CHECK_NOTHROW(sy::plugin::throw_if_failed(nullptr, "x", "call"));
+}
+
+TEST_CASE("CPU device through the core: round trip, out-of-memory error, forced ISA option") {
+  ::unsetenv("SWITCHYARD_CPU_ISA");
+  auto options = isolated_options();
+  options.explicit_files = {SWITCHYARD_CPU_PLUGIN};
+  options.plugin_options = {{"isa", "scalar"}, {"threads", "1"}};
+  const auto inventory = sy::plugin::load_plugins(options);
+  REQUIRE(inventory.devices().size() == 1);
+  const auto& cpu = *inventory.devices()[0];
+  CHECK(cpu.info().arch == "x86_64");
+  CHECK(cpu.info().compute_units == 1);
+  CHECK(cpu.info().kind == SY_DEVICE_CPU);
+  CHECK(cpu.free_memory() > 0);
+  CHECK(cpu.free_memory() <= cpu.info().total_memory);
+
+  auto buffer = cpu.allocate(16);
+  const char text[16] = "fifteen chars..";
+  buffer.upload(0, text, 16);
+  char back[16] = {};
+  buffer.download(0, back, 16);
+  CHECK(std::string(back) == text);
+  CHECK(buffer.map() != nullptr);
+  try {
+    (void)cpu.allocate(cpu.info().total_memory + 1);
+    FAIL("allocation past capacity should fail");
+  } catch (const sy::Error& error) {
+    CHECK(error.code() == sy::ErrorCode::out_of_memory);
+    CHECK(std::string(error.what()).find("cpu plugin (") == 0);
+  }
+  char host[64] = {};
+  auto adopted = cpu.adopt_host(host, sizeof host);
+  REQUIRE(adopted.has_value());
+  CHECK(adopted->map() == static_cast<void*>(host));
+}
+
+TEST_CASE("an unknown ISA name is a negotiation error that says what to use") {
+  auto options = isolated_options();
+  options.explicit_files = {SWITCHYARD_CPU_PLUGIN};
+  options.plugin_options = {{"isa", "sse9"}};
+  const auto inventory = sy::plugin::load_plugins(options);
+  REQUIRE(inventory.plugins().size() == 1);
+  CHECK(inventory.plugins()[0].skip_reason.find("unknown CPU ISA level 'sse9': use scalar, avx2 or avx512") !=
+        std::string::npos);
+}

@@ -1,0 +1,594 @@
+// switchyard-conformance PLUGIN.so: the one test every backend plugin must pass, in tree or out of tree. It loads
+// the plugin through the core's own loader (core/plugin), then checks device queries, buffer round trips, every op
+// the plugin claims against the core's scalar reference (core/kernels) at the tolerances documented in
+// sdk/README.md, odd sizes, op sequences and error paths. Exit status: 0 all passed, 1 a check failed, 2 usage.
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/common/error.h"
+#include "core/gguf/tensor_type.h"
+#include "core/kernels/quant_decoder.h"
+#include "core/kernels/reference_ops.h"
+#include "core/plugin/loader.h"
+#include "core/quant/quantize.h"
+
+namespace {
+
+using sy::plugin::Buffer;
+using sy::plugin::Device;
+
+// ---- Reporting ---------------------------------------------------------------------------------------------------
+
+struct Report {
+  int checks = 0;
+  int failures = 0;
+  bool verbose = false;
+
+  void pass(const std::string& what) {
+    ++checks;
+    if (verbose) std::cout << "ok    " << what << "\n";
+  }
+  void fail(const std::string& what, const std::string& why) {
+    ++checks;
+    ++failures;
+    std::cout << "FAIL  " << what << ": " << why << "\n";
+  }
+  void expect(bool condition, const std::string& what, const std::string& why) {
+    condition ? pass(what) : fail(what, why);
+  }
+  // Runs `body`; an sy::Error escaping it is a failure of `what`.
+  void guarded(const std::string& what, const std::function<void()>& body) {
+    try {
+      body();
+    } catch (const std::exception& error) {
+      fail(what, std::string("threw: ") + error.what());
+    }
+  }
+};
+
+// ---- Tensors on host and device ----------------------------------------------------------------------------------
+
+std::vector<float> random_floats(std::mt19937_64& rng, size_t n, float scale = 1.0f) {
+  std::uniform_real_distribution<float> dist(-scale, scale);
+  std::vector<float> values(n);
+  for (auto& v : values) v = dist(rng);
+  return values;
+}
+
+template <class T>
+std::vector<uint8_t> as_bytes(const std::vector<T>& values) {
+  std::vector<uint8_t> bytes(values.size() * sizeof(T));
+  std::memcpy(bytes.data(), values.data(), bytes.size());
+  return bytes;
+}
+
+// A tensor that exists twice: in host memory for the reference and in a device buffer for the plugin.
+struct TwinTensor {
+  std::vector<uint8_t> host;
+  Buffer device;
+  uint32_t type = SY_TYPE_F32;
+};
+
+constexpr uint8_t kPoison = 0xCD;  // what outputs are filled with before a run, so an unwritten byte shows
+
+TwinTensor make_twin(const Device& device, std::vector<uint8_t> bytes, uint32_t type) {
+  TwinTensor tensor;
+  tensor.host = std::move(bytes);
+  tensor.type = type;
+  tensor.device = device.allocate(std::max<uint64_t>(tensor.host.size(), 1));
+  tensor.device.upload(0, tensor.host.data(), tensor.host.size());
+  return tensor;
+}
+
+TwinTensor make_output(const Device& device, size_t bytes, uint32_t type) {
+  return make_twin(device, std::vector<uint8_t>(bytes, kPoison), type);
+}
+
+sy_tensor_ref device_ref(const TwinTensor& tensor) { return {tensor.device.raw(), 0, tensor.type, 0}; }
+
+// Weight rows of `type`: quantized through core/quant where it has a quantizer, else random blocks whose decode is
+// finite (types without a reference quantizer), F32/F16/BF16 encoded directly.
+std::vector<uint8_t> make_weight(std::mt19937_64& rng, uint32_t type, int64_t rows, int64_t cols,
+                                 const sy::kernels::RowDecoder& decoder) {
+  const uint64_t row_bytes = sy::kernels::row_bytes(type, cols, decoder);
+  std::vector<uint8_t> bytes(row_bytes * static_cast<uint64_t>(rows));
+  const auto gguf_type = static_cast<sy::gguf::TensorType>(type);
+  if (sy::kernels::is_plain_float_type(type) || sy::quant::can_quantize(gguf_type)) {
+    for (int64_t r = 0; r < rows; ++r) {
+      const auto values = random_floats(rng, static_cast<size_t>(cols));
+      if (sy::kernels::is_plain_float_type(type))
+        sy::kernels::encode_row(type, values.data(), bytes.data() + r * row_bytes, cols);
+      else
+        sy::quant::quantize_row(gguf_type, values.data(), bytes.data() + r * row_bytes, cols);
+    }
+    return bytes;
+  }
+  std::vector<float> decoded(static_cast<size_t>(cols));
+  std::uniform_int_distribution<int> byte(0, 255);
+  for (int64_t r = 0; r < rows; ++r) {
+    uint8_t* row = bytes.data() + r * row_bytes;
+    for (int attempt = 0; attempt < 100; ++attempt) {
+      for (uint64_t i = 0; i < row_bytes; ++i) row[i] = static_cast<uint8_t>(byte(rng));
+      sy::kernels::decode_row(type, row, decoded.data(), cols, decoder);
+      if (std::all_of(decoded.begin(), decoded.end(), [](float v) { return std::isfinite(v) && std::fabs(v) < 1e4f; }))
+        break;
+    }
+  }
+  return bytes;
+}
+
+// ---- Comparing against the reference ------------------------------------------------------------------------------
+
+// Tolerance of one op: |device - reference| <= absolute + relative * scale[i], where scale[i] is the op's natural
+// magnitude for element i (for matmul: sum_k |w_k x_k|, the bound of float rounding of that dot product).
+struct Tolerance {
+  double absolute;
+  double relative;
+};
+
+std::string compare_floats(const std::vector<float>& got, const std::vector<float>& want,
+                           const std::vector<double>& scale, Tolerance tolerance) {
+  for (size_t i = 0; i < want.size(); ++i) {
+    const double allowed = tolerance.absolute + tolerance.relative * (scale.empty() ? std::fabs(want[i]) : scale[i]);
+    const double error = std::fabs(static_cast<double>(got[i]) - want[i]);
+    if (!(error <= allowed))  // NaN fails too
+      return "element " + std::to_string(i) + " is " + std::to_string(got[i]) + ", reference " +
+             std::to_string(want[i]) + " (allowed error " + std::to_string(allowed) + ")";
+  }
+  return {};
+}
+
+std::vector<float> download_floats(const TwinTensor& tensor) {
+  std::vector<float> values(tensor.host.size() / 4);
+  tensor.device.download(0, values.data(), values.size() * 4);
+  return values;
+}
+
+std::vector<float> host_floats(const TwinTensor& tensor) {
+  std::vector<float> values(tensor.host.size() / 4);
+  std::memcpy(values.data(), tensor.host.data(), values.size() * 4);
+  return values;
+}
+
+// Runs `ops` on the device and, with the same tensors' host copies, on the reference.
+void run_both(const Device& device, std::vector<sy_op> ops, const std::vector<TwinTensor*>& tensors,
+              const sy::kernels::RowDecoder& decoder) {
+  device.execute(ops);
+  const auto host_address = [&](const sy_tensor_ref& ref) -> void* {
+    if (!ref.buffer) return nullptr;
+    for (auto* tensor : tensors)
+      if (tensor->device.raw() == ref.buffer) return tensor->host.data() + ref.offset;
+    throw std::logic_error("conformance: an op names a buffer the test does not know");
+  };
+  for (const auto& op : ops) sy::kernels::reference_execute(op, host_address, decoder);
+}
+
+sy_op new_op(sy_op_kind kind) {
+  sy_op op{};
+  op.struct_size = sizeof op;
+  op.abi_version = SY_ABI_VERSION;
+  op.kind = kind;
+  return op;
+}
+
+std::string type_name(uint32_t type) {
+  if (auto traits = sy::gguf::tensor_type_traits(type)) return std::string(traits->name);
+  return "type" + std::to_string(type);
+}
+
+// ---- The checks --------------------------------------------------------------------------------------------------
+
+class DeviceSuite {
+ public:
+  DeviceSuite(const Device& device, Report& report, uint64_t seed)
+      : device_(device), report_(report), rng_(seed), decoder_(sy::kernels::core_row_decoder()) {}
+
+  void run_all() {
+    report_.guarded(label("queries"), [&] { queries(); });
+    report_.guarded(label("buffers"), [&] { buffers(); });
+    report_.guarded(label("errors"), [&] { error_paths(); });
+    report_.guarded(label("ops"), [&] { ops(); });
+    report_.guarded(label("sequence"), [&] { sequence(); });
+  }
+
+ private:
+  std::string label(const std::string& what) const { return device_.name() + " " + what; }
+
+  void queries() {
+    const auto& info = device_.info();
+    report_.expect(!info.name.empty(), label("name"), "the device reports an empty name");
+    report_.expect(!info.arch.empty(), label("arch"), "the device reports an empty architecture string");
+    report_.expect(info.total_memory > 0, label("total_memory"), "total memory is 0");
+    report_.expect(info.max_allocation > 0 && info.max_allocation <= info.total_memory, label("max_allocation"),
+                   "max_allocation " + std::to_string(info.max_allocation) + " is 0 or above total memory " +
+                       std::to_string(info.total_memory));
+    const uint64_t free_bytes = device_.free_memory();
+    report_.expect(free_bytes <= info.total_memory, label("memory_free"),
+                   "free memory " + std::to_string(free_bytes) + " exceeds total " + std::to_string(info.total_memory));
+    report_.expect((info.storable_types & SY_TYPE_BIT(SY_TYPE_F32)) != 0, label("storable F32"),
+                   "every device must store F32 tensors");
+    report_.expect((info.multipliable_types & ~info.storable_types) == 0, label("multipliable within storable"),
+                   "a type is multipliable but not storable");
+  }
+
+  void buffers() {
+    for (const uint64_t size : {uint64_t{1}, uint64_t{7}, uint64_t{4099}, uint64_t{1} << 20}) {
+      std::vector<uint8_t> data(size);
+      for (auto& b : data) b = static_cast<uint8_t>(rng_());
+      Buffer buffer = device_.allocate(size);
+      report_.expect(buffer.size() == size, label("buffer size " + std::to_string(size)), "reported size differs");
+      buffer.upload(0, data.data(), size);
+      std::vector<uint8_t> back(size, kPoison);
+      buffer.download(0, back.data(), size);
+      report_.expect(back == data, label("round trip " + std::to_string(size) + " bytes"), "downloaded bytes differ");
+    }
+    // Offsets: write the middle of a buffer, read back an unaligned window across it.
+    Buffer a = device_.allocate(1000);
+    std::vector<uint8_t> zeros(1000, 0), middle(333);
+    for (auto& b : middle) b = static_cast<uint8_t>(rng_());
+    a.upload(0, zeros.data(), zeros.size());
+    a.upload(101, middle.data(), middle.size());
+    std::vector<uint8_t> window(400, kPoison);
+    a.download(67, window.data(), window.size());
+    bool window_ok = true;
+    for (size_t i = 0; i < window.size(); ++i) {
+      const size_t at = 67 + i;
+      const uint8_t want = (at >= 101 && at < 101 + middle.size()) ? middle[at - 101] : 0;
+      window_ok = window_ok && window[i] == want;
+    }
+    report_.expect(window_ok, label("upload/download at offsets"), "bytes at odd offsets differ");
+
+    // Device-to-device copy between two buffers at odd offsets.
+    Buffer b = device_.allocate(1000);
+    std::vector<uint8_t> poison(1000, kPoison);
+    b.upload(0, poison.data(), poison.size());
+    device_.copy(a, 101, b, 3, middle.size());
+    std::vector<uint8_t> copied(middle.size());
+    b.download(3, copied.data(), copied.size());
+    std::vector<uint8_t> before(3);
+    b.download(0, before.data(), 3);
+    report_.expect(copied == middle && before == std::vector<uint8_t>(3, kPoison), label("device-to-device copy"),
+                   "copied bytes differ or bytes outside the destination range changed");
+
+    // Adopting host memory: zero copy where the device claims it, refusal (not a crash) elsewhere.
+    std::vector<uint8_t> host(4096);
+    for (auto& v : host) v = static_cast<uint8_t>(rng_());
+    auto adopted = device_.adopt_host(host.data(), host.size());
+    if (device_.info().flags & SY_DEVICE_FLAG_ADOPTS_HOST_MEMORY) {
+      report_.expect(adopted.has_value(), label("adopt host memory"), "the device claims ADOPTS_HOST_MEMORY but refused");
+      if (adopted) {
+        std::vector<uint8_t> back(host.size());
+        adopted->download(0, back.data(), back.size());
+        host[5] ^= 0xff;  // zero copy: a change to the host memory is visible through the buffer
+        std::vector<uint8_t> changed(8);
+        adopted->download(0, changed.data(), changed.size());
+        report_.expect(back[0] == host[0] && changed[5] == host[5], label("adopted memory is not copied"),
+                       "the adopted buffer does not alias the host memory");
+      }
+    } else {
+      report_.pass(label("adopt host memory (not claimed)"));
+    }
+  }
+
+  void error_paths() {
+    const auto& info = device_.info();
+    const auto expect_error = [&](const std::string& what, sy::ErrorCode code, const std::function<void()>& body) {
+      try {
+        body();
+        report_.fail(label(what), "succeeded, expected an error");
+      } catch (const sy::Error& error) {
+        report_.expect(error.code() == code, label(what),
+                       std::string("error code ") + std::string(sy::to_string(error.code())) + ", expected " +
+                           std::string(sy::to_string(code)) + ": " + error.what());
+      }
+    };
+    expect_error("allocate past max_allocation", sy::ErrorCode::out_of_memory,
+                 [&] { (void)device_.allocate(info.max_allocation + 1); });
+    expect_error("allocate past total memory", sy::ErrorCode::out_of_memory,
+                 [&] { (void)device_.allocate(info.total_memory + (uint64_t{1} << 30)); });
+    Buffer small = device_.allocate(64);
+    std::vector<uint8_t> data(128);
+    expect_error("upload past the end", sy::ErrorCode::invalid_argument, [&] { small.upload(32, data.data(), 64); });
+    expect_error("download past the end", sy::ErrorCode::invalid_argument, [&] { small.download(65, data.data(), 1); });
+
+    sy_op unknown = new_op(static_cast<sy_op_kind>(999));
+    report_.expect(!device_.supports(unknown), label("supports(unknown op) is 0"), "an unknown op kind is claimed");
+    expect_error("execute an unknown op", sy::ErrorCode::unsupported, [&] { device_.execute({&unknown, 1}); });
+
+    // A destination too small for the op: refused before anything runs.
+    auto x = make_twin(device_, as_bytes(random_floats(rng_, 64)), SY_TYPE_F32);
+    auto too_small = make_output(device_, 16, SY_TYPE_F32);
+    sy_op op = new_op(SY_OP_SWIGLU);
+    op.src[0] = op.src[1] = device_ref(x);
+    op.dst = device_ref(too_small);
+    op.params.swiglu = {4, 16};
+    expect_error("op whose destination is too small", sy::ErrorCode::invalid_argument,
+                 [&] { device_.execute({&op, 1}); });
+    const auto untouched = download_floats(too_small);
+    uint32_t poison_word;
+    std::memset(&poison_word, kPoison, 4);
+    report_.expect(std::all_of(untouched.begin(), untouched.end(),
+                               [&](float v) { uint32_t w; std::memcpy(&w, &v, 4); return w == poison_word; }),
+                   label("refused op wrote nothing"), "the destination changed");
+  }
+
+  // One op on random data, device vs reference. `outputs` are compared; inputs are never written.
+  void check_op(const std::string& name, const sy_op& op, const std::vector<TwinTensor*>& tensors, TwinTensor& output,
+                Tolerance tolerance, const std::vector<double>& scale = {}) {
+    if (!device_.supports(op)) {
+      report_.fail(label(name), "supports() says no; every device must run the whole op set on F32 and every weight "
+                                "type it lists as multipliable");
+      return;
+    }
+    run_both(device_, {op}, tensors, decoder_);
+    if (output.type == SY_TYPE_F32) {
+      const auto message = compare_floats(download_floats(output), host_floats(output), scale, tolerance);
+      report_.expect(message.empty(), label(name), message);
+    } else {
+      std::vector<uint8_t> got(output.host.size());
+      output.device.download(0, got.data(), got.size());
+      report_.expect(got == output.host, label(name), "encoded bytes differ from the reference's rounding");
+    }
+  }
+
+  void ops() {
+    const auto& info = device_.info();
+    std::uniform_int_distribution<int> small(1, 5);
+    // Weight types: F32 always; every type the device lists as multipliable.
+    std::vector<uint32_t> weight_types;
+    for (uint32_t type = 0; type < 64; ++type)
+      if ((info.multipliable_types & SY_TYPE_BIT(type)) &&
+          (sy::kernels::is_plain_float_type(type) || (decoder_.quantized_types & SY_TYPE_BIT(type))))
+        weight_types.push_back(type);
+    if (std::find(weight_types.begin(), weight_types.end(), SY_TYPE_F32) == weight_types.end())
+      report_.fail(label("multipliable F32"), "every device must multiply F32 weights");
+
+    for (uint32_t type : weight_types) {
+      const int64_t block = sy::gguf::tensor_type_traits(type) ? sy::gguf::tensor_type_traits(type)->block_size : 1;
+      // Odd sizes where the type allows them; whole blocks otherwise.
+      for (const int64_t n_in : {block == 1 ? int64_t{67} : block * 3, block == 1 ? int64_t{1} : block}) {
+        for (const int64_t n_tokens : {int64_t{1}, int64_t{3}}) {
+          const int64_t n_out = 5 + small(rng_);
+          auto weight = make_twin(device_, make_weight(rng_, type, n_out, n_in, decoder_), type);
+          auto x = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(n_tokens * n_in))), SY_TYPE_F32);
+          auto y = make_output(device_, static_cast<size_t>(n_tokens * n_out) * 4, SY_TYPE_F32);
+          sy_op op = new_op(SY_OP_MATMUL);
+          op.src[0] = device_ref(weight);
+          op.src[1] = device_ref(x);
+          op.dst = device_ref(y);
+          op.params.matmul = {n_out, n_in, n_tokens};
+          // Scale per output: sum |w x|, computed from the decoded weight.
+          std::vector<double> scale(static_cast<size_t>(n_tokens * n_out));
+          std::vector<float> row(static_cast<size_t>(n_in));
+          const uint64_t row_bytes = sy::kernels::row_bytes(type, n_in, decoder_);
+          const auto xs = host_floats(x);
+          for (int64_t o = 0; o < n_out; ++o) {
+            sy::kernels::decode_row(type, weight.host.data() + o * row_bytes, row.data(), n_in, decoder_);
+            for (int64_t t = 0; t < n_tokens; ++t) {
+              double sum = 0;
+              for (int64_t i = 0; i < n_in; ++i) sum += std::fabs(row[static_cast<size_t>(i)] * xs[static_cast<size_t>(t * n_in + i)]);
+              scale[static_cast<size_t>(t * n_out + o)] = sum;
+            }
+          }
+          check_op("matmul " + type_name(type) + " " + std::to_string(n_out) + "x" + std::to_string(n_in) + " x " +
+                       std::to_string(n_tokens) + " tokens",
+                   op, {&weight, &x, &y}, y, {1e-6, 1e-4}, scale);
+        }
+      }
+      // get_rows over the same type, ids in any order with repeats.
+      const int64_t n_cols = block == 1 ? 37 : block * 2, n_rows = 9, n_ids = 5;
+      auto table = make_twin(device_, make_weight(rng_, type, n_rows, n_cols, decoder_), type);
+      std::vector<int32_t> ids = {3, 0, 8, 3, 5};
+      auto id_tensor = make_twin(device_, as_bytes(ids), SY_TYPE_I32);
+      auto out = make_output(device_, static_cast<size_t>(n_ids * n_cols) * 4, SY_TYPE_F32);
+      sy_op op = new_op(SY_OP_GET_ROWS);
+      op.src[0] = device_ref(table);
+      op.src[1] = device_ref(id_tensor);
+      op.dst = device_ref(out);
+      op.params.get_rows = {n_rows, n_cols, n_ids};
+      check_op("get_rows " + type_name(type), op, {&table, &id_tensor, &out}, out, {0, 1e-6});
+      // convert to F32 of the same data.
+      auto converted = make_output(device_, static_cast<size_t>(n_cols) * 4, SY_TYPE_F32);
+      sy_op convert = new_op(SY_OP_CONVERT);
+      convert.src[0] = device_ref(table);
+      convert.dst = device_ref(converted);
+      convert.params.convert = {n_cols};
+      check_op("convert " + type_name(type) + " -> f32", convert, {&table, &converted}, converted, {0, 1e-6});
+    }
+
+    for (const int64_t n_cols : {int64_t{1}, int64_t{33}, int64_t{260}}) {
+      const int64_t n_rows = 3;
+      const size_t n = static_cast<size_t>(n_rows * n_cols);
+      auto x = make_twin(device_, as_bytes(random_floats(rng_, n, 3.0f)), SY_TYPE_F32);
+      auto weight = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(n_cols))), SY_TYPE_F32);
+      auto y = make_output(device_, n * 4, SY_TYPE_F32);
+      sy_op op = new_op(SY_OP_RMS_NORM);
+      op.src[0] = device_ref(x);
+      op.src[1] = device_ref(weight);
+      op.dst = device_ref(y);
+      op.params.rms_norm = {n_rows, n_cols, 1e-5f};
+      check_op("rms_norm " + std::to_string(n_cols) + " cols", op, {&x, &weight, &y}, y, {1e-6, 1e-5});
+      op.src[1] = {nullptr, 0, SY_TYPE_F32, 0};
+      check_op("rms_norm without weight " + std::to_string(n_cols) + " cols", op, {&x, &y}, y, {1e-6, 1e-5});
+
+      for (const sy_op_kind kind : {SY_OP_MUL, SY_OP_ADD}) {
+        for (const int64_t b_rows : {int64_t{1}, n_rows}) {
+          auto b = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(b_rows * n_cols))), SY_TYPE_F32);
+          auto out = make_output(device_, n * 4, SY_TYPE_F32);
+          sy_op binary = new_op(kind);
+          binary.src[0] = device_ref(x);
+          binary.src[1] = device_ref(b);
+          binary.dst = device_ref(out);
+          binary.params.binary = {n_rows, n_cols, b_rows};
+          check_op(std::string(sy::kernels::op_kind_name(kind)) + " broadcast " + std::to_string(b_rows) + " row(s) " +
+                       std::to_string(n_cols) + " cols",
+                   binary, {&x, &b, &out}, out, {1e-7, 1e-6});
+        }
+      }
+
+      auto up = make_twin(device_, as_bytes(random_floats(rng_, n, 3.0f)), SY_TYPE_F32);
+      auto swiglu_out = make_output(device_, n * 4, SY_TYPE_F32);
+      sy_op swiglu = new_op(SY_OP_SWIGLU);
+      swiglu.src[0] = device_ref(x);
+      swiglu.src[1] = device_ref(up);
+      swiglu.dst = device_ref(swiglu_out);
+      swiglu.params.swiglu = {n_rows, n_cols};
+      check_op("swiglu " + std::to_string(n_cols) + " cols", swiglu, {&x, &up, &swiglu_out}, swiglu_out, {1e-6, 1e-5});
+    }
+
+    // Rope: odd head counts, partial rotation, positions far from zero.
+    for (const int64_t head_dim : {int64_t{8}, int64_t{64}}) {
+      const int64_t n_tokens = 3, n_heads = 3, n_rot = head_dim == 64 ? 48 : 8;
+      const size_t n = static_cast<size_t>(n_tokens * n_heads * head_dim);
+      auto x = make_twin(device_, as_bytes(random_floats(rng_, n)), SY_TYPE_F32);
+      std::vector<int32_t> positions = {0, 17, 1000};
+      auto pos = make_twin(device_, as_bytes(positions), SY_TYPE_I32);
+      auto out = make_output(device_, n * 4, SY_TYPE_F32);
+      sy_op rope = new_op(SY_OP_ROPE);
+      rope.src[0] = device_ref(x);
+      rope.src[1] = device_ref(pos);
+      rope.dst = device_ref(out);
+      rope.params.rope = {n_tokens, n_heads, head_dim, n_rot, 10000.0f, 1.0f};
+      check_op("rope head_dim " + std::to_string(head_dim) + " n_rot " + std::to_string(n_rot), rope, {&x, &pos, &out},
+               out, {1e-4, 1e-5});
+    }
+
+    // KV write then attention, for F32 and F16 caches, with grouped heads and a partly filled cache.
+    for (const uint32_t kv_type : {SY_TYPE_F32, SY_TYPE_F16}) {
+      if (!(info.storable_types & SY_TYPE_BIT(kv_type))) continue;
+      const int64_t n_heads = 4, n_kv_heads = 2, head_dim = 16, kv_capacity = 11, n_past = 5, n_tokens = 3;
+      const int64_t row = n_kv_heads * head_dim;
+      const size_t cache_bytes = static_cast<size_t>(kv_capacity * row) * (kv_type == SY_TYPE_F32 ? 4 : 2);
+      auto k_cache = make_output(device_, cache_bytes, kv_type);
+      auto v_cache = make_output(device_, cache_bytes, kv_type);
+      for (auto* cache : {&k_cache, &v_cache}) {  // fill positions 0..n_past+n_tokens through kv_write
+        auto values = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>((n_past + n_tokens) * row))),
+                                SY_TYPE_F32);
+        sy_op write = new_op(SY_OP_KV_WRITE);
+        write.src[0] = device_ref(values);
+        write.dst = device_ref(*cache);
+        write.params.kv_write = {n_past + n_tokens, row, 0, kv_capacity};
+        if (!device_.supports(write)) {
+          report_.fail(label("kv_write " + type_name(kv_type)), "supports() says no");
+          return;
+        }
+        run_both(device_, {write}, {&values, cache}, decoder_);
+        std::vector<uint8_t> got(cache->host.size());
+        cache->device.download(0, got.data(), got.size());
+        // Only the written rows are defined; the rest still holds the poison on both sides.
+        report_.expect(got == cache->host, label("kv_write " + type_name(kv_type)), "cache bytes differ");
+      }
+      auto q = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(n_tokens * n_heads * head_dim))),
+                         SY_TYPE_F32);
+      auto out = make_output(device_, static_cast<size_t>(n_tokens * n_heads * head_dim) * 4, SY_TYPE_F32);
+      sy_op attention = new_op(SY_OP_ATTENTION);
+      attention.src[0] = device_ref(q);
+      attention.src[1] = device_ref(k_cache);
+      attention.src[2] = device_ref(v_cache);
+      attention.dst = device_ref(out);
+      attention.params.attention = {n_tokens, n_heads, n_kv_heads, head_dim, n_past + n_tokens, kv_capacity,
+                                    1.0f / std::sqrt(static_cast<float>(head_dim))};
+      check_op("attention GQA kv " + type_name(kv_type), attention, {&q, &k_cache, &v_cache, &out}, out, {1e-5, 1e-4});
+    }
+
+    // Conversions into 16-bit types must round like the reference (nearest even), bit for bit.
+    for (const uint32_t to : {SY_TYPE_F16, SY_TYPE_BF16}) {
+      if (!(info.storable_types & SY_TYPE_BIT(to))) continue;
+      const int64_t n = 101;
+      auto source = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(n), 100.0f)), SY_TYPE_F32);
+      auto out = make_output(device_, static_cast<size_t>(n) * 2, to);
+      sy_op convert = new_op(SY_OP_CONVERT);
+      convert.src[0] = device_ref(source);
+      convert.dst = device_ref(out);
+      convert.params.convert = {n};
+      check_op("convert f32 -> " + type_name(to), convert, {&source, &out}, out, {0, 0});
+    }
+  }
+
+  // A dependent chain submitted at once: h = rms_norm(x); y = W h; z = y + x. Must equal running them one by one.
+  void sequence() {
+    const int64_t n = 48, n_tokens = 2;
+    auto x = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(n * n_tokens))), SY_TYPE_F32);
+    auto h = make_output(device_, static_cast<size_t>(n * n_tokens) * 4, SY_TYPE_F32);
+    auto w = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(n * n))), SY_TYPE_F32);
+    auto y = make_output(device_, static_cast<size_t>(n * n_tokens) * 4, SY_TYPE_F32);
+    sy_op norm = new_op(SY_OP_RMS_NORM);
+    norm.src[0] = device_ref(x);
+    norm.dst = device_ref(h);
+    norm.params.rms_norm = {n_tokens, n, 1e-6f};
+    sy_op matmul = new_op(SY_OP_MATMUL);
+    matmul.src[0] = device_ref(w);
+    matmul.src[1] = device_ref(h);
+    matmul.dst = device_ref(y);
+    matmul.params.matmul = {n, n, n_tokens};
+    sy_op add = new_op(SY_OP_ADD);
+    add.src[0] = device_ref(y);
+    add.src[1] = device_ref(x);
+    add.dst = device_ref(y);  // in place, as the residual stream does
+    add.params.binary = {n_tokens, n, n_tokens};
+    run_both(device_, {norm, matmul, add}, {&x, &h, &w, &y}, decoder_);
+    const auto message = compare_floats(download_floats(y), host_floats(y), {}, {1e-4, 1e-4});
+    report_.expect(message.empty(), label("sequence rms_norm -> matmul -> add"), message);
+  }
+
+  const Device& device_;
+  Report& report_;
+  std::mt19937_64 rng_;
+  const sy::kernels::RowDecoder& decoder_;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"switchyard-conformance: checks a backend plugin against the Switchyard plugin ABI and reference"};
+  std::string plugin_file;
+  uint64_t seed = 1234;
+  bool verbose = false, require_device = false;
+  app.add_option("plugin", plugin_file, "the plugin's shared library (libswitchyard-NAME.so)")->required();
+  app.add_option("--seed", seed, "seed of the random test data (failures print it)");
+  app.add_flag("-v,--verbose", verbose, "print passing checks too");
+  app.add_flag("--require-device", require_device, "fail when the plugin loads but reports no device");
+  CLI11_PARSE(app, argc, argv);
+
+  Report report;
+  report.verbose = verbose;
+  sy::plugin::LoaderOptions options;
+  options.explicit_files = {plugin_file};
+  options.use_environment = options.use_install_dir = options.use_build_tree = false;
+
+  sy::plugin::Inventory inventory;
+  try {
+    inventory = sy::plugin::load_plugins(options);
+  } catch (const std::exception& error) {
+    std::cout << "FAIL  load: " << error.what() << "\n";
+    return 1;
+  }
+  if (inventory.plugins().empty() || !inventory.plugins().front().loaded) {
+    const std::string why = inventory.plugins().empty() ? "no such file" : inventory.plugins().front().skip_reason;
+    std::cout << "FAIL  negotiation: " << plugin_file << ": " << why << "\n";
+    return 1;
+  }
+  const auto& record = inventory.plugins().front();
+  std::cout << "plugin " << record.name << " " << record.version << " (" << record.vendor << "), ABI "
+            << SY_ABI_VERSION_MAJOR_OF(record.abi_version) << "." << SY_ABI_VERSION_MINOR_OF(record.abi_version)
+            << ", probe score " << record.probe_score << ": " << record.probe_reason << "\n";
+  report.pass("negotiation");
+  if (inventory.devices().empty()) {
+    std::cout << "no devices on this machine" << (require_device ? "" : "; nothing more to check") << "\n";
+    return require_device ? 1 : 0;
+  }
+  for (const auto& device : inventory.devices()) {
+    std::cout << "device " << device->name() << ": " << device->info().name << " [" << device->info().arch << "]\n";
+    DeviceSuite(*device, report, seed).run_all();
+  }
+  std::cout << report.checks << " checks, " << report.failures << " failed (seed " << seed << ")\n";
+  return report.failures == 0 ? 0 : 1;
+}

@@ -1,0 +1,168 @@
+// `switchyard devices`: what the plugin loader (core/plugin) found on this machine — every plugin file, loaded or
+// skipped and why, and every device with its capabilities and live free memory — as text or as JSON (schema
+// "switchyard.devices/1").
+#include <fmt/format.h>
+
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <variant>
+
+#include "core/gguf/tensor_type.h"
+#include "core/plugin/loader.h"
+#include "tools/switchyard/commands.h"
+
+namespace sy::cli {
+namespace {
+
+using nlohmann::ordered_json;
+
+std::vector<std::string> type_names(uint64_t mask) {
+  std::vector<std::string> names;
+  for (uint32_t id = 0; id < 64; ++id) {
+    if (!(mask & (uint64_t{1} << id))) continue;
+    const auto traits = gguf::tensor_type_traits(id);
+    names.push_back(traits ? std::string(traits->name) : "type" + std::to_string(id));
+  }
+  return names;
+}
+
+std::string join(const std::vector<std::string>& parts) {
+  std::string text;
+  for (const auto& part : parts) text += (text.empty() ? "" : " ") + part;
+  return text.empty() ? "-" : text;
+}
+
+std::string gib(uint64_t bytes) { return fmt::format("{:.2f} GiB", static_cast<double>(bytes) / (1ull << 30)); }
+
+std::string version_text(uint32_t version) {
+  return fmt::format("{}.{}", SY_ABI_VERSION_MAJOR_OF(version), SY_ABI_VERSION_MINOR_OF(version));
+}
+
+// A device whose free-memory query fails is still listed; the failure is the value shown.
+std::variant<uint64_t, std::string> free_memory_of(const plugin::Device& device) {
+  try {
+    return device.free_memory();
+  } catch (const std::exception& error) {
+    return std::string(error.what());
+  }
+}
+
+ordered_json to_json(const plugin::LoaderOptions& options, const plugin::Inventory& inventory) {
+  ordered_json out;
+  out["schema"] = "switchyard.devices/1";
+  out["search_path"] = ordered_json::array();
+  for (const auto& [path, origin] : plugin::plugin_search_directories(options))
+    out["search_path"].push_back({{"path", path.string()}, {"origin", origin}});
+  out["plugins"] = ordered_json::array();
+  for (const auto& record : inventory.plugins()) {
+    ordered_json plugin = {{"file", record.file.string()}, {"origin", record.origin}, {"loaded", record.loaded}};
+    if (!record.name.empty()) {
+      plugin["name"] = record.name;
+      plugin["version"] = record.version;
+      plugin["vendor"] = record.vendor;
+      plugin["abi_version"] = version_text(record.abi_version);
+    }
+    if (record.loaded) {
+      plugin["probe_score"] = record.probe_score;
+      plugin["probe_reason"] = record.probe_reason;
+      plugin["devices"] = record.device_names;
+    } else {
+      plugin["skip_reason"] = record.skip_reason;
+    }
+    out["plugins"].push_back(plugin);
+  }
+  out["devices"] = ordered_json::array();
+  for (const auto& device : inventory.devices()) {
+    const auto& info = device->info();
+    ordered_json entry = {{"name", device->name()},
+                          {"plugin", device->owner()},
+                          {"kind", plugin::to_string(info.kind)},
+                          {"model", info.name},
+                          {"arch", info.arch},
+                          {"total_memory", info.total_memory}};
+    const auto free_bytes = free_memory_of(*device);
+    if (const auto* bytes = std::get_if<uint64_t>(&free_bytes)) entry["free_memory"] = *bytes;
+    else entry["free_memory_error"] = std::get<std::string>(free_bytes);
+    entry["max_allocation"] = info.max_allocation;
+    entry["bandwidth_bytes_per_second"] = info.bandwidth_bytes_per_second;
+    entry["compute_units"] = info.compute_units;
+    entry["host_visible"] = (info.flags & SY_DEVICE_FLAG_HOST_VISIBLE) != 0;
+    entry["unified_memory"] = (info.flags & SY_DEVICE_FLAG_UNIFIED_MEMORY) != 0;
+    entry["adopts_host_memory"] = (info.flags & SY_DEVICE_FLAG_ADOPTS_HOST_MEMORY) != 0;
+    entry["storable_types"] = type_names(info.storable_types);
+    entry["multipliable_types"] = type_names(info.multipliable_types);
+    out["devices"].push_back(entry);
+  }
+  return out;
+}
+
+void print_text(const plugin::LoaderOptions& options, const plugin::Inventory& inventory) {
+  std::cout << "Plugin search path (in order):\n";
+  for (const auto& [path, origin] : plugin::plugin_search_directories(options))
+    std::cout << fmt::format("  {:<24} {}\n", origin, path.string());
+  std::cout << "\nPlugins:\n";
+  if (inventory.plugins().empty()) std::cout << "  (no libswitchyard-*.so found)\n";
+  for (const auto& record : inventory.plugins()) {
+    if (record.loaded) {
+      std::cout << fmt::format("  loaded   {} {} ({}), ABI {}: {}\n", record.name, record.version, record.vendor,
+                               version_text(record.abi_version), record.file.string());
+      std::cout << fmt::format("           {} device(s); probe score {}: {}\n", record.device_names.size(),
+                               record.probe_score, record.probe_reason);
+    } else {
+      std::cout << fmt::format("  skipped  {}\n           {}\n", record.file.string(), record.skip_reason);
+    }
+  }
+  std::cout << "\nDevices:\n";
+  if (inventory.devices().empty()) std::cout << "  (none)\n";
+  for (const auto& device : inventory.devices()) {
+    const auto& info = device->info();
+    const auto free_bytes = free_memory_of(*device);
+    const std::string free_text =
+        std::holds_alternative<uint64_t>(free_bytes) ? gib(std::get<uint64_t>(free_bytes)) + " free"
+                                                     : "free memory unknown (" + std::get<std::string>(free_bytes) + ")";
+    std::vector<std::string> flags;
+    if (info.flags & SY_DEVICE_FLAG_HOST_VISIBLE) flags.push_back("host-visible");
+    if (info.flags & SY_DEVICE_FLAG_UNIFIED_MEMORY) flags.push_back("unified-memory");
+    if (info.flags & SY_DEVICE_FLAG_ADOPTS_HOST_MEMORY) flags.push_back("zero-copy-host-memory");
+    std::cout << fmt::format("  {:<10} {} ({}, {})\n", device->name(), info.name, plugin::to_string(info.kind),
+                             info.arch);
+    std::cout << fmt::format("             memory {} total, {}, max allocation {}; ~{:.0f} GB/s; {} compute units\n",
+                             gib(info.total_memory), free_text, gib(info.max_allocation),
+                             static_cast<double>(info.bandwidth_bytes_per_second) / 1e9, info.compute_units);
+    std::cout << fmt::format("             flags: {}\n", join(flags));
+    std::cout << fmt::format("             multiplies: {}\n", join(type_names(info.multipliable_types)));
+  }
+}
+
+}  // namespace
+
+void add_devices_command(CLI::App& app, int& exit_code) {
+  struct Options {
+    std::string format = "text";
+    std::vector<std::string> plugin_paths;
+    std::vector<std::string> require;
+  };
+  auto options = std::make_shared<Options>();
+  CLI::App* command = app.add_subcommand("devices", "List backend plugins (loaded or skipped, and why) and devices");
+  command->add_option("--format", options->format, "Output format")
+      ->check(CLI::IsMember({"text", "json"}))
+      ->capture_default_str();
+  command->add_option("--plugin-path", options->plugin_paths,
+                      "Extra plugin directory or file, searched before SWITCHYARD_PLUGIN_PATH (repeatable)");
+  command->add_option("--require-device", options->require,
+                      "Fail unless a device of this plugin, name or kind exists, e.g. cuda, cuda:1, gpu (repeatable)");
+  command->callback([options, &exit_code] {
+    plugin::LoaderOptions loader_options;
+    for (const auto& path : options->plugin_paths) loader_options.config_paths.emplace_back(path);
+    loader_options.require = options->require;
+    const auto inventory = plugin::load_plugins(loader_options);  // a missing required device throws sy::Error
+    if (options->format == "json") {
+      std::cout << to_json(loader_options, inventory).dump(2) << "\n";
+    } else {
+      print_text(loader_options, inventory);
+    }
+    exit_code = 0;
+  });
+}
+
+}  // namespace sy::cli

@@ -1,0 +1,268 @@
+// `switchyard quantize`: rewrites a GGUF model with its matrices in another weight type using the reference
+// quantizers (core/quant), byte-identical to llama-quantize without an importance matrix for a single target type.
+// Metadata is copied (general.file_type updated), 1-D tensors stay F32, and the file is written atomically.
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <functional>
+#include <map>
+#include <memory>
+#include <set>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "core/common/error.h"
+#include "core/gguf/file.h"
+#include "core/gguf/writer.h"
+#include "core/quant/dequantize.h"
+#include "core/quant/quantize.h"
+#include "tools/switchyard/commands.h"
+
+namespace sy::cli {
+namespace {
+
+using gguf::TensorType;
+
+gguf::TensorType parse_type(const std::string& name, const char* option) {
+  const auto type = gguf::tensor_type_from_name(name);
+  if (!type) {
+    throw Error(ErrorCode::invalid_argument,
+                fmt::format("{}: unknown tensor type '{}'; use a GGUF type name such as q4_0, q4_K, q8_0 or f16",
+                            option, name));
+  }
+  return *type;
+}
+
+bool is_weight_target(TensorType type) {
+  // Q8_1 and Q8_K are activation formats: no backend multiplies weights stored in them.
+  if (type == TensorType::Q8_1 || type == TensorType::Q8_K) return false;
+  return type == TensorType::I2_S || quant::can_quantize(type);
+}
+
+// llama.cpp's `llama_ftype` for a model that is mostly `type` (general.file_type); the k-quants map to their
+// "_S" variant, the single-type mix. I2_S is bitnet.cpp's MOSTLY_I2_S.
+uint32_t file_type_of(TensorType type) {
+  switch (type) {
+    case TensorType::F32: return 0;
+    case TensorType::F16: return 1;
+    case TensorType::Q4_0: return 2;
+    case TensorType::Q4_1: return 3;
+    case TensorType::Q8_0: return 7;
+    case TensorType::Q5_0: return 8;
+    case TensorType::Q5_1: return 9;
+    case TensorType::Q4_K: return 14;
+    case TensorType::Q5_K: return 16;
+    case TensorType::Q6_K: return 18;
+    case TensorType::BF16: return 32;
+    case TensorType::TQ1_0: return 36;
+    case TensorType::TQ2_0: return 37;
+    case TensorType::I2_S: return 40;
+    default: throw Error(ErrorCode::internal, fmt::format("no file type for {}", gguf::to_string(type)));
+  }
+}
+
+// Elements whose blocks the storage of `type` groups: I2_S packs the flattened tensor, the others each row.
+bool fits(TensorType type, const gguf::TensorInfo& tensor) {
+  const auto block = gguf::tensor_type_traits(type).block_size;
+  return type == TensorType::I2_S ? tensor.n_elements % block == 0 : tensor.ne[0] % block == 0;
+}
+
+// The reference's fallback when a row is not a whole number of the target's blocks: the nearest type with
+// 32-element blocks, else F16 (llama-quant.cpp, llama_tensor_get_type).
+TensorType fallback_for(TensorType target, const gguf::TensorInfo& tensor) {
+  TensorType fallback = TensorType::F16;
+  switch (target) {
+    case TensorType::TQ1_0: case TensorType::TQ2_0: fallback = TensorType::Q4_0; break;
+    case TensorType::Q4_K: fallback = TensorType::Q5_0; break;
+    case TensorType::Q5_K: fallback = TensorType::Q5_1; break;
+    case TensorType::Q6_K: fallback = TensorType::Q8_0; break;
+    default: break;
+  }
+  return fits(fallback, tensor) ? fallback : TensorType::F16;
+}
+
+bool is_one_dimensional(const gguf::TensorInfo& tensor) {
+  return std::all_of(tensor.ne.begin() + 1, tensor.ne.end(), [](uint64_t d) { return d == 1; });
+}
+
+// Produces the bytes of `tensor` converted to `target` for gguf::Writer, which asks for pieces at arbitrary byte
+// offsets: each request is widened to whole blocks of both types (every block size divides the larger one), those
+// elements are decoded and re-encoded, and the requested bytes copied out. I2_S has one scale for the tensor, so
+// it is converted whole on the first request. A tensor that keeps its type is copied. `on_done` runs after the
+// last piece (progress reporting).
+class Conversion {
+ public:
+  Conversion(const gguf::File& file, const gguf::TensorInfo& tensor, TensorType target, std::function<void()> on_done)
+      : file_(file), tensor_(tensor), target_(target), on_done_(std::move(on_done)) {}
+
+  void operator()(uint64_t offset, std::span<std::byte> out) {
+    if (target_ == tensor_.type) {
+      // Same type: copy the bytes, which is exact and keeps whatever the original quantizer chose.
+      const auto source = file_.tensor_data(tensor_).subspan(offset, out.size());
+      std::copy(source.begin(), source.end(), out.begin());
+    } else if (target_ == TensorType::I2_S) {
+      produce_i2_s(offset, out);
+    } else {
+      produce_blocks(offset, out);
+    }
+    if (offset + out.size() == *gguf::tensor_storage_bytes(target_, tensor_.n_elements) && on_done_) on_done_();
+  }
+
+ private:
+  void produce_blocks(uint64_t offset, std::span<std::byte> out) {
+    const auto& to = gguf::tensor_type_traits(target_);
+    const uint64_t unit = std::max(to.block_size, gguf::tensor_type_traits(tensor_.type).block_size);
+    const uint64_t first_element = offset / to.bytes_per_block * to.block_size / unit * unit;
+    const uint64_t end_block = (offset + out.size() + to.bytes_per_block - 1) / to.bytes_per_block;
+    const uint64_t end_element = std::min(tensor_.n_elements, (end_block * to.block_size + unit - 1) / unit * unit);
+    floats_.resize(end_element - first_element);
+    quant::dequantize_range(tensor_.type, file_.tensor_data(tensor_), tensor_.n_elements, first_element, floats_,
+                            tensor_.name);
+    bytes_.resize(floats_.size() / to.block_size * to.bytes_per_block);
+    quant::quantize_row(target_, floats_.data(), bytes_.data(), static_cast<int64_t>(floats_.size()));
+    const uint64_t skip = offset - first_element / to.block_size * to.bytes_per_block;
+    std::copy_n(bytes_.begin() + static_cast<ptrdiff_t>(skip), out.size(), out.begin());
+  }
+
+  void produce_i2_s(uint64_t offset, std::span<std::byte> out) {
+    if (bytes_.empty()) {
+      floats_ = quant::dequantize_tensor(file_, tensor_);
+      bytes_.resize(*gguf::tensor_storage_bytes(TensorType::I2_S, tensor_.n_elements));
+      quant::quantize_i2_s(floats_, bytes_);
+      floats_ = {};
+    }
+    std::copy_n(bytes_.begin() + static_cast<ptrdiff_t>(offset), out.size(), out.begin());
+  }
+
+  const gguf::File& file_;
+  const gguf::TensorInfo& tensor_;
+  TensorType target_;
+  std::function<void()> on_done_;
+  std::vector<float> floats_;
+  std::vector<std::byte> bytes_;
+};
+
+}  // namespace
+
+void add_quantize_command(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand(
+      "quantize", "Write a copy of a model with its matrices in another weight type (reference quantizers)");
+  struct Options {
+    std::string model;
+    std::string output;
+    std::string type;
+    std::vector<std::string> keep;
+    std::string output_type;     // for output.weight, as llama-quantize's --output-tensor-type
+    std::string embedding_type;  // for token_embd.weight, as llama-quantize's --token-embedding-type
+  };
+  auto opts = std::make_shared<Options>();
+  add_model_option(*cmd, opts->model);
+  cmd->add_option("-o,--output", opts->output, "Where to write the quantized model")->required();
+  cmd->add_option("--type", opts->type,
+                  "Target weight type: q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K, tq1_0, tq2_0, i2_s, f16, "
+                  "bf16 or f32")
+      ->required();
+  cmd->add_option("--keep", opts->keep,
+                  "Copy tensors stored in this type unchanged instead of converting them (repeatable), e.g. "
+                  "--keep q6_K to leave llama-quantize's Q6_K output head alone");
+  cmd->add_option("--output-type", opts->output_type,
+                  "Type for output.weight (llama-quantize keeps it in q6_K for 4-bit types: --output-type q6_K)");
+  cmd->add_option("--embedding-type", opts->embedding_type, "Type for token_embd.weight");
+  cmd->callback([opts, &exit_code] {
+    const TensorType target = parse_type(opts->type, "--type");
+    if (!is_weight_target(target)) {
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("--type {}: not a weight type the reference quantizer writes; choose q4_0, q4_1, "
+                              "q5_0, q5_1, q8_0, q4_K, q5_K, q6_K, tq1_0, tq2_0, i2_s, f16, bf16 or f32",
+                              opts->type));
+    }
+    std::set<TensorType> keep;
+    for (const auto& name : opts->keep) keep.insert(parse_type(name, "--keep"));
+    std::map<std::string, TensorType> per_tensor;  // tensor name -> its own target
+    for (const auto& [option, tensor_name, type_name] :
+         {std::tuple{"--output-type", "output.weight", opts->output_type},
+          std::tuple{"--embedding-type", "token_embd.weight", opts->embedding_type}}) {
+      if (type_name.empty()) continue;
+      const TensorType type = parse_type(type_name, option);
+      if (!is_weight_target(type)) {
+        throw Error(ErrorCode::invalid_argument,
+                    fmt::format("{} {}: not a weight type the reference quantizer writes", option, type_name));
+      }
+      per_tensor[tensor_name] = type;
+    }
+
+    const gguf::File input = gguf::File::open(opts->model);
+    gguf::Writer writer(input.alignment());
+    const bool quantized_target = gguf::tensor_type_traits(target).quantized;
+    bool wrote_file_type = false, wrote_version = false;
+    for (const auto& kv : input.metadata()) {
+      if (kv.key == "general.alignment") continue;  // the writer records its own alignment
+      if (kv.key == "general.file_type") {
+        writer.add(kv.key, gguf::Value::make_uint(gguf::ValueType::UINT32, file_type_of(target)));
+        wrote_file_type = true;
+      } else if (kv.key == "general.quantization_version" && quantized_target) {
+        writer.add(kv.key, gguf::Value::make_uint(gguf::ValueType::UINT32, 2));
+        wrote_version = true;
+      } else {
+        writer.add(kv.key, kv.value);
+      }
+    }
+    if (!wrote_file_type) {
+      writer.add("general.file_type", gguf::Value::make_uint(gguf::ValueType::UINT32, file_type_of(target)));
+    }
+    // The reference records the version of the quantized block formats (GGML_QNT_VERSION, 2 since 2023).
+    if (quantized_target && !wrote_version) {
+      writer.add("general.quantization_version", gguf::Value::make_uint(gguf::ValueType::UINT32, 2));
+    }
+
+    const bool show_progress = isatty(STDERR_FILENO) != 0;
+    const size_t n_tensors = input.tensors().size();
+    size_t done = 0, fallbacks = 0;
+    std::vector<std::unique_ptr<Conversion>> conversions;  // kept alive until write() returns
+    for (const auto& tensor : input.tensors()) {
+      const auto own_target = per_tensor.find(tensor.name);
+      const TensorType wanted = own_target != per_tensor.end() ? own_target->second : target;
+      TensorType type = wanted;
+      if (keep.count(tensor.type)) {
+        type = tensor.type;
+      } else if (is_one_dimensional(tensor)) {
+        type = TensorType::F32;  // norms and biases: tiny, and precision-critical
+      } else if (!fits(wanted, tensor)) {
+        type = fallback_for(wanted, tensor);
+        ++fallbacks;
+        spdlog::warn("{}: tensor '{}' has rows of {} elements, not a multiple of {}'s block of {}; using {} instead",
+                     opts->model, tensor.name, tensor.ne[0], gguf::to_string(wanted),
+                     gguf::tensor_type_traits(wanted).block_size, gguf::to_string(type));
+      }
+      if (!quant::can_dequantize(tensor.type) && type != tensor.type) {
+        throw Error(ErrorCode::unsupported,
+                    fmt::format("{}: tensor '{}' is stored as {}, which the reference decoder cannot read, so it "
+                                "cannot be converted; pass --keep {} to copy it unchanged",
+                                opts->model, tensor.name, gguf::to_string(tensor.type), gguf::to_string(tensor.type)));
+      }
+      const std::span<const uint64_t> ne(tensor.ne.data(), tensor.n_dims);
+      auto report = [&, name = tensor.name, from = tensor.type, to = type] {
+        ++done;
+        if (show_progress) {
+          std::fprintf(stderr, "\r\033[K[%zu/%zu] %s: %s -> %s", done, n_tensors, name.c_str(),
+                       std::string(gguf::to_string(from)).c_str(), std::string(gguf::to_string(to)).c_str());
+          if (done == n_tensors) std::fputc('\n', stderr);
+        }
+      };
+      conversions.push_back(std::make_unique<Conversion>(input, tensor, type, report));
+      auto* conversion = conversions.back().get();
+      writer.add_tensor(tensor.name, type, ne,
+                        [conversion](uint64_t offset, std::span<std::byte> out) { (*conversion)(offset, out); });
+    }
+    writer.write(opts->output);
+    spdlog::info("{}: wrote {} tensors as {} ({} fallbacks)", opts->output, n_tensors, gguf::to_string(target),
+                 fallbacks);
+    exit_code = 0;
+  });
+}
+
+}  // namespace sy::cli
