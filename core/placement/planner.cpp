@@ -506,12 +506,14 @@ Plan make_plan(const std::vector<DeviceDescription>& devices, const std::vector<
   return plan_with(devices, tensors, shape, config, {});
 }
 
-Plan replan_without(const std::string& failed_device, const std::vector<DeviceDescription>& devices,
+Plan replan_without(const std::set<std::string>& failed_devices, const std::vector<DeviceDescription>& devices,
                     const std::vector<TensorDescription>& tensors, const RunShape& shape,
                     const config::RunConfig& config) {
-  Plan plan = plan_with(devices, tensors, shape, config, {failed_device});
-  plan.notes.insert(plan.notes.begin(), failed_device + " refused an allocation it had reported room for; the "
-                                                        "remaining tensors were planned onto the next devices");
+  Plan plan = plan_with(devices, tensors, shape, config, failed_devices);
+  std::string names;
+  for (const auto& d : failed_devices) names += (names.empty() ? "" : ", ") + d;
+  plan.notes.insert(plan.notes.begin(), names + " refused an allocation it had reported room for; the remaining "
+                                                "tensors were planned onto the next devices");
   return plan;
 }
 

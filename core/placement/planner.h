@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -89,9 +90,9 @@ struct Plan {
 Plan make_plan(const std::vector<DeviceDescription>& devices, const std::vector<TensorDescription>& tensors,
                const RunShape& shape, const config::RunConfig& config);
 
-// Re-plans after `failed_device` refused an allocation it had reported room for: tensors already placed
-// (pinned) stay, the failed device takes nothing more, and the rest go to the next devices. Throws like make_plan.
-Plan replan_without(const std::string& failed_device, const std::vector<DeviceDescription>& devices,
+// Re-plans after the `failed_devices` refused allocations they had reported room for: tensors already placed
+// (pinned) stay, the failed devices take nothing more, and the rest go to the next devices. Throws like make_plan.
+Plan replan_without(const std::set<std::string>& failed_devices, const std::vector<DeviceDescription>& devices,
                     const std::vector<TensorDescription>& tensors, const RunShape& shape,
                     const config::RunConfig& config);
 

@@ -210,7 +210,7 @@ TEST_CASE("re-planning after a failed allocation keeps what is loaded and avoids
   for (auto& t : tensors) {
     if (t.layer >= 0 && t.layer <= 1) t.pinned_device = "simdev:0";
   }
-  const Plan second = replan_without("simdev:0", devices, tensors, shape, c);
+  const Plan second = replan_without({"simdev:0"}, devices, tensors, shape, c);
   CHECK(layers_on(second, "simdev:0") == std::vector<int64_t>{0, 1});
   CHECK(layers_on(second, "simdev:1") == std::vector<int64_t>{2, 3, 4});
   CHECK(second.find("blk.0.attn_q.weight")->reason == "already loaded here");

@@ -9,6 +9,8 @@ namespace sy::cli {
 
 void add_inspect_command(CLI::App& app, int& exit_code);
 void add_validate_command(CLI::App& app, int& exit_code);
+void add_plan_command(CLI::App& app, int& exit_code);
+void add_load_command(CLI::App& app, int& exit_code);
 void add_dequant_command(CLI::App& app, int& exit_code);
 void add_quantize_command(CLI::App& app, int& exit_code);
 // `switchyard devices`: plugins found, loaded or skipped, and every device (cmd_devices.cpp).

@@ -21,6 +21,8 @@ int main(int argc, char** argv) {
   int exit_code = 0;
   sy::cli::add_inspect_command(app, exit_code);
   sy::cli::add_validate_command(app, exit_code);
+  sy::cli::add_plan_command(app, exit_code);
+  sy::cli::add_load_command(app, exit_code);
   sy::cli::add_dequant_command(app, exit_code);
   sy::cli::add_quantize_command(app, exit_code);
   sy::cli::add_devices_command(app, exit_code);

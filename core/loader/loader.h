@@ -1,0 +1,102 @@
+// The loader carries out a placement plan: tensors placed on the CPU are adopted in place from the memory-mapped
+// file (no copy, no resident memory beyond the pages the kernels touch); tensors for other devices stream through
+// one bounded, reused staging buffer, converted chunk by chunk when the plan changed their type. Progressive mode
+// loads everything in plan order; lazy mode loads a tensor on first use into a per-device LRU cache. When a
+// device refuses an allocation it had reported room for, the rest is re-planned onto the next devices.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <list>
+#include <map>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/config/run_config.h"
+#include "core/gguf/file.h"
+#include "core/placement/planner.h"
+#include "core/plugin/loader.h"
+
+namespace sy::loader {
+
+struct Progress {
+  uint64_t bytes_done = 0;
+  uint64_t bytes_total = 0;
+  std::string_view tensor;  // the tensor just loaded
+};
+// Called after each tensor; return false to cancel the load (load_model then frees everything it allocated and
+// throws sy::Error(cancelled)).
+using ProgressCallback = std::function<bool(const Progress&)>;
+
+struct LoadOptions {
+  ProgressCallback progress;  // (optional) default: none
+};
+
+struct DeviceLoadStats {
+  std::string device;
+  uint64_t tensors = 0;
+  uint64_t bytes = 0;            // weight bytes the device holds (or would hold, in lazy mode)
+  uint64_t zero_copy_bytes = 0;  // adopted from the mapping
+  uint64_t copied_bytes = 0;     // uploaded (converted bytes included)
+};
+
+struct CacheStats {
+  uint64_t budget_bytes = 0;
+  uint64_t resident_bytes = 0;
+  uint64_t hits = 0;
+  uint64_t misses = 0;
+  uint64_t evictions = 0;
+};
+
+struct LoadReport {
+  std::string mode;
+  std::vector<DeviceLoadStats> devices;
+  uint64_t zero_copy_bytes = 0;
+  uint64_t copied_bytes = 0;
+  uint64_t converted_tensors = 0;
+  uint64_t peak_resident_bytes = 0;  // the process's high-water mark (VmHWM)
+  std::vector<std::pair<std::string, double>> phase_seconds;
+  std::vector<std::string> notes;            // re-plans and other decisions taken while loading
+  std::map<std::string, CacheStats> caches;  // lazy mode, per device
+};
+
+// A model's weights on their devices. Destroy it before the inventory.
+class LoadedModel {
+ public:
+  LoadedModel(LoadedModel&&) noexcept;
+  LoadedModel& operator=(LoadedModel&&) = delete;
+  ~LoadedModel();
+
+  // The tensor's buffer on its device. In lazy mode this uploads it on first use (evicting least-recently-used
+  // tensors of that device when its cache budget is full); the reference stays valid until the next acquire of a
+  // tensor on the same device. Throws sy::Error(not_found) for an unknown tensor.
+  const plugin::Buffer& acquire(std::string_view tensor);
+  const plugin::Device& device_of(std::string_view tensor) const;
+
+  const placement::Plan& plan() const;
+  LoadReport report() const;
+
+ private:
+  friend LoadedModel load_model(const gguf::File&, const plugin::Inventory&, placement::Plan,
+                                const std::vector<placement::TensorDescription>&, const placement::RunShape&,
+                                const config::RunConfig&, const LoadOptions&);
+  struct State;
+  explicit LoadedModel(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// Loads `file`'s weights as `plan` says. `file` and `inventory` are borrowed and must outlive the result.
+LoadedModel load_model(const gguf::File& file, const plugin::Inventory& inventory, placement::Plan plan,
+                       const std::vector<placement::TensorDescription>& tensors, const placement::RunShape& shape,
+                       const config::RunConfig& config, const LoadOptions& options = {});
+
+// Device descriptions for the planner from the live inventory (free memory asked now).
+std::vector<placement::DeviceDescription> describe_devices(const plugin::Inventory& inventory);
+
+// The process's resident-memory high-water mark and current resident set, from /proc/self/status.
+uint64_t peak_resident_bytes();
+uint64_t current_resident_bytes();
+
+}  // namespace sy::loader

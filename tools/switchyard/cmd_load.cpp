@@ -1,0 +1,153 @@
+// `switchyard load`: carries out the placement plan and reports what it cost — bytes per device, zero-copy bytes
+// versus copied bytes, peak resident memory and time per phase — as text or as JSON ("switchyard.load/1").
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <iostream>
+
+#include "core/gguf/file.h"
+#include "core/loader/loader.h"
+#include "core/model/llama.h"
+#include "core/placement/plan_report.h"
+#include "tools/switchyard/commands.h"
+#include "tools/switchyard/run_options.h"
+
+namespace sy::cli {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
+
+// A one-line progress bar on stderr, redrawn in place: bytes, rate, estimated time left.
+class ProgressBar {
+ public:
+  bool update(const loader::Progress& p) {
+    const double elapsed = seconds_since(start_);
+    const double rate = elapsed > 0 ? static_cast<double>(p.bytes_done) / elapsed : 0;
+    const double eta = rate > 0 ? static_cast<double>(p.bytes_total - p.bytes_done) / rate : 0;
+    const int width = 30;
+    const int filled = p.bytes_total ? static_cast<int>(width * static_cast<double>(p.bytes_done) / p.bytes_total) : width;
+    std::fprintf(stderr, "\r[%s%s] %s / %s  %s/s  ETA %.1fs ", std::string(filled, '=').c_str(),
+                 std::string(width - filled, ' ').c_str(), placement::format_bytes(p.bytes_done).c_str(),
+                 placement::format_bytes(p.bytes_total).c_str(),
+                 placement::format_bytes(static_cast<uint64_t>(rate)).c_str(), eta);
+    if (p.bytes_done == p.bytes_total) std::fprintf(stderr, "\n");
+    return true;
+  }
+
+ private:
+  Clock::time_point start_ = Clock::now();
+};
+
+nlohmann::ordered_json report_to_json(const loader::LoadReport& r, uint64_t file_size) {
+  nlohmann::ordered_json j;
+  j["schema"] = "switchyard.load/1";
+  j["mode"] = r.mode;
+  j["file_bytes"] = file_size;
+  j["zero_copy_bytes"] = r.zero_copy_bytes;
+  j["copied_bytes"] = r.copied_bytes;
+  j["converted_tensors"] = r.converted_tensors;
+  j["peak_resident_bytes"] = r.peak_resident_bytes;
+  j["devices"] = nlohmann::ordered_json::array();
+  for (const auto& d : r.devices) {
+    j["devices"].push_back({{"device", d.device}, {"tensors", d.tensors}, {"bytes", d.bytes},
+                            {"zero_copy_bytes", d.zero_copy_bytes}, {"copied_bytes", d.copied_bytes}});
+  }
+  j["phases"] = nlohmann::ordered_json::object();
+  for (const auto& [phase, seconds] : r.phase_seconds) j["phases"][phase] = seconds;
+  if (!r.caches.empty()) {
+    j["caches"] = nlohmann::ordered_json::object();
+    for (const auto& [device, c] : r.caches) {
+      j["caches"][device] = {{"budget_bytes", c.budget_bytes}, {"resident_bytes", c.resident_bytes},
+                             {"hits", c.hits}, {"misses", c.misses}, {"evictions", c.evictions}};
+    }
+  }
+  j["notes"] = r.notes;
+  return j;
+}
+
+void print_text(const loader::LoadReport& r, uint64_t file_size) {
+  std::cout << fmt::format("loaded ({} mode)\n", r.mode);
+  for (const auto& d : r.devices) {
+    std::cout << fmt::format("  {:<10} {:>4} tensors  {:>10}  zero-copy {:>10}  copied {:>10}\n", d.device, d.tensors,
+                             placement::format_bytes(d.bytes), placement::format_bytes(d.zero_copy_bytes),
+                             placement::format_bytes(d.copied_bytes));
+  }
+  std::cout << fmt::format("zero-copy bytes   {}\ncopied bytes      {}\n", r.zero_copy_bytes, r.copied_bytes);
+  std::cout << fmt::format("peak resident     {} ({:.3f} x the file's {})\n", placement::format_bytes(r.peak_resident_bytes),
+                           file_size ? static_cast<double>(r.peak_resident_bytes) / static_cast<double>(file_size) : 0.0,
+                           placement::format_bytes(file_size));
+  for (const auto& [phase, seconds] : r.phase_seconds) std::cout << fmt::format("phase {:<11} {:.3f} s\n", phase, seconds);
+  for (const auto& [device, c] : r.caches) {
+    std::cout << fmt::format("cache {:<10} budget {}, resident {}, hits {}, misses {}, evictions {}\n", device,
+                             placement::format_bytes(c.budget_bytes), placement::format_bytes(c.resident_bytes),
+                             c.hits, c.misses, c.evictions);
+  }
+  for (const auto& note : r.notes) std::cout << "note: " << note << "\n";
+}
+
+}  // namespace
+
+void add_load_command(CLI::App& app, int& exit_code) {
+  auto* cmd = app.add_subcommand("load", "Load a model's weights onto the planned devices and report the cost");
+  struct Options {
+    std::string model;
+    std::string format = "text";
+    bool report = false;
+    unsigned touch_passes = 0;
+  };
+  auto opts = std::make_shared<Options>();
+  auto run = std::make_shared<RunOptions>();
+  add_model_option(*cmd, opts->model);
+  cmd->add_option("--format", opts->format, "Output format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
+  cmd->add_flag("--report", opts->report, "Also print the placement plan");
+  cmd->add_option("--touch", opts->touch_passes,
+                  "Then use every tensor this many times in plan order, as forward passes would (shows lazy-cache "
+                  "hits, misses and evictions)");
+  add_run_options(*cmd, run);
+  cmd->callback([opts, run, &exit_code] {
+    loader::LoadReport report;
+    const config::RunConfig config = run->load();
+    if (run->print_config) std::cerr << config::describe(config);
+    auto start = Clock::now();
+    const gguf::File file = gguf::File::open(opts->model);
+    const model::LlamaHparams hp = model::read_llama_hparams(file);
+    const double open_seconds = seconds_since(start);
+    start = Clock::now();
+    const plugin::Inventory inventory = plugin::load_plugins(run->loader_options(config));
+    const double plugin_seconds = seconds_since(start);
+    start = Clock::now();
+    const auto tensors = placement::describe_tensors(file);
+    const auto shape = placement::run_shape(hp, config);
+    auto plan = placement::make_plan(loader::describe_devices(inventory), tensors, shape, config);
+    const double plan_seconds = seconds_since(start);
+    if (opts->report) std::cout << placement::plan_to_text(plan) << "\n";
+
+    loader::LoadOptions options;
+    auto bar = std::make_shared<ProgressBar>();
+    if (isatty(STDERR_FILENO)) options.progress = [bar](const loader::Progress& p) { return bar->update(p); };
+    loader::LoadedModel model = loader::load_model(file, inventory, std::move(plan), tensors, shape, config, options);
+    start = Clock::now();
+    for (unsigned pass = 0; pass < opts->touch_passes; ++pass) {
+      for (const auto& t : model.plan().tensors) model.acquire(t.tensor);
+    }
+    const double touch_seconds = seconds_since(start);
+    report = model.report();
+    report.phase_seconds.insert(report.phase_seconds.begin(), {{"open", open_seconds}, {"plugins", plugin_seconds},
+                                                               {"plan", plan_seconds}});
+    if (opts->touch_passes) report.phase_seconds.push_back({"touch", touch_seconds});
+    if (opts->format == "json") {
+      auto j = report_to_json(report, file.file_size());
+      j["model"] = opts->model;
+      std::cout << j.dump(2) << "\n";
+    } else {
+      print_text(report, file.file_size());
+    }
+    exit_code = 0;
+  });
+}
+
+}  // namespace sy::cli

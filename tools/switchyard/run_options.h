@@ -1,0 +1,32 @@
+// Options shared by the commands that run a model (plan, load, and later generate): the run configuration file,
+// the flags that override it, and plugin discovery. Precedence: the file, then SWITCHYARD_* variables, then flags.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/config/run_config.h"
+#include "core/plugin/loader.h"
+
+namespace sy::cli {
+
+struct RunOptions {
+  std::string config_file;
+  bool print_config = false;
+  std::vector<std::pair<std::string, std::string>> flag_values;  // (config key, text) in command-line order
+  std::vector<std::string> plugin_paths;
+  std::vector<std::string> require_devices;
+
+  // The merged configuration; throws sy::Error(invalid_argument) listing every problem.
+  config::RunConfig load() const;
+  // Loader options from the configuration (plugin paths and required devices, threads for the CPU plugin).
+  plugin::LoaderOptions loader_options(const config::RunConfig& config) const;
+};
+
+// Registers --config, --print-config and the override flags on `command`; values land in `options`.
+void add_run_options(CLI::App& command, const std::shared_ptr<RunOptions>& options);
+
+}  // namespace sy::cli
