@@ -62,7 +62,9 @@ void validate(const json& schema, const ordered_json& v, const std::string& path
     return;
   }
   if (auto it = schema.find("enum"); it != schema.end()) {
-    if (std::find(it->begin(), it->end(), v) == it->end()) {
+    // The schema and the document use different JSON types (the document keeps key order), so compare as text.
+    const std::string text = v.dump();
+    if (std::none_of(it->begin(), it->end(), [&](const json& allowed) { return allowed.dump() == text; })) {
       std::string allowed;
       for (const auto& e : *it) allowed += (allowed.empty() ? "" : ", ") + e.dump();
       out.push_back({path, where + " is " + v.dump() + ", expected one of " + allowed});
