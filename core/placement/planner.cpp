@@ -96,6 +96,19 @@ class Builder {
     return used >= s.usage.budget ? 0 : s.usage.budget - used;
   }
 
+  // Whether `total` bytes, of which `kv` are KV cache and the rest weights, fit on `s`. Lazy streaming through an
+  // accelerator (loading.mode lazy with a cache budget) needs room for the cache, not for every weight: a device
+  // too small for the model takes it all, and the loader evicts and re-uploads.
+  bool fits(const DeviceState& s, uint64_t total, uint64_t kv) const {
+    const uint64_t cache = config_.loading.lazy_budget_mib << 20;
+    if (config_.loading.mode == "lazy" && cache > 0 && s.description.kind != DeviceKind::cpu) {
+      const uint64_t scratch = s.scratch_reserved ? s.usage.scratch : shape_.scratch_bytes;
+      const uint64_t fixed = s.usage.kv_cache + kv + scratch + cache;
+      return total - kv <= cache && fixed <= s.usage.budget;
+    }
+    return total <= room(s);
+  }
+
   // The bytes `tensors` (plus `kv` bytes) would take on `s`; nullopt when some tensor cannot live there.
   std::optional<uint64_t> cost(const DeviceState& s, const std::vector<const TensorDescription*>& tensors, uint64_t kv) const {
     uint64_t total = kv;
@@ -327,7 +340,7 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
                                 "type; remove the rule or set placement.allow_conversion",
                                 r, t.name, gguf::to_string(t.type), o.device));
       }
-      if (*bytes > b.room(*s)) no_room(t.name + " (by placement.overrides[" + std::to_string(r) + "])", *bytes, b);
+      if (!b.fits(*s, *bytes, 0)) no_room(t.name + " (by placement.overrides[" + std::to_string(r) + "])", *bytes, b);
       b.place(*s, t, fmt::format("override '{}' (placement.overrides[{}])", o.pattern, r));
       done[i] = true;
       break;
@@ -407,7 +420,7 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
     if (chosen) {
       auto bytes = b.cost(*chosen, group, layer_kv);
       if (!bytes) throw Error(ErrorCode::unsupported, label + " cannot be held by " + chosen->description.name);
-      if (*bytes > b.room(*chosen)) no_room(label + " on " + chosen->description.name, *bytes, b);
+      if (!b.fits(*chosen, *bytes, layer_kv)) no_room(label + " on " + chosen->description.name, *bytes, b);
       reason += ", " + b.left_after(*chosen, *bytes);
     } else {
       for (; cursor < states.size(); ++cursor) {
@@ -418,7 +431,7 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
           if (q == quota.end() || q->second == 0) continue;
         }
         auto bytes = b.cost(s, group, layer_kv);
-        if (!bytes || *bytes > b.room(s)) continue;
+        if (!bytes || !b.fits(s, *bytes, layer_kv)) continue;
         chosen = &s;
         if (policy == "balanced" && s.description.kind != DeviceKind::cpu) {
           quota[s.description.name] -= 1;
@@ -470,7 +483,7 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
       DeviceState* s = candidates[c];
       if (!s || !usable(*s)) continue;
       auto bytes = b.cost(*s, {&t}, 0);
-      if (!bytes || *bytes > b.room(*s)) continue;
+      if (!bytes || !b.fits(*s, *bytes, 0)) continue;
       chosen = s;
       reason = (c == 0 && !preferred_reason.empty() ? preferred_reason : std::string("first device with room")) +
                ", " + b.left_after(*s, *bytes);

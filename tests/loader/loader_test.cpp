@@ -1,0 +1,198 @@
+// The loader with real plugins: the CPU plugin adopts weights from the mapping (zero copy), simulated GPUs get
+// exact copies through bounded uploads, a device that lies about its free memory triggers a re-plan that
+// completes, lazy mode evicts least-recently-used tensors exactly as an LRU model predicts, and a cancelled load
+// frees every buffer.
+#include <doctest/doctest.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <list>
+#include <map>
+
+#include "core/loader/loader.h"
+#include "tests/test_support.h"
+
+using namespace sy;
+
+namespace {
+
+std::filesystem::path simdev_plugin() {
+  const char* path = std::getenv("SWITCHYARD_TEST_SIMDEV");
+  REQUIRE_MESSAGE(path, "SWITCHYARD_TEST_SIMDEV must name the simdev plugin built by sdk_out_of_tree_simdev");
+  return path;
+}
+
+plugin::Inventory inventory(const std::string& simdev_devices, std::vector<std::pair<std::string, std::string>> faults = {}) {
+  plugin::LoaderOptions options;
+  options.explicit_files = {simdev_plugin()};
+  options.use_environment = false;
+  options.use_install_dir = false;
+  options.plugin_options = {{"simdev.devices", simdev_devices}};
+  for (auto& f : faults) options.plugin_options.push_back(f);
+  return plugin::load_plugins(options);
+}
+
+config::RunConfig make_config(const std::string& json) {
+  test::ScratchDir dir;
+  std::ofstream(dir / "c.json") << json;
+  return config::load_run_config(dir / "c.json", {}, {});
+}
+
+// Every tensor reads back from its device exactly as the file holds it.
+void check_contents(loader::LoadedModel& model, const gguf::File& file) {
+  for (const auto& p : model.plan().tensors) {
+    CAPTURE(p.tensor);
+    const auto* info = file.find_tensor(p.tensor);
+    const auto& buffer = model.acquire(p.tensor);
+    REQUIRE(buffer.size() == info->n_bytes);
+    std::vector<std::byte> back(info->n_bytes, std::byte{0xA5});  // poisoned
+    buffer.download(0, back.data(), back.size());
+    const auto expected = file.tensor_data(*info);
+    CHECK(std::equal(back.begin(), back.end(), expected.begin(), expected.end()));
+  }
+}
+
+struct Model {
+  gguf::File file;
+  model::LlamaHparams hp;
+  std::vector<placement::TensorDescription> tensors;
+  explicit Model(const std::string& name)
+      : file(gguf::File::open(test::shared_model(name))), hp(model::read_llama_hparams(file)),
+        tensors(placement::describe_tensors(file)) {}
+  uint64_t weight_bytes() const {
+    uint64_t total = 0;
+    for (const auto& t : file.tensors()) total += t.n_bytes;
+    return total;
+  }
+};
+
+}  // namespace
+
+TEST_CASE("progressive: two simulated GPUs too small for the model, then the CPU; CPU weights are zero-copy") {
+  Model m("stories260K.gguf");
+  const auto config = make_config(R"({"placement": {"policy": "gpu-first"}, "runtime": {"context_length": 32, "batch_size": 4}})");
+  const auto shape = placement::run_shape(m.hp, config);
+  const auto inv = inventory("2x640KiB");
+  const auto devices = loader::describe_devices(inv);
+  REQUIRE(inv.find_device("simdev:0"));
+  REQUIRE(inv.find_device("simdev:1"));
+  REQUIRE(inv.find_device("cpu"));
+  auto plan = placement::make_plan(devices, m.tensors, shape, config);
+  const auto* s0 = plan.usage("simdev:0");
+  const auto* s1 = plan.usage("simdev:1");
+  CHECK(!s0->layers.empty());
+  CHECK(!s1->layers.empty());
+  CHECK(!plan.usage("cpu")->layers.empty());  // the GPUs are too small for every layer
+  CHECK(s0->used() <= s0->budget);
+
+  auto model = loader::load_model(m.file, inv, plan, m.tensors, shape, config);
+  const auto report = model.report();
+  uint64_t cpu_bytes = 0;
+  for (const auto& p : model.plan().tensors) cpu_bytes += p.device == "cpu" ? p.bytes : 0;
+  CHECK(report.zero_copy_bytes == cpu_bytes);
+  CHECK(report.copied_bytes == m.weight_bytes() - cpu_bytes);
+  // Zero copy: the CPU buffer is the mapping itself.
+  const auto* embd = m.file.find_tensor("token_embd.weight");
+  CHECK(model.acquire("token_embd.weight").map() == static_cast<const void*>(m.file.tensor_data(*embd).data()));
+  check_contents(model, m.file);
+  // The devices hold what the plan says and no more than their budgets.
+  for (const char* name : {"simdev:0", "simdev:1"}) {
+    const auto* device = inv.find_device(name);
+    CHECK(device->info().total_memory - device->free_memory() <= plan.usage(name)->budget);
+  }
+}
+
+TEST_CASE("a device that reports room it does not have: the load re-plans onto the next device and completes") {
+  Model m("stories260K.gguf");
+  const auto config = make_config(R"({"placement": {"policy": "gpu-first"}, "runtime": {"context_length": 32, "batch_size": 4}})");
+  const auto shape = placement::run_shape(m.hp, config);
+  // simdev:0 and :1 claim 64 MiB but refuse allocations past 200 KiB each.
+  const auto inv = inventory("2x64MiB", {{"simdev.fail_alloc_after", "200KiB"}});
+  auto plan = placement::make_plan(loader::describe_devices(inv), m.tensors, shape, config);
+  CHECK(plan.usage("simdev:0")->layers.size() == 5);  // the plan believed the lie
+  auto model = loader::load_model(m.file, inv, plan, m.tensors, shape, config);
+  const auto report = model.report();
+  REQUIRE(!report.notes.empty());
+  CHECK(report.notes.front().find("refused an allocation") != std::string::npos);
+  bool used_next = false;
+  for (const auto& p : model.plan().tensors) used_next |= p.device != "simdev:0";
+  CHECK(used_next);
+  check_contents(model, m.file);
+}
+
+TEST_CASE("lazy mode with a cache of a third of the model: every tensor reachable, evictions as an LRU predicts") {
+  Model m("synth-tiny-F32.gguf");
+  const uint64_t budget_mib = std::max<uint64_t>(1, (m.weight_bytes() / 3) >> 20);
+  const auto config = make_config(R"({"placement": {"policy": "gpu-first"}, "loading": {"mode": "lazy", "lazy_budget_mib": )" +
+                                  std::to_string(budget_mib) + R"(}, "runtime": {"context_length": 32, "batch_size": 4}})");
+  const auto shape = placement::run_shape(m.hp, config);
+  // One simulated GPU smaller than the model: lazy mode streams the weights through it.
+  const uint64_t device_mib = budget_mib + 4;
+  REQUIRE((device_mib << 20) < m.weight_bytes());
+  const auto inv = inventory("1x" + std::to_string(device_mib) + "MiB");
+  auto plan = placement::make_plan(loader::describe_devices(inv), m.tensors, shape, config);
+  auto model = loader::load_model(m.file, inv, plan, m.tensors, shape, config);
+  CHECK(model.report().caches.at("simdev:0").resident_bytes == 0);  // opening uploads nothing
+
+  // Predict with an independent LRU model: two passes over the tensors in plan order.
+  const uint64_t budget = budget_mib << 20;
+  std::list<std::string> lru;
+  std::map<std::string, uint64_t> size_of;
+  uint64_t resident = 0, hits = 0, misses = 0, evictions = 0;
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& p : model.plan().tensors) {
+      if (p.device != "simdev:0") continue;
+      size_of[p.tensor] = p.bytes;
+      auto it = std::find(lru.begin(), lru.end(), p.tensor);
+      if (it != lru.end()) {
+        ++hits;
+        lru.erase(it);
+        lru.push_front(p.tensor);
+        continue;
+      }
+      ++misses;
+      while (resident + p.bytes > budget) {
+        resident -= size_of[lru.back()];
+        lru.pop_back();
+        ++evictions;
+      }
+      lru.push_front(p.tensor);
+      resident += p.bytes;
+    }
+  }
+  for (int pass = 0; pass < 2; ++pass) {
+    for (const auto& p : model.plan().tensors) model.acquire(p.tensor);
+  }
+  const auto stats = model.report().caches.at("simdev:0");
+  CHECK(evictions > 0);
+  CHECK(stats.misses == misses);
+  CHECK(stats.hits == hits);
+  CHECK(stats.evictions == evictions);
+  CHECK(stats.resident_bytes == resident);
+  CHECK(stats.resident_bytes <= budget);
+  check_contents(model, m.file);
+}
+
+TEST_CASE("a cancelled load frees every buffer it allocated") {
+  Model m("stories260K.gguf");
+  const auto config = make_config(R"({"placement": {"policy": "gpu-first"}, "runtime": {"context_length": 32, "batch_size": 4}})");
+  const auto shape = placement::run_shape(m.hp, config);
+  const auto inv = inventory("1x64MiB");
+  const auto* device = inv.find_device("simdev:0");
+  const uint64_t free_before = device->free_memory();
+  auto plan = placement::make_plan(loader::describe_devices(inv), m.tensors, shape, config);
+  loader::LoadOptions options;
+  int calls = 0;
+  options.progress = [&](const loader::Progress& p) {
+    CHECK(p.bytes_done <= p.bytes_total);
+    return ++calls < 5;
+  };
+  try {
+    loader::load_model(m.file, inv, plan, m.tensors, shape, config, options);
+    FAIL("the load was not cancelled");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::cancelled);
+  }
+  CHECK(calls == 5);
+  CHECK(device->free_memory() == free_before);
+}
