@@ -141,7 +141,12 @@ class Builder {
     s.usage.layers.push_back(layer);
   }
 
+  bool streams(const DeviceState& s) const {
+    return config_.loading.mode == "lazy" && config_.loading.lazy_budget_mib > 0 && s.description.kind != DeviceKind::cpu;
+  }
+
   std::string left_after(const DeviceState& s, uint64_t extra) const {
+    if (streams(s)) return "streamed through its " + format_bytes(config_.loading.lazy_budget_mib << 20) + " lazy cache";
     const uint64_t r = room(s);
     return format_bytes(r > extra ? r - extra : 0) + " left after reserve";
   }
@@ -376,7 +381,10 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
   }
 
   size_t cursor = 0;  // layers fill devices in ranking order and never go back
-  for (auto& [layer, indices] : layers) {
+  for (auto& entry : layers) {
+    // Plain names, not structured bindings: lambdas below capture them (C++20 allows it, clang 14 does not).
+    const int64_t layer = entry.first;
+    const std::vector<size_t>& indices = entry.second;
     std::vector<const TensorDescription*> group;
     for (size_t i : indices) group.push_back(&tensors[i]);
     const uint64_t kv = shape.kv_bytes_per_layer;
@@ -504,7 +512,16 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
                    [&](const auto& x, const auto& y) { return order[x.tensor] < order[y.tensor]; });
   for (auto& s : states) plan.devices.push_back(s.usage);
   plan.notes = std::move(b.notes);
-  for (const auto& [name, unused] : config.placement.devices) {
+  for (const auto& s : states) {
+    if (b.streams(s) && s.usage.weights > (config.loading.lazy_budget_mib << 20)) {
+      plan.notes.push_back(fmt::format("lazy mode: {} holds {} of weights through a {} cache; least-recently-used "
+                                       "tensors are evicted and uploaded again when needed",
+                                       s.description.name, format_bytes(s.usage.weights),
+                                       format_bytes(config.loading.lazy_budget_mib << 20)));
+    }
+  }
+  for (const auto& budget_entry : config.placement.devices) {
+    const std::string& name = budget_entry.first;
     if (!std::any_of(devices.begin(), devices.end(), [&](const auto& d) { return d.name == name; })) {
       plan.notes.push_back("placement.devices names '" + name + "', which is not present here; its budget is unused");
     }
