@@ -1,3 +1,6 @@
+// The CPU plugin's op execution (see cpu_kernels.h): MATMUL of the native weight types goes to quant_matmul.cpp,
+// other weight types are decoded row by row into scratch for the float dot product; RMS norm and attention are
+// threaded here, the remaining ops run the reference.
 #include "plugins/cpu_avx/cpu_kernels.h"
 
 #include <oneapi/tbb/blocked_range.h>
@@ -7,6 +10,7 @@
 #include <cmath>
 #include <vector>
 
+#include "plugins/cpu_avx/quant_matmul.h"
 #include "plugins/cpu_avx/simd_kernels.h"
 
 namespace sy::cpu {
@@ -17,7 +21,10 @@ struct CpuKernels::Arena {
 };
 
 CpuKernels::CpuKernels(IsaLevel level, int threads, const kernels::RowDecoder& decoder)
-    : level_(level), decoder_(decoder), arena_(std::make_unique<Arena>(threads)) {}
+    : level_(level),
+      kernel_set_(kernel_set_for(level, detect_cpu_features())),
+      decoder_(decoder),
+      arena_(std::make_unique<Arena>(threads)) {}
 
 CpuKernels::~CpuKernels() = default;
 
@@ -31,18 +38,11 @@ std::string CpuKernels::check_shapes(const sy_op& op) const {
 namespace {
 
 using DotF32 = float (*)(const float*, const float*, int64_t);
-using DotF16 = float (*)(const uint16_t*, const float*, int64_t);
 
 // The scalar level accumulates in double like the reference, so it is the reference's math on this path.
 float dot_f32_scalar(const float* a, const float* b, int64_t n) {
   double sum = 0;
   for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(a[i]) * b[i];
-  return static_cast<float>(sum);
-}
-
-float dot_f16_scalar(const uint16_t* w, const float* x, int64_t n) {
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(kernels::fp16_to_fp32(w[i])) * x[i];
   return static_cast<float>(sum);
 }
 
@@ -60,38 +60,32 @@ DotF32 dot_f32_for(IsaLevel level) {
   }
 }
 
-DotF16 dot_f16_for(IsaLevel level) {
-  switch (level) {
-    case IsaLevel::avx512: return simd::dot_f16_avx512;
-    case IsaLevel::avx2: return simd::dot_f16_avx2;
-    default: return dot_f16_scalar;
-  }
-}
-
 }  // namespace
 
 void CpuKernels::matmul(const sy_op& op, const uint8_t* weight, const float* x, float* dst) const {
   const auto& p = op.params.matmul;
   const uint32_t type = op.src[0].type;
+  if (type < 64 && (native_matmul_types() & SY_TYPE_BIT(type))) {
+    arena_->arena.execute([&] { native_matmul(kernel_set_, type, weight, p.n_out, p.n_in, x, p.n_tokens, dst); });
+    return;
+  }
   const uint64_t row_bytes = kernels::row_bytes(type, p.n_in, decoder_);
   const DotF32 dot_f32 = dot_f32_for(level_);
-  const DotF16 dot_f16 = dot_f16_for(level_);
   // Chunks of output rows: each weight row is read once and reused for every token while it is in cache.
   arena_->arena.execute([&] {
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, p.n_out, 16), [&](const tbb::blocked_range<int64_t>& rows) {
-      std::vector<float> decoded;  // quantized and BF16 rows are decoded to float first
+      std::vector<float> decoded;  // rows of the other quantized types and BF16 are decoded to float first
       for (int64_t o = rows.begin(); o < rows.end(); ++o) {
         const uint8_t* row = weight + static_cast<uint64_t>(o) * row_bytes;
         const float* row_f32 = reinterpret_cast<const float*>(row);
-        if (type != SY_TYPE_F32 && type != SY_TYPE_F16) {
+        if (type != SY_TYPE_F32) {
           decoded.resize(static_cast<size_t>(p.n_in));
           kernels::decode_row(type, row, decoded.data(), p.n_in, decoder_);
           row_f32 = decoded.data();
         }
         for (int64_t t = 0; t < p.n_tokens; ++t) {
           const float* xt = x + t * p.n_in;
-          dst[t * p.n_out + o] = type == SY_TYPE_F16 ? dot_f16(reinterpret_cast<const uint16_t*>(row), xt, p.n_in)
-                                                     : dot_f32(row_f32, xt, p.n_in);
+          dst[t * p.n_out + o] = dot_f32(row_f32, xt, p.n_in);
         }
       }
     });

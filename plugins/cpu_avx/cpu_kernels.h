@@ -1,5 +1,6 @@
 // The CPU plugin's op execution: the reference kernels (core/kernels) for the math, with the hot loops (matmul,
-// RMS norm) replaced by the chosen ISA level's SIMD code and spread over oneTBB threads.
+// RMS norm) replaced by the chosen ISA level's SIMD code and spread over oneTBB threads. Native weight types
+// (quant_matmul.h) multiply against activations quantized on the fly; the others decode rows into scratch.
 #pragma once
 
 #include <switchyard/plugin.h>
@@ -9,6 +10,7 @@
 
 #include "core/kernels/reference_ops.h"
 #include "plugins/cpu_avx/cpu_features.h"
+#include "plugins/cpu_avx/quant_matmul.h"
 
 namespace sy::cpu {
 
@@ -36,6 +38,7 @@ class CpuKernels {
   void attention(const sy_op& op, const float* q, const void* k, const void* v, float* dst) const;
 
   IsaLevel level_;
+  KernelSet kernel_set_;  // level_ refined by VNNI for the native products
   kernels::RowDecoder decoder_;
   struct Arena;
   std::unique_ptr<Arena> arena_;

@@ -1,4 +1,5 @@
-// AVX2 + FMA + F16C inner loops of the CPU plugin (compiled with -mavx2 -mfma -mf16c; see simd_kernels.h).
+// AVX2 + FMA + F16C inner loops of the CPU plugin (compiled with -mavx2 -mfma -mf16c; see simd_kernels.h): the float
+// dot products and the quantized ones (weight blocks against Q8_0 / Q8_K activation blocks, integer products).
 #include <immintrin.h>
 
 #include <cstdint>
@@ -15,6 +16,36 @@ float horizontal_sum(__m256 v) {
   sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
   return _mm_cvtss_f32(sum);
 }
+
+int horizontal_sum(__m256i v) {
+  __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4e));
+  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xb1));
+  return _mm_cvtsi128_si32(sum);
+}
+
+// Scalars of a block; memcpy because blocks are packed at any byte offset.
+float half_at(const uint8_t* p) {
+  uint16_t bits;
+  __builtin_memcpy(&bits, p, sizeof bits);
+  return _cvtsh_ss(bits);
+}
+float float_at(const uint8_t* p) {
+  float value;
+  __builtin_memcpy(&value, p, sizeof value);
+  return value;
+}
+__m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+
+// Eight int32 sums of four byte products each, unsigned u times signed s. vpmaddubsw saturates its int16 pair
+// sums, which never happens here: every caller's u is at most 128 and |s| at most 127 (2 * 128 * 127 < 32767).
+__m256i dot_u8s8(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }
+
+// Signed times signed: move w's sign onto x so that the unsigned operand is |w|.
+__m256i dot_s8s8(__m256i w, __m256i x) { return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)); }
+
+// Sum of the sixteen int16 block sums of a Q8_K block.
+int sum_i16(const uint8_t* p) { return horizontal_sum(_mm256_madd_epi16(load256(p), _mm256_set1_epi16(1))); }
 }  // namespace
 
 float dot_f32_avx2(const float* a, const float* b, int64_t n) {
@@ -59,6 +90,123 @@ float sum_squares_avx2(const float* x, int64_t n) {
   float sum = horizontal_sum(acc);
   for (; i < n; ++i) sum += x[i] * x[i];
   return sum;
+}
+
+// ---- Quantized dot products (see simd_kernels.h) ----------------------------------------------------------------
+
+float dot_q4_0_q8_0_avx2(const void* w_row, const void* a_row, int64_t n) {
+  const auto* w = static_cast<const uint8_t*>(w_row);
+  const auto* a = static_cast<const uint8_t*>(a_row);
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / 32; ++b, w += kQ4_0Bytes, a += kQ8_0Bytes) {
+    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ4_0Quants));
+    // Low nibbles are elements 0..15, high nibbles 16..31; the stored code is the value plus 8.
+    const __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), low_nibbles);
+    const __m256i sums = dot_s8s8(_mm256_sub_epi8(codes, eight), load256(a + kQ8_0Quants));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(half_at(w) * half_at(a)), acc);
+  }
+  return horizontal_sum(acc);
+}
+
+float dot_q8_0_q8_0_avx2(const void* w_row, const void* a_row, int64_t n) {
+  const auto* w = static_cast<const uint8_t*>(w_row);
+  const auto* a = static_cast<const uint8_t*>(a_row);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / 32; ++b, w += kQ8_0Bytes, a += kQ8_0Bytes) {
+    const __m256i sums = dot_s8s8(load256(w + kQ8_0Quants), load256(a + kQ8_0Quants));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(half_at(w) * half_at(a)), acc);
+  }
+  return horizontal_sum(acc);
+}
+
+float dot_q4_k_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
+  const auto* w = static_cast<const uint8_t*>(w_row);
+  const auto* a = static_cast<const uint8_t*>(a_row);
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+  __m256 acc = _mm256_setzero_ps();
+  float offsets = 0;
+  for (int64_t b = 0; b < n / 256; ++b, w += kQ4_KBytes, a += kQ8_KBytes) {
+    uint8_t scales[8], mins[8];
+    q4_k_scales_mins(w + kQ4_KScales, scales, mins);  // core/quant's decode of the 6-bit fields
+    const float d = half_at(w) * float_at(a), dmin = half_at(w + kQ4_KDmin) * float_at(a);
+    // x = d * scale * q - dmin * min over each sub-block of 32: the min term needs only the activation's sums.
+    int min_sum = 0;
+    int16_t sums16[16];
+    __builtin_memcpy(sums16, a + kQ8_KSums, sizeof sums16);
+    for (int j = 0; j < 8; ++j) min_sum += mins[j] * (sums16[2 * j] + sums16[2 * j + 1]);
+    __m256i sumi = _mm256_setzero_si256();
+    for (int k = 0; k < 4; ++k) {  // 32 bytes: sub-block 2k in the low nibbles, 2k + 1 in the high ones
+      const __m256i packed = load256(w + kQ4_KQuants + 32 * k);
+      const __m256i low = _mm256_and_si256(packed, low_nibbles);
+      const __m256i high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
+      const __m256i p_low = _mm256_maddubs_epi16(low, load256(a + kQ8_KQuants + 64 * k));
+      const __m256i p_high = _mm256_maddubs_epi16(high, load256(a + kQ8_KQuants + 64 * k + 32));
+      // The sub-block scale rides in vpmaddwd's second operand: pair sums times scale, added in int32.
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_low, _mm256_set1_epi16(scales[2 * k])));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_high, _mm256_set1_epi16(scales[2 * k + 1])));
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d), acc);
+    offsets += dmin * static_cast<float>(min_sum);
+  }
+  return horizontal_sum(acc) - offsets;
+}
+
+float dot_q6_k_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
+  const auto* w = static_cast<const uint8_t*>(w_row);
+  const auto* a = static_cast<const uint8_t*>(a_row);
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F), high_pair = _mm256_set1_epi8(0x30);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / 256; ++b, w += kQ6_KBytes, a += kQ8_KBytes) {
+    const auto* scales = reinterpret_cast<const int8_t*>(w + kQ6_KScales);
+    const float d = half_at(w + kQ6_KD) * float_at(a);
+    // The stored 6-bit code is the value plus 32: subtract 32 * scale * (sum of the 16 activations) per group.
+    const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
+    const int bias = 32 * horizontal_sum(_mm256_madd_epi16(scales16, load256(a + kQ8_KSums)));
+    __m256i sumi = _mm256_setzero_si256();
+    for (int half = 0; half < 2; ++half) {
+      const __m256i low0 = load256(w + 64 * half), low1 = load256(w + 64 * half + 32);
+      const __m256i high = load256(w + kQ6_KHigh + 32 * half);
+      const __m256i codes[4] = {
+          _mm256_or_si256(_mm256_and_si256(low0, low_nibbles), _mm256_and_si256(_mm256_slli_epi16(high, 4), high_pair)),
+          _mm256_or_si256(_mm256_and_si256(low1, low_nibbles), _mm256_and_si256(_mm256_slli_epi16(high, 2), high_pair)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low0, 4), low_nibbles), _mm256_and_si256(high, high_pair)),
+          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low1, 4), low_nibbles),
+                          _mm256_and_si256(_mm256_srli_epi16(high, 2), high_pair))};
+      for (int k = 0; k < 4; ++k) {  // 32 elements, two groups of 16 with their own scale
+        const int group = 8 * half + 2 * k;
+        const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(scales[group + 1]), _mm_set1_epi16(scales[group]));
+        const __m256i pairs = _mm256_maddubs_epi16(codes[k], load256(a + kQ8_KQuants + 128 * half + 32 * k));
+        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, scale));
+      }
+    }
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, _mm256_setr_epi32(bias, 0, 0, 0, 0, 0, 0, 0))),
+                          _mm256_set1_ps(d), acc);
+  }
+  return horizontal_sum(acc);
+}
+
+float dot_tq2_0_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
+  const auto* w = static_cast<const uint8_t*>(w_row);
+  const auto* a = static_cast<const uint8_t*>(a_row);
+  const __m256i two_bits = _mm256_set1_epi8(3);
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t b = 0; b < n / 256; ++b, w += kTQ2_0Bytes, a += kQ8_KBytes) {
+    __m256i sumi = _mm256_setzero_si256();
+    for (int chunk = 0; chunk < 2; ++chunk) {  // 32 bytes: bit pair m of byte j is element 32m + j
+      const __m256i packed = load256(w + 32 * chunk);
+      const uint8_t* x = a + kQ8_KQuants + 128 * chunk;
+      sumi = _mm256_add_epi32(sumi, dot_u8s8(_mm256_and_si256(packed, two_bits), load256(x)));
+      sumi = _mm256_add_epi32(sumi, dot_u8s8(_mm256_and_si256(_mm256_srli_epi16(packed, 2), two_bits), load256(x + 32)));
+      sumi = _mm256_add_epi32(sumi, dot_u8s8(_mm256_and_si256(_mm256_srli_epi16(packed, 4), two_bits), load256(x + 64)));
+      sumi = _mm256_add_epi32(sumi, dot_u8s8(_mm256_and_si256(_mm256_srli_epi16(packed, 6), two_bits), load256(x + 96)));
+    }
+    // Codes 0, 1, 2 mean -1, 0, +1: subtract the activation sum once.
+    const int bias = sum_i16(a + kQ8_KSums);
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, _mm256_setr_epi32(bias, 0, 0, 0, 0, 0, 0, 0))),
+                          _mm256_set1_ps(half_at(w + kTQ2_0D) * float_at(a)), acc);
+  }
+  return horizontal_sum(acc);
 }
 
 }  // namespace sy::cpu::simd

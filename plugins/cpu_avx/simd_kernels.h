@@ -1,7 +1,10 @@
 // The CPU plugin's vectorised inner loops, one translation unit per ISA level (simd_avx2.cpp, simd_avx512.cpp,
-// each compiled with its own -m flags). Only cpu_kernels.cpp calls them, and only after the CPU was checked.
-// The ISA units include nothing but <immintrin.h> and <cstdint>: an inline function from a shared header compiled
-// there with -mavx512f could be picked by the linker for the whole plugin and crash older CPUs.
+// each compiled with its own -m flags). Only the dispatchers (cpu_kernels.cpp, quant_matmul.cpp) call them, and
+// only after the CPU was checked.
+// The ISA units include nothing but <immintrin.h>, <cstdint> and this header: an inline function from a shared
+// header (core/quant/blocks.h included) compiled there with -mavx512f could be picked by the linker for the whole
+// plugin and crash older CPUs. So the block layouts reach them as the offsets below, which quant_matmul.cpp
+// static_asserts against core/quant/blocks.h, the one definition.
 #pragma once
 
 #include <cstdint>
@@ -19,5 +22,44 @@ float dot_f16_avx512(const uint16_t* w, const float* x, int64_t n);
 // sum_i x[i]^2
 float sum_squares_avx2(const float* x, int64_t n);
 float sum_squares_avx512(const float* x, int64_t n);
+
+// ---- Quantized dot products: one weight row against one activation row quantized on the fly --------------------
+// `w` is a row of n / block weight blocks, `a` the activation row in the matching format (Q8_0 blocks for Q4_0 and
+// Q8_0 weights, Q8_K blocks for Q4_K, Q6_K and TQ2_0), n a whole number of blocks. Neither pointer needs any
+// alignment. Returns sum_i w_i * a_i in float; products of quants are summed exactly in integers, then scaled.
+
+// Byte offsets of the fields the kernels read (GGUF layouts; checked against core/quant/blocks.h).
+constexpr int kQ4_0Bytes = 18, kQ4_0Quants = 2;                                   // fp16 d, 16 bytes of nibbles
+constexpr int kQ8_0Bytes = 34, kQ8_0Quants = 2;                                   // fp16 d, 32 int8
+constexpr int kQ4_KBytes = 144, kQ4_KDmin = 2, kQ4_KScales = 4, kQ4_KQuants = 16;  // fp16 d at 0
+constexpr int kQ6_KBytes = 210, kQ6_KHigh = 128, kQ6_KScales = 192, kQ6_KD = 208;  // low nibbles at 0
+constexpr int kQ8_KBytes = 292, kQ8_KQuants = 4, kQ8_KSums = 260;                  // float d at 0, 16 int16 sums
+constexpr int kTQ2_0Bytes = 66, kTQ2_0D = 64;                                      // 2-bit codes at 0
+
+// Q4_K's eight 6-bit scales and mins out of their 12 packed bytes: core/quant's decode (scale_min_k4), compiled in
+// quant_matmul.cpp without -m flags so that this piece of block math is not written a second time.
+void q4_k_scales_mins(const uint8_t* packed, uint8_t* scales, uint8_t* mins);
+
+using QuantDot = float (*)(const void* w, const void* a, int64_t n);
+
+float dot_q4_0_q8_0_avx2(const void* w, const void* a, int64_t n);
+float dot_q8_0_q8_0_avx2(const void* w, const void* a, int64_t n);
+float dot_q4_k_q8_k_avx2(const void* w, const void* a, int64_t n);
+float dot_q6_k_q8_k_avx2(const void* w, const void* a, int64_t n);
+float dot_tq2_0_q8_k_avx2(const void* w, const void* a, int64_t n);
+
+// simd_avx512.cpp is compiled twice: without VNNI (byte products through vpmaddubsw, as AVX2 does) and with it
+// (vpdpbusd); the _vnni set runs only where CPUID reports AVX512_VNNI.
+float dot_q4_0_q8_0_avx512(const void* w, const void* a, int64_t n);
+float dot_q8_0_q8_0_avx512(const void* w, const void* a, int64_t n);
+float dot_q4_k_q8_k_avx512(const void* w, const void* a, int64_t n);
+float dot_q6_k_q8_k_avx512(const void* w, const void* a, int64_t n);
+float dot_tq2_0_q8_k_avx512(const void* w, const void* a, int64_t n);
+
+float dot_q4_0_q8_0_avx512_vnni(const void* w, const void* a, int64_t n);
+float dot_q8_0_q8_0_avx512_vnni(const void* w, const void* a, int64_t n);
+float dot_q4_k_q8_k_avx512_vnni(const void* w, const void* a, int64_t n);
+float dot_q6_k_q8_k_avx512_vnni(const void* w, const void* a, int64_t n);
+float dot_tq2_0_q8_k_avx512_vnni(const void* w, const void* a, int64_t n);
 
 }  // namespace sy::cpu::simd

@@ -134,10 +134,13 @@ struct Tolerance {
   double relative;
 };
 
+// `extra`, when given, adds a per-element allowance (matmul of quantized weights: the activation quantization).
 std::string compare_floats(const std::vector<float>& got, const std::vector<float>& want,
-                           const std::vector<double>& scale, Tolerance tolerance) {
+                           const std::vector<double>& scale, Tolerance tolerance,
+                           const std::vector<double>& extra = {}) {
   for (size_t i = 0; i < want.size(); ++i) {
-    const double allowed = tolerance.absolute + tolerance.relative * (scale.empty() ? std::fabs(want[i]) : scale[i]);
+    const double allowed = tolerance.absolute + tolerance.relative * (scale.empty() ? std::fabs(want[i]) : scale[i]) +
+                           (extra.empty() ? 0.0 : extra[i]);
     const double error = std::fabs(static_cast<double>(got[i]) - want[i]);
     if (!(error <= allowed))  // NaN fails too
       return "element " + std::to_string(i) + " is " + std::to_string(got[i]) + ", reference " +
@@ -171,7 +174,7 @@ void run_both(const Device& device, std::vector<sy_op> ops, const std::vector<Tw
   for (const auto& op : ops) sy::kernels::reference_execute(op, host_address, decoder);
 }
 
-sy_op new_op(sy_op_kind kind) {
+sy_op new_op(uint32_t kind) {  // uint32_t, like sy_op::kind: an unknown id is no valid sy_op_kind
   sy_op op{};
   op.struct_size = sizeof op;
   op.abi_version = SY_ABI_VERSION;
@@ -299,7 +302,7 @@ class DeviceSuite {
     expect_error("upload past the end", sy::ErrorCode::invalid_argument, [&] { small.upload(32, data.data(), 64); });
     expect_error("download past the end", sy::ErrorCode::invalid_argument, [&] { small.download(65, data.data(), 1); });
 
-    sy_op unknown = new_op(static_cast<sy_op_kind>(999));
+    sy_op unknown = new_op(999);
     report_.expect(!device_.supports(unknown), label("supports(unknown op) is 0"), "an unknown op kind is claimed");
     expect_error("execute an unknown op", sy::ErrorCode::unsupported, [&] { device_.execute({&unknown, 1}); });
 
@@ -322,7 +325,7 @@ class DeviceSuite {
 
   // One op on random data, device vs reference. `outputs` are compared; inputs are never written.
   void check_op(const std::string& name, const sy_op& op, const std::vector<TwinTensor*>& tensors, TwinTensor& output,
-                Tolerance tolerance, const std::vector<double>& scale = {}) {
+                Tolerance tolerance, const std::vector<double>& scale = {}, const std::vector<double>& extra = {}) {
     if (!device_.supports(op)) {
       report_.fail(label(name), "supports() says no; every device must run the whole op set on F32 and every weight "
                                 "type it lists as multipliable");
@@ -330,7 +333,7 @@ class DeviceSuite {
     }
     run_both(device_, {op}, tensors, decoder_);
     if (output.type == SY_TYPE_F32) {
-      const auto message = compare_floats(download_floats(output), host_floats(output), scale, tolerance);
+      const auto message = compare_floats(download_floats(output), host_floats(output), scale, tolerance, extra);
       report_.expect(message.empty(), label(name), message);
     } else {
       std::vector<uint8_t> got(output.host.size());
@@ -355,7 +358,7 @@ class DeviceSuite {
       const int64_t block = sy::gguf::tensor_type_traits(type) ? sy::gguf::tensor_type_traits(type)->block_size : 1;
       // Odd sizes where the type allows them; whole blocks otherwise.
       for (const int64_t n_in : {block == 1 ? int64_t{67} : block * 3, block == 1 ? int64_t{1} : block}) {
-        for (const int64_t n_tokens : {int64_t{1}, int64_t{3}}) {
+        for (const int64_t n_tokens : {int64_t{1}, int64_t{3}, int64_t{9}}) {
           const int64_t n_out = 5 + small(rng_);
           auto weight = make_twin(device_, make_weight(rng_, type, n_out, n_in, decoder_), type);
           auto x = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(n_tokens * n_in))), SY_TYPE_F32);
@@ -365,22 +368,31 @@ class DeviceSuite {
           op.src[1] = device_ref(x);
           op.dst = device_ref(y);
           op.params.matmul = {n_out, n_in, n_tokens};
-          // Scale per output: sum |w x|, computed from the decoded weight.
-          std::vector<double> scale(static_cast<size_t>(n_tokens * n_out));
+          // Scale per output: sum |w x|, computed from the decoded weight. A quantized weight may meet activations
+          // quantized to 8 bits per block (as llama.cpp's CPU and GPU kernels do): allow one step of that,
+          // sum |w| * max|x| / 127, with the row's max bounding every block's.
+          std::vector<double> scale(static_cast<size_t>(n_tokens * n_out)), quantization(scale.size());
+          const bool quantized_weight = !sy::kernels::is_plain_float_type(type);
           std::vector<float> row(static_cast<size_t>(n_in));
           const uint64_t row_bytes = sy::kernels::row_bytes(type, n_in, decoder_);
           const auto xs = host_floats(x);
           for (int64_t o = 0; o < n_out; ++o) {
             sy::kernels::decode_row(type, weight.host.data() + o * row_bytes, row.data(), n_in, decoder_);
             for (int64_t t = 0; t < n_tokens; ++t) {
-              double sum = 0;
-              for (int64_t i = 0; i < n_in; ++i) sum += std::fabs(row[static_cast<size_t>(i)] * xs[static_cast<size_t>(t * n_in + i)]);
+              double sum = 0, weight_sum = 0, x_max = 0;
+              for (int64_t i = 0; i < n_in; ++i) {
+                const double w_i = row[static_cast<size_t>(i)], x_i = xs[static_cast<size_t>(t * n_in + i)];
+                sum += std::fabs(w_i * x_i);
+                weight_sum += std::fabs(w_i);
+                x_max = std::max(x_max, std::fabs(x_i));
+              }
               scale[static_cast<size_t>(t * n_out + o)] = sum;
+              quantization[static_cast<size_t>(t * n_out + o)] = quantized_weight ? weight_sum * x_max / 127.0 : 0.0;
             }
           }
           check_op("matmul " + type_name(type) + " " + std::to_string(n_out) + "x" + std::to_string(n_in) + " x " +
                        std::to_string(n_tokens) + " tokens",
-                   op, {&weight, &x, &y}, y, {1e-6, 1e-4}, scale);
+                   op, {&weight, &x, &y}, y, {1e-6, 1e-4}, scale, quantization);
         }
       }
       // get_rows over the same type, ids in any order with repeats.

@@ -1,0 +1,175 @@
+// Matrix-vector effective bandwidth of the CPU plugin's native kernels (plugins/cpu_avx/quant_matmul.h): weight
+// bytes read per second for one token against a weight larger than the last-level cache, per type and kernel set,
+// on one thread and on all, next to this machine's read bandwidth measured in the same run. Decode is bound by
+// that bandwidth, so the ratio is the figure of merit. Prints medians; never a test.
+//   bench_matvec [--mib 256] [--runs 7] [--scalar] [--membw PATH-to-compiled-membw]
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "core/gguf/tensor_type.h"
+#include "core/quant/blocks.h"
+#include "core/quant/quantize.h"
+#include "plugins/cpu_avx/cpu_features.h"
+#include "plugins/cpu_avx/quant_matmul.h"
+
+namespace {
+
+using sy::gguf::TensorType;
+using Clock = std::chrono::steady_clock;
+
+struct Options {
+  uint64_t mib = 256;
+  int runs = 7;
+  bool scalar = false;
+  std::string membw;
+};
+
+template <class Body>
+double median_seconds(int runs, Body&& body) {
+  std::vector<double> times;
+  for (int r = 0; r < runs; ++r) {
+    const auto start = Clock::now();
+    body();
+    times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+// The machine's read bandwidth with the same threads: every 64-bit word of `bytes` is loaded once, with four
+// independent sums so that the loop is bound by memory, not by the add chain (membw.c's method, without AVX-512).
+uint64_t read_words(const uint64_t* words, uint64_t count) {
+  uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+  for (uint64_t i = 0; i + 4 <= count; i += 4) {
+    s0 += words[i];
+    s1 += words[i + 1];
+    s2 += words[i + 2];
+    s3 += words[i + 3];
+  }
+  return s0 ^ s1 ^ s2 ^ s3;
+}
+
+double read_bandwidth(tbb::task_arena& arena, const std::vector<uint64_t>& buffer, int runs) {
+  std::atomic<uint64_t> sink{0};
+  const uint64_t chunk = uint64_t{1} << 20;  // words: 8 MiB per task
+  const double seconds = median_seconds(runs, [&] {
+    arena.execute([&] {
+      tbb::parallel_for(uint64_t{0}, (buffer.size() + chunk - 1) / chunk, [&](uint64_t c) {
+        const uint64_t first = c * chunk, count = std::min<uint64_t>(chunk, buffer.size() - first);
+        sink ^= read_words(buffer.data() + first, count);
+      });
+    });
+  });
+  if (sink.load() == 42) std::puts("");  // keeps the loads alive
+  return static_cast<double>(buffer.size() * 8) / seconds;
+}
+
+// A weight of about `bytes` of `type` with rows of n_in: 64 distinct quantized rows, repeated (quantizing 256 MiB
+// with the reference quantizers would take longer than the benchmark; the kernels do not care).
+std::vector<uint8_t> make_weight(TensorType type, int64_t n_in, uint64_t bytes, int64_t& n_out, std::mt19937_64& rng) {
+  const uint64_t row_bytes = *sy::gguf::row_storage_bytes(type, static_cast<uint64_t>(n_in));
+  n_out = static_cast<int64_t>(bytes / row_bytes);
+  std::vector<uint8_t> weight(row_bytes * static_cast<uint64_t>(n_out));
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  std::vector<float> values(static_cast<size_t>(n_in));
+  constexpr int64_t kDistinct = 64;
+  for (int64_t r = 0; r < std::min(kDistinct, n_out); ++r) {
+    for (auto& v : values) v = normal(rng);
+    uint8_t* row = weight.data() + static_cast<uint64_t>(r) * row_bytes;
+    if (type == TensorType::F16) {
+      for (int64_t i = 0; i < n_in; ++i) {
+        const uint16_t half = sy::quant::fp32_to_fp16(values[static_cast<size_t>(i)]);
+        std::memcpy(row + 2 * i, &half, 2);
+      }
+    } else {
+      sy::quant::quantize_row(type, values.data(), row, n_in);
+    }
+  }
+  for (int64_t r = kDistinct; r < n_out; ++r)
+    std::memcpy(weight.data() + static_cast<uint64_t>(r) * row_bytes,
+                weight.data() + static_cast<uint64_t>(r % kDistinct) * row_bytes, row_bytes);
+  return weight;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Options options;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--mib" && i + 1 < argc) options.mib = std::strtoull(argv[++i], nullptr, 10);
+    else if (arg == "--runs" && i + 1 < argc) options.runs = std::max(1, std::atoi(argv[++i]));
+    else if (arg == "--scalar") options.scalar = true;
+    else if (arg == "--membw" && i + 1 < argc) options.membw = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: bench_matvec [--mib 256] [--runs 7] [--scalar] [--membw PATH]\n");
+      return 2;
+    }
+  }
+  const uint64_t bytes = options.mib << 20;
+  const auto features = sy::cpu::detect_cpu_features();
+  tbb::task_arena one(1), all(tbb::task_arena::automatic);
+  std::printf("cpu: %s (%s); %d threads; weight %llu MiB, n_in 4096, median of %d runs\n", features.brand.c_str(),
+              sy::cpu::describe_features(features).c_str(), all.max_concurrency(),
+              static_cast<unsigned long long>(options.mib), options.runs);
+
+  std::vector<uint64_t> buffer(bytes / 8);
+  for (uint64_t i = 0; i < buffer.size(); ++i) buffer[i] = i * 0x9E3779B97F4A7C15ull;  // touch every page
+  const double read_one = read_bandwidth(one, buffer, options.runs);
+  const double read_all = read_bandwidth(all, buffer, options.runs);
+  buffer = {};
+  std::printf("read bandwidth (in-process loop): 1 thread %.2f GB/s, %d threads %.2f GB/s\n", read_one / 1e9,
+              all.max_concurrency(), read_all / 1e9);
+  if (!options.membw.empty()) {
+    for (const int threads : {1, all.max_concurrency()}) {
+      const std::string command = options.membw + " " + std::to_string(threads) + " " + std::to_string(options.mib);
+      std::printf("%s: ", command.c_str());
+      std::fflush(stdout);
+      if (std::system(command.c_str()) != 0) std::printf("(failed)\n");
+    }
+  }
+
+  std::printf("\n%-6s %-12s %7s %10s %9s %8s\n", "type", "kernels", "threads", "median_ms", "GB/s", "of_read");
+  std::mt19937_64 rng(7);
+  constexpr int64_t kInputs = 4096;
+  std::vector<float> x(kInputs);
+  std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
+  for (auto& v : x) v = uniform(rng);
+  for (const TensorType type :
+       {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::TQ2_0, TensorType::F16}) {
+    int64_t n_out = 0;
+    const auto weight = make_weight(type, kInputs, bytes, n_out, rng);
+    std::vector<float> y(static_cast<size_t>(n_out));
+    for (const auto set : sy::cpu::runnable_kernel_sets(features)) {
+      if (set == sy::cpu::KernelSet::scalar && !options.scalar) continue;
+      for (auto* arena : {&one, &all}) {
+        const auto run = [&] {
+          arena->execute([&] {
+            sy::cpu::native_matmul(set, static_cast<uint32_t>(type), weight.data(), n_out, kInputs, x.data(), 1,
+                                   y.data());
+          });
+        };
+        run();  // warm-up: first touch of the arena's threads
+        const double seconds = median_seconds(options.runs, run);
+        const double rate = static_cast<double>(weight.size()) / seconds;
+        const double read = arena == &one ? read_one : read_all;
+        std::printf("%-6s %-12s %7d %10.2f %9.2f %7.0f%%\n", std::string(sy::gguf::to_string(type)).c_str(),
+                    sy::cpu::to_string(set), arena->max_concurrency(), seconds * 1e3, rate / 1e9, 100 * rate / read);
+        std::fflush(stdout);
+      }
+    }
+  }
+  return 0;
+}

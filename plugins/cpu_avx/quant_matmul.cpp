@@ -1,0 +1,210 @@
+// Dispatch of the native weight types' products (quant_matmul.h): the scalar level written with core/quant's block
+// decoders, the layout offsets the SIMD units use checked against core/quant/blocks.h, activation quantization and
+// the oneTBB split over output rows. Compiled without -m flags: it runs on every x86-64.
+#include "plugins/cpu_avx/quant_matmul.h"
+
+#include <switchyard/plugin.h>
+
+#include <oneapi/tbb/blocked_range.h>
+#include <oneapi/tbb/parallel_for.h>
+#include <oneapi/tbb/task_arena.h>
+
+#include <algorithm>
+#include <cstddef>
+#include <stdexcept>
+#include <string>
+
+#include "core/gguf/tensor_type.h"
+#include "core/quant/blocks.h"
+#include "core/quant/quantize.h"
+#include "plugins/cpu_avx/simd_kernels.h"
+
+namespace sy::cpu {
+
+namespace simd {
+
+// The offsets simd_kernels.h hands to the ISA units are the GGUF layouts of core/quant/blocks.h.
+static_assert(sizeof(quant::BlockQ4_0) == kQ4_0Bytes && offsetof(quant::BlockQ4_0, qs) == kQ4_0Quants);
+static_assert(sizeof(quant::BlockQ8_0) == kQ8_0Bytes && offsetof(quant::BlockQ8_0, qs) == kQ8_0Quants);
+static_assert(sizeof(quant::BlockQ4_K) == kQ4_KBytes && offsetof(quant::BlockQ4_K, dmin) == kQ4_KDmin &&
+              offsetof(quant::BlockQ4_K, scales) == kQ4_KScales && offsetof(quant::BlockQ4_K, qs) == kQ4_KQuants);
+static_assert(sizeof(quant::BlockQ6_K) == kQ6_KBytes && offsetof(quant::BlockQ6_K, qh) == kQ6_KHigh &&
+              offsetof(quant::BlockQ6_K, scales) == kQ6_KScales && offsetof(quant::BlockQ6_K, d) == kQ6_KD);
+static_assert(sizeof(quant::BlockQ8_K) == kQ8_KBytes && offsetof(quant::BlockQ8_K, qs) == kQ8_KQuants &&
+              offsetof(quant::BlockQ8_K, bsums) == kQ8_KSums);
+static_assert(sizeof(quant::BlockTQ2_0) == kTQ2_0Bytes && offsetof(quant::BlockTQ2_0, d) == kTQ2_0D);
+
+void q4_k_scales_mins(const uint8_t* packed, uint8_t* scales, uint8_t* mins) {
+  for (int j = 0; j < 8; ++j) quant::scale_min_k4(j, packed, &scales[j], &mins[j]);
+}
+
+}  // namespace simd
+
+namespace {
+
+using gguf::TensorType;
+
+// ---- Scalar level: decode both blocks with core/quant, multiply in double (the reference's math) -----------------
+
+template <class WeightBlock, void (*decode_weight)(const WeightBlock*, float*), class ActivationBlock,
+          void (*decode_activation)(const ActivationBlock*, float*), int kElements>
+float dot_scalar(const void* w_row, const void* a_row, int64_t n) {
+  const auto* w = static_cast<const WeightBlock*>(w_row);
+  const auto* a = static_cast<const ActivationBlock*>(a_row);
+  float weights[kElements], activations[kElements];
+  double sum = 0;
+  for (int64_t b = 0; b < n / kElements; ++b) {
+    decode_weight(&w[b], weights);
+    decode_activation(&a[b], activations);
+    for (int i = 0; i < kElements; ++i) sum += static_cast<double>(weights[i]) * activations[i];
+  }
+  return static_cast<float>(sum);
+}
+
+constexpr int kQK = quant::kBlockElements, kQKK = quant::kSuperBlockElements;
+const simd::QuantDot dot_q4_0_scalar =
+    dot_scalar<quant::BlockQ4_0, quant::dequantize_block_q4_0, quant::BlockQ8_0, quant::dequantize_block_q8_0, kQK>;
+const simd::QuantDot dot_q8_0_scalar =
+    dot_scalar<quant::BlockQ8_0, quant::dequantize_block_q8_0, quant::BlockQ8_0, quant::dequantize_block_q8_0, kQK>;
+const simd::QuantDot dot_q4_k_scalar =
+    dot_scalar<quant::BlockQ4_K, quant::dequantize_block_q4_k, quant::BlockQ8_K, quant::dequantize_block_q8_k, kQKK>;
+const simd::QuantDot dot_q6_k_scalar =
+    dot_scalar<quant::BlockQ6_K, quant::dequantize_block_q6_k, quant::BlockQ8_K, quant::dequantize_block_q8_k, kQKK>;
+const simd::QuantDot dot_tq2_0_scalar =
+    dot_scalar<quant::BlockTQ2_0, quant::dequantize_block_tq2_0, quant::BlockQ8_K, quant::dequantize_block_q8_k, kQKK>;
+
+// F16 weights keep float activations: converting x to fp16 would only lose precision, and F16C is as fast.
+float dot_f16_scalar(const void* w_row, const void* x_row, int64_t n) {
+  const auto* w = static_cast<const uint16_t*>(w_row);
+  const auto* x = static_cast<const float*>(x_row);
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(quant::fp16_to_fp32(w[i])) * x[i];
+  return static_cast<float>(sum);
+}
+float dot_f16_avx2(const void* w, const void* x, int64_t n) {
+  return simd::dot_f16_avx2(static_cast<const uint16_t*>(w), static_cast<const float*>(x), n);
+}
+float dot_f16_avx512(const void* w, const void* x, int64_t n) {
+  return simd::dot_f16_avx512(static_cast<const uint16_t*>(w), static_cast<const float*>(x), n);
+}
+
+enum class Activation { f32, q8_0, q8_k };
+
+struct NativeType {
+  TensorType type;
+  Activation activation;
+  simd::QuantDot dot[4];  // indexed by KernelSet
+};
+
+constexpr int kSets = 4;
+const NativeType kNativeTypes[] = {
+    {TensorType::Q4_0, Activation::q8_0,
+     {dot_q4_0_scalar, simd::dot_q4_0_q8_0_avx2, simd::dot_q4_0_q8_0_avx512, simd::dot_q4_0_q8_0_avx512_vnni}},
+    {TensorType::Q8_0, Activation::q8_0,
+     {dot_q8_0_scalar, simd::dot_q8_0_q8_0_avx2, simd::dot_q8_0_q8_0_avx512, simd::dot_q8_0_q8_0_avx512_vnni}},
+    {TensorType::Q4_K, Activation::q8_k,
+     {dot_q4_k_scalar, simd::dot_q4_k_q8_k_avx2, simd::dot_q4_k_q8_k_avx512, simd::dot_q4_k_q8_k_avx512_vnni}},
+    {TensorType::Q6_K, Activation::q8_k,
+     {dot_q6_k_scalar, simd::dot_q6_k_q8_k_avx2, simd::dot_q6_k_q8_k_avx512, simd::dot_q6_k_q8_k_avx512_vnni}},
+    {TensorType::TQ2_0, Activation::q8_k,
+     {dot_tq2_0_scalar, simd::dot_tq2_0_q8_k_avx2, simd::dot_tq2_0_q8_k_avx512, simd::dot_tq2_0_q8_k_avx512_vnni}},
+    {TensorType::F16, Activation::f32, {dot_f16_scalar, dot_f16_avx2, dot_f16_avx512, dot_f16_avx512}},
+};
+
+const NativeType& native_type(uint32_t type) {
+  for (const auto& native : kNativeTypes)
+    if (static_cast<uint32_t>(native.type) == type) return native;
+  throw std::invalid_argument("native_matmul: type id " + std::to_string(type) + " has no native CPU product");
+}
+
+// Activations in their quantized format: one row of blocks per token.
+struct QuantizedActivations {
+  std::vector<quant::BlockQ8_0> q8_0;
+  std::vector<quant::BlockQ8_K> q8_k;
+  const uint8_t* data = nullptr;
+  uint64_t row_bytes = 0;
+};
+
+void quantize_activations(Activation format, const float* x, int64_t n_in, int64_t n_tokens,
+                          QuantizedActivations& out) {
+  const auto per_token = [&](auto& blocks, int64_t block_elements, auto quantize_row) {
+    const int64_t row_blocks = n_in / block_elements;
+    blocks.resize(static_cast<size_t>(row_blocks * n_tokens));
+    auto* first = blocks.data();
+    tbb::parallel_for(int64_t{0}, n_tokens, [&](int64_t t) { quantize_row(x + t * n_in, first + t * row_blocks, n_in); });
+    out.data = reinterpret_cast<const uint8_t*>(first);
+    out.row_bytes = static_cast<uint64_t>(row_blocks) * sizeof(blocks[0]);
+  };
+  switch (format) {
+    case Activation::q8_0: per_token(out.q8_0, quant::kBlockElements, quant::quantize_row_q8_0); return;
+    case Activation::q8_k: per_token(out.q8_k, quant::kSuperBlockElements, quant::quantize_row_q8_k); return;
+    case Activation::f32:
+      out.data = reinterpret_cast<const uint8_t*>(x);
+      out.row_bytes = static_cast<uint64_t>(n_in) * sizeof(float);
+      return;
+  }
+}
+
+}  // namespace
+
+const char* to_string(KernelSet set) {
+  switch (set) {
+    case KernelSet::scalar: return "scalar";
+    case KernelSet::avx2: return "avx2";
+    case KernelSet::avx512: return "avx512";
+    case KernelSet::avx512_vnni: return "avx512_vnni";
+  }
+  return "unknown";
+}
+
+KernelSet kernel_set_for(IsaLevel level, const CpuFeatures& features) {
+  switch (level) {
+    case IsaLevel::scalar: return KernelSet::scalar;
+    case IsaLevel::avx2: return KernelSet::avx2;
+    case IsaLevel::avx512: return features.avx512_vnni ? KernelSet::avx512_vnni : KernelSet::avx512;
+  }
+  return KernelSet::scalar;
+}
+
+std::vector<KernelSet> runnable_kernel_sets(const CpuFeatures& features) {
+  std::vector<KernelSet> sets = {KernelSet::scalar};
+  const IsaLevel best = best_isa_level(features);
+  if (best >= IsaLevel::avx2) sets.push_back(KernelSet::avx2);
+  if (best >= IsaLevel::avx512) sets.push_back(KernelSet::avx512);
+  if (best >= IsaLevel::avx512 && features.avx512_vnni) sets.push_back(KernelSet::avx512_vnni);
+  return sets;
+}
+
+uint64_t native_matmul_types() {
+  uint64_t mask = 0;
+  for (const auto& native : kNativeTypes) mask |= SY_TYPE_BIT(static_cast<uint32_t>(native.type));
+  return mask;
+}
+
+void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t n_out, int64_t n_in, const float* x,
+                   int64_t n_tokens, float* dst) {
+  const NativeType& native = native_type(type);
+  static_assert(static_cast<int>(KernelSet::avx512_vnni) == kSets - 1);
+  const simd::QuantDot dot = native.dot[static_cast<int>(set)];
+  const uint64_t weight_row_bytes = *gguf::row_storage_bytes(native.type, static_cast<uint64_t>(n_in));
+  QuantizedActivations activations;
+  quantize_activations(native.activation, x, n_in, n_tokens, activations);
+
+  // Chunks of output rows, several per thread so that uneven chunks balance; every row of a chunk meets every token
+  // while the chunk is in L2, tokens taken a few at a time so that their activation rows stay in L1/L2 too.
+  constexpr int64_t kTokenTile = 8;
+  const int64_t threads = std::max(1, tbb::this_task_arena::max_concurrency());
+  const int64_t grain = std::clamp<int64_t>(n_out / (8 * threads), 1, 64);
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, n_out, grain), [&](const tbb::blocked_range<int64_t>& rows) {
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
+      const int64_t t1 = std::min(n_tokens, t0 + kTokenTile);
+      for (int64_t o = rows.begin(); o < rows.end(); ++o) {
+        const uint8_t* row = weight + static_cast<uint64_t>(o) * weight_row_bytes;
+        for (int64_t t = t0; t < t1; ++t)
+          dst[t * n_out + o] = dot(row, activations.data + static_cast<uint64_t>(t) * activations.row_bytes, n_in);
+      }
+    }
+  });
+}
+
+}  // namespace sy::cpu
