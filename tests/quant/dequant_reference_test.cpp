@@ -76,7 +76,10 @@ TEST_CASE("every tensor in reference/dequant.jsonl dequantizes to the reference'
   REQUIRE(reference.size() >= 7);  // all shared models with weights: seven files at the time of writing
 
   size_t checked = 0;
-  for (const auto& [model, tensors] : reference) {
+  for (const auto& entry : reference) {
+    // Named copies rather than structured bindings: CAPTURE captures them in a lambda, which clang 14 refuses.
+    const auto& model = entry.first;
+    const auto& tensors = entry.second;
     CAPTURE(model);
     const auto file = sy::gguf::File::open(sy::test::shared_dir() / model);
     for (const auto& expected : tensors) {
