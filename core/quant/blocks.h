@@ -10,13 +10,8 @@
 #pragma once
 
 #include <cstdint>
-#include <cstring>
 
-#if defined(__CUDACC__) || defined(__HIPCC__)
-#define SY_HOST_DEVICE __host__ __device__
-#else
-#define SY_HOST_DEVICE
-#endif
+#include "core/kernels/half.h"  // the 16-bit float conversions every block scale passes through; SY_HOST_DEVICE
 
 namespace sy::quant {
 
@@ -26,71 +21,14 @@ constexpr int kSuperBlockElements = 256;
 constexpr int kI2SBlockElements = 128;  // I2_S packing unit over the flattened tensor (shared/formats/I2_S.md)
 constexpr int kI2STailBytes = 32;       // one float scale, then 28 bytes of undefined padding
 
-// ---- Scalar conversions --------------------------------------------------------------------------------------
+// ---- Scalar conversions: defined once in core/kernels/half.h (which the SDK ships), named here too ------------
 
-SY_HOST_DEVICE inline uint32_t float_bits(float value) {
-  uint32_t bits;
-  memcpy(&bits, &value, sizeof bits);
-  return bits;
-}
-
-SY_HOST_DEVICE inline float float_from_bits(uint32_t bits) {
-  float value;
-  memcpy(&value, &bits, sizeof value);
-  return value;
-}
-
-// IEEE binary16 -> binary32 is exact for every input: subnormals are normalised, infinities and NaN payloads kept.
-SY_HOST_DEVICE inline float fp16_to_fp32(uint16_t half) {
-  const uint32_t sign = static_cast<uint32_t>(half & 0x8000u) << 16;
-  const uint32_t exponent = (half >> 10) & 0x1fu;
-  uint32_t mantissa = half & 0x3ffu;
-  if (exponent == 0x1f) return float_from_bits(sign | 0x7f800000u | (mantissa << 13));
-  if (exponent != 0) return float_from_bits(sign | ((exponent + (127 - 15)) << 23) | (mantissa << 13));
-  if (mantissa == 0) return float_from_bits(sign);
-  // Subnormal half (mantissa * 2^-24): shift the leading one up to the implicit bit, lowering the exponent.
-  uint32_t float_exponent = 127 - 15 + 1;
-  while ((mantissa & 0x400u) == 0) {
-    mantissa <<= 1;
-    --float_exponent;
-  }
-  return float_from_bits(sign | (float_exponent << 23) | ((mantissa & 0x3ffu) << 13));
-}
-
-// binary32 -> binary16 rounding to nearest, ties to even, as the F16C instruction and ggml's software fallback
-// do; overflow goes to infinity, values below half the smallest subnormal to a signed zero, NaN stays a quiet NaN.
-SY_HOST_DEVICE inline uint16_t fp32_to_fp16(float value) {
-  const uint32_t bits = float_bits(value);
-  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
-  const uint32_t magnitude = bits & 0x7fffffffu;
-  if (magnitude > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u | ((magnitude >> 13) & 0x3ffu));
-  if (magnitude >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // >= 65520 rounds to infinity
-  if (magnitude >= 0x38800000u) {                                               // >= 2^-14: a normal half
-    // Adding 0xfff plus the lowest kept bit rounds the 13 dropped bits to nearest-even; a carry out of the
-    // mantissa correctly bumps the exponent. Then rebias the exponent from 127 to 15.
-    const uint32_t rounded = magnitude + 0xfffu + ((magnitude >> 13) & 1u);
-    return static_cast<uint16_t>(sign | ((rounded - ((127u - 15u) << 23)) >> 13));
-  }
-  const uint32_t exponent = magnitude >> 23;
-  if (exponent < 102) return sign;  // below 2^-25: rounds to zero
-  // A subnormal half counts units of 2^-24: value * 2^24 = significand * 2^(exponent - 126), rounded to even.
-  const uint32_t significand = (magnitude & 0x7fffffu) | 0x800000u;
-  const uint32_t shift = 126 - exponent;  // 14..24
-  uint32_t units = significand >> shift;
-  const uint32_t remainder = significand & ((1u << shift) - 1);
-  const uint32_t halfway = 1u << (shift - 1);
-  if (remainder > halfway || (remainder == halfway && (units & 1u))) ++units;  // may carry into the smallest normal
-  return static_cast<uint16_t>(sign | units);
-}
-
-SY_HOST_DEVICE inline float bf16_to_fp32(uint16_t bf16) { return float_from_bits(static_cast<uint32_t>(bf16) << 16); }
-
-// Round to nearest even; NaN forced quiet; subnormals kept (ggml's current rule, which no longer flushes them).
-SY_HOST_DEVICE inline uint16_t fp32_to_bf16(float value) {
-  const uint32_t bits = float_bits(value);
-  if ((bits & 0x7fffffffu) > 0x7f800000u) return static_cast<uint16_t>((bits >> 16) | 64u);
-  return static_cast<uint16_t>((bits + 0x7fffu + ((bits >> 16) & 1u)) >> 16);
-}
+using kernels::bf16_to_fp32;
+using kernels::float_bits;
+using kernels::float_from_bits;
+using kernels::fp16_to_fp32;
+using kernels::fp32_to_bf16;
+using kernels::fp32_to_fp16;
 
 // ---- Block layouts (ggml-common.h); `d` is the scale and `dmin`/`m` the offset, fp16 unless noted ----------------
 

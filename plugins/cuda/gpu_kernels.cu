@@ -1,27 +1,33 @@
-// Kernels of the CUDA and ROCm plugins, written once (see gpu_runtime.h). Straightforward first versions that match
-// the reference (core/kernels/reference_ops.h) within the conformance tolerances; speed comes later (tiled matmul,
-// flash attention, fusion of the op sequences `execute` receives).
+// Kernels of the CUDA and ROCm plugins, written once (see gpu_runtime.h). Straightforward versions that match the
+// reference (core/kernels/reference_ops.h) within the conformance tolerances: weights are decoded by the block
+// functions of core/quant/blocks.h (through weight_rows.h), so the host tests of those functions cover this math.
+// Speed comes later (flash attention, fusion of the op sequences `execute` receives); large F16/BF16/F32 prompt
+// matmuls go to cuBLAS on CUDA (blas_matmul.cpp).
 #include "plugins/cuda/gpu_kernels.h"
 
 #include <cstdint>
+
+#include "plugins/cuda/weight_rows.h"
 
 namespace sy::gpu {
 namespace {
 
 constexpr int kThreads = 256;
+constexpr int kMatmulThreads = 128;
+// Elements of a weight row decoded into shared memory at a time: 16 KiB (plus padding), a multiple of every
+// block size, small enough for several kernel blocks per multiprocessor.
+constexpr int kMatmulTileElements = 4096;
 
+// The KV cache's element types (F32, F16); both decoded by the shared conversions of core/kernels/half.h.
 __device__ float load_as_float(const void* base, uint32_t type, int64_t index) {
-  switch (type) {
-    case SY_TYPE_F16: return __half2float(static_cast<const gpu_half*>(base)[index]);
-    case SY_TYPE_BF16: return __bfloat162float(static_cast<const gpu_bfloat16*>(base)[index]);
-    default: return static_cast<const float*>(base)[index];
-  }
+  if (type == SY_TYPE_F16) return kernels::fp16_to_fp32(static_cast<const uint16_t*>(base)[index]);
+  return static_cast<const float*>(base)[index];
 }
 
 __device__ void store_from_float(void* base, uint32_t type, int64_t index, float value) {
   switch (type) {
-    case SY_TYPE_F16: static_cast<gpu_half*>(base)[index] = __float2half_rn(value); break;
-    case SY_TYPE_BF16: static_cast<gpu_bfloat16*>(base)[index] = __float2bfloat16_rn(value); break;
+    case SY_TYPE_F16: static_cast<uint16_t*>(base)[index] = kernels::fp32_to_fp16(value); break;
+    case SY_TYPE_BF16: static_cast<uint16_t*>(base)[index] = kernels::fp32_to_bf16(value); break;
     default: static_cast<float*>(base)[index] = value;
   }
 }
@@ -54,21 +60,65 @@ __device__ float block_max(float value, float* scratch) {
 
 // ---- Kernels -----------------------------------------------------------------------------------------------------
 
-__global__ void get_rows_kernel(const void* table, uint32_t type, const int32_t* ids, float* dst, int64_t n_cols) {
-  const int64_t row = ids[blockIdx.x];
-  for (int64_t c = threadIdx.x; c < n_cols; c += blockDim.x)
-    dst[blockIdx.x * n_cols + c] = load_as_float(table, type, row * n_cols + c);
+// Decodes rows of a weight into `dst` (F32, F16 or BF16), one thread per block of the weight type: GET_ROWS
+// (`ids` picks the source rows; an id outside the table yields a NaN row rather than a wild read), CONVERT and
+// KV_WRITE (one row, `ids` NULL) and the cuBLAS path's F32 copy of a weight.
+template <class Row>
+__global__ void decode_rows_kernel(const uint8_t* source, uint64_t source_row_bytes, const int32_t* ids,
+                                   int64_t n_source_rows, void* dst, uint32_t dst_type, int64_t n_rows, int64_t n_cols) {
+  const int64_t blocks_per_row = n_cols / Row::kBlockElements;
+  const int64_t n = n_rows * blocks_per_row;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const int64_t r = i / blocks_per_row, block = i % blocks_per_row;
+    const int64_t source_row = ids ? ids[r] : r;
+    const int64_t first = r * n_cols + block * Row::kBlockElements;
+    float values[Row::kBlockElements];
+    if (source_row < 0 || source_row >= n_source_rows) {
+      for (int j = 0; j < Row::kBlockElements; ++j) values[j] = NAN;
+    } else if (dst_type == SY_TYPE_F32) {
+      Row::decode_block(source + source_row * source_row_bytes, block, static_cast<float*>(dst) + first);
+      continue;
+    } else {
+      Row::decode_block(source + source_row * source_row_bytes, block, values);
+    }
+    for (int j = 0; j < Row::kBlockElements; ++j) store_from_float(dst, dst_type, first + j, values[j]);
+  }
 }
 
-// One block per (output row, token): a strided partial dot product, then a block reduction.
-__global__ void matmul_kernel(const void* weight, uint32_t type, const float* x, float* dst, int64_t n_out,
-                              int64_t n_in) {
+// One kernel block per (output row, group of up to kMatmulTokensPerBlock tokens). The block decodes the weight row
+// tile by tile into shared memory (decode_span: each thread whole blocks of the type), then every thread adds its
+// strided share of each token's dot product (span_partial_dot); a block reduction per token ends it. Decoding once
+// per token group is what makes this the prompt (many tokens) kernel as well as the decode (one token) one.
+template <class Row>
+__global__ void matmul_kernel(const uint8_t* weight, uint64_t row_bytes, const float* x, float* dst, int64_t n_out,
+                              int64_t n_in, int64_t n_tokens) {
+  __shared__ float tile[Row::tile_floats(kMatmulTileElements)];
   __shared__ float scratch[32];
-  const int64_t o = blockIdx.x, t = blockIdx.y;
-  float sum = 0;
-  for (int64_t i = threadIdx.x; i < n_in; i += blockDim.x) sum += load_as_float(weight, type, o * n_in + i) * x[t * n_in + i];
-  sum = block_sum(sum, scratch);
-  if (threadIdx.x == 0) dst[t * n_out + o] = sum;
+  const int64_t o = blockIdx.x;
+  const int64_t first_token = blockIdx.y * kMatmulTokensPerBlock;
+  const int64_t remaining = n_tokens - first_token;
+  const int tokens = static_cast<int>(remaining < kMatmulTokensPerBlock ? remaining : kMatmulTokensPerBlock);
+  const uint8_t* row = weight + o * row_bytes;
+  float sums[kMatmulTokensPerBlock] = {};
+  for (int64_t start = 0; start < n_in; start += kMatmulTileElements) {
+    const int64_t left = n_in - start;
+    const int count = static_cast<int>(left < kMatmulTileElements ? left : kMatmulTileElements);
+    decode_span<Row>(row, start, count, tile, threadIdx.x, blockDim.x);
+    __syncthreads();
+#pragma unroll
+    for (int t = 0; t < kMatmulTokensPerBlock; ++t)
+      if (t < tokens) sums[t] += span_partial_dot<Row>(tile, x + (first_token + t) * n_in + start, count, threadIdx.x, blockDim.x);
+    __syncthreads();  // the next tile overwrites what slower threads may still read
+  }
+  // Unrolled, both token loops index sums[] with constants, which keeps it in registers.
+#pragma unroll
+  for (int t = 0; t < kMatmulTokensPerBlock; ++t) {
+    if (t < tokens) {  // the same for the whole kernel block, so every thread reaches each block_sum's barriers
+      const float total = block_sum(sums[t], scratch);
+      if (threadIdx.x == 0) dst[(first_token + t) * n_out + o] = total;
+    }
+  }
 }
 
 __global__ void rms_norm_kernel(const float* x, const float* weight, float* dst, int64_t n_cols, float eps) {
@@ -155,16 +205,21 @@ __global__ void swiglu_kernel(const float* gate, const float* up, float* dst, in
   }
 }
 
-// Element-wise conversion; also the KV write (dst pre-offset to the first position).
-__global__ void convert_kernel(const void* source, uint32_t source_type, void* dst, uint32_t dst_type, int64_t n) {
-  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    store_from_float(dst, dst_type, i, load_as_float(source, source_type, i));
-}
-
 unsigned grid_for(int64_t n) {
   const int64_t blocks = (n + kThreads - 1) / kThreads;
   return static_cast<unsigned>(blocks < 65535 ? (blocks > 0 ? blocks : 1) : 65535);
+}
+
+// Enqueues decode_rows_kernel for a weight of run-time type `type` (check_op has accepted the type).
+void enqueue_decode_rows(uint32_t type, const void* source, const int32_t* ids, int64_t n_source_rows, void* dst,
+                         uint32_t dst_type, int64_t n_rows, int64_t n_cols, gpuStream_t stream) {
+  visit_weight_row(type, [&](auto row) {
+    using Row = decltype(row);
+    const int64_t blocks = n_rows * (n_cols / Row::kBlockElements);
+    decode_rows_kernel<Row><<<grid_for(blocks), kThreads, 0, stream>>>(
+        static_cast<const uint8_t*>(source), weight_row_bytes(type, n_cols), ids, n_source_rows, dst, dst_type, n_rows,
+        n_cols);
+  });
 }
 
 }  // namespace
@@ -174,14 +229,20 @@ gpuError_t launch_op(const sy_op& op, const OpAddresses& a, gpuStream_t stream) 
   switch (op.kind) {
     case SY_OP_GET_ROWS: {
       const auto& p = op.params.get_rows;
-      get_rows_kernel<<<static_cast<unsigned>(p.n_ids), kThreads, 0, stream>>>(
-          a.src[0], op.src[0].type, static_cast<const int32_t*>(a.src[1]), static_cast<float*>(a.dst), p.n_cols);
+      enqueue_decode_rows(op.src[0].type, a.src[0], static_cast<const int32_t*>(a.src[1]), p.n_table_rows, a.dst,
+                          SY_TYPE_F32, p.n_ids, p.n_cols, stream);
       break;
     }
     case SY_OP_MATMUL: {
       const auto& p = op.params.matmul;
-      matmul_kernel<<<dim3(static_cast<unsigned>(p.n_out), static_cast<unsigned>(p.n_tokens)), 128, 0, stream>>>(
-          a.src[0], op.src[0].type, f32(a.src[1]), static_cast<float*>(a.dst), p.n_out, p.n_in);
+      const dim3 grid(static_cast<unsigned>(p.n_out),
+                      static_cast<unsigned>((p.n_tokens + kMatmulTokensPerBlock - 1) / kMatmulTokensPerBlock));
+      visit_weight_row(op.src[0].type, [&](auto row) {
+        using Row = decltype(row);
+        matmul_kernel<Row><<<grid, kMatmulThreads, 0, stream>>>(static_cast<const uint8_t*>(a.src[0]),
+                                                                 weight_row_bytes(op.src[0].type, p.n_in), f32(a.src[1]),
+                                                                 static_cast<float*>(a.dst), p.n_out, p.n_in, p.n_tokens);
+      });
       break;
     }
     case SY_OP_RMS_NORM: {
@@ -223,17 +284,22 @@ gpuError_t launch_op(const sy_op& op, const OpAddresses& a, gpuStream_t stream) 
       const auto& p = op.params.kv_write;
       const int64_t element = op.dst.type == SY_TYPE_F16 ? 2 : 4;
       void* first_row = static_cast<uint8_t*>(a.dst) + p.first_position * p.row_size * element;
-      convert_kernel<<<grid_for(p.n_tokens * p.row_size), kThreads, 0, stream>>>(a.src[0], SY_TYPE_F32, first_row,
-                                                                                 op.dst.type, p.n_tokens * p.row_size);
+      enqueue_decode_rows(SY_TYPE_F32, a.src[0], nullptr, 1, first_row, op.dst.type, 1, p.n_tokens * p.row_size, stream);
       break;
     }
     case SY_OP_CONVERT: {
       const auto& p = op.params.convert;
-      convert_kernel<<<grid_for(p.n), kThreads, 0, stream>>>(a.src[0], op.src[0].type, a.dst, op.dst.type, p.n);
+      enqueue_decode_rows(op.src[0].type, a.src[0], nullptr, 1, a.dst, op.dst.type, 1, p.n, stream);
       break;
     }
     default: return gpuSuccess;  // unreachable: check_op refused it
   }
+  return gpuGetLastError();
+}
+
+gpuError_t launch_decode_rows(uint32_t type, const void* source, float* destination, int64_t n_rows, int64_t n_cols,
+                              gpuStream_t stream) {
+  enqueue_decode_rows(type, source, nullptr, n_rows, destination, SY_TYPE_F32, n_rows, n_cols, stream);
   return gpuGetLastError();
 }
 

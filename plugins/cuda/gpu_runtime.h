@@ -3,8 +3,6 @@
 #pragma once
 
 #if defined(SY_GPU_HIP)
-#include <hip/hip_bf16.h>
-#include <hip/hip_fp16.h>
 #include <hip/hip_runtime.h>
 using gpuError_t = hipError_t;
 using gpuStream_t = hipStream_t;
@@ -35,13 +33,9 @@ using gpuStream_t = hipStream_t;
 #define gpuDeviceSynchronize hipDeviceSynchronize
 #define SY_GPU_RUNTIME_NAME "HIP"
 #define SY_GPU_PLUGIN_NAME "rocm"
-using gpu_half = __half;
-using gpu_bfloat16 = __hip_bfloat16;
 // HIP wavefronts are 64 wide and its shuffles take no mask.
 #define SY_SHUFFLE_DOWN(value, offset) __shfl_down(value, offset)
 #else
-#include <cuda_bf16.h>
-#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 using gpuError_t = cudaError_t;
 using gpuStream_t = cudaStream_t;
@@ -72,7 +66,5 @@ using gpuStream_t = cudaStream_t;
 #define gpuDeviceSynchronize cudaDeviceSynchronize
 #define SY_GPU_RUNTIME_NAME "CUDA"
 #define SY_GPU_PLUGIN_NAME "cuda"
-using gpu_half = __half;
-using gpu_bfloat16 = __nv_bfloat16;
 #define SY_SHUFFLE_DOWN(value, offset) __shfl_down_sync(0xffffffffu, value, offset)
 #endif

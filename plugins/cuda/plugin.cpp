@@ -1,11 +1,12 @@
 // libswitchyard-cuda.so (and, compiled as HIP by plugins/rocm, libswitchyard-rocm.so): the GPU backend behind the
 // plugin ABI. Only this library links the GPU runtime, dynamically, so a machine without it just skips this file.
 // Where the runtime exists but no driver or GPU does, the plugin loads and reports zero devices with the runtime's
-// own error text. Kernels: gpu_kernels.cu.
+// own error text. Kernels: gpu_kernels.cu; on CUDA, large F32/F16/BF16 matmuls go to cuBLAS (blas_matmul.cpp).
 #include <switchyard/plugin.h>
 #include <switchyard/plugin_helpers.hpp>
 
 #include <algorithm>
+#include <cstdlib>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -14,6 +15,10 @@
 #include "core/kernels/reference_ops.h"
 #include "plugins/cuda/gpu_kernels.h"
 #include "plugins/cuda/gpu_runtime.h"
+#include "plugins/cuda/weight_rows.h"
+#if !defined(SY_GPU_HIP)
+#include "plugins/cuda/blas_matmul.h"
+#endif
 
 namespace {
 
@@ -21,7 +26,28 @@ using sy::sdk::guard;
 using sy::sdk::StatusError;
 
 constexpr const char* kPluginName = SY_GPU_PLUGIN_NAME;
-const sy::kernels::RowDecoder kNoQuantizedTypes{};  // F32/F16/BF16 weights for now; quantized types come next
+
+// The weight types the kernels read (weight_rows.h), in the form check_op wants. Only sizes are needed: the host
+// never decodes a row here, so decode_row stays NULL.
+const sy::kernels::RowDecoder kGpuWeightRows = [] {
+  sy::kernels::RowDecoder decoder;
+  decoder.row_bytes = sy::gpu::weight_row_bytes;
+  decoder.quantized_types = sy::gpu::quantized_weight_types();
+  return decoder;
+}();
+
+// Where MATMUL goes to cuBLAS (see BlasMatmul); 0 on ROCm, which has no BLAS here.
+int64_t blas_min_tokens_from_environment() {
+#if defined(SY_GPU_HIP)
+  return 0;
+#else
+  const char* text = std::getenv("SWITCHYARD_CUDA_BLAS_MIN_TOKENS");
+  if (!text || !*text) return sy::gpu::BlasMatmul::kDefaultMinTokens;
+  char* end = nullptr;
+  const long long value = std::strtoll(text, &end, 10);
+  return *end == '\0' && value >= 0 ? value : sy::gpu::BlasMatmul::kDefaultMinTokens;
+#endif
+}
 
 void check_gpu(gpuError_t error, const std::string& what) {
   if (error == gpuSuccess) return;
@@ -34,6 +60,7 @@ struct GpuPlugin {
   sy::sdk::HostLog log;
   int device_count = 0;
   std::string no_device_reason;
+  int64_t blas_min_tokens = 0;
 };
 
 struct GpuDevice {
@@ -44,6 +71,10 @@ struct GpuDevice {
   uint64_t total_memory = 0;
   uint64_t bandwidth = 0;
   uint32_t multiprocessors = 0;
+  int64_t blas_min_tokens = 0;  // MATMULs of this many tokens or more go to cuBLAS; 0: never
+#if !defined(SY_GPU_HIP)
+  sy::gpu::BlasMatmul blas;
+#endif
 };
 
 struct GpuBuffer {
@@ -87,10 +118,11 @@ void finish(sy_stream* stream, const std::string& what) {
 
 // ---- Buffer and stream -------------------------------------------------------------------------------------------
 
+// destroy slots cannot report an error (the ABI gives them no status), hence the discarded results here.
 void buffer_destroy(sy_buffer* object) {
   auto* buffer = static_cast<GpuBuffer*>(object->impl);
-  gpuSetDevice(buffer->device->ordinal);
-  gpuFree(buffer->pointer);
+  static_cast<void>(gpuSetDevice(buffer->device->ordinal));
+  static_cast<void>(gpuFree(buffer->pointer));
   delete buffer;
 }
 
@@ -105,8 +137,8 @@ sy_status* stream_synchronize(sy_stream* object) {
 
 void stream_destroy(sy_stream* object) {
   auto* stream = static_cast<GpuStream*>(object->impl);
-  gpuStreamSynchronize(stream->stream);
-  gpuStreamDestroy(stream->stream);
+  static_cast<void>(gpuStreamSynchronize(stream->stream));
+  static_cast<void>(gpuStreamDestroy(stream->stream));
   delete stream;
 }
 
@@ -114,7 +146,10 @@ const sy_stream_vtable kStreamVtable = {sizeof(sy_stream_vtable), SY_ABI_VERSION
 
 // ---- Device ------------------------------------------------------------------------------------------------------
 
-void device_destroy(sy_device* object) { delete device_of(object); }
+void device_destroy(sy_device* object) {
+  static_cast<void>(gpuSetDevice(device_of(object)->ordinal));  // the cuBLAS handle is released on its own device
+  delete device_of(object);
+}
 
 sy_status* device_get_info(sy_device* object, sy_device_info* out) {
   return guard("get_info", [&] {
@@ -128,7 +163,7 @@ sy_status* device_get_info(sy_device* object, sy_device_info* out) {
     info.max_allocation = device->total_memory;
     info.bandwidth_bytes_per_second = device->bandwidth;
     info.compute_units = device->multiprocessors;
-    info.multipliable_types = sy::kernels::weight_types(kNoQuantizedTypes);
+    info.multipliable_types = sy::kernels::weight_types(kGpuWeightRows);
     info.storable_types = info.multipliable_types | SY_TYPE_BIT(SY_TYPE_I32);
     const uint32_t host_size = out->struct_size;
     std::memcpy(out, &info, std::min<size_t>(host_size, sizeof info));
@@ -229,12 +264,21 @@ sy_status* device_synchronize(sy_device* object) {
   });
 }
 
-// What the kernels accept beyond the reference's own shape rules.
-std::string gpu_limits(const sy_op& op) {
+// What the kernels accept beyond the reference's own shape rules; `uses` are the op's tensors (describe_op_tensors).
+std::string gpu_limits(const sy_op& op, const std::vector<sy::kernels::TensorUse>& uses) {
   if (op.kind == SY_OP_ATTENTION && op.params.attention.n_kv > sy::gpu::kMaxAttentionPositions)
     return "attention over more than " + std::to_string(sy::gpu::kMaxAttentionPositions) + " positions";
-  if (op.kind == SY_OP_GET_ROWS && op.params.get_rows.n_ids > 65535) return "get_rows of more than 65535 ids";
-  if (op.kind == SY_OP_MATMUL && op.params.matmul.n_tokens > 65535) return "matmul of more than 65535 tokens";
+  if (op.kind == SY_OP_MATMUL && op.params.matmul.n_tokens > sy::gpu::kMaxMatmulTokens)
+    return "matmul of more than " + std::to_string(sy::gpu::kMaxMatmulTokens) + " tokens; split the batch";
+  // The kernels read 32-bit floats and ids and 16-bit block scales and halves in place, which a GPU requires to be
+  // naturally aligned. Device buffers are, so only an offset can break it.
+  for (const auto& use : uses) {
+    const uint64_t alignment = use.ref->type == SY_TYPE_F32 || use.ref->type == SY_TYPE_I32 ? 4 : 2;
+    if (use.ref->offset % alignment != 0)
+      return std::string(sy::kernels::op_kind_name(op.kind)) + ": " + use.role + " at byte offset " +
+             std::to_string(use.ref->offset) + " is not a multiple of " + std::to_string(alignment) +
+             "; place the tensor at an aligned offset";
+  }
   return {};
 }
 
@@ -242,7 +286,7 @@ sy_status* device_supports(sy_device*, const sy_op* op, uint32_t* out_supported)
   return guard("supports", [&] {
     std::vector<sy::kernels::TensorUse> uses;
     *out_supported =
-        sy::kernels::describe_op_tensors(*op, kNoQuantizedTypes, uses).empty() && gpu_limits(*op).empty() ? 1 : 0;
+        sy::kernels::describe_op_tensors(*op, kGpuWeightRows, uses).empty() && gpu_limits(*op, uses).empty() ? 1 : 0;
   });
 }
 
@@ -251,10 +295,10 @@ sy_status* device_execute(sy_device* object, const sy_op* ops, uint32_t op_count
     GpuDevice* device = device_of(object);
     std::vector<sy::kernels::TensorUse> uses;
     for (uint32_t i = 0; i < op_count; ++i) {
-      std::string why = sy::kernels::describe_op_tensors(ops[i], kNoQuantizedTypes, uses);
-      if (why.empty()) why = gpu_limits(ops[i]);
+      std::string why = sy::kernels::describe_op_tensors(ops[i], kGpuWeightRows, uses);
+      if (why.empty()) why = gpu_limits(ops[i], uses);
       if (!why.empty()) throw StatusError(SY_STATUS_UNSUPPORTED, std::string(kPluginName) + ": op " + std::to_string(i) + ": " + why);
-      if (std::string bounds = sy::kernels::check_op(ops[i], kNoQuantizedTypes); !bounds.empty())
+      if (std::string bounds = sy::kernels::check_op(ops[i], kGpuWeightRows); !bounds.empty())
         throw StatusError(SY_STATUS_INVALID_ARGUMENT, std::string(kPluginName) + ": op " + std::to_string(i) + ": " + bounds);
       for (const auto& use : uses)
         if (use.ref->buffer) buffer_of(use.ref->buffer, device);
@@ -268,6 +312,14 @@ sy_status* device_execute(sy_device* object, const sy_op* ops, uint32_t op_count
       const sy_op& op = ops[i];
       const sy::gpu::OpAddresses addresses = {
           {address(op.src[0]), address(op.src[1]), address(op.src[2]), address(op.src[3])}, address(op.dst)};
+#if !defined(SY_GPU_HIP)
+      if (sy::gpu::BlasMatmul::takes(op, device->blas_min_tokens)) {
+        if (std::string failure = device->blas.run(op, addresses, stream_of(stream)); !failure.empty())
+          throw StatusError(SY_STATUS_DEVICE_ERROR, std::string(kPluginName) + ": op " + std::to_string(i) +
+                                                        " (matmul through cuBLAS): " + failure);
+        continue;
+      }
+#endif
       check_gpu(sy::gpu::launch_op(op, addresses, stream_of(stream)),
                 std::string("launching ") + sy::kernels::op_kind_name(op.kind));
     }
@@ -326,7 +378,7 @@ sy_status* plugin_device_open(sy_plugin* object, uint32_t index, sy_device** out
       memory_clock_khz = 0;
     if (gpuDeviceGetAttribute(&bus_width_bits, gpuDevAttrGlobalMemoryBusWidth, device->ordinal) != gpuSuccess)
       bus_width_bits = 0;
-    gpuGetLastError();  // clear a sticky "unsupported attribute"
+    static_cast<void>(gpuGetLastError());  // clear a sticky "unsupported attribute"
     size_t free_bytes = 0, total_bytes = 0;
     check_gpu(gpuMemGetInfo(&free_bytes, &total_bytes), "memory info");
 #if defined(SY_GPU_HIP)
@@ -343,6 +395,7 @@ sy_status* plugin_device_open(sy_plugin* object, uint32_t index, sy_device** out
     device->total_memory = total_bytes;
     device->bandwidth = static_cast<uint64_t>(memory_clock_khz) * 1000ull * 2ull * static_cast<uint64_t>(bus_width_bits) / 8ull;
     device->multiprocessors = static_cast<uint32_t>(multiprocessors);
+    device->blas_min_tokens = plugin->blas_min_tokens;
     device->object = sy::sdk::make_struct<sy_device>();
     device->object.vtable = &kDeviceVtable;
     device->object.impl = device.get();
@@ -361,11 +414,12 @@ extern "C" SY_PLUGIN_EXPORT sy_status* sy_plugin_negotiate(const sy_negotiation_
     const uint32_t version = sy::sdk::negotiate_version(request, SY_GPU_PLUGIN_NAME " plugin");
     auto plugin = std::make_unique<GpuPlugin>();
     plugin->log.attach(request->host);
+    plugin->blas_min_tokens = blas_min_tokens_from_environment();
     const gpuError_t error = gpuGetDeviceCount(&plugin->device_count);
     if (error != gpuSuccess) {
       plugin->device_count = 0;
       plugin->no_device_reason = std::string(SY_GPU_RUNTIME_NAME " reports no usable device: ") + gpuGetErrorString(error);
-      gpuGetLastError();
+      static_cast<void>(gpuGetLastError());  // clear the error, so later calls do not report it again
     } else if (plugin->device_count == 0) {
       plugin->no_device_reason = SY_GPU_RUNTIME_NAME " runtime found no GPU on this machine";
     }
