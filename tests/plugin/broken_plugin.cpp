@@ -39,7 +39,9 @@ sy_status* device_open(sy_plugin*, uint32_t, sy_device**) {
 
 void destroy(sy_plugin* plugin) { delete plugin; }
 
-const sy_plugin_vtable kVtable = {sizeof(sy_plugin_vtable), SY_ABI_VERSION, destroy, probe, device_count, device_open};
+// Unused in the missing-symbol variant, which exports no negotiation function at all.
+[[maybe_unused]] const sy_plugin_vtable kVtable = {sizeof(sy_plugin_vtable), SY_ABI_VERSION, destroy, probe,
+                                                   device_count, device_open};
 
 }  // namespace
 
