@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
+#include <cstring>
 #include <fstream>
 #include <set>
 
@@ -77,12 +78,71 @@ struct LoadedModel::State {
   const config::RunConfig& config;
   bool lazy = false;
   uint64_t staging_bytes = 64u << 20;
-  std::vector<std::byte> staging;  // reused for every converted chunk; never larger than staging_bytes
-  std::vector<float> floats;
+  std::vector<float> floats;  // decoded rows on their way to F16, one chunk at a time
   std::vector<Entry> entries;
   std::unordered_map<std::string, size_t> index;
   std::map<std::string, Cache> caches;
   LoadReport report;
+
+  // Double-buffered uploads to one device: two staging halves (pinned where the plugin offers it), each with its
+  // own stream, so that filling one half overlaps the copy out of the other. Declared after `entries` so that the
+  // streams (which wait for their copies) go before the buffers they copy into.
+  struct Pipeline {
+    plugin::StagingMemory halves[2];
+    std::optional<plugin::Stream> streams[2];
+    bool in_flight[2] = {false, false};
+    int next = 0;
+  };
+  std::map<const plugin::Device*, Pipeline> pipelines;
+
+  Pipeline& pipeline_for(const plugin::Device& device) {
+    auto it = pipelines.find(&device);
+    if (it != pipelines.end()) return it->second;
+    Pipeline& p = pipelines[&device];
+    const uint64_t half = std::max<uint64_t>(staging_bytes / 2, 1u << 16);
+    for (int k = 0; k < 2; ++k) {
+      p.halves[k] = device.allocate_staging(half);
+      p.streams[k] = device.create_stream();
+    }
+    if (!p.halves[0].pinned()) {
+      spdlog::debug("{} offers no pinned host memory: uploads stage through pageable memory", device.name());
+    }
+    return p;
+  }
+
+  // Fills the next free staging half through `fill(destination, bytes)` and enqueues its upload to `buffer` at
+  // `offset`. `bytes` must not exceed a half.
+  template <class Fill>
+  void stage_upload(const plugin::Device& device, plugin::Buffer& buffer, uint64_t offset, uint64_t bytes, Fill fill) {
+    Pipeline& p = pipeline_for(device);
+    const int k = p.next;
+    p.next ^= 1;
+    if (p.in_flight[k]) {
+      p.streams[k]->synchronize();  // its previous copy must be done before the half is overwritten
+      p.in_flight[k] = false;
+    }
+    fill(p.halves[k].data(), bytes);
+    if (p.streams[k]) {
+      buffer.upload(offset, p.halves[k].data(), bytes, *p.streams[k]);
+      p.in_flight[k] = true;
+    } else {
+      buffer.upload(offset, p.halves[k].data(), bytes);
+    }
+  }
+
+  // Waits for every enqueued upload; after it, every uploaded tensor is complete on its device.
+  void drain() {
+    for (auto& [device, p] : pipelines) {
+      for (int k = 0; k < 2; ++k) {
+        if (p.in_flight[k]) {
+          p.streams[k]->synchronize();
+          p.in_flight[k] = false;
+        }
+      }
+    }
+  }
+
+  uint64_t staging_half() const { return std::max<uint64_t>(staging_bytes / 2, 1u << 16); }
 
   void build_entries() {
     entries.clear();
@@ -125,10 +185,13 @@ struct LoadedModel::State {
     }
     e.buffer = e.device->allocate(p.bytes);
     if (p.stored_type == e.info->type) {
-      // Already host memory in the device's format: stream it in bounded pieces straight from the mapping.
-      for (uint64_t done = 0; done < data.size(); done += staging_bytes) {
-        const uint64_t n = std::min<uint64_t>(staging_bytes, data.size() - done);
-        e.buffer.upload(done, data.data() + done, n);
+      // Already in the device's format: copied piece by piece through the staging halves (pinned memory is what
+      // lets a GPU copy asynchronously; the mapping itself is pageable).
+      const uint64_t half = staging_half();
+      for (uint64_t done = 0; done < data.size(); done += half) {
+        const uint64_t n = std::min<uint64_t>(half, data.size() - done);
+        stage_upload(*e.device, e.buffer, done, n,
+                     [&](std::byte* destination, uint64_t bytes) { std::memcpy(destination, data.data() + done, bytes); });
       }
     } else {
       convert_and_upload(e, data, p.stored_type);
@@ -141,22 +204,28 @@ struct LoadedModel::State {
   void convert_and_upload(Entry& e, std::span<const std::byte> data, gguf::TensorType target) {
     const uint64_t row = e.info->ne[0];
     const uint64_t out_size = target == gguf::TensorType::F16 ? 2 : 4;
-    // Whole rows per chunk, so every chunk starts on a block boundary.
-    const uint64_t rows_per_chunk = std::max<uint64_t>(1, staging_bytes / (row * sizeof(float)));
-    const uint64_t chunk_elements = rows_per_chunk * row;
-    floats.resize(std::min(chunk_elements, e.info->n_elements));
-    staging.resize(floats.size() * out_size);
+    // Whole rows per chunk, so every chunk starts on a block boundary, and as many as fit in a staging half.
+    const uint64_t rows_per_chunk = std::max<uint64_t>(1, staging_half() / (row * out_size));
+    const uint64_t chunk_elements = std::min(rows_per_chunk * row, e.info->n_elements);
+    if (chunk_elements * out_size > staging_half()) {
+      throw Error(ErrorCode::invalid_argument,
+                  fmt::format("{}: one row ({} converted bytes) does not fit a staging half of {}; raise "
+                              "loading.staging_mib", e.info->name, row * out_size, placement::format_bytes(staging_half())));
+    }
+    if (target == gguf::TensorType::F16) floats.resize(chunk_elements);
     for (uint64_t first = 0; first < e.info->n_elements; first += chunk_elements) {
       const uint64_t n = std::min(chunk_elements, e.info->n_elements - first);
-      std::span<float> out(floats.data(), n);
-      quant::dequantize_range(e.info->type, data, e.info->n_elements, first, out, e.info->name);
-      if (target == gguf::TensorType::F16) {
-        auto* half = reinterpret_cast<uint16_t*>(staging.data());
-        for (uint64_t i = 0; i < n; ++i) half[i] = quant::fp32_to_fp16(out[i]);
-        e.buffer.upload(first * 2, staging.data(), n * 2);
-      } else {
-        e.buffer.upload(first * 4, out.data(), n * 4);
-      }
+      stage_upload(*e.device, e.buffer, first * out_size, n * out_size, [&](std::byte* destination, uint64_t) {
+        if (target == gguf::TensorType::F16) {
+          std::span<float> decoded(floats.data(), n);
+          quant::dequantize_range(e.info->type, data, e.info->n_elements, first, decoded, e.info->name);
+          auto* half = reinterpret_cast<uint16_t*>(destination);
+          for (uint64_t i = 0; i < n; ++i) half[i] = quant::fp32_to_fp16(decoded[i]);
+        } else {
+          std::span<float> decoded(reinterpret_cast<float*>(destination), n);
+          quant::dequantize_range(e.info->type, data, e.info->n_elements, first, decoded, e.info->name);
+        }
+      });
     }
   }
 
@@ -180,6 +249,7 @@ struct LoadedModel::State {
         continue;
       }
       done_bytes += entries[i].info->n_bytes;
+      if (i + 1 == entries.size()) drain();
       if (options.progress && !options.progress({done_bytes, total, plan.tensors[entries[i].plan_index].tensor})) {
         throw Error(ErrorCode::cancelled, "loading cancelled after " + std::to_string(i + 1) + " of " +
                                               std::to_string(entries.size()) + " tensors; every buffer was freed");
@@ -247,6 +317,7 @@ struct LoadedModel::State {
       while (cache.stats.resident_bytes + bytes > cache.stats.budget_bytes) evict_oldest(cache);
     }
     materialize(e);
+    drain();  // the caller uses the tensor now
     if (!e.zero_copy) {
       cache.lru.push_front(i);
       e.lru_position = cache.lru.begin();

@@ -49,6 +49,12 @@ void Buffer::upload(uint64_t offset, const void* source, uint64_t size) {
   throw_if_failed(slot(device_->raw_, raw_, offset, source, size, nullptr), device_->owner_, "buffer_upload");
 }
 
+void Buffer::upload(uint64_t offset, const void* source, uint64_t size, const Stream& stream) {
+  const auto* vt = device_->raw_->vtable;
+  auto slot = require_slot(SY_VTABLE_SLOT(vt, buffer_upload), device_->owner_, "buffer_upload");
+  throw_if_failed(slot(device_->raw_, raw_, offset, source, size, stream.raw()), device_->owner_, "buffer_upload");
+}
+
 void Buffer::download(uint64_t offset, void* destination, uint64_t size) const {
   const auto* vt = device_->raw_->vtable;
   auto slot = require_slot(SY_VTABLE_SLOT(vt, buffer_download), device_->owner_, "buffer_download");
@@ -61,6 +67,26 @@ void* Buffer::map() const {
   void* pointer = nullptr;
   throw_if_failed(slot(raw_, &pointer), device_->owner_, "buffer map");
   return pointer;
+}
+
+// ---- Stream and staging memory ------------------------------------------------------------------------------------
+
+Stream::~Stream() {
+  if (raw_ && raw_->vtable && raw_->vtable->destroy) raw_->vtable->destroy(raw_);
+}
+
+void Stream::synchronize() const {
+  auto slot = require_slot(SY_VTABLE_SLOT(raw_->vtable, synchronize), device_->owner_, "stream synchronize");
+  throw_if_failed(slot(raw_), device_->owner_, "stream synchronize");
+}
+
+StagingMemory::~StagingMemory() {
+  if (!data_) return;
+  if (pinned_) {
+    SY_VTABLE_SLOT(device_->raw_->vtable, host_memory_free)(device_->raw_, data_);
+  } else {
+    delete[] data_;
+  }
 }
 
 // ---- Device ------------------------------------------------------------------------------------------------------
@@ -104,6 +130,32 @@ Buffer Device::allocate(uint64_t size) const {
   throw_if_failed(slot(raw_, size, &raw_buffer), owner_ + " device " + name_, "buffer_allocate");
   if (!raw_buffer) throw Error(ErrorCode::plugin, owner_ + ": buffer_allocate returned success but no buffer");
   return Buffer(this, raw_buffer);
+}
+
+std::optional<Stream> Device::create_stream() const {
+  auto slot = SY_VTABLE_SLOT(raw_->vtable, stream_create);
+  if (!slot) return std::nullopt;
+  sy_stream* raw_stream = nullptr;
+  throw_if_failed(slot(raw_, &raw_stream), owner_ + " device " + name_, "stream_create");
+  if (!raw_stream) throw Error(ErrorCode::plugin, owner_ + ": stream_create returned success but no stream");
+  return Stream(this, raw_stream);
+}
+
+StagingMemory Device::allocate_staging(uint64_t size) const {
+  StagingMemory staging;
+  staging.device_ = this;
+  staging.size_ = size;
+  auto allocate = SY_VTABLE_SLOT(raw_->vtable, host_memory_allocate);
+  auto release = SY_VTABLE_SLOT(raw_->vtable, host_memory_free);
+  if (allocate && release) {
+    void* pointer = nullptr;
+    throw_if_failed(allocate(raw_, size, &pointer), owner_ + " device " + name_, "host_memory_allocate");
+    staging.data_ = static_cast<std::byte*>(pointer);
+    staging.pinned_ = true;
+  } else {
+    staging.data_ = new std::byte[size];
+  }
+  return staging;
 }
 
 std::optional<Buffer> Device::adopt_host(void* host_pointer, uint64_t size) const {

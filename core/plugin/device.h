@@ -32,6 +32,7 @@ struct DeviceInfo {
 std::string_view to_string(sy_device_kind kind);
 
 class Device;
+class Stream;
 
 // Device memory. Destroying the handle frees the memory; it must not outlive its Device.
 class Buffer {
@@ -49,6 +50,8 @@ class Buffer {
 
   // Synchronous copies between host memory and this buffer.
   void upload(uint64_t offset, const void* source, uint64_t size);
+  // Enqueues the copy on `stream`: `source` must stay valid and unchanged until the stream is synchronized.
+  void upload(uint64_t offset, const void* source, uint64_t size, const Stream& stream);
   void download(uint64_t offset, void* destination, uint64_t size) const;
   // The host address of the bytes when the device exposes it (CPU, unified memory), else nullptr.
   void* map() const;
@@ -58,6 +61,58 @@ class Buffer {
   Buffer(const Device* device, sy_buffer* raw) : device_(device), raw_(raw) {}
   const Device* device_ = nullptr;
   sy_buffer* raw_ = nullptr;
+};
+
+// An in-order queue of work on one device. Destroying it waits for the work enqueued on it.
+class Stream {
+ public:
+  Stream() = default;
+  Stream(Stream&& other) noexcept : device_(other.device_), raw_(std::exchange(other.raw_, nullptr)) {}
+  Stream& operator=(Stream&& other) noexcept {
+    Stream doomed(std::move(*this));  // the old stream (if any) is destroyed at the end of this scope
+    device_ = other.device_;
+    raw_ = std::exchange(other.raw_, nullptr);
+    return *this;
+  }
+  Stream(const Stream&) = delete;
+  ~Stream();
+  void synchronize() const;
+  sy_stream* raw() const { return raw_; }
+
+ private:
+  friend class Device;
+  Stream(const Device* device, sy_stream* raw) : device_(device), raw_(raw) {}
+  const Device* device_ = nullptr;
+  sy_stream* raw_ = nullptr;
+};
+
+// Host memory for staging uploads to one device: page-locked when the device offers it (faster copies), else
+// ordinary heap memory. Freed with the object, which must not outlive its Device.
+class StagingMemory {
+ public:
+  StagingMemory() = default;
+  StagingMemory(StagingMemory&& other) noexcept
+      : device_(other.device_), data_(std::exchange(other.data_, nullptr)), size_(other.size_), pinned_(other.pinned_) {}
+  StagingMemory& operator=(StagingMemory&& other) noexcept {
+    StagingMemory doomed(std::move(*this));
+    device_ = other.device_;
+    data_ = std::exchange(other.data_, nullptr);
+    size_ = other.size_;
+    pinned_ = other.pinned_;
+    return *this;
+  }
+  StagingMemory(const StagingMemory&) = delete;
+  ~StagingMemory();
+  std::byte* data() const { return data_; }
+  uint64_t size() const { return size_; }
+  bool pinned() const { return pinned_; }
+
+ private:
+  friend class Device;
+  const Device* device_ = nullptr;
+  std::byte* data_ = nullptr;
+  uint64_t size_ = 0;
+  bool pinned_ = false;
 };
 
 // One device of one loaded plugin, under its stable inventory name ("cpu", "cuda:0", "simdev:1").
@@ -85,6 +140,11 @@ class Device {
   void copy(const Buffer& source, uint64_t source_offset, const Buffer& destination, uint64_t destination_offset,
             uint64_t size) const;
 
+  // A stream for asynchronous work; nullopt when the device has none (every call is then synchronous).
+  std::optional<Stream> create_stream() const;
+  // `size` bytes of staging memory, pinned where the plugin offers it (host_memory_allocate, ABI 1.1).
+  StagingMemory allocate_staging(uint64_t size) const;
+
   bool supports(const sy_op& op) const;
   // Runs `ops` in order and waits for them.
   void execute(std::span<const sy_op> ops) const;
@@ -92,6 +152,8 @@ class Device {
 
  private:
   friend class Buffer;
+  friend class Stream;
+  friend class StagingMemory;
   std::string name_;
   std::string owner_;
   sy_device* raw_;

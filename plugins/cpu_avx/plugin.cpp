@@ -231,6 +231,8 @@ const sy_device_vtable kDeviceVtable = {
     nullptr,  // stream_create: every call is synchronous, so the host passes NULL streams
     device_synchronize,       device_supports,
     device_execute,
+    nullptr,  // host_memory_allocate: nothing to stage, the CPU adopts host memory
+    nullptr,  // host_memory_free
 };
 
 // ---- Plugin ------------------------------------------------------------------------------------------------------

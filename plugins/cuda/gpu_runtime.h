@@ -21,6 +21,8 @@ using gpuStream_t = hipStream_t;
 #define gpuMemGetInfo hipMemGetInfo
 #define gpuMalloc hipMalloc
 #define gpuFree hipFree
+#define gpuHostAllocPortable(pointer, size) hipHostMalloc(pointer, size, hipHostMallocPortable)
+#define gpuFreeHost hipHostFree
 #define gpuMemcpy hipMemcpy
 #define gpuMemcpyAsync hipMemcpyAsync
 #define gpuMemcpyHostToDevice hipMemcpyHostToDevice
@@ -54,6 +56,8 @@ using gpuStream_t = cudaStream_t;
 #define gpuMemGetInfo cudaMemGetInfo
 #define gpuMalloc cudaMalloc
 #define gpuFree cudaFree
+#define gpuHostAllocPortable(pointer, size) cudaHostAlloc(pointer, size, cudaHostAllocPortable)
+#define gpuFreeHost cudaFreeHost
 #define gpuMemcpy cudaMemcpy
 #define gpuMemcpyAsync cudaMemcpyAsync
 #define gpuMemcpyHostToDevice cudaMemcpyHostToDevice

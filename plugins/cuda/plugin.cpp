@@ -201,6 +201,22 @@ sy_status* device_buffer_allocate(sy_device* object, uint64_t size, sy_buffer** 
   });
 }
 
+// Page-locked host memory for the host's upload staging: copies from it run as DMA, without a driver bounce.
+sy_status* device_host_memory_allocate(sy_device* object, uint64_t size, void** out_host_pointer) {
+  return guard("host_memory_allocate", [&] {
+    GpuDevice* device = device_of(object);
+    check_gpu(gpuSetDevice(device->ordinal), "set device");
+    void* pointer = nullptr;
+    check_gpu(gpuHostAllocPortable(&pointer, std::max<uint64_t>(size, 1)),
+              "allocating " + std::to_string(size) + " bytes of pinned host memory");
+    *out_host_pointer = pointer;
+  });
+}
+
+void device_host_memory_free(sy_device*, void* host_pointer) {
+  if (host_pointer) (void)gpuFreeHost(host_pointer);
+}
+
 sy_status* device_buffer_upload(sy_device* object, sy_buffer* target, uint64_t offset, const void* source,
                                 uint64_t size, sy_stream* stream) {
   return guard("buffer_upload", [&] {
@@ -340,7 +356,9 @@ const sy_device_vtable kDeviceVtable = {sizeof(sy_device_vtable),
                                         device_stream_create,
                                         device_synchronize,
                                         device_supports,
-                                        device_execute};
+                                        device_execute,
+                                        device_host_memory_allocate,
+                                        device_host_memory_free};
 
 // ---- Plugin ------------------------------------------------------------------------------------------------------
 

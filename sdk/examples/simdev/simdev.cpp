@@ -61,6 +61,7 @@ struct SimDevice {
   uint32_t index;
   std::mutex mutex;
   uint64_t allocated = 0;
+  uint64_t host_allocations = 0;  // staging buffers from host_memory_allocate not yet freed
   std::vector<SimStream*> streams;
 };
 
@@ -162,7 +163,15 @@ const sy_stream_vtable kStreamVtable = {sizeof(sy_stream_vtable), SY_ABI_VERSION
 
 // ---- Device ------------------------------------------------------------------------------------------------------
 
-void device_destroy(sy_device* object) { delete device_of(object); }
+void device_destroy(sy_device* object) {
+  SimDevice* device = device_of(object);
+  if (device->host_allocations != 0) {
+    device->plugin->log.warn("simdev:" + std::to_string(device->index) + " closed with " +
+                             std::to_string(device->host_allocations) +
+                             " staging buffer(s) never returned through host_memory_free: the host leaks them");
+  }
+  delete device;
+}
 
 sy_status* device_get_info(sy_device* object, sy_device_info* out) {
   return guard("get_info", [&] {
@@ -247,6 +256,27 @@ sy_status* device_buffer_copy(sy_device* object, sy_buffer* source, uint64_t sou
   });
 }
 
+// "Pinned" host memory: plain heap memory here, counted so that a host that leaks staging buffers is caught when
+// the device closes (a real GPU plugin would return page-locked memory).
+sy_status* device_host_memory_allocate(sy_device* object, uint64_t size, void** out_host_pointer) {
+  return guard("host_memory_allocate", [&] {
+    SimDevice* device = device_of(object);
+    void* pointer = std::malloc(std::max<uint64_t>(size, 1));
+    if (!pointer) throw StatusError(SY_STATUS_OUT_OF_MEMORY, "simdev: no host memory for a staging buffer");
+    std::lock_guard lock(device->mutex);
+    device->host_allocations += 1;
+    *out_host_pointer = pointer;
+  });
+}
+
+void device_host_memory_free(sy_device* object, void* host_pointer) {
+  if (!host_pointer) return;
+  SimDevice* device = device_of(object);
+  std::free(host_pointer);
+  std::lock_guard lock(device->mutex);
+  device->host_allocations -= 1;
+}
+
 sy_status* device_stream_create(sy_device* object, sy_stream** out_stream) {
   return guard("stream_create", [&] {
     SimDevice* device = device_of(object);
@@ -328,7 +358,9 @@ const sy_device_vtable kDeviceVtable = {sizeof(sy_device_vtable),
                                         device_stream_create,
                                         device_synchronize,
                                         device_supports,
-                                        device_execute};
+                                        device_execute,
+                                        device_host_memory_allocate,
+                                        device_host_memory_free};
 
 // ---- Plugin ------------------------------------------------------------------------------------------------------
 

@@ -36,7 +36,7 @@ extern "C" {
 
 /* The version this header describes. Bump the minor when appending fields or slots, the major for anything else. */
 #define SY_ABI_VERSION_MAJOR 1
-#define SY_ABI_VERSION_MINOR 0
+#define SY_ABI_VERSION_MINOR 1
 #define SY_ABI_VERSION SY_ABI_MAKE_VERSION(SY_ABI_VERSION_MAJOR, SY_ABI_VERSION_MINOR)
 
 #if defined(_WIN32)
@@ -230,6 +230,15 @@ typedef struct sy_device_vtable {
    * capture the sequence; results must be as if run one by one. `ops` and the buffers they name are borrowed until
    * completion. Fails with SY_STATUS_UNSUPPORTED, without running any op, if `supports` would reject one. */
   sy_status* (*execute)(sy_device* device, const sy_op* ops, uint32_t op_count, sy_stream* stream);
+
+  /* --- ABI 1.1 --- */
+  /* (optional; NULL = the host stages uploads in ordinary pageable memory) Allocates `size` bytes of host memory
+   * this device copies from fastest (page-locked, "pinned"), for the host's upload staging buffers.
+   * `*out_host_pointer` is handed over to the host, which gives it back through host_memory_free. */
+  sy_status* (*host_memory_allocate)(sy_device* device, uint64_t size, void** out_host_pointer);
+  /* (optional; set exactly when host_memory_allocate is) Frees memory from host_memory_allocate; work reading it
+   * must have completed. `host_pointer` is handed over. */
+  void (*host_memory_free)(sy_device* device, void* host_pointer);
 } sy_device_vtable;
 
 struct sy_device {
