@@ -12,6 +12,7 @@
 #include <cstdint>
 
 #include "core/kernels/half.h"  // the 16-bit float conversions every block scale passes through; SY_HOST_DEVICE
+#include "core/quant/k_scales.h"  // scale_min_k4, in a header of its own that the CPU plugin's ISA units include too
 
 namespace sy::quant {
 
@@ -132,19 +133,6 @@ static_assert(sizeof(BlockTQ2_0) == 66);
 SY_HOST_DEVICE inline int8_t iq4_nl_value(int index) {
   constexpr int8_t kValues[16] = {-127, -104, -83, -65, -49, -35, -22, -10, 1, 13, 25, 38, 53, 69, 89, 113};
   return kValues[index];
-}
-
-// Q4_K and Q5_K pack eight 6-bit scales and eight 6-bit mins into 12 bytes: sub-blocks 0..3 use the low six bits
-// of bytes 0..3 (scales) and 4..7 (mins); sub-blocks 4..7 use the nibbles of bytes 8..11 plus the top two bits of
-// bytes 0..7.
-SY_HOST_DEVICE inline void scale_min_k4(int sub_block, const uint8_t* packed, uint8_t* scale, uint8_t* min) {
-  if (sub_block < 4) {
-    *scale = packed[sub_block] & 63;
-    *min = packed[sub_block + 4] & 63;
-  } else {
-    *scale = static_cast<uint8_t>((packed[sub_block + 4] & 0xF) | ((packed[sub_block - 4] >> 6) << 4));
-    *min = static_cast<uint8_t>((packed[sub_block + 4] >> 4) | ((packed[sub_block] >> 6) << 4));
-  }
 }
 
 // Q3_K's sixteen 6-bit scales: low nibbles in bytes 0..7 (two per byte), high two bits in bytes 8..11.

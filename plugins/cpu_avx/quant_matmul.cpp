@@ -34,10 +34,6 @@ static_assert(sizeof(quant::BlockQ8_K) == kQ8_KBytes && offsetof(quant::BlockQ8_
               offsetof(quant::BlockQ8_K, bsums) == kQ8_KSums);
 static_assert(sizeof(quant::BlockTQ2_0) == kTQ2_0Bytes && offsetof(quant::BlockTQ2_0, d) == kTQ2_0D);
 
-void q4_k_scales_mins(const uint8_t* packed, uint8_t* scales, uint8_t* mins) {
-  for (int j = 0; j < 8; ++j) quant::scale_min_k4(j, packed, &scales[j], &mins[j]);
-}
-
 }  // namespace simd
 
 namespace {
@@ -88,18 +84,21 @@ float dot_f16_avx512(const void* w, const void* x, int64_t n) {
   return simd::dot_f16_avx512(static_cast<const uint16_t*>(w), static_cast<const float*>(x), n);
 }
 
-enum class Activation { f32, q8_0, q8_k };
+// q8_0_groups: Q8_0 blocks rearranged into simd::Q8_0Group, which the SIMD Q4_0 kernels read.
+enum class Activation { f32, q8_0, q8_0_groups, q8_k };
 
 struct NativeType {
   TensorType type;
-  Activation activation;
+  Activation activation;  // of the scalar set; the SIMD sets' too unless simd_activation says otherwise
   simd::QuantDot dot[4];  // indexed by KernelSet
+  Activation simd_activation = activation;
 };
 
 constexpr int kSets = 4;
 const NativeType kNativeTypes[] = {
     {TensorType::Q4_0, Activation::q8_0,
-     {dot_q4_0_scalar, simd::dot_q4_0_q8_0_avx2, simd::dot_q4_0_q8_0_avx512, simd::dot_q4_0_q8_0_avx512_vnni}},
+     {dot_q4_0_scalar, simd::dot_q4_0_q8_0_avx2, simd::dot_q4_0_q8_0_avx512, simd::dot_q4_0_q8_0_avx512_vnni},
+     Activation::q8_0_groups},
     {TensorType::Q8_0, Activation::q8_0,
      {dot_q8_0_scalar, simd::dot_q8_0_q8_0_avx2, simd::dot_q8_0_q8_0_avx512, simd::dot_q8_0_q8_0_avx512_vnni}},
     {TensorType::Q4_K, Activation::q8_k,
@@ -120,15 +119,38 @@ const NativeType& native_type(uint32_t type) {
 // Activations in their quantized format: one row of blocks per token.
 struct QuantizedActivations {
   std::vector<quant::BlockQ8_0> q8_0;
+  std::vector<simd::Q8_0Group> q8_0_groups;
   std::vector<quant::BlockQ8_K> q8_k;
   const uint8_t* data = nullptr;
   uint64_t row_bytes = 0;
 };
 
+// One token's Q8_0 blocks (a whole number of groups' worth of output) as simd::Q8_0Group: done once per token, it
+// spares every weight row the shuffles, the activation sums and the scale conversions.
+void quantize_row_q8_0_groups(const float* x, simd::Q8_0Group* out, int64_t n) {
+  const int64_t blocks = n / quant::kBlockElements;
+  std::vector<quant::BlockQ8_0> q8_0(static_cast<size_t>(blocks));
+  quant::quantize_row_q8_0(x, q8_0.data(), n);
+  const int64_t groups = (blocks + simd::kQ8_0GroupBlocks - 1) / simd::kQ8_0GroupBlocks;
+  std::fill(out, out + groups, simd::Q8_0Group{});
+  constexpr int kHalf = quant::kBlockElements / 2;
+  for (int64_t b = 0; b < blocks; ++b) {
+    simd::Q8_0Group& group = out[b / simd::kQ8_0GroupBlocks];
+    const int k = static_cast<int>(b % simd::kQ8_0GroupBlocks);
+    const quant::BlockQ8_0& block = q8_0[static_cast<size_t>(b)];
+    std::copy(block.qs, block.qs + kHalf, group.low + kHalf * k);
+    std::copy(block.qs + kHalf, block.qs + 2 * kHalf, group.high + kHalf * k);
+    int32_t sum = 0;
+    for (const int8_t q : block.qs) sum += q;
+    group.bias[4 * k] = 8 * sum;
+    std::fill(group.scale + 4 * k, group.scale + 4 * k + 4, quant::fp16_to_fp32(block.d));
+  }
+}
+
 void quantize_activations(Activation format, const float* x, int64_t n_in, int64_t n_tokens,
                           QuantizedActivations& out) {
   const auto per_token = [&](auto& blocks, int64_t block_elements, auto quantize_row) {
-    const int64_t row_blocks = n_in / block_elements;
+    const int64_t row_blocks = (n_in + block_elements - 1) / block_elements;  // Q8_0 groups: last one partial
     blocks.resize(static_cast<size_t>(row_blocks * n_tokens));
     auto* first = blocks.data();
     tbb::parallel_for(int64_t{0}, n_tokens, [&](int64_t t) { quantize_row(x + t * n_in, first + t * row_blocks, n_in); });
@@ -137,6 +159,9 @@ void quantize_activations(Activation format, const float* x, int64_t n_in, int64
   };
   switch (format) {
     case Activation::q8_0: per_token(out.q8_0, quant::kBlockElements, quant::quantize_row_q8_0); return;
+    case Activation::q8_0_groups:
+      per_token(out.q8_0_groups, quant::kBlockElements * simd::kQ8_0GroupBlocks, quantize_row_q8_0_groups);
+      return;
     case Activation::q8_k: per_token(out.q8_k, quant::kSuperBlockElements, quant::quantize_row_q8_k); return;
     case Activation::f32:
       out.data = reinterpret_cast<const uint8_t*>(x);
@@ -188,7 +213,8 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
   const simd::QuantDot dot = native.dot[static_cast<int>(set)];
   const uint64_t weight_row_bytes = *gguf::row_storage_bytes(native.type, static_cast<uint64_t>(n_in));
   QuantizedActivations activations;
-  quantize_activations(native.activation, x, n_in, n_tokens, activations);
+  quantize_activations(set == KernelSet::scalar ? native.activation : native.simd_activation, x, n_in, n_tokens,
+                       activations);
 
   // Chunks of output rows, several per thread so that uneven chunks balance; every row of a chunk meets every token
   // while the chunk is in L2, tokens taken a few at a time so that their activation rows stay in L1/L2 too.

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "core/quant/k_scales.h"  // static: compiled here with this unit's flags
 #include "plugins/cpu_avx/simd_kernels.h"
 
 namespace sy::cpu::simd {
@@ -46,6 +47,19 @@ __m256i dot_s8s8(__m256i w, __m256i x) { return dot_u8s8(_mm256_sign_epi8(w, w),
 
 // Sum of the sixteen int16 block sums of a Q8_K block.
 int sum_i16(const uint8_t* p) { return horizontal_sum(_mm256_madd_epi16(load256(p), _mm256_set1_epi16(1))); }
+
+// Q4_K's eight 6-bit scales and eight mins, one byte each in two 64-bit words: core/quant's decode (k_scales.h),
+// unrolled so that it stays in registers (bytes stored one by one and loaded as a word would stall the load).
+void q4_k_scales_mins(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
+  scales = mins = 0;
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) {
+    uint8_t scale, min;
+    quant::scale_min_k4(j, packed, &scale, &min);
+    scales |= static_cast<uint64_t>(scale) << (8 * j);
+    mins |= static_cast<uint64_t>(min) << (8 * j);
+  }
+}
 }  // namespace
 
 float dot_f32_avx2(const float* a, const float* b, int64_t n) {
@@ -94,19 +108,65 @@ float sum_squares_avx2(const float* x, int64_t n) {
 
 // ---- Quantized dot products (see simd_kernels.h) ----------------------------------------------------------------
 
+namespace {
+uint64_t half_bits_at(const uint8_t* p) {
+  uint16_t bits;
+  __builtin_memcpy(&bits, p, sizeof bits);
+  return bits;
+}
+
+// Two Q4_0 blocks' nibbles (`packed`: block 0 in the low 128 bits, block 1 in the high) against the matching half
+// of a Q8_0Group (`block`: 0 for b0 b1, 2 for b2 b3), added to acc; `weight_scale` holds each block's scale in its
+// four 32-bit lanes.
+__m256 q4_0_pair(__m256 acc, __m256i packed, const Q8_0Group* a, int block, __m256 weight_scale) {
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+  const __m256i low = _mm256_and_si256(packed, low_nibbles);
+  const __m256i high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
+  // Four products per int16 lane, at most 4 * 15 * 127: the two halves add without overflow.
+  const auto x_at = [](const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); };
+  const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(low, x_at(a->low + 16 * block)),
+                                         _mm256_maddubs_epi16(high, x_at(a->high + 16 * block)));
+  // Codes are the value plus 8: sum(code * x) - 8 * sum(x), exactly, then the activation's and the weight's scale.
+  const __m256i sums = _mm256_sub_epi32(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)),
+                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a->bias + 4 * block)));
+  const __m256 scaled = _mm256_mul_ps(_mm256_cvtepi32_ps(sums), _mm256_loadu_ps(a->scale + 4 * block));
+  return _mm256_fmadd_ps(scaled, weight_scale, acc);
+}
+}  // namespace
+
 float dot_q4_0_q8_0_avx2(const void* w_row, const void* a_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(w_row);
-  const auto* a = static_cast<const uint8_t*>(a_row);
-  const __m256i low_nibbles = _mm256_set1_epi8(0x0F), eight = _mm256_set1_epi8(8);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / 32; ++b, w += kQ4_0Bytes, a += kQ8_0Bytes) {
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ4_0Quants));
-    // Low nibbles are elements 0..15, high nibbles 16..31; the stored code is the value plus 8.
-    const __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), low_nibbles);
-    const __m256i sums = dot_s8s8(_mm256_sub_epi8(codes, eight), load256(a + kQ8_0Quants));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(half_at(w) * half_at(a)), acc);
+  const auto* a = static_cast<const Q8_0Group*>(a_row);
+  constexpr int kB = kQ4_0Bytes, kQ = kQ4_0Quants;
+  const __m256i first_pair = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
+  const __m256i second_pair = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
+  const auto nibbles_at = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
+  // Two accumulators: the FMA's latency is longer than a pair's work.
+  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+  for (int64_t g = 0; g < n / (32 * kQ8_0GroupBlocks); ++g, w += kQ8_0GroupBlocks * kB, ++a) {
+    // The four fp16 scales converted at once.
+    const uint64_t halves = half_bits_at(w) | half_bits_at(w + kB) << 16 | half_bits_at(w + 2 * kB) << 32 |
+                            half_bits_at(w + 3 * kB) << 48;
+    const __m256 scales = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(halves))));
+    acc0 = q4_0_pair(acc0, _mm256_set_m128i(nibbles_at(w + kB + kQ), nibbles_at(w + kQ)), a, 0,
+                     _mm256_permutevar8x32_ps(scales, first_pair));
+    acc1 = q4_0_pair(acc1, _mm256_set_m128i(nibbles_at(w + 3 * kB + kQ), nibbles_at(w + 2 * kB + kQ)), a, 2,
+                     _mm256_permutevar8x32_ps(scales, second_pair));
   }
-  return horizontal_sum(acc);
+  // 1..3 blocks left: the activation's missing blocks are zero, so are the weight's here.
+  const int64_t rest = n / 32 % kQ8_0GroupBlocks;
+  if (rest > 0) {
+    uint64_t halves = 0;
+    for (int64_t k = 0; k < rest; ++k) halves |= half_bits_at(w + k * kB) << (16 * k);
+    const __m256 scales = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(halves))));
+    const __m128i second = rest >= 2 ? nibbles_at(w + kB + kQ) : _mm_setzero_si128();
+    acc0 = q4_0_pair(acc0, _mm256_set_m128i(second, nibbles_at(w + kQ)), a, 0,
+                     _mm256_permutevar8x32_ps(scales, first_pair));
+    if (rest == 3)
+      acc1 = q4_0_pair(acc1, _mm256_set_m128i(_mm_setzero_si128(), nibbles_at(w + 2 * kB + kQ)), a, 2,
+                       _mm256_permutevar8x32_ps(scales, second_pair));
+  }
+  return horizontal_sum(_mm256_add_ps(acc0, acc1));
 }
 
 float dot_q8_0_q8_0_avx2(const void* w_row, const void* a_row, int64_t n) {
@@ -124,18 +184,25 @@ float dot_q4_k_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(w_row);
   const auto* a = static_cast<const uint8_t*>(a_row);
   const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
-  __m256 acc = _mm256_setzero_ps();
-  float offsets = 0;
+  __m256 acc = _mm256_setzero_ps(), offsets = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / 256; ++b, w += kQ4_KBytes, a += kQ8_KBytes) {
-    uint8_t scales[8], mins[8];
-    q4_k_scales_mins(w + kQ4_KScales, scales, mins);  // core/quant's decode of the 6-bit fields
+    uint64_t scales, mins;
+    q4_k_scales_mins(w + kQ4_KScales, scales, mins);
     const float d = half_at(w) * float_at(a), dmin = half_at(w + kQ4_KDmin) * float_at(a);
-    // x = d * scale * q - dmin * min over each sub-block of 32: the min term needs only the activation's sums.
-    int min_sum = 0;
-    int16_t sums16[16];
-    __builtin_memcpy(sums16, a + kQ8_KSums, sizeof sums16);
-    for (int j = 0; j < 8; ++j) min_sum += mins[j] * (sums16[2 * j] + sums16[2 * j + 1]);
+    // x = d * scale * q - dmin * min over each sub-block of 32: the min term needs only the activation's sums of
+    // 16, two per sub-block (each min twice in int16 lanes against them).
+    const __m128i mins8 = _mm_cvtsi64_si128(static_cast<long long>(mins));
+    const __m256i min_terms = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8)),
+                                                load256(a + kQ8_KSums));
+    offsets = _mm256_fmadd_ps(_mm256_cvtepi32_ps(min_terms), _mm256_set1_ps(dmin), offsets);
+    // The scales as int16 in both 128-bit lanes; vpshufb broadcasts sub-block m's with the selector of word m.
+    const __m256i scales16 =
+        _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(scales))));
+    const auto scale_of = [&](int m) {
+      return _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(static_cast<int16_t>((2 * m + 1) << 8 | 2 * m)));
+    };
     __m256i sumi = _mm256_setzero_si256();
+#pragma GCC unroll 4
     for (int k = 0; k < 4; ++k) {  // 32 bytes: sub-block 2k in the low nibbles, 2k + 1 in the high ones
       const __m256i packed = load256(w + kQ4_KQuants + 32 * k);
       const __m256i low = _mm256_and_si256(packed, low_nibbles);
@@ -143,13 +210,12 @@ float dot_q4_k_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
       const __m256i p_low = _mm256_maddubs_epi16(low, load256(a + kQ8_KQuants + 64 * k));
       const __m256i p_high = _mm256_maddubs_epi16(high, load256(a + kQ8_KQuants + 64 * k + 32));
       // The sub-block scale rides in vpmaddwd's second operand: pair sums times scale, added in int32.
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_low, _mm256_set1_epi16(scales[2 * k])));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_high, _mm256_set1_epi16(scales[2 * k + 1])));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_low, scale_of(2 * k)));
+      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_high, scale_of(2 * k + 1)));
     }
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d), acc);
-    offsets += dmin * static_cast<float>(min_sum);
   }
-  return horizontal_sum(acc) - offsets;
+  return horizontal_sum(_mm256_sub_ps(acc, offsets));
 }
 
 float dot_q6_k_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {

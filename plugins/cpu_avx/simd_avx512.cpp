@@ -6,6 +6,7 @@
 
 #include <cstdint>
 
+#include "core/quant/k_scales.h"  // static: compiled here with this unit's flags
 #include "plugins/cpu_avx/simd_kernels.h"
 
 #ifdef __AVX512VNNI__
@@ -51,6 +52,19 @@ __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
 #else
   return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
 #endif
+}
+
+// Q4_K's eight 6-bit scales and eight mins, one byte each in two 64-bit words: core/quant's decode (k_scales.h),
+// unrolled so that it stays in registers (bytes stored one by one and loaded as a word would stall the load).
+void q4_k_scales_mins(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
+  scales = mins = 0;
+#pragma GCC unroll 8
+  for (int j = 0; j < 8; ++j) {
+    uint8_t scale, min;
+    quant::scale_min_k4(j, packed, &scale, &min);
+    scales |= static_cast<uint64_t>(scale) << (8 * j);
+    mins |= static_cast<uint64_t>(min) << (8 * j);
+  }
 }
 
 // Two blocks' scales in one vector: `low` in lanes 0..7, `high` in lanes 8..15.
@@ -105,37 +119,62 @@ float sum_squares_avx512(const float* x, int64_t n) {
 // ---- Quantized dot products (see simd_kernels.h) ----------------------------------------------------------------
 // Two 32-element blocks per 512-bit vector for Q4_0 and Q8_0; 64 elements at a time for the 256-element blocks.
 
+namespace {
+// One group of four Q4_0 blocks (72 bytes at w) against its Q8_0Group, added to acc. `head` holds bytes 0..63 of
+// the group and `tail` bytes 64..71 (both zero past the row's end): every field sits at an even offset, so word
+// permutes pick out the four blocks' nibbles and their fp16 scales with no per-block work.
+__m512 q4_0_group(__m512 acc, __m512i head, __m512i tail, const Q8_0Group* a) {
+  // Word 9k is block k's scale, words 9k+1..9k+8 its 16 bytes of nibbles.
+  static constexpr int16_t kNibbleWords[32] = {1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12, 13, 14, 15, 16, 17,
+                                               19, 20, 21, 22, 23, 24, 25, 26, 28, 29, 30, 31, 32, 33, 34, 35};
+  static constexpr int16_t kScaleWords[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
+  const __m512i nibble_words = _mm512_loadu_si512(kNibbleWords), scale_words = _mm512_loadu_si512(kScaleWords);
+  const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+  const __m512i packed = _mm512_permutex2var_epi16(head, nibble_words, tail);
+  const __m512i low = _mm512_and_si512(packed, low_nibbles);
+  const __m512i high = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles);
+  const __m512i x_low = _mm512_loadu_si512(a->low), x_high = _mm512_loadu_si512(a->high);
+#ifdef __AVX512VNNI__
+  const __m512i products = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), low, x_low), high, x_high);
+#else
+  // Four products per int16 lane, at most 4 * 15 * 127: the two halves add without overflow.
+  const __m512i pairs = _mm512_add_epi16(_mm512_maddubs_epi16(low, x_low), _mm512_maddubs_epi16(high, x_high));
+  const __m512i products = _mm512_madd_epi16(pairs, _mm512_set1_epi16(1));
+#endif
+  // Codes are the value plus 8: sum(code * x) - 8 * sum(x), exactly, then the activation's and the weight's scale.
+  const __m512i sums = _mm512_sub_epi32(products, _mm512_loadu_si512(a->bias));
+  const __m512 weight_scale = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(scale_words, head)));
+  const __m512 scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(sums), _mm512_loadu_ps(a->scale));
+  return _mm512_fmadd_ps(scaled, weight_scale, acc);
+}
+}  // namespace
+
 float SY_AVX512_KERNEL(dot_q4_0_q8_0)(const void* w_row, const void* a_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(w_row);
-  const auto* a = static_cast<const uint8_t*>(a_row);
-  const int64_t blocks = n / 32;
-  const __m512i low_nibbles = _mm512_set1_epi8(0x0F), eight = _mm512_set1_epi8(8);
-  __m512 acc = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + 2 <= blocks; b += 2, w += 2 * kQ4_0Bytes, a += 2 * kQ8_0Bytes) {
-    const __m256i packed = _mm256_loadu2_m128i(reinterpret_cast<const __m128i*>(w + kQ4_0Bytes + kQ4_0Quants),
-                                               reinterpret_cast<const __m128i*>(w + kQ4_0Quants));
-    // 128-bit lanes [b0, b1, b0 >> 4, b1 >> 4] reordered to [b0 low, b0 high, b1 low, b1 high] nibbles, which is
-    // element order: low nibbles are elements 0..15, high nibbles 16..31.
-    const __m512i spread = join(packed, _mm256_srli_epi16(packed, 4));
-    const __m512i codes = _mm512_and_si512(_mm512_shuffle_i64x2(spread, spread, _MM_SHUFFLE(3, 1, 2, 0)), low_nibbles);
-    const __m512i x = join(load256(a + kQ8_0Quants), load256(a + kQ8_0Bytes + kQ8_0Quants));
-    // Codes are the value plus 8: sum(code * x) - 8 * sum(x).
-    const __m512i sums = _mm512_sub_epi32(dot_u8s8(_mm512_setzero_si512(), codes, x),
-                                          dot_u8s8(_mm512_setzero_si512(), eight, x));
-    const __m512 scale = two_scales(half_at(w) * half_at(a), half_at(w + kQ4_0Bytes) * half_at(a + kQ8_0Bytes));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), scale, acc);
+  const auto* a = static_cast<const Q8_0Group*>(a_row);
+  const int64_t groups = n / (32 * kQ8_0GroupBlocks);
+  constexpr int kGroupBytes = kQ8_0GroupBlocks * kQ4_0Bytes;
+  const auto tail_at = [](const uint8_t* p) {
+    return _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
+  };
+  // Two accumulators: the FMA's latency is longer than a group's work.
+  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+  int64_t g = 0;
+  for (; g + 2 <= groups; g += 2, w += 2 * kGroupBytes, a += 2) {
+    acc0 = q4_0_group(acc0, load512(w), tail_at(w + 64), a);
+    acc1 = q4_0_group(acc1, load512(w + kGroupBytes), tail_at(w + kGroupBytes + 64), a + 1);
   }
-  float sum = _mm512_reduce_add_ps(acc);
-  if (b < blocks) {  // an odd block count: the last block alone, in 256 bits
-    const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ4_0Quants));
-    const __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
-    const __m256i x = load256(a + kQ8_0Quants);
-    const __m256i products = _mm256_madd_epi16(_mm256_maddubs_epi16(codes, x), _mm256_set1_epi16(1));
-    const __m256i bias = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_set1_epi8(8), x), _mm256_set1_epi16(1));
-    sum += static_cast<float>(horizontal_sum(_mm256_sub_epi32(products, bias))) * (half_at(w) * half_at(a));
+  if (g < groups) {
+    acc0 = q4_0_group(acc0, load512(w), tail_at(w + 64), a);
+    w += kGroupBytes;
+    ++a;
   }
-  return sum;
+  const int64_t rest = n / 32 % kQ8_0GroupBlocks;  // 1..3 blocks, at most 54 bytes: one masked load
+  if (rest > 0) {
+    const __mmask64 bytes = (__mmask64{1} << (rest * kQ4_0Bytes)) - 1;
+    acc1 = q4_0_group(acc1, _mm512_maskz_loadu_epi8(bytes, w), _mm512_setzero_si512(), a);
+  }
+  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
 float SY_AVX512_KERNEL(dot_q8_0_q8_0)(const void* w_row, const void* a_row, int64_t n) {
@@ -166,31 +205,40 @@ float SY_AVX512_KERNEL(dot_q8_0_q8_0)(const void* w_row, const void* a_row, int6
 float SY_AVX512_KERNEL(dot_q4_k_q8_k)(const void* w_row, const void* a_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(w_row);
   const auto* a = static_cast<const uint8_t*>(a_row);
-  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+  const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+  // Int16 lanes 0..15 of a 64-element product are sub-block 2k (low nibbles), lanes 16..31 sub-block 2k + 1.
+  const __m512i first_pair = _mm512_mask_set1_epi16(_mm512_setzero_si512(), 0xFFFF0000, 1);
+  const __m512i pair_index[4] = {first_pair, _mm512_add_epi16(first_pair, _mm512_set1_epi16(2)),
+                                 _mm512_add_epi16(first_pair, _mm512_set1_epi16(4)),
+                                 _mm512_add_epi16(first_pair, _mm512_set1_epi16(6))};
   __m512 acc = _mm512_setzero_ps();
-  float offsets = 0;
+  __m256 offsets = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / 256; ++b, w += kQ4_KBytes, a += kQ8_KBytes) {
-    uint8_t scales[8], mins[8];
-    q4_k_scales_mins(w + kQ4_KScales, scales, mins);  // core/quant's decode of the 6-bit fields
+    uint64_t scales, mins;
+    q4_k_scales_mins(w + kQ4_KScales, scales, mins);
     const float d = half_at(w) * float_at(a), dmin = half_at(w + kQ4_KDmin) * float_at(a);
-    int min_sum = 0;  // the min term needs only the activation's sums of 16
-    int16_t sums16[16];
-    __builtin_memcpy(sums16, a + kQ8_KSums, sizeof sums16);
-    for (int j = 0; j < 8; ++j) min_sum += mins[j] * (sums16[2 * j] + sums16[2 * j + 1]);
+    const __m128i scales8 = _mm_cvtsi64_si128(static_cast<long long>(scales));
+    const __m128i mins8 = _mm_cvtsi64_si128(static_cast<long long>(mins));
+    // x = d * scale * q - dmin * min over each sub-block of 32: the min term needs only the activation's sums of
+    // 16, two per sub-block (each min twice in int16 lanes against them).
+    const __m256i min_pairs = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));
+    const __m256i min_terms = _mm256_madd_epi16(min_pairs, load256(a + kQ8_KSums));
+    offsets = _mm256_fmadd_ps(_mm256_cvtepi32_ps(min_terms), _mm256_set1_ps(dmin), offsets);
+    const __m512i scales16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scales8));
     __m512i sumi = _mm512_setzero_si512();
+#pragma GCC unroll 4
     for (int k = 0; k < 4; ++k) {  // sub-blocks 2k (low nibbles) and 2k + 1 (high): 64 consecutive elements
-      const __m256i packed = load256(w + kQ4_KQuants + 32 * k);
-      const __m512i codes = join(_mm256_and_si256(packed, low_nibbles),
-                                 _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles));
-      const __m512i products = dot_u8s8(_mm512_setzero_si512(), codes, load512(a + kQ8_KQuants + 64 * k));
-      const __m512i scale = _mm512_mask_blend_epi32(0xFF00, _mm512_set1_epi32(scales[2 * k]),
-                                                    _mm512_set1_epi32(scales[2 * k + 1]));
-      sumi = _mm512_add_epi32(sumi, _mm512_mullo_epi32(products, scale));
+      const __m512i packed = _mm512_broadcast_i64x4(load256(w + kQ4_KQuants + 32 * k));
+      const __m512i codes = _mm512_and_si512(_mm512_mask_srli_epi16(packed, 0xFFFF0000, packed, 4), low_nibbles);
+      // Pair sums of at most 2 * 15 * 127, then times the sub-block scale and summed in int32.
+      const __m512i pairs = _mm512_maddubs_epi16(codes, load512(a + kQ8_KQuants + 64 * k));
+      const __m512i scale = _mm512_permutexvar_epi16(pair_index[k], scales16);
+      // vpmaddwd then an add rather than VNNI's vpdpwssd: four of those would be one chain of long latency.
+      sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(pairs, scale));
     }
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d), acc);
-    offsets += dmin * static_cast<float>(min_sum);
   }
-  return _mm512_reduce_add_ps(acc) - offsets;
+  return _mm512_reduce_add_ps(_mm512_sub_ps(acc, _mm512_zextps256_ps512(offsets)));
 }
 
 float SY_AVX512_KERNEL(dot_q6_k_q8_k)(const void* w_row, const void* a_row, int64_t n) {
@@ -200,7 +248,6 @@ float SY_AVX512_KERNEL(dot_q6_k_q8_k)(const void* w_row, const void* a_row, int6
   // Lane i of a 64-element product vector covers elements 4i..4i+3, so group g of 16 is lanes 4g..4g+3.
   const __m512i group_of_lane = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
   __m512 acc = _mm512_setzero_ps();
-  float biases = 0;
   for (int64_t b = 0; b < n / 256; ++b, w += kQ6_KBytes, a += kQ8_KBytes) {
     const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ6_KScales));
     const __m512i scales = _mm512_cvtepi8_epi32(scales8);
@@ -224,10 +271,12 @@ float SY_AVX512_KERNEL(dot_q6_k_q8_k)(const void* w_row, const void* a_row, int6
           _mm512_permutexvar_epi32(_mm512_add_epi32(group_of_lane, _mm512_set1_epi32(8 * half + 4)), scales);
       sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(_mm512_mullo_epi32(p01, s01), _mm512_mullo_epi32(p23, s23)));
     }
+    // The offset comes off in integers: subtracted in float after scaling, two large sums would cancel and lose
+    // the low bits of a small result.
+    sumi = _mm512_mask_sub_epi32(sumi, 1, sumi, _mm512_set1_epi32(bias));
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d), acc);
-    biases += d * static_cast<float>(bias);
   }
-  return _mm512_reduce_add_ps(acc) - biases;
+  return _mm512_reduce_add_ps(acc);
 }
 
 float SY_AVX512_KERNEL(dot_tq2_0_q8_k)(const void* w_row, const void* a_row, int64_t n) {
@@ -235,7 +284,6 @@ float SY_AVX512_KERNEL(dot_tq2_0_q8_k)(const void* w_row, const void* a_row, int
   const auto* a = static_cast<const uint8_t*>(a_row);
   const __m256i two_bits = _mm256_set1_epi8(3);
   __m512 acc = _mm512_setzero_ps();
-  float biases = 0;
   for (int64_t b = 0; b < n / 256; ++b, w += kTQ2_0Bytes, a += kQ8_KBytes) {
     __m512i sumi = _mm512_setzero_si512();
     for (int chunk = 0; chunk < 2; ++chunk) {  // 32 bytes: bit pair m of byte j is element 32m + j
@@ -251,10 +299,10 @@ float SY_AVX512_KERNEL(dot_tq2_0_q8_k)(const void* w_row, const void* a_row, int
     // Codes 0, 1, 2 mean -1, 0, +1: subtract the activation sum once.
     const int bias = horizontal_sum(_mm256_madd_epi16(load256(a + kQ8_KSums), _mm256_set1_epi16(1)));
     const float d = half_at(w + kTQ2_0D) * float_at(a);
+    sumi = _mm512_mask_sub_epi32(sumi, 1, sumi, _mm512_set1_epi32(bias));  // in integers, as for Q6_K
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d), acc);
-    biases += d * static_cast<float>(bias);
   }
-  return _mm512_reduce_add_ps(acc) - biases;
+  return _mm512_reduce_add_ps(acc);
 }
 
 }  // namespace sy::cpu::simd

@@ -1,10 +1,11 @@
 // The CPU plugin's vectorised inner loops, one translation unit per ISA level (simd_avx2.cpp, simd_avx512.cpp,
 // each compiled with its own -m flags). Only the dispatchers (cpu_kernels.cpp, quant_matmul.cpp) call them, and
 // only after the CPU was checked.
-// The ISA units include nothing but <immintrin.h>, <cstdint> and this header: an inline function from a shared
-// header (core/quant/blocks.h included) compiled there with -mavx512f could be picked by the linker for the whole
-// plugin and crash older CPUs. So the block layouts reach them as the offsets below, which quant_matmul.cpp
-// static_asserts against core/quant/blocks.h, the one definition.
+// The ISA units include nothing but <immintrin.h>, <cstdint>, this header and core/quant/k_scales.h (whose one
+// function has internal linkage): an inline function from a shared header (core/quant/blocks.h included) compiled
+// there with -mavx512f could be picked by the linker for the whole plugin and crash older CPUs. So the block
+// layouts reach them as the offsets below, which quant_matmul.cpp static_asserts against core/quant/blocks.h, the
+// one definition.
 #pragma once
 
 #include <cstdint>
@@ -24,9 +25,10 @@ float sum_squares_avx2(const float* x, int64_t n);
 float sum_squares_avx512(const float* x, int64_t n);
 
 // ---- Quantized dot products: one weight row against one activation row quantized on the fly --------------------
-// `w` is a row of n / block weight blocks, `a` the activation row in the matching format (Q8_0 blocks for Q4_0 and
-// Q8_0 weights, Q8_K blocks for Q4_K, Q6_K and TQ2_0), n a whole number of blocks. Neither pointer needs any
-// alignment. Returns sum_i w_i * a_i in float; products of quants are summed exactly in integers, then scaled.
+// `w` is a row of n / block weight blocks, `a` the activation row in the matching format (Q8_0Group below for
+// Q4_0, Q8_0 blocks for Q8_0 weights, Q8_K blocks for Q4_K, Q6_K and TQ2_0), n a whole number of blocks. Neither
+// pointer needs any alignment. Returns sum_i w_i * a_i in float; products of quants are summed exactly in
+// integers, then scaled.
 
 // Byte offsets of the fields the kernels read (GGUF layouts; checked against core/quant/blocks.h).
 constexpr int kQ4_0Bytes = 18, kQ4_0Quants = 2;                                   // fp16 d, 16 bytes of nibbles
@@ -36,9 +38,19 @@ constexpr int kQ6_KBytes = 210, kQ6_KHigh = 128, kQ6_KScales = 192, kQ6_KD = 208
 constexpr int kQ8_KBytes = 292, kQ8_KQuants = 4, kQ8_KSums = 260;                  // float d at 0, 16 int16 sums
 constexpr int kTQ2_0Bytes = 66, kTQ2_0D = 64;                                      // 2-bit codes at 0
 
-// Q4_K's eight 6-bit scales and mins out of their 12 packed bytes: core/quant's decode (scale_min_k4), compiled in
-// quant_matmul.cpp without -m flags so that this piece of block math is not written a second time.
-void q4_k_scales_mins(const uint8_t* packed, uint8_t* scales, uint8_t* mins);
+// Q4_0 weights meet their activations as Q8_0 blocks rearranged once per token (quant_matmul.cpp), so that the
+// loop over weight rows needs no shuffle and no activation sum: four blocks b0..b3 (128 elements) per group. The
+// lanes follow the weight: 16 bytes of nibbles per block side by side, low nibbles (elements 0..15) against `low`,
+// high nibbles (16..31) against `high`, so that 32-bit lanes 4k..4k+3 of a byte-product sum belong to block k.
+// A row is n / 32 blocks rounded up to whole groups; the blocks past the end have zero quants, bias and scale.
+struct Q8_0Group {
+  int8_t low[64];     // elements 0..15 of b0, b1, b2, b3
+  int8_t high[64];    // elements 16..31 of b0, b1, b2, b3
+  int32_t bias[16];   // lane 4k: 8 * (sum of bk's 32 quants), the weight codes' +8 offset; 0 in the other lanes
+  float scale[16];    // lanes 4k..4k+3: bk's scale
+};
+constexpr int kQ8_0GroupBlocks = 4;
+static_assert(sizeof(Q8_0Group) == 256);
 
 using QuantDot = float (*)(const void* w, const void* a, int64_t n);
 

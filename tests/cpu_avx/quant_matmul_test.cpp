@@ -101,7 +101,7 @@ Data make_data(TensorType type, const Problem& p, std::mt19937_64& rng) {
 
 // Runs one problem on one kernel set in an arena of `threads` and checks every output (see the file comment).
 void check(KernelSet set, TensorType type, const Problem& p, int threads, std::mt19937_64& rng) {
-  CAPTURE(sy::cpu::to_string(set));
+  CAPTURE(std::string(sy::cpu::to_string(set)));
   CAPTURE(std::string(sy::gguf::to_string(type)));
   CAPTURE(p.n_out);
   CAPTURE(p.n_in);
@@ -146,6 +146,7 @@ void check(KernelSet set, TensorType type, const Problem& p, int threads, std::m
         CAPTURE(got);
         CAPTURE(want_q);
         CAPTURE(want);
+        CAPTURE(scale_q);
         CHECK(near_quantized);
         CHECK(near_float);
       }
@@ -164,9 +165,12 @@ TEST_CASE("native matmul: every type at every kernel set matches the core/quant 
     for (const TensorType type : kNativeTypes) {
       const auto& traits = sy::gguf::tensor_type_traits(type);
       // The smallest row the type allows (one block; 32 for F16, whose block is 1), an odd number of blocks (the
-      // AVX-512 Q4_0/Q8_0 kernels take blocks in pairs), and for F16 a length no vector width divides.
+      // AVX-512 Q4_0/Q8_0 kernels take blocks in pairs), and for F16 a length no vector width divides. The SIMD
+      // Q4_0 kernels take blocks in groups of four, two groups at a time: also 8 blocks (whole pairs of groups) and
+      // 14 (three groups and two blocks).
       const int64_t block = traits.block_size == 1 ? 32 : traits.block_size;
       std::vector<int64_t> lengths = {block, 3 * block};
+      if (block == 32) lengths = {block, 3 * block, 8 * block, 14 * block};
       if (type == TensorType::F16) lengths.push_back(67);
       for (const int64_t n_in : lengths) {
         // Odd row counts, none divisible by the 3 threads; 1 token (matrix-vector), a few, and more than one tile.
