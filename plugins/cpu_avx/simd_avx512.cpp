@@ -117,65 +117,8 @@ float sum_squares_avx512(const float* x, int64_t n) {
 #endif  // !__AVX512VNNI__
 
 // ---- Quantized dot products (see simd_kernels.h) ----------------------------------------------------------------
-// Two 32-element blocks per 512-bit vector for Q4_0 and Q8_0; 64 elements at a time for the 256-element blocks.
-
-namespace {
-// One group of four Q4_0 blocks (72 bytes at w) against its Q8_0Group, added to acc. `head` holds bytes 0..63 of
-// the group and `tail` bytes 64..71 (both zero past the row's end): every field sits at an even offset, so word
-// permutes pick out the four blocks' nibbles and their fp16 scales with no per-block work.
-__m512 q4_0_group(__m512 acc, __m512i head, __m512i tail, const Q8_0Group* a) {
-  // Word 9k is block k's scale, words 9k+1..9k+8 its 16 bytes of nibbles.
-  static constexpr int16_t kNibbleWords[32] = {1,  2,  3,  4,  5,  6,  7,  8,  10, 11, 12, 13, 14, 15, 16, 17,
-                                               19, 20, 21, 22, 23, 24, 25, 26, 28, 29, 30, 31, 32, 33, 34, 35};
-  static constexpr int16_t kScaleWords[32] = {0, 0, 0, 0, 9, 9, 9, 9, 18, 18, 18, 18, 27, 27, 27, 27};
-  const __m512i nibble_words = _mm512_loadu_si512(kNibbleWords), scale_words = _mm512_loadu_si512(kScaleWords);
-  const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
-  const __m512i packed = _mm512_permutex2var_epi16(head, nibble_words, tail);
-  const __m512i low = _mm512_and_si512(packed, low_nibbles);
-  const __m512i high = _mm512_and_si512(_mm512_srli_epi16(packed, 4), low_nibbles);
-  const __m512i x_low = _mm512_loadu_si512(a->low), x_high = _mm512_loadu_si512(a->high);
-#ifdef __AVX512VNNI__
-  const __m512i products = _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), low, x_low), high, x_high);
-#else
-  // Four products per int16 lane, at most 4 * 15 * 127: the two halves add without overflow.
-  const __m512i pairs = _mm512_add_epi16(_mm512_maddubs_epi16(low, x_low), _mm512_maddubs_epi16(high, x_high));
-  const __m512i products = _mm512_madd_epi16(pairs, _mm512_set1_epi16(1));
-#endif
-  // Codes are the value plus 8: sum(code * x) - 8 * sum(x), exactly, then the activation's and the weight's scale.
-  const __m512i sums = _mm512_sub_epi32(products, _mm512_loadu_si512(a->bias));
-  const __m512 weight_scale = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(scale_words, head)));
-  const __m512 scaled = _mm512_mul_ps(_mm512_cvtepi32_ps(sums), _mm512_loadu_ps(a->scale));
-  return _mm512_fmadd_ps(scaled, weight_scale, acc);
-}
-}  // namespace
-
-float SY_AVX512_KERNEL(dot_q4_0_q8_0)(const void* w_row, const void* a_row, int64_t n) {
-  const auto* w = static_cast<const uint8_t*>(w_row);
-  const auto* a = static_cast<const Q8_0Group*>(a_row);
-  const int64_t groups = n / (32 * kQ8_0GroupBlocks);
-  constexpr int kGroupBytes = kQ8_0GroupBlocks * kQ4_0Bytes;
-  const auto tail_at = [](const uint8_t* p) {
-    return _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p)));
-  };
-  // Two accumulators: the FMA's latency is longer than a group's work.
-  __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-  int64_t g = 0;
-  for (; g + 2 <= groups; g += 2, w += 2 * kGroupBytes, a += 2) {
-    acc0 = q4_0_group(acc0, load512(w), tail_at(w + 64), a);
-    acc1 = q4_0_group(acc1, load512(w + kGroupBytes), tail_at(w + kGroupBytes + 64), a + 1);
-  }
-  if (g < groups) {
-    acc0 = q4_0_group(acc0, load512(w), tail_at(w + 64), a);
-    w += kGroupBytes;
-    ++a;
-  }
-  const int64_t rest = n / 32 % kQ8_0GroupBlocks;  // 1..3 blocks, at most 54 bytes: one masked load
-  if (rest > 0) {
-    const __mmask64 bytes = (__mmask64{1} << (rest * kQ4_0Bytes)) - 1;
-    acc1 = q4_0_group(acc1, _mm512_maskz_loadu_epi8(bytes, w), _mm512_setzero_si512(), a);
-  }
-  return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-}
+// Two 32-element blocks per 512-bit vector for Q8_0; 64 elements at a time for the 256-element blocks. Q4_0 has no
+// AVX-512 kernel: the AVX2 one reads memory faster even on AVX-512 hardware (bench/README.md, matvec section).
 
 float SY_AVX512_KERNEL(dot_q8_0_q8_0)(const void* w_row, const void* a_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(w_row);
