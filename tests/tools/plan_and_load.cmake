@@ -40,7 +40,7 @@ expect_match("\"zero_copy_bytes\": 1171200")
 # Provenance: file, then environment, then flags.
 run(0 ${CMAKE_COMMAND} -E env SWITCHYARD_SEED=7 SWITCHYARD_THREADS=3
     ${SWITCHYARD} plan -m ${MODEL} --config ${CONFIGS}/cpu.json --threads 2 --print-config)
-expect_match("runtime.threads = 2 +\\(flag for runtime.threads\\)")
+expect_match("runtime.threads = 2 +\\(flag --threads\\)")
 expect_match("runtime.seed = 7 +\\(env SWITCHYARD_SEED\\)")
 expect_match("placement.policy = \"cpu\" +\\(file ")
 expect_match("sampling.top_k = 40 +\\(default\\)")

@@ -4,7 +4,7 @@ namespace sy::cli {
 
 config::RunConfig RunOptions::load() const {
   std::vector<config::Setting> flags;
-  for (const auto& [key, text] : flag_values) flags.push_back({key, text, "flag for " + key});
+  for (const auto& f : flag_values) flags.push_back({f.key, f.text, "flag " + f.flag});
   std::optional<std::filesystem::path> file;
   if (!config_file.empty()) file = config_file;
   config::RunConfig config = config::load_run_config(file, config::settings_from_environment(), flags);
@@ -45,9 +45,9 @@ void add_run_options(CLI::App& command, const std::shared_ptr<RunOptions>& optio
       {"--seed", "runtime.seed", "Sampling seed"},
   };
   for (const auto& spec : kFlags) {
-    const std::string key = spec.key;
+    const std::string key = spec.key, flag = spec.flag;
     command.add_option_function<std::string>(
-        spec.flag, [options, key](const std::string& text) { options->flag_values.push_back({key, text}); },
+        spec.flag, [options, key, flag](const std::string& text) { options->flag_values.push_back({key, text, flag}); },
         spec.help);
   }
   command.add_option("--plugin-path", options->plugin_paths, "Plugin file or directory searched first (repeatable)");

@@ -16,7 +16,12 @@ namespace sy::cli {
 struct RunOptions {
   std::string config_file;
   bool print_config = false;
-  std::vector<std::pair<std::string, std::string>> flag_values;  // (config key, text) in command-line order
+  struct FlagValue {
+    std::string key;   // the configuration key it sets, e.g. "runtime.threads"
+    std::string text;  // as typed
+    std::string flag;  // e.g. "--threads", for messages and --print-config
+  };
+  std::vector<FlagValue> flag_values;  // in command-line order
   std::vector<std::string> plugin_paths;
   std::vector<std::string> require_devices;
 
