@@ -140,12 +140,13 @@ void quantize_row_q8_0_groups(const float* x, simd::Q8_0Group* out, int64_t n) {
     simd::Q8_0Group& group = out[b / simd::kQ8_0GroupBlocks];
     const int k = static_cast<int>(b % simd::kQ8_0GroupBlocks);
     const quant::BlockQ8_0& block = q8_0[static_cast<size_t>(b)];
-    std::copy(block.qs, block.qs + kHalf, group.low + kHalf * k);
-    std::copy(block.qs + kHalf, block.qs + 2 * kHalf, group.high + kHalf * k);
+    const int slot = simd::kQ8_0GroupSlot[k];
+    std::copy(block.qs, block.qs + kHalf, group.low + kHalf * slot);
+    std::copy(block.qs + kHalf, block.qs + 2 * kHalf, group.high + kHalf * slot);
     int32_t sum = 0;
     for (const int8_t q : block.qs) sum += q;
-    group.bias[4 * k] = 8 * sum;
-    std::fill(group.scale + 4 * k, group.scale + 4 * k + 4, quant::fp16_to_fp32(block.d));
+    group.bias[k] = 8 * sum;
+    group.scale[k] = quant::fp16_to_fp32(block.d);
   }
 }
 

@@ -109,64 +109,66 @@ float sum_squares_avx2(const float* x, int64_t n) {
 // ---- Quantized dot products (see simd_kernels.h) ----------------------------------------------------------------
 
 namespace {
-uint64_t half_bits_at(const uint8_t* p) {
-  uint16_t bits;
-  __builtin_memcpy(&bits, p, sizeof bits);
-  return bits;
-}
-
-// Two Q4_0 blocks' nibbles (`packed`: block 0 in the low 128 bits, block 1 in the high) against the matching half
-// of a Q8_0Group (`block`: 0 for b0 b1, 2 for b2 b3), added to acc; `weight_scale` holds each block's scale in its
-// four 32-bit lanes.
-__m256 q4_0_pair(__m256 acc, __m256i packed, const Q8_0Group* a, int block, __m256 weight_scale) {
+// Two Q4_0 blocks' nibbles (`packed`: block p in the low 128 bits, block p + 4 in the high) against the matching
+// quants of a Q8_0Group: sixteen int16 sums of four byte products each, at most 4 * 15 * 127 = 7620.
+__m256i q4_0_pair(__m256i packed, const Q8_0Group* a, int p) {
   const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
   const __m256i low = _mm256_and_si256(packed, low_nibbles);
   const __m256i high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
-  // Four products per int16 lane, at most 4 * 15 * 127: the two halves add without overflow.
-  const auto x_at = [](const int8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); };
-  const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(low, x_at(a->low + 16 * block)),
-                                         _mm256_maddubs_epi16(high, x_at(a->high + 16 * block)));
-  // Codes are the value plus 8: sum(code * x) - 8 * sum(x), exactly, then the activation's and the weight's scale.
-  const __m256i sums = _mm256_sub_epi32(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)),
-                                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a->bias + 4 * block)));
-  const __m256 scaled = _mm256_mul_ps(_mm256_cvtepi32_ps(sums), _mm256_loadu_ps(a->scale + 4 * block));
-  return _mm256_fmadd_ps(scaled, weight_scale, acc);
+  const auto x_at = [](const int8_t* q) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)); };
+  return _mm256_add_epi16(_mm256_maddubs_epi16(low, x_at(a->low + 32 * p)),
+                          _mm256_maddubs_epi16(high, x_at(a->high + 32 * p)));
+}
+
+// One group: eight Q4_0 blocks at w (kQ4_0Bytes apart, all eight readable) against a, added to acc.
+[[gnu::always_inline]] inline __m256 q4_0_group(__m256 acc, const uint8_t* w, const Q8_0Group* a) {
+  constexpr int kB = kQ4_0Bytes, kQ = kQ4_0Quants;
+  const auto nibbles_at = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
+  const auto pair = [&](int p) {
+    return q4_0_pair(_mm256_set_m128i(nibbles_at(w + (p + 4) * kB + kQ), nibbles_at(w + p * kB + kQ)), a, p);
+  };
+  // Each block's sixteen int16 sums folded into one int32 lane, block k in lane k, by in-lane shuffles and adds
+  // (three vphaddw cost more): one subtract, convert and FMA per group then, where per pair of blocks they were the
+  // bulk of the work. Two int16 sums added: at most 2 * 7620, no overflow.
+  const auto fold = [](__m256i first, __m256i second) {  // blocks p, p + 1 -> lanes p p p+1 p+1 | p+4 p+4 p+5 p+5
+    const __m256i sum16 = _mm256_add_epi16(_mm256_unpacklo_epi64(first, second), _mm256_unpackhi_epi64(first, second));
+    return _mm256_castsi256_ps(_mm256_madd_epi16(sum16, _mm256_set1_epi16(1)));
+  };
+  const __m256 low = fold(pair(0), pair(1)), high = fold(pair(2), pair(3));
+  const __m256i sums = _mm256_add_epi32(_mm256_castps_si256(_mm256_shuffle_ps(low, high, 0x88)),
+                                        _mm256_castps_si256(_mm256_shuffle_ps(low, high, 0xdd)));
+  // Codes are the value plus 8: sum(code * x) - 8 * sum(x), exactly.
+  const __m256i exact = _mm256_sub_epi32(sums, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a->bias)));
+  // The eight fp16 weight scales without scalar loads: block k's sits at byte 18k = 16k + 2k, so word k of the
+  // 16 bytes at 16k, and the group's first 128 bytes as four 32-byte loads hold all eight. Dword blends pick
+  // s0 s2 s4 s6 (low words) | s1 s3 s5 s7 (high words), one word blend puts them in order, one instruction
+  // converts, and the activation's scales are multiplied in once per group.
+  static_assert(kB == 18 && kQ == 2, "the scale gather below assumes the GGUF Q4_0 layout");
+  const auto row_at = [w](int j) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * j)); };
+  const __m256i picked = _mm256_blend_epi32(_mm256_blend_epi32(row_at(0), row_at(1), 0x22),
+                                            _mm256_blend_epi32(row_at(2), row_at(3), 0x88), 0xcc);
+  const __m128i halves =
+      _mm_blend_epi16(_mm256_castsi256_si128(picked), _mm256_extracti128_si256(picked, 1), 0xaa);
+  const __m256 scales = _mm256_mul_ps(_mm256_cvtph_ps(halves), _mm256_loadu_ps(a->scale));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(exact), scales, acc);
 }
 }  // namespace
 
 float dot_q4_0_q8_0_avx2(const void* w_row, const void* a_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(w_row);
   const auto* a = static_cast<const Q8_0Group*>(a_row);
-  constexpr int kB = kQ4_0Bytes, kQ = kQ4_0Quants;
-  const __m256i first_pair = _mm256_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1);
-  const __m256i second_pair = _mm256_setr_epi32(2, 2, 2, 2, 3, 3, 3, 3);
-  const auto nibbles_at = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
-  // Two accumulators: the FMA's latency is longer than a pair's work.
-  __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-  for (int64_t g = 0; g < n / (32 * kQ8_0GroupBlocks); ++g, w += kQ8_0GroupBlocks * kB, ++a) {
-    // The four fp16 scales converted at once.
-    const uint64_t halves = half_bits_at(w) | half_bits_at(w + kB) << 16 | half_bits_at(w + 2 * kB) << 32 |
-                            half_bits_at(w + 3 * kB) << 48;
-    const __m256 scales = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(halves))));
-    acc0 = q4_0_pair(acc0, _mm256_set_m128i(nibbles_at(w + kB + kQ), nibbles_at(w + kQ)), a, 0,
-                     _mm256_permutevar8x32_ps(scales, first_pair));
-    acc1 = q4_0_pair(acc1, _mm256_set_m128i(nibbles_at(w + 3 * kB + kQ), nibbles_at(w + 2 * kB + kQ)), a, 2,
-                     _mm256_permutevar8x32_ps(scales, second_pair));
-  }
-  // 1..3 blocks left: the activation's missing blocks are zero, so are the weight's here.
+  constexpr int64_t kGroupBytes = int64_t{kQ8_0GroupBlocks} * kQ4_0Bytes;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t g = 0; g < n / (32 * kQ8_0GroupBlocks); ++g, w += kGroupBytes, ++a) acc = q4_0_group(acc, w, a);
+  // 1..7 blocks left: copied into a zeroed group (zero codes and scale: the missing activation blocks are zero too),
+  // so that the loop reads nothing past the row.
   const int64_t rest = n / 32 % kQ8_0GroupBlocks;
   if (rest > 0) {
-    uint64_t halves = 0;
-    for (int64_t k = 0; k < rest; ++k) halves |= half_bits_at(w + k * kB) << (16 * k);
-    const __m256 scales = _mm256_castps128_ps256(_mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(halves))));
-    const __m128i second = rest >= 2 ? nibbles_at(w + kB + kQ) : _mm_setzero_si128();
-    acc0 = q4_0_pair(acc0, _mm256_set_m128i(second, nibbles_at(w + kQ)), a, 0,
-                     _mm256_permutevar8x32_ps(scales, first_pair));
-    if (rest == 3)
-      acc1 = q4_0_pair(acc1, _mm256_set_m128i(_mm_setzero_si128(), nibbles_at(w + 2 * kB + kQ)), a, 2,
-                       _mm256_permutevar8x32_ps(scales, second_pair));
+    uint8_t tail[kGroupBytes] = {};
+    __builtin_memcpy(tail, w, static_cast<size_t>(rest * kQ4_0Bytes));
+    acc = q4_0_group(acc, tail, a);
   }
-  return horizontal_sum(_mm256_add_ps(acc0, acc1));
+  return horizontal_sum(acc);
 }
 
 float dot_q8_0_q8_0_avx2(const void* w_row, const void* a_row, int64_t n) {

@@ -39,18 +39,20 @@ constexpr int kQ8_KBytes = 292, kQ8_KQuants = 4, kQ8_KSums = 260;               
 constexpr int kTQ2_0Bytes = 66, kTQ2_0D = 64;                                      // 2-bit codes at 0
 
 // Q4_0 weights meet their activations as Q8_0 blocks rearranged once per token (quant_matmul.cpp), so that the
-// loop over weight rows needs no shuffle and no activation sum: four blocks b0..b3 (128 elements) per group. The
-// lanes follow the weight: 16 bytes of nibbles per block side by side, low nibbles (elements 0..15) against `low`,
-// high nibbles (16..31) against `high`, so that 32-bit lanes 4k..4k+3 of a byte-product sum belong to block k.
+// loop over weight rows needs no shuffle and no activation sum: eight blocks b0..b7 (256 elements) per group. The
+// quants follow the weight: the kernel pairs block k with block k + 4 in one register (16 bytes of nibbles each,
+// b_k in the low 128 bits), so 16-byte slot kQ8_0GroupSlot[k] of `low` holds bk's elements 0..15 (against the low
+// nibbles) and the same slot of `high` its elements 16..31 (against the high nibbles).
 // A row is n / 32 blocks rounded up to whole groups; the blocks past the end have zero quants, bias and scale.
 struct Q8_0Group {
-  int8_t low[64];     // elements 0..15 of b0, b1, b2, b3
-  int8_t high[64];    // elements 16..31 of b0, b1, b2, b3
-  int32_t bias[16];   // lane 4k: 8 * (sum of bk's 32 quants), the weight codes' +8 offset; 0 in the other lanes
-  float scale[16];    // lanes 4k..4k+3: bk's scale
+  int8_t low[128];   // slots b0 b4 b1 b5 b2 b6 b3 b7: elements 0..15
+  int8_t high[128];  // the same slots: elements 16..31
+  int32_t bias[8];   // bias[k]: 8 * (sum of bk's 32 quants), the weight codes' +8 offset
+  float scale[8];    // scale[k]: bk's scale
 };
-constexpr int kQ8_0GroupBlocks = 4;
-static_assert(sizeof(Q8_0Group) == 256);
+constexpr int kQ8_0GroupBlocks = 8;
+constexpr int kQ8_0GroupSlot[kQ8_0GroupBlocks] = {0, 2, 4, 6, 1, 3, 5, 7};
+static_assert(sizeof(Q8_0Group) == 320);
 
 using QuantDot = float (*)(const void* w, const void* a, int64_t n);
 

@@ -165,12 +165,12 @@ TEST_CASE("native matmul: every type at every kernel set matches the core/quant 
     for (const TensorType type : kNativeTypes) {
       const auto& traits = sy::gguf::tensor_type_traits(type);
       // The smallest row the type allows (one block; 32 for F16, whose block is 1), an odd number of blocks (the
-      // AVX-512 Q4_0/Q8_0 kernels take blocks in pairs), and for F16 a length no vector width divides. The SIMD
-      // Q4_0 kernels take blocks in groups of four, two groups at a time: also 8 blocks (whole pairs of groups) and
-      // 14 (three groups and two blocks).
+      // AVX-512 Q8_0 kernel takes blocks in pairs), and for F16 a length no vector width divides. The SIMD Q4_0
+      // kernel takes blocks in groups of eight and pads a shorter tail: also 8 blocks (one whole group), 14 (a group
+      // and a 6-block tail) and 15 (a group and the longest tail, 7 blocks).
       const int64_t block = traits.block_size == 1 ? 32 : traits.block_size;
       std::vector<int64_t> lengths = {block, 3 * block};
-      if (block == 32) lengths = {block, 3 * block, 8 * block, 14 * block};
+      if (block == 32) lengths = {block, 3 * block, 8 * block, 14 * block, 15 * block};
       if (type == TensorType::F16) lengths.push_back(67);
       for (const int64_t n_in : lengths) {
         // Odd row counts, none divisible by the 3 threads; 1 token (matrix-vector), a few, and more than one tile.
