@@ -240,19 +240,25 @@ SY_HOST_DEVICE inline void dequantize_block_q3_k(const BlockQ3_K* block, float* 
   }
 }
 
+// Sub-block `j` of a Q4_K/Q5_K super-block: its scale (d × 6-bit scale) and its offset (dmin × 6-bit min), so that
+// element = scale × level − offset. One place for the decoders and the quantizer's level search.
+SY_HOST_DEVICE inline void k4_scale_offset(int j, const uint8_t* scales, float d, float dmin, float* scale,
+                                           float* offset) {
+  uint8_t scale_code, min_code;
+  scale_min_k4(j, scales, &scale_code, &min_code);
+  *scale = d * static_cast<float>(scale_code);
+  *offset = dmin * static_cast<float>(min_code);
+}
+
 // Q4_K: eight sub-blocks of 32 with a 6-bit scale and min each; 32 bytes of qs hold two sub-blocks as nibbles.
 SY_HOST_DEVICE inline void dequantize_block_q4_k(const BlockQ4_K* block, float* out) {
   const float d = fp16_to_fp32(block->d);
   const float dmin = fp16_to_fp32(block->dmin);
   const uint8_t* q = block->qs;
   for (int sub_block = 0; sub_block < 8; sub_block += 2) {
-    uint8_t scale_code, min_code;
-    scale_min_k4(sub_block, block->scales, &scale_code, &min_code);
-    const float scale_low = d * static_cast<float>(scale_code);
-    const float offset_low = dmin * static_cast<float>(min_code);
-    scale_min_k4(sub_block + 1, block->scales, &scale_code, &min_code);
-    const float scale_high = d * static_cast<float>(scale_code);
-    const float offset_high = dmin * static_cast<float>(min_code);
+    float scale_low, offset_low, scale_high, offset_high;
+    k4_scale_offset(sub_block, block->scales, d, dmin, &scale_low, &offset_low);
+    k4_scale_offset(sub_block + 1, block->scales, d, dmin, &scale_high, &offset_high);
     for (int l = 0; l < 32; ++l) *out++ = scale_low * static_cast<float>(q[l] & 0xF) - offset_low;
     for (int l = 0; l < 32; ++l) *out++ = scale_high * static_cast<float>(q[l] >> 4) - offset_high;
     q += 32;
@@ -266,13 +272,9 @@ SY_HOST_DEVICE inline void dequantize_block_q5_k(const BlockQ5_K* block, float* 
   const uint8_t* ql = block->qs;
   uint8_t mask_low = 1, mask_high = 2;
   for (int sub_block = 0; sub_block < 8; sub_block += 2) {
-    uint8_t scale_code, min_code;
-    scale_min_k4(sub_block, block->scales, &scale_code, &min_code);
-    const float scale_low = d * static_cast<float>(scale_code);
-    const float offset_low = dmin * static_cast<float>(min_code);
-    scale_min_k4(sub_block + 1, block->scales, &scale_code, &min_code);
-    const float scale_high = d * static_cast<float>(scale_code);
-    const float offset_high = dmin * static_cast<float>(min_code);
+    float scale_low, offset_low, scale_high, offset_high;
+    k4_scale_offset(sub_block, block->scales, d, dmin, &scale_low, &offset_low);
+    k4_scale_offset(sub_block + 1, block->scales, d, dmin, &scale_high, &offset_high);
     for (int l = 0; l < 32; ++l) {
       const int value = (ql[l] & 0xF) + ((block->qh[l] & mask_low) ? 16 : 0);
       *out++ = scale_low * static_cast<float>(value) - offset_low;
