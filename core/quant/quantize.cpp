@@ -162,6 +162,16 @@ float signed_absolute_max(const float* x, int n) {
   return max;
 }
 
+// The smallest and largest element of x[0..n), for the asymmetric types (Q4_1, Q5_1).
+void min_max(const float* x, int n, float* min, float* max) {
+  *min = x[0];
+  *max = x[0];
+  for (int j = 0; j < n; ++j) {
+    if (x[j] < *min) *min = x[j];
+    if (x[j] > *max) *max = x[j];
+  }
+}
+
 void require_whole_blocks(int64_t n, int block_size, const char* type_name) {
   if (n < 0 || n % block_size != 0) {
     throw Error(ErrorCode::invalid_argument, "cannot quantize " + std::to_string(n) + " elements to " + type_name +
@@ -212,11 +222,9 @@ void quantize_k_scales_and_mins(const float* x, Block* block, uint8_t* levels, i
   block->dmin = fp32_to_fp16(max_min / 63.f);
 
   for (int j = 0; j < 8; ++j) {
-    uint8_t scale_code, min_code;
-    scale_min_k4(j, block->scales, &scale_code, &min_code);
-    const float d = fp16_to_fp32(block->d) * static_cast<float>(scale_code);
+    float d, offset;
+    k4_scale_offset(j, block->scales, fp16_to_fp32(block->d), fp16_to_fp32(block->dmin), &d, &offset);
     if (d == 0) continue;  // keep the search's levels: they decode to the offset alone either way
-    const float offset = fp16_to_fp32(block->dmin) * static_cast<float>(min_code);
     for (int l = 0; l < 32; ++l) {
       levels[32 * j + l] = static_cast<uint8_t>(std::max(0, std::min(nmax, nearest_int((x[32 * j + l] + offset) / d))));
     }
@@ -246,11 +254,8 @@ void quantize_row_q4_0(const float* x, BlockQ4_0* y, int64_t n) {
 void quantize_row_q4_1(const float* x, BlockQ4_1* y, int64_t n) {
   require_whole_blocks(n, kBlockElements, "q4_1");
   for (int64_t i = 0; i < n / kBlockElements; ++i, x += kBlockElements) {
-    float min = x[0], max = x[0];
-    for (int j = 0; j < kBlockElements; ++j) {
-      if (x[j] < min) min = x[j];
-      if (x[j] > max) max = x[j];
-    }
+    float min, max;
+    min_max(x, kBlockElements, &min, &max);
     const float d = (max - min) / 15;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[i].d = fp32_to_fp16(d);
@@ -285,11 +290,8 @@ void quantize_row_q5_0(const float* x, BlockQ5_0* y, int64_t n) {
 void quantize_row_q5_1(const float* x, BlockQ5_1* y, int64_t n) {
   require_whole_blocks(n, kBlockElements, "q5_1");
   for (int64_t i = 0; i < n / kBlockElements; ++i, x += kBlockElements) {
-    float min = x[0], max = x[0];
-    for (int j = 0; j < kBlockElements; ++j) {
-      if (x[j] < min) min = x[j];
-      if (x[j] > max) max = x[j];
-    }
+    float min, max;
+    min_max(x, kBlockElements, &min, &max);
     const float d = (max - min) / 31;
     const float id = d != 0 ? 1.0f / d : 0.0f;
     y[i].d = fp32_to_fp16(d);
