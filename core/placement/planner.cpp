@@ -237,17 +237,6 @@ std::string_view to_string(Role role) {
   return "other";
 }
 
-std::string format_bytes(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1024 && unit < 4) {
-    value /= 1024;
-    ++unit;
-  }
-  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.1f} {}", value, units[unit]);
-}
-
 std::vector<TensorDescription> describe_tensors(const gguf::File& file) {
   std::vector<TensorDescription> out;
   for (const auto& t : file.tensors()) {

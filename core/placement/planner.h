@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/common/format.h"
 #include "core/config/run_config.h"
 #include "core/gguf/file.h"
 #include "core/model/llama.h"
@@ -96,6 +97,6 @@ Plan replan_without(const std::set<std::string>& failed_devices, const std::vect
                     const std::vector<TensorDescription>& tensors, const RunShape& shape,
                     const config::RunConfig& config);
 
-std::string format_bytes(uint64_t bytes);  // "39.1 GiB"
+using sy::format_bytes;  // "39.1 GiB" (core/common/format.h), spelled placement::format_bytes by its callers
 
 }  // namespace sy::placement

@@ -6,6 +6,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "core/common/format.h"
 #include "core/gguf/file.h"
 #include "core/model/llama.h"
 #include "tools/switchyard/commands.h"
@@ -52,17 +53,6 @@ ordered_json value_to_json(const gguf::Value& v) {
 bool is_bulky(const gguf::Value& v) {
   const gguf::Array* a = v.as_array();
   return a && a->size() > 16;
-}
-
-std::string human_bytes(uint64_t bytes) {
-  const char* units[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-  double value = static_cast<double>(bytes);
-  int unit = 0;
-  while (value >= 1024 && unit < 4) {
-    value /= 1024;
-    ++unit;
-  }
-  return unit == 0 ? fmt::format("{} B", bytes) : fmt::format("{:.2f} {}", value, units[unit]);
 }
 
 std::string shape_of(const gguf::TensorInfo& t) {
@@ -154,7 +144,7 @@ ordered_json build_json(const gguf::File& file, bool with_tensors) {
 void print_text(const gguf::File& file, const ordered_json& j, bool with_tensors) {
   std::cout << fmt::format("file          {}\n", file.name());
   std::cout << fmt::format("size          {} ({} bytes), GGUF v{}, alignment {}, data at byte {}\n",
-                           human_bytes(file.file_size()), file.file_size(), file.version(), file.alignment(),
+                           format_bytes(file.file_size(), 2), file.file_size(), file.version(), file.alignment(),
                            file.data_offset());
   std::cout << fmt::format("architecture  {}\n", file.architecture().empty() ? "(none)" : file.architecture());
   if (!j["hyperparameters"].empty()) {
@@ -172,10 +162,10 @@ void print_text(const gguf::File& file, const ordered_json& j, bool with_tensors
                              token.contains("text") ? token["text"].dump() : std::string());
   }
   std::cout << fmt::format("tensors       {} tensors, {}\n", file.tensors().size(),
-                           human_bytes(j["tensor_bytes"].get<uint64_t>()));
+                           format_bytes(j["tensor_bytes"].get<uint64_t>(), 2));
   for (const auto& [type, counts] : j["bytes_per_type"].items()) {
     std::cout << fmt::format("  {:<8} {:>5} tensors  {:>12}\n", type, counts["tensors"].get<uint64_t>(),
-                             human_bytes(counts["bytes"].get<uint64_t>()));
+                             format_bytes(counts["bytes"].get<uint64_t>(), 2));
   }
   if (with_tensors) {
     std::cout << fmt::format("\n{:<32} {:<8} {:<22} {:>12} {:>12}\n", "name", "type", "shape", "bytes", "offset");
