@@ -100,8 +100,8 @@ class Builder {
   // accelerator (loading.mode lazy with a cache budget) needs room for the cache, not for every weight: a device
   // too small for the model takes it all, and the loader evicts and re-uploads.
   bool fits(const DeviceState& s, uint64_t total, uint64_t kv) const {
-    const uint64_t cache = config_.loading.lazy_budget_mib << 20;
-    if (config_.loading.mode == "lazy" && cache > 0 && s.description.kind != DeviceKind::cpu) {
+    if (streams(s)) {
+      const uint64_t cache = config_.loading.lazy_budget_mib << 20;
       const uint64_t scratch = s.scratch_reserved ? s.usage.scratch : shape_.scratch_bytes;
       const uint64_t fixed = s.usage.kv_cache + kv + scratch + cache;
       return total - kv <= cache && fixed <= s.usage.budget;
