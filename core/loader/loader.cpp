@@ -35,6 +35,26 @@ placement::DeviceKind kind_of(const plugin::Device& d) {
   }
 }
 
+// Bytes per element of the types the loader converts to (F32, F16).
+uint64_t converted_element_bytes(gguf::TensorType target) { return target == gguf::TensorType::F16 ? 2 : 4; }
+
+// Elements [first, first + n) of `tensor` (stored as `data` in the file's type) in `target` (F32 or F16) at
+// `destination`; `floats` is scratch for the F16 case. The one definition of what a converted tensor holds: the
+// upload writes it and verify_model compares against it.
+void convert_elements(const gguf::TensorInfo& tensor, std::span<const std::byte> data, uint64_t first, uint64_t n,
+                      gguf::TensorType target, std::byte* destination, std::vector<float>& floats) {
+  if (target == gguf::TensorType::F16) {
+    floats.resize(n);
+    quant::dequantize_range(tensor.type, data, tensor.n_elements, first, std::span<float>(floats.data(), n),
+                            tensor.name);
+    auto* half = reinterpret_cast<uint16_t*>(destination);
+    for (uint64_t i = 0; i < n; ++i) half[i] = quant::fp32_to_fp16(floats[i]);
+  } else {
+    quant::dequantize_range(tensor.type, data, tensor.n_elements, first,
+                            std::span<float>(reinterpret_cast<float*>(destination), n), tensor.name);
+  }
+}
+
 }  // namespace
 
 uint64_t peak_resident_bytes() { return status_field_kib("VmHWM") * 1024; }
@@ -202,8 +222,8 @@ struct LoadedModel::State {
   }
 
   void convert_and_upload(Entry& e, std::span<const std::byte> data, gguf::TensorType target) {
+    const uint64_t out_size = converted_element_bytes(target);
     const uint64_t row = e.info->ne[0];
-    const uint64_t out_size = target == gguf::TensorType::F16 ? 2 : 4;
     // Whole rows per chunk, so every chunk starts on a block boundary, and as many as fit in a staging half.
     const uint64_t rows_per_chunk = std::max<uint64_t>(1, staging_half() / (row * out_size));
     const uint64_t chunk_elements = std::min(rows_per_chunk * row, e.info->n_elements);
@@ -212,19 +232,10 @@ struct LoadedModel::State {
                   fmt::format("{}: one row ({} converted bytes) does not fit a staging half of {}; raise "
                               "loading.staging_mib", e.info->name, row * out_size, placement::format_bytes(staging_half())));
     }
-    if (target == gguf::TensorType::F16) floats.resize(chunk_elements);
     for (uint64_t first = 0; first < e.info->n_elements; first += chunk_elements) {
       const uint64_t n = std::min(chunk_elements, e.info->n_elements - first);
       stage_upload(*e.device, e.buffer, first * out_size, n * out_size, [&](std::byte* destination, uint64_t) {
-        if (target == gguf::TensorType::F16) {
-          std::span<float> decoded(floats.data(), n);
-          quant::dequantize_range(e.info->type, data, e.info->n_elements, first, decoded, e.info->name);
-          auto* half = reinterpret_cast<uint16_t*>(destination);
-          for (uint64_t i = 0; i < n; ++i) half[i] = quant::fp32_to_fp16(decoded[i]);
-        } else {
-          std::span<float> decoded(reinterpret_cast<float*>(destination), n);
-          quant::dequantize_range(e.info->type, data, e.info->n_elements, first, decoded, e.info->name);
-        }
+        convert_elements(*e.info, data, first, n, target, destination, floats);
       });
     }
   }
@@ -397,6 +408,52 @@ LoadedModel load_model(const gguf::File& file, const plugin::Inventory& inventor
   state->report.phase_seconds.push_back(
       {state->lazy ? "handles" : "load", std::chrono::duration<double>(Clock::now() - start).count()});
   return LoadedModel(std::move(state));
+}
+
+VerifyReport verify_model(LoadedModel& model, const gguf::File& file) {
+  constexpr uint64_t kChunkBytes = uint64_t{16} << 20;  // host memory used, whatever the tensor's size
+  VerifyReport report;
+  std::vector<std::byte> expected, found;
+  std::vector<float> floats;
+  for (const auto& p : model.plan().tensors) {
+    const gguf::TensorInfo* info = file.find_tensor(p.tensor);
+    if (!info) throw Error(ErrorCode::internal, "verify: the plan names " + p.tensor + ", which the file lacks");
+    const auto data = file.tensor_data(*info);
+    const plugin::Buffer& buffer = model.acquire(p.tensor);
+    const bool converted = p.stored_type != info->type;
+    const uint64_t size = converted ? info->n_elements * converted_element_bytes(p.stored_type) : data.size();
+    if (buffer.size() < size) {
+      report.mismatches.push_back(fmt::format("{} on {}: the device buffer holds {} bytes, expected {}", p.tensor,
+                                              p.device, buffer.size(), size));
+      continue;
+    }
+    // A converted chunk holds whole rows, so that it starts on a block boundary of the file's type.
+    const uint64_t converted_row = info->ne[0] * converted_element_bytes(p.stored_type);
+    const uint64_t chunk = converted ? std::max<uint64_t>(1, kChunkBytes / converted_row) * converted_row : kChunkBytes;
+    for (uint64_t offset = 0; offset < size; offset += chunk) {
+      const uint64_t n = std::min(chunk, size - offset);
+      found.resize(n);
+      buffer.download(offset, found.data(), n);
+      const std::byte* want = data.data() + offset;
+      if (converted) {
+        const uint64_t element_bytes = converted_element_bytes(p.stored_type);
+        expected.resize(n);
+        convert_elements(*info, data, offset / element_bytes, n / element_bytes, p.stored_type, expected.data(), floats);
+        want = expected.data();
+      }
+      const auto at = std::mismatch(found.begin(), found.end(), want).first;
+      if (at != found.end()) {
+        report.mismatches.push_back(fmt::format("{} on {}: byte {} of {} differs from the file{} (found 0x{:02x}, "
+                                                "expected 0x{:02x})", p.tensor, p.device, offset + (at - found.begin()),
+                                                size, converted ? "'s conversion" : "", static_cast<unsigned>(*at),
+                                                static_cast<unsigned>(want[at - found.begin()])));
+        break;
+      }
+    }
+    report.tensors += 1;
+    report.bytes += size;
+  }
+  return report;
 }
 
 }  // namespace sy::loader

@@ -92,6 +92,18 @@ LoadedModel load_model(const gguf::File& file, const plugin::Inventory& inventor
                        const std::vector<placement::TensorDescription>& tensors, const placement::RunShape& shape,
                        const config::RunConfig& config, const LoadOptions& options = {});
 
+// What verify_model found: every tensor read back from its device and compared byte for byte with the file (or,
+// for a tensor converted on upload, with the same conversion of the file's bytes).
+struct VerifyReport {
+  uint64_t tensors = 0;
+  uint64_t bytes = 0;                   // read back
+  std::vector<std::string> mismatches;  // one sentence per differing tensor: name, device, first differing byte
+};
+
+// Reads every planned tensor back, 16 MiB at a time. In lazy mode this acquires each tensor in turn (uploads,
+// evictions). `model` and `file` are borrowed; `file` must be the one the model was loaded from.
+VerifyReport verify_model(LoadedModel& model, const gguf::File& file);
+
 // Device descriptions for the planner from the live inventory (free memory asked now).
 std::vector<placement::DeviceDescription> describe_devices(const plugin::Inventory& inventory);
 

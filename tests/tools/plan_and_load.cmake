@@ -53,6 +53,18 @@ expect_match("cache simdev:0 +budget 4.0 MiB")
 expect_match("simdev:0 +3[0-9] tensors")
 expect_match("evictions [1-9]")
 
+# --verify reads every tensor back: identical after uploads through the staging halves, conversions included
+# (simdev stores no TQ2_0, so those weights are converted on upload); a corrupted upload is caught, named, exit 1.
+run(0 ${CMAKE_COMMAND} -E env SWITCHYARD_SIMDEV=1x64MiB
+    ${SWITCHYARD} load -m ${MODEL_TQ2_0} --plugin-path ${SIMDEV} --policy gpu-first --ctx-size 16 --batch-size 2
+    --verify --format json)
+expect_match("\"converted_tensors\": [1-9]")
+expect_match("\"verify\": {\n *\"tensors\": 39,")
+expect_match("\"mismatches\": \\[\\]")
+run(1 ${CMAKE_COMMAND} -E env SWITCHYARD_SIMDEV=1x64MiB SWITCHYARD_SIMDEV_CORRUPT_UPLOAD=100
+    ${SWITCHYARD} load -m ${MODEL} --plugin-path ${SIMDEV} --policy gpu-first --ctx-size 16 --batch-size 2 --verify)
+expect_match("MISMATCH blk.4.ffn_gate.weight on simdev:0: byte 100 of 44032 differs from the file")
+
 # Configuration errors: each names the key path (or variable), the value and what is allowed; exit 2.
 file(WRITE ${WORK_DIR}/typo.json "{\"placement\": {\"polcy\": \"cpu\"}}")
 run(2 ${SWITCHYARD} plan -m ${MODEL} --config ${WORK_DIR}/typo.json)

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "core/gguf/file.h"
 #include "core/loader/loader.h"
@@ -98,6 +99,7 @@ void add_load_command(CLI::App& app, int& exit_code) {
     std::string format = "text";
     bool report = false;
     unsigned touch_passes = 0;
+    bool verify = false;
   };
   auto opts = std::make_shared<Options>();
   auto run = std::make_shared<RunOptions>();
@@ -107,6 +109,9 @@ void add_load_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--touch", opts->touch_passes,
                   "Then use every tensor this many times in plan order, as forward passes would (shows lazy-cache "
                   "hits, misses and evictions)");
+  cmd->add_flag("--verify", opts->verify,
+                "Then read every tensor back from its device and compare it byte for byte with the file (or with the "
+                "same conversion of it); exit 1 on any difference");
   add_run_options(*cmd, run);
   cmd->callback([opts, run, &exit_code] {
     loader::LoadReport report;
@@ -139,14 +144,31 @@ void add_load_command(CLI::App& app, int& exit_code) {
     report.phase_seconds.insert(report.phase_seconds.begin(), {{"open", open_seconds}, {"plugins", plugin_seconds},
                                                                {"plan", plan_seconds}});
     if (opts->touch_passes) report.phase_seconds.push_back({"touch", touch_seconds});
+    std::optional<loader::VerifyReport> verified;
+    if (opts->verify) {
+      start = Clock::now();
+      verified = loader::verify_model(model, file);
+      report.phase_seconds.push_back({"verify", seconds_since(start)});
+    }
     if (opts->format == "json") {
       auto j = report_to_json(report, file.file_size());
       j["model"] = opts->model;
+      if (verified) {
+        j["verify"] = {{"tensors", verified->tensors}, {"bytes", verified->bytes},
+                       {"mismatches", verified->mismatches}};
+      }
       std::cout << j.dump(2) << "\n";
     } else {
       print_text(report, file.file_size());
+      if (verified) {
+        std::cout << fmt::format("verify            {} tensors, {} read back, {}\n", verified->tensors,
+                                 placement::format_bytes(verified->bytes),
+                                 verified->mismatches.empty() ? "all identical to the file"
+                                                              : fmt::format("{} differ", verified->mismatches.size()));
+        for (const auto& m : verified->mismatches) std::cout << "MISMATCH " << m << "\n";
+      }
     }
-    exit_code = 0;
+    exit_code = verified && !verified->mismatches.empty() ? 1 : 0;
   });
 }
 

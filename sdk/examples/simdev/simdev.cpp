@@ -7,6 +7,7 @@
 //   SWITCHYARD_SIMDEV=2x64MiB             devices: count x capacity (B, KiB, MiB, GiB)
 //   SWITCHYARD_SIMDEV_FAIL_ALLOC_AFTER=N  allocations fail once the device would hold more than N bytes
 //   SWITCHYARD_SIMDEV_LIE_FREE=N          memory_free reports N bytes more than is free
+//   SWITCHYARD_SIMDEV_CORRUPT_UPLOAD=N    the buffer byte at offset N is inverted by every upload that writes it
 #include <switchyard/plugin.h>
 #include <switchyard/plugin_helpers.hpp>
 #include <switchyard/reference/reference_ops.h>
@@ -30,6 +31,7 @@ struct SimConfig {
   uint64_t capacity = 0;
   uint64_t fail_alloc_after = UINT64_MAX;
   uint64_t lie_free_extra = 0;
+  uint64_t corrupt_offset = UINT64_MAX;
 };
 
 struct SimPlugin {
@@ -232,7 +234,11 @@ sy_status* device_buffer_upload(sy_device* object, sy_buffer* target, uint64_t o
   return guard("buffer_upload", [&] {
     SimBuffer* buffer = buffer_of(target, device_of(object));
     check_range(buffer, offset, size, "upload");
-    submit(stream, [=] { std::memcpy(buffer->bytes.data() + offset, source, size); });
+    const uint64_t corrupt = device_of(object)->plugin->config.corrupt_offset;
+    submit(stream, [=] {
+      std::memcpy(buffer->bytes.data() + offset, source, size);
+      if (corrupt >= offset && corrupt - offset < size) buffer->bytes[corrupt] = static_cast<uint8_t>(~buffer->bytes[corrupt]);
+    });
   });
 }
 
@@ -429,6 +435,10 @@ extern "C" SY_PLUGIN_EXPORT sy_status* sy_plugin_negotiate(const sy_negotiation_
     if (auto text = setting(request, "simdev.lie_free", "SWITCHYARD_SIMDEV_LIE_FREE"); !text.empty()) {
       plugin->config.lie_free_extra = parse_bytes(text, "SWITCHYARD_SIMDEV_LIE_FREE");
       plugin->log.warn("simdev: memory_free will over-report by " + text + " (fault injection)");
+    }
+    if (auto text = setting(request, "simdev.corrupt_upload", "SWITCHYARD_SIMDEV_CORRUPT_UPLOAD"); !text.empty()) {
+      plugin->config.corrupt_offset = parse_bytes(text, "SWITCHYARD_SIMDEV_CORRUPT_UPLOAD");
+      plugin->log.warn("simdev: uploads will invert the byte at offset " + text + " of their buffer (fault injection)");
     }
     plugin->object = sy::sdk::make_struct<sy_plugin>();
     plugin->object.abi_version = version;
