@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
-# Builds Switchyard with the GPU plugins and runs the plugin conformance suite on every GPU this machine has: every
-# op, and matmul/get_rows/convert for every weight type a plugin claims (quantized ones included). CUDA is run
-# twice: with its defaults (own kernels for the suite's 1- and 3-token matmuls) and with cuBLAS taking every F32,
-# F16 and BF16 matmul (SWITCHYARD_CUDA_BLAS_MIN_TOKENS=1). Prints a short table; must finish within 8 minutes on
-# one GPU.
-#   scripts/gpu-check.sh [BUILD_DIR [LOG_DIR]]
-#     BUILD_DIR  default: build-gpu in this repository (ignored by git)
-#     LOG_DIR    default: $OUT when set, else BUILD_DIR/gpu-check; gets configure, build and conformance logs
-# Exit status: 0 when a GPU plugin found a device and every conformance run passed; 1 otherwise. A GPU plugin
-# built for hardware this machine lacks (say ROCm on a CUDA machine) reports "no device", which is no failure.
+# Builds Switchyard with the GPU plugins and checks them on every GPU this machine has:
+#  1. the plugin conformance suite: every op, and matmul/get_rows/convert for every weight type a plugin claims
+#     (quantized ones included). CUDA is run three times: with its defaults (own kernels for the suite's 1- and
+#     3-token matmuls), with cuBLAS taking every F32, F16 and BF16 matmul (SWITCHYARD_CUDA_BLAS_MIN_TOKENS=1), and
+#     under compute-sanitizer's memcheck where the toolkit has it;
+#  2. `switchyard load --verify` of every model in MODELS_DIR onto the GPU, progressive and lazy (a 2 MiB cache, so
+#     that tensors are evicted and uploaded again), each tensor read back and compared with the file.
+# Prints a short table; must finish within 8 minutes on one GPU.
+#   scripts/gpu-check.sh [--prebuilt] [BUILD_DIR [LOG_DIR]]
+#     --prebuilt  use the binaries already in BUILD_DIR (bin/, lib/switchyard/plugins/, as a build or an install
+#                 tree has them), built on another machine; configure and build nothing
+#     BUILD_DIR   default: build-gpu in this repository (ignored by git)
+#     LOG_DIR     default: $OUT when set, else BUILD_DIR/gpu-check; gets configure, build, conformance, load logs
+#   MODELS_DIR (environment) default: ../shared/models beside this repository; skipped with a note when absent.
+# Exit status: 0 when a GPU plugin found a device and every conformance run and load passed; 1 otherwise. A GPU
+# plugin built for hardware this machine lacks (say ROCm on a CUDA machine) reports "no device", which is no
+# failure.
 set -uo pipefail
 
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+prebuilt=0
+if [[ "${1:-}" == --prebuilt ]]; then
+  prebuilt=1
+  shift
+fi
 build="${1:-$repo/build-gpu}"
+models="${MODELS_DIR:-$repo/../shared/models}"
 logs="${2:-${OUT:-$build/gpu-check}}"
 jobs="$(nproc 2>/dev/null || echo 4)"
 deadline=$((SECONDS + 450)) # 7.5 minutes, inside the 8-minute budget with room for the table
@@ -35,31 +48,40 @@ if command -v rocm-smi >/dev/null; then
   rocm-smi --showproductname 2>&1 | tee -a "$logs/gpu-check.log" >&2
 fi
 
-generator=()
-command -v ninja >/dev/null && generator=(-G Ninja)
-log "configuring $build (logs in $logs)"
-if ! timeout "$(remaining)" cmake -S "$repo" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-  -DSWITCHYARD_BUILD_BENCH=OFF -DSWITCHYARD_BUILD_TESTS=OFF -DSWITCHYARD_BUILD_CUDA=ON -DSWITCHYARD_BUILD_ROCM=ON \
-  >"$logs/configure.log" 2>&1; then
-  log "configure failed, see $logs/configure.log"
-  tail -20 "$logs/configure.log" >&2
-  exit 1
-fi
-grep -E 'plugin (skipped|architectures)' "$logs/configure.log" | tee -a "$logs/gpu-check.log" >&2
-
-targets=(switchyard-conformance switchyard switchyard_cpu_plugin)
 gpu_plugins=()
-for gpu in cuda rocm; do
-  if grep -q "CMakeFiles/switchyard_${gpu}_plugin.dir" "$build/CMakeFiles/TargetDirectories.txt" 2>/dev/null; then
-    targets+=("switchyard_${gpu}_plugin")
-    gpu_plugins+=("$gpu")
+not_built_hint="see $logs/configure.log"
+if ((prebuilt)); then
+  not_built_hint="not in $build/lib/switchyard/plugins"
+  log "using the binaries in $build"
+  for gpu in cuda rocm; do
+    [[ -f "$build/lib/switchyard/plugins/libswitchyard-$gpu.so" ]] && gpu_plugins+=("$gpu")
+  done
+else
+  generator=()
+  command -v ninja >/dev/null && generator=(-G Ninja)
+  log "configuring $build (logs in $logs)"
+  if ! timeout "$(remaining)" cmake -S "$repo" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
+    -DSWITCHYARD_BUILD_BENCH=OFF -DSWITCHYARD_BUILD_TESTS=OFF -DSWITCHYARD_BUILD_CUDA=ON -DSWITCHYARD_BUILD_ROCM=ON \
+    >"$logs/configure.log" 2>&1; then
+    log "configure failed, see $logs/configure.log"
+    tail -20 "$logs/configure.log" >&2
+    exit 1
   fi
-done
-log "building ${targets[*]} with $jobs jobs"
-if ! timeout "$(remaining)" cmake --build "$build" -j "$jobs" --target "${targets[@]}" >"$logs/build.log" 2>&1; then
-  log "build failed, see $logs/build.log"
-  tail -30 "$logs/build.log" >&2
-  exit 1
+  grep -E 'plugin (skipped|architectures)' "$logs/configure.log" | tee -a "$logs/gpu-check.log" >&2
+
+  targets=(switchyard-conformance switchyard switchyard_cpu_plugin)
+  for gpu in cuda rocm; do
+    if grep -q "CMakeFiles/switchyard_${gpu}_plugin.dir" "$build/CMakeFiles/TargetDirectories.txt" 2>/dev/null; then
+      targets+=("switchyard_${gpu}_plugin")
+      gpu_plugins+=("$gpu")
+    fi
+  done
+  log "building ${targets[*]} with $jobs jobs"
+  if ! timeout "$(remaining)" cmake --build "$build" -j "$jobs" --target "${targets[@]}" >"$logs/build.log" 2>&1; then
+    log "build failed, see $logs/build.log"
+    tail -30 "$logs/build.log" >&2
+    exit 1
+  fi
 fi
 
 plugins_dir="$build/lib/switchyard/plugins"
@@ -67,16 +89,18 @@ rows=()
 status=0
 found_gpu_device=0
 # run_conformance NAME PLUGIN [ENV=VALUE...]: one conformance run, one table row, its log in $logs/NAME.log.
+# $wrapper (an array, normally empty) is put in front of the conformance program.
+wrapper=()
 run_conformance() {
   local name="$1" plugin="$2"
   shift 2
   local file="$plugins_dir/libswitchyard-$plugin.so"
   if [[ ! -f "$file" ]]; then
-    rows+=("$name|not built|-|see $logs/configure.log")
+    rows+=("$name|not built|-|$not_built_hint")
     return
   fi
   local output rc
-  output="$(env "$@" timeout "$(remaining)" "$build/bin/switchyard-conformance" "$file" 2>&1)"
+  output="$(env "$@" timeout "$(remaining)" "${wrapper[@]}" "$build/bin/switchyard-conformance" "$file" 2>&1)"
   rc=$?
   printf '%s\n' "$output" >"$logs/$name.log"
   local devices summary result
@@ -101,18 +125,61 @@ for gpu in cuda rocm; do
     run_conformance "$gpu" "$gpu"
     if [[ $gpu == cuda ]] && grep -q '^device ' "$logs/cuda.log"; then
       run_conformance cuda-cublas cuda SWITCHYARD_CUDA_BLAS_MIN_TOKENS=1
+      # Out-of-bounds and misaligned device accesses, which a passing comparison can hide.
+      sanitizer="$(command -v compute-sanitizer || echo /usr/local/cuda/bin/compute-sanitizer)"
+      if [[ -x $sanitizer ]]; then
+        wrapper=("$sanitizer" --tool memcheck --error-exitcode 3 --print-limit 20)
+        run_conformance cuda-memcheck cuda
+        wrapper=()
+      fi
     fi
   else
-    rows+=("$gpu|not built|-|see $logs/configure.log")
+    rows+=("$gpu|not built|-|$not_built_hint")
   fi
 done
 
 "$build/bin/switchyard" devices >"$logs/devices.log" 2>&1 || true
+
+# load_verify NAME MODEL ARGS...: one `switchyard load --verify` onto the first GPU, one table row.
+load_verify() {
+  local name="$1" model="$2"
+  shift 2
+  local output rc
+  output="$(timeout "$(remaining)" "$build/bin/switchyard" load -m "$model" --policy gpu-first --ctx-size 64 \
+    --batch-size 8 --verify "$@" 2>&1)"
+  rc=$?
+  printf '%s\n' "$output" >>"$logs/load.log"
+  local placed summary
+  placed="$(grep -oE '^  (cuda|rocm):[0-9]+ +[0-9]+ tensors' <<<"$output" | head -1 | tr -s ' ')"
+  summary="$(grep -E '^verify ' <<<"$output" | sed 's/^verify *//')"
+  if ((rc != 0)); then
+    rows+=("$name|FAIL (rc $rc)|-|${summary:-see $logs/load.log}")
+    status=1
+    grep -E 'MISMATCH|error' <<<"$output" | head -5 >&2
+  elif [[ -z "$placed" ]]; then
+    rows+=("$name|FAIL|-|nothing was placed on a GPU, see $logs/load.log")
+    status=1
+  else
+    rows+=("$name|pass|${placed# }|$summary")
+  fi
+}
+
+if ((found_gpu_device)); then
+  if [[ -d "$models" ]]; then
+    for model in "$models"/*.gguf; do
+      base="$(basename "$model" .gguf)"
+      load_verify "load $base" "$model"
+      load_verify "lazy $base" "$model" --load-mode lazy --lazy-budget 2 --touch 1
+    done
+  else
+    log "no models in $models (set MODELS_DIR): loads not checked"
+  fi
+fi
 {
-  printf '\n%-12s %-14s %-8s %s\n' run result devices summary
+  printf '\n%-32s %-14s %-20s %s\n' run result devices summary
   for row in "${rows[@]}"; do
     IFS='|' read -r name result devices summary <<<"$row"
-    printf '%-12s %-14s %-8s %s\n' "$name" "$result" "$devices" "$summary"
+    printf '%-32s %-14s %-20s %s\n' "$name" "$result" "$devices" "$summary"
   done
 } | tee -a "$logs/gpu-check.log"
 # A GPU machine without a working GPU plugin is a failure of this check.
