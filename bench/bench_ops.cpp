@@ -5,6 +5,7 @@
 // a batch of identical ops submitted in one execute call, so that one synchronization is spread over the batch.
 // Works for any plugin: the CPU's, CUDA's, ROCm's, a vendor's. Prints numbers; never a test.
 //   bench_ops [--plugin FILE]... [--device NAME] [--types q4_0,q8_0] [--mib 256] [--tokens 256] [--runs 7]
+#include <switchyard/plugin_helpers.hpp>
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -39,13 +40,7 @@ constexpr int64_t kRowElements = 4096;  // a 7B model's hidden size: every liste
 constexpr int64_t kPromptRows = 4096;   // the prompt product's weight: 4096 x 4096
 constexpr int64_t kConvertMaxElements = int64_t{64} << 20;
 
-sy_op new_op(uint32_t kind) {
-  sy_op op{};
-  op.struct_size = sizeof op;
-  op.abi_version = SY_ABI_VERSION;
-  op.kind = kind;
-  return op;
-}
+using sy::sdk::make_op;
 
 sy_tensor_ref ref(const sy::plugin::Buffer& buffer, uint32_t type) { return {buffer.raw(), 0, type, 0}; }
 
@@ -94,7 +89,7 @@ void bench_type(const sy::plugin::Device& device, TensorType type, const Options
   const int64_t decode_rows = std::max<int64_t>(64, static_cast<int64_t>((options.mib << 20) / row_bytes) / 64 * 64);
   std::printf("%-10s %-7s", device.name().c_str(), std::string(traits.name).c_str());
 
-  sy_op probe = new_op(SY_OP_MATMUL);
+  sy_op probe = make_op(SY_OP_MATMUL);
   probe.src[0].type = id;
   probe.src[1].type = probe.dst.type = SY_TYPE_F32;
   probe.params.matmul = {decode_rows, kRowElements, 1};
@@ -117,7 +112,7 @@ void bench_type(const sy::plugin::Device& device, TensorType type, const Options
       device.allocate(std::max(out_floats, static_cast<uint64_t>(convert_n)) * sizeof(float));
 
   // Decode: the whole weight against one token.
-  sy_op decode = new_op(SY_OP_MATMUL);
+  sy_op decode = make_op(SY_OP_MATMUL);
   decode.src[0] = ref(weight, id);
   decode.src[1] = ref(x, SY_TYPE_F32);
   decode.dst = ref(out, SY_TYPE_F32);
@@ -135,7 +130,7 @@ void bench_type(const sy::plugin::Device& device, TensorType type, const Options
               2.0 * static_cast<double>(prompt.params.matmul.n_out * kRowElements * options.tokens) / prompt_s / 1e9);
 
   // Dequantize: up to 64 Mi elements of the weight to float32.
-  sy_op convert = new_op(SY_OP_CONVERT);
+  sy_op convert = make_op(SY_OP_CONVERT);
   convert.src[0] = ref(weight, id);
   convert.dst = ref(out, SY_TYPE_F32);
   convert.params.convert = {convert_n};

@@ -1,5 +1,6 @@
 // The reference kernels on cases small enough to compute by hand: if these are wrong, every plugin's conformance
 // run is checking against the wrong answer.
+#include <switchyard/plugin_helpers.hpp>
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -10,13 +11,7 @@
 
 namespace {
 
-sy_op new_op(sy_op_kind kind) {
-  sy_op op{};
-  op.struct_size = sizeof op;
-  op.abi_version = SY_ABI_VERSION;
-  op.kind = kind;
-  return op;
-}
+using sy::sdk::make_op;
 
 // Host "buffers": tensor refs whose buffer pointer is a fake sy_buffer, mapped back to vectors by address().
 struct HostTensors {
@@ -32,7 +27,7 @@ TEST_CASE("matmul: y[t, o] = sum_i w[o, i] x[t, i], F32 and F16 weights") {
   const std::vector<float> w = {1, 2, 3, 4, 5, 6};  // 2 outputs x 3 inputs
   const std::vector<float> x = {1, 0, -1, 2, 2, 2};  // 2 tokens
   std::vector<float> y(4, NAN);
-  sy_op op = new_op(SY_OP_MATMUL);
+  sy_op op = make_op(SY_OP_MATMUL);
   op.params.matmul = {2, 3, 2};
   sy::kernels::reference_matmul(op, w.data(), x.data(), y.data(), kNoQuant);
   CHECK(y == std::vector<float>{-2, -2, 12, 30});
@@ -48,7 +43,7 @@ TEST_CASE("get_rows decodes the chosen rows and refuses an id outside the table"
   const std::vector<float> table = {0, 1, 10, 11, 20, 21};
   const std::vector<int32_t> ids = {2, 0, 2};
   std::vector<float> out(6);
-  sy_op op = new_op(SY_OP_GET_ROWS);
+  sy_op op = make_op(SY_OP_GET_ROWS);
   op.params.get_rows = {3, 2, 3};
   sy::kernels::reference_get_rows(op, table.data(), ids.data(), out.data(), kNoQuant);
   CHECK(out == std::vector<float>{20, 21, 0, 1, 20, 21});
@@ -60,7 +55,7 @@ TEST_CASE("get_rows decodes the chosen rows and refuses an id outside the table"
 TEST_CASE("rms_norm divides by the root mean square and multiplies the weight") {
   const std::vector<float> x = {3, 4}, weight = {1, 2};
   std::vector<float> y(2);
-  sy_op op = new_op(SY_OP_RMS_NORM);
+  sy_op op = make_op(SY_OP_RMS_NORM);
   op.params.rms_norm = {1, 2, 0.0f};
   sy::kernels::reference_rms_norm(op, x.data(), weight.data(), y.data());
   const float rms = std::sqrt(12.5f);
@@ -71,7 +66,7 @@ TEST_CASE("rms_norm divides by the root mean square and multiplies the weight") 
 TEST_CASE("mul and add broadcast b's rows over a") {
   const std::vector<float> a = {1, 2, 3, 4}, b = {10, 20};
   std::vector<float> out(4);
-  sy_op op = new_op(SY_OP_ADD);
+  sy_op op = make_op(SY_OP_ADD);
   op.params.binary = {2, 2, 1};
   sy::kernels::reference_binary(op, a.data(), b.data(), out.data());
   CHECK(out == std::vector<float>{11, 22, 13, 24});
@@ -83,7 +78,7 @@ TEST_CASE("mul and add broadcast b's rows over a") {
 TEST_CASE("rope: position 0 is the identity; pair k turns by pos * base^(-2k/n_rot); dims past n_rot are copied") {
   const std::vector<float> x = {1, 0, 1, 0, 7, 8};  // head_dim 6, n_rot 4
   std::vector<float> out(6);
-  sy_op op = new_op(SY_OP_ROPE);
+  sy_op op = make_op(SY_OP_ROPE);
   op.params.rope = {1, 1, 6, 4, 100.0f, 1.0f};
   const std::vector<int32_t> zero = {0}, two = {2};
   sy::kernels::reference_rope(op, x.data(), zero.data(), out.data());
@@ -103,7 +98,7 @@ TEST_CASE("attention: causal window, softmax weights, grouped KV heads") {
   const std::vector<float> k = {0, 0, std::log(2.0f)};
   const std::vector<float> v = {1, 3, 5};
   std::vector<float> out(4);
-  sy_op op = new_op(SY_OP_ATTENTION);
+  sy_op op = make_op(SY_OP_ATTENTION);
   op.src[1].type = op.src[2].type = SY_TYPE_F32;
   op.params.attention = {2, 2, 1, 1, 3, 3, 1.0f};
   sy::kernels::reference_attention(op, q.data(), k.data(), v.data(), out.data(), kNoQuant);
@@ -118,7 +113,7 @@ TEST_CASE("attention: causal window, softmax weights, grouped KV heads") {
 TEST_CASE("swiglu, kv_write and convert") {
   const std::vector<float> gate = {0, 2}, up = {5, 3};
   std::vector<float> out(2);
-  sy_op op = new_op(SY_OP_SWIGLU);
+  sy_op op = make_op(SY_OP_SWIGLU);
   op.params.swiglu = {1, 2};
   sy::kernels::reference_swiglu(op, gate.data(), up.data(), out.data());
   CHECK(out[0] == 0);
@@ -126,7 +121,7 @@ TEST_CASE("swiglu, kv_write and convert") {
 
   std::vector<uint16_t> cache(6, 0xffff);
   const std::vector<float> row = {1.5f, -2.0f};
-  sy_op write = new_op(SY_OP_KV_WRITE);
+  sy_op write = make_op(SY_OP_KV_WRITE);
   write.dst.type = SY_TYPE_F16;
   write.params.kv_write = {1, 2, 1, 3};
   sy::kernels::reference_kv_write(write, row.data(), cache.data(), kNoQuant);
@@ -136,7 +131,7 @@ TEST_CASE("swiglu, kv_write and convert") {
 TEST_CASE("check_op names the op, the tensor and the sizes when something is wrong") {
   sy_buffer small{};
   small.size = 8;
-  sy_op op = new_op(SY_OP_SWIGLU);
+  sy_op op = make_op(SY_OP_SWIGLU);
   op.src[0] = op.src[1] = op.dst = {&small, 0, SY_TYPE_F32, 0};
   op.params.swiglu = {1, 2};
   CHECK(sy::kernels::check_op(op, kNoQuant).empty());
@@ -146,7 +141,7 @@ TEST_CASE("check_op names the op, the tensor and the sizes when something is wro
   op.dst.type = SY_TYPE_F16;
   CHECK(sy::kernels::check_op(op, kNoQuant) == "swiglu: tensor has type id 1, expected 0");
 
-  sy_op matmul = new_op(SY_OP_MATMUL);
+  sy_op matmul = make_op(SY_OP_MATMUL);
   matmul.src[0].type = 2;  // Q4_0: unknown without a decoder, known with the core's
   matmul.params.matmul = {1, 32, 1};
   CHECK(sy::kernels::check_op(matmul, kNoQuant).find("matmul: weight type id 2 is not supported") == 0);

@@ -2,6 +2,7 @@
 // the plugin through the core's own loader (core/plugin), then checks device queries, buffer round trips, every op
 // the plugin claims against the core's scalar reference (core/kernels) at the tolerances documented in
 // sdk/README.md, odd sizes, op sequences and error paths. Exit status: 0 all passed, 1 a check failed, 2 usage.
+#include <switchyard/plugin_helpers.hpp>
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
@@ -174,13 +175,7 @@ void run_both(const Device& device, std::vector<sy_op> ops, const std::vector<Tw
   for (const auto& op : ops) sy::kernels::reference_execute(op, host_address, decoder);
 }
 
-sy_op new_op(uint32_t kind) {  // uint32_t, like sy_op::kind: an unknown id is no valid sy_op_kind
-  sy_op op{};
-  op.struct_size = sizeof op;
-  op.abi_version = SY_ABI_VERSION;
-  op.kind = kind;
-  return op;
-}
+using sy::sdk::make_op;
 
 std::string type_name(uint32_t type) {
   if (auto traits = sy::gguf::tensor_type_traits(type)) return std::string(traits->name);
@@ -302,14 +297,14 @@ class DeviceSuite {
     expect_error("upload past the end", sy::ErrorCode::invalid_argument, [&] { small.upload(32, data.data(), 64); });
     expect_error("download past the end", sy::ErrorCode::invalid_argument, [&] { small.download(65, data.data(), 1); });
 
-    sy_op unknown = new_op(999);
+    sy_op unknown = make_op(999);
     report_.expect(!device_.supports(unknown), label("supports(unknown op) is 0"), "an unknown op kind is claimed");
     expect_error("execute an unknown op", sy::ErrorCode::unsupported, [&] { device_.execute({&unknown, 1}); });
 
     // A destination too small for the op: refused before anything runs.
     auto x = make_twin(device_, as_bytes(random_floats(rng_, 64)), SY_TYPE_F32);
     auto too_small = make_output(device_, 16, SY_TYPE_F32);
-    sy_op op = new_op(SY_OP_SWIGLU);
+    sy_op op = make_op(SY_OP_SWIGLU);
     op.src[0] = op.src[1] = device_ref(x);
     op.dst = device_ref(too_small);
     op.params.swiglu = {4, 16};
@@ -363,7 +358,7 @@ class DeviceSuite {
           auto weight = make_twin(device_, make_weight(rng_, type, n_out, n_in, decoder_), type);
           auto x = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(n_tokens * n_in))), SY_TYPE_F32);
           auto y = make_output(device_, static_cast<size_t>(n_tokens * n_out) * 4, SY_TYPE_F32);
-          sy_op op = new_op(SY_OP_MATMUL);
+          sy_op op = make_op(SY_OP_MATMUL);
           op.src[0] = device_ref(weight);
           op.src[1] = device_ref(x);
           op.dst = device_ref(y);
@@ -401,7 +396,7 @@ class DeviceSuite {
       std::vector<int32_t> ids = {3, 0, 8, 3, 5};
       auto id_tensor = make_twin(device_, as_bytes(ids), SY_TYPE_I32);
       auto out = make_output(device_, static_cast<size_t>(n_ids * n_cols) * 4, SY_TYPE_F32);
-      sy_op op = new_op(SY_OP_GET_ROWS);
+      sy_op op = make_op(SY_OP_GET_ROWS);
       op.src[0] = device_ref(table);
       op.src[1] = device_ref(id_tensor);
       op.dst = device_ref(out);
@@ -409,7 +404,7 @@ class DeviceSuite {
       check_op("get_rows " + type_name(type), op, {&table, &id_tensor, &out}, out, {0, 1e-6});
       // convert to F32 of the same data.
       auto converted = make_output(device_, static_cast<size_t>(n_cols) * 4, SY_TYPE_F32);
-      sy_op convert = new_op(SY_OP_CONVERT);
+      sy_op convert = make_op(SY_OP_CONVERT);
       convert.src[0] = device_ref(table);
       convert.dst = device_ref(converted);
       convert.params.convert = {n_cols};
@@ -422,7 +417,7 @@ class DeviceSuite {
       auto x = make_twin(device_, as_bytes(random_floats(rng_, n, 3.0f)), SY_TYPE_F32);
       auto weight = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(n_cols))), SY_TYPE_F32);
       auto y = make_output(device_, n * 4, SY_TYPE_F32);
-      sy_op op = new_op(SY_OP_RMS_NORM);
+      sy_op op = make_op(SY_OP_RMS_NORM);
       op.src[0] = device_ref(x);
       op.src[1] = device_ref(weight);
       op.dst = device_ref(y);
@@ -435,7 +430,7 @@ class DeviceSuite {
         for (const int64_t b_rows : {int64_t{1}, n_rows}) {
           auto b = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(b_rows * n_cols))), SY_TYPE_F32);
           auto out = make_output(device_, n * 4, SY_TYPE_F32);
-          sy_op binary = new_op(kind);
+          sy_op binary = make_op(kind);
           binary.src[0] = device_ref(x);
           binary.src[1] = device_ref(b);
           binary.dst = device_ref(out);
@@ -448,7 +443,7 @@ class DeviceSuite {
 
       auto up = make_twin(device_, as_bytes(random_floats(rng_, n, 3.0f)), SY_TYPE_F32);
       auto swiglu_out = make_output(device_, n * 4, SY_TYPE_F32);
-      sy_op swiglu = new_op(SY_OP_SWIGLU);
+      sy_op swiglu = make_op(SY_OP_SWIGLU);
       swiglu.src[0] = device_ref(x);
       swiglu.src[1] = device_ref(up);
       swiglu.dst = device_ref(swiglu_out);
@@ -464,7 +459,7 @@ class DeviceSuite {
       std::vector<int32_t> positions = {0, 17, 1000};
       auto pos = make_twin(device_, as_bytes(positions), SY_TYPE_I32);
       auto out = make_output(device_, n * 4, SY_TYPE_F32);
-      sy_op rope = new_op(SY_OP_ROPE);
+      sy_op rope = make_op(SY_OP_ROPE);
       rope.src[0] = device_ref(x);
       rope.src[1] = device_ref(pos);
       rope.dst = device_ref(out);
@@ -484,7 +479,7 @@ class DeviceSuite {
       for (auto* cache : {&k_cache, &v_cache}) {  // fill positions 0..n_past+n_tokens through kv_write
         auto values = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>((n_past + n_tokens) * row))),
                                 SY_TYPE_F32);
-        sy_op write = new_op(SY_OP_KV_WRITE);
+        sy_op write = make_op(SY_OP_KV_WRITE);
         write.src[0] = device_ref(values);
         write.dst = device_ref(*cache);
         write.params.kv_write = {n_past + n_tokens, row, 0, kv_capacity};
@@ -501,7 +496,7 @@ class DeviceSuite {
       auto q = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(n_tokens * n_heads * head_dim))),
                          SY_TYPE_F32);
       auto out = make_output(device_, static_cast<size_t>(n_tokens * n_heads * head_dim) * 4, SY_TYPE_F32);
-      sy_op attention = new_op(SY_OP_ATTENTION);
+      sy_op attention = make_op(SY_OP_ATTENTION);
       attention.src[0] = device_ref(q);
       attention.src[1] = device_ref(k_cache);
       attention.src[2] = device_ref(v_cache);
@@ -517,7 +512,7 @@ class DeviceSuite {
       const int64_t n = 101;
       auto source = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(n), 100.0f)), SY_TYPE_F32);
       auto out = make_output(device_, static_cast<size_t>(n) * 2, to);
-      sy_op convert = new_op(SY_OP_CONVERT);
+      sy_op convert = make_op(SY_OP_CONVERT);
       convert.src[0] = device_ref(source);
       convert.dst = device_ref(out);
       convert.params.convert = {n};
@@ -532,16 +527,16 @@ class DeviceSuite {
     auto h = make_output(device_, static_cast<size_t>(n * n_tokens) * 4, SY_TYPE_F32);
     auto w = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(n * n))), SY_TYPE_F32);
     auto y = make_output(device_, static_cast<size_t>(n * n_tokens) * 4, SY_TYPE_F32);
-    sy_op norm = new_op(SY_OP_RMS_NORM);
+    sy_op norm = make_op(SY_OP_RMS_NORM);
     norm.src[0] = device_ref(x);
     norm.dst = device_ref(h);
     norm.params.rms_norm = {n_tokens, n, 1e-6f};
-    sy_op matmul = new_op(SY_OP_MATMUL);
+    sy_op matmul = make_op(SY_OP_MATMUL);
     matmul.src[0] = device_ref(w);
     matmul.src[1] = device_ref(h);
     matmul.dst = device_ref(y);
     matmul.params.matmul = {n, n, n_tokens};
-    sy_op add = new_op(SY_OP_ADD);
+    sy_op add = make_op(SY_OP_ADD);
     add.src[0] = device_ref(y);
     add.src[1] = device_ref(x);
     add.dst = device_ref(y);  // in place, as the residual stream does

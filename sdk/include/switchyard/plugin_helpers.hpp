@@ -23,6 +23,13 @@ T make_struct() {
   return value;
 }
 
+// A zeroed op of `kind` (a sy_op_kind; uint32_t like sy_op::kind, so that tests can build an unknown one).
+inline sy_op make_op(uint32_t kind) {
+  auto op = make_struct<sy_op>();
+  op.kind = kind;
+  return op;
+}
+
 namespace detail {
 struct OwnedStatus {
   sy_status status;
