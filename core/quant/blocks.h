@@ -199,45 +199,49 @@ SY_HOST_DEVICE inline void dequantize_block_q8_1(const BlockQ8_1* block, float* 
   for (int j = 0; j < kBlockElements; ++j) out[j] = static_cast<float>(block->qs[j]) * d;
 }
 
-// Q2_K: 16 groups of 16; each 32-byte half of qs holds four 2-bit planes for 128 elements.
-SY_HOST_DEVICE inline void dequantize_block_q2_k(const BlockQ2_K* block, float* out) {
+// The super-block types (256 elements) also decode by chunk: elements 32c .. 32c + 31 of the super-block, c < 8.
+// A GPU thread holds one chunk in registers where a whole super-block would spill; the whole-block decoders below
+// are the chunks in order, so both mean the same floats.
+constexpr int kChunkElements = 32;
+constexpr int kChunksPerSuperBlock = kSuperBlockElements / kChunkElements;
+
+// Q2_K: 16 groups of 16; each 32-byte half of qs holds four 2-bit planes for 128 elements. Chunk c is bit plane
+// c % 4 of half c / 4: groups 2c and 2c + 1.
+SY_HOST_DEVICE inline void dequantize_chunk_q2_k(const BlockQ2_K* block, int chunk, float* out) {
   const float d = fp16_to_fp32(block->d);
   const float dmin = fp16_to_fp32(block->dmin);
-  const uint8_t* q = block->qs;
-  int group = 0;
-  for (int half = 0; half < kSuperBlockElements; half += 128) {
-    for (int shift = 0; shift < 8; shift += 2) {
-      for (int part = 0; part < 2; ++part) {  // two groups of 16 per bit plane: q[0..15] and q[16..31]
-        const uint8_t packed = block->scales[group++];
-        const float scale = d * static_cast<float>(packed & 0xF);
-        const float offset = dmin * static_cast<float>(packed >> 4);
-        for (int l = 0; l < 16; ++l) *out++ = scale * static_cast<float>((q[l + 16 * part] >> shift) & 3) - offset;
-      }
-    }
-    q += 32;
+  const uint8_t* q = block->qs + 32 * (chunk / 4);
+  const int shift = 2 * (chunk % 4);
+  for (int part = 0; part < 2; ++part) {  // two groups of 16 per bit plane: q[0..15] and q[16..31]
+    const uint8_t packed = block->scales[2 * chunk + part];
+    const float scale = d * static_cast<float>(packed & 0xF);
+    const float offset = dmin * static_cast<float>(packed >> 4);
+    for (int l = 0; l < 16; ++l) *out++ = scale * static_cast<float>((q[l + 16 * part] >> shift) & 3) - offset;
   }
 }
 
-// Q3_K: like Q2_K's planes plus a third bit from hmask; a clear hmask bit subtracts 4.
-SY_HOST_DEVICE inline void dequantize_block_q3_k(const BlockQ3_K* block, float* out) {
+SY_HOST_DEVICE inline void dequantize_block_q2_k(const BlockQ2_K* block, float* out) {
+  for (int chunk = 0; chunk < kChunksPerSuperBlock; ++chunk) dequantize_chunk_q2_k(block, chunk, out + kChunkElements * chunk);
+}
+
+// Q3_K: like Q2_K's planes plus a third bit from hmask (bit c of hmask[l] for chunk c); a clear bit subtracts 4.
+SY_HOST_DEVICE inline void dequantize_chunk_q3_k(const BlockQ3_K* block, int chunk, float* out) {
   const float d = fp16_to_fp32(block->d);
-  const uint8_t* q = block->qs;
-  uint8_t mask = 1;
-  int group = 0;
-  for (int half = 0; half < kSuperBlockElements; half += 128) {
-    for (int shift = 0; shift < 8; shift += 2) {
-      for (int part = 0; part < 2; ++part) {
-        const float scale = d * static_cast<float>(q3_k_scale(group++, block->scales));
-        for (int l = 0; l < 16; ++l) {
-          const int low = (q[l + 16 * part] >> shift) & 3;
-          const int high_offset = (block->hmask[l + 16 * part] & mask) ? 0 : 4;
-          *out++ = scale * static_cast<float>(low - high_offset);
-        }
-      }
-      mask = static_cast<uint8_t>(mask << 1);
+  const uint8_t* q = block->qs + 32 * (chunk / 4);
+  const int shift = 2 * (chunk % 4);
+  const uint8_t mask = static_cast<uint8_t>(1u << chunk);
+  for (int part = 0; part < 2; ++part) {
+    const float scale = d * static_cast<float>(q3_k_scale(2 * chunk + part, block->scales));
+    for (int l = 0; l < 16; ++l) {
+      const int low = (q[l + 16 * part] >> shift) & 3;
+      const int high_offset = (block->hmask[l + 16 * part] & mask) ? 0 : 4;
+      *out++ = scale * static_cast<float>(low - high_offset);
     }
-    q += 32;
   }
+}
+
+SY_HOST_DEVICE inline void dequantize_block_q3_k(const BlockQ3_K* block, float* out) {
+  for (int chunk = 0; chunk < kChunksPerSuperBlock; ++chunk) dequantize_chunk_q3_k(block, chunk, out + kChunkElements * chunk);
 }
 
 // Sub-block `j` of a Q4_K/Q5_K super-block: its scale (d × 6-bit scale) and its offset (dmin × 6-bit min), so that
@@ -250,69 +254,55 @@ SY_HOST_DEVICE inline void k4_scale_offset(int j, const uint8_t* scales, float d
   *offset = dmin * static_cast<float>(min_code);
 }
 
-// Q4_K: eight sub-blocks of 32 with a 6-bit scale and min each; 32 bytes of qs hold two sub-blocks as nibbles.
+// Q4_K: eight sub-blocks of 32 (a chunk is one) with a 6-bit scale and min each; 32 bytes of qs hold two
+// sub-blocks as nibbles, the even one in the low nibbles.
+SY_HOST_DEVICE inline void dequantize_chunk_q4_k(const BlockQ4_K* block, int chunk, float* out) {
+  float scale, offset;
+  k4_scale_offset(chunk, block->scales, fp16_to_fp32(block->d), fp16_to_fp32(block->dmin), &scale, &offset);
+  const uint8_t* q = block->qs + 32 * (chunk / 2);
+  const int shift = 4 * (chunk % 2);
+  for (int l = 0; l < 32; ++l) out[l] = scale * static_cast<float>((q[l] >> shift) & 0xF) - offset;
+}
+
 SY_HOST_DEVICE inline void dequantize_block_q4_k(const BlockQ4_K* block, float* out) {
-  const float d = fp16_to_fp32(block->d);
-  const float dmin = fp16_to_fp32(block->dmin);
-  const uint8_t* q = block->qs;
-  for (int sub_block = 0; sub_block < 8; sub_block += 2) {
-    float scale_low, offset_low, scale_high, offset_high;
-    k4_scale_offset(sub_block, block->scales, d, dmin, &scale_low, &offset_low);
-    k4_scale_offset(sub_block + 1, block->scales, d, dmin, &scale_high, &offset_high);
-    for (int l = 0; l < 32; ++l) *out++ = scale_low * static_cast<float>(q[l] & 0xF) - offset_low;
-    for (int l = 0; l < 32; ++l) *out++ = scale_high * static_cast<float>(q[l] >> 4) - offset_high;
-    q += 32;
+  for (int chunk = 0; chunk < kChunksPerSuperBlock; ++chunk) dequantize_chunk_q4_k(block, chunk, out + kChunkElements * chunk);
+}
+
+// Q5_K: Q4_K plus a fifth bit per element: bit c of qh[l] for sub-block c.
+SY_HOST_DEVICE inline void dequantize_chunk_q5_k(const BlockQ5_K* block, int chunk, float* out) {
+  float scale, offset;
+  k4_scale_offset(chunk, block->scales, fp16_to_fp32(block->d), fp16_to_fp32(block->dmin), &scale, &offset);
+  const uint8_t* ql = block->qs + 32 * (chunk / 2);
+  const int shift = 4 * (chunk % 2);
+  const uint8_t mask = static_cast<uint8_t>(1u << chunk);
+  for (int l = 0; l < 32; ++l) {
+    const int value = ((ql[l] >> shift) & 0xF) + ((block->qh[l] & mask) ? 16 : 0);
+    out[l] = scale * static_cast<float>(value) - offset;
   }
 }
 
-// Q5_K: Q4_K plus a fifth bit per element; qh bit 2k holds it for sub-block 2k, bit 2k+1 for sub-block 2k+1.
 SY_HOST_DEVICE inline void dequantize_block_q5_k(const BlockQ5_K* block, float* out) {
+  for (int chunk = 0; chunk < kChunksPerSuperBlock; ++chunk) dequantize_chunk_q5_k(block, chunk, out + kChunkElements * chunk);
+}
+
+// Q6_K: per 128 elements (half = chunk / 4), 64 bytes of low nibbles and 32 bytes of 2-bit highs; values biased
+// by 32. Quarter k = chunk % 4 takes the low nibbles of ql[0..31] (k 0), of ql[32..63] (k 1), their high nibbles
+// (k 2, 3), and bits 2k, 2k + 1 of qh. The product is (d * scale) * q, in that order, as the reference computes it.
+SY_HOST_DEVICE inline void dequantize_chunk_q6_k(const BlockQ6_K* block, int chunk, float* out) {
   const float d = fp16_to_fp32(block->d);
-  const float dmin = fp16_to_fp32(block->dmin);
-  const uint8_t* ql = block->qs;
-  uint8_t mask_low = 1, mask_high = 2;
-  for (int sub_block = 0; sub_block < 8; sub_block += 2) {
-    float scale_low, offset_low, scale_high, offset_high;
-    k4_scale_offset(sub_block, block->scales, d, dmin, &scale_low, &offset_low);
-    k4_scale_offset(sub_block + 1, block->scales, d, dmin, &scale_high, &offset_high);
-    for (int l = 0; l < 32; ++l) {
-      const int value = (ql[l] & 0xF) + ((block->qh[l] & mask_low) ? 16 : 0);
-      *out++ = scale_low * static_cast<float>(value) - offset_low;
-    }
-    for (int l = 0; l < 32; ++l) {
-      const int value = (ql[l] >> 4) + ((block->qh[l] & mask_high) ? 16 : 0);
-      *out++ = scale_high * static_cast<float>(value) - offset_high;
-    }
-    ql += 32;
-    mask_low = static_cast<uint8_t>(mask_low << 2);
-    mask_high = static_cast<uint8_t>(mask_high << 2);
+  const int half = chunk / 4, quarter = chunk % 4;
+  const uint8_t* ql = block->ql + 64 * half + 32 * (quarter % 2);
+  const uint8_t* qh = block->qh + 32 * half;
+  const int8_t* scales = block->scales + 8 * half + 2 * quarter;
+  const int low_shift = 4 * (quarter / 2), high_shift = 2 * quarter;
+  for (int l = 0; l < 32; ++l) {
+    const int q = (((ql[l] >> low_shift) & 0xF) | (((qh[l] >> high_shift) & 3) << 4)) - 32;
+    out[l] = d * static_cast<float>(scales[l / 16]) * static_cast<float>(q);
   }
 }
 
-// Q6_K: per 128 elements, 64 bytes of low nibbles and 32 bytes of 2-bit highs; values biased by 32. The product
-// is (d * scale) * q, in that order, as the reference computes it.
 SY_HOST_DEVICE inline void dequantize_block_q6_k(const BlockQ6_K* block, float* out) {
-  const float d = fp16_to_fp32(block->d);
-  const uint8_t* ql = block->ql;
-  const uint8_t* qh = block->qh;
-  const int8_t* scales = block->scales;
-  for (int half = 0; half < kSuperBlockElements; half += 128) {
-    for (int l = 0; l < 32; ++l) {
-      const int group = l / 16;
-      const int q1 = ((ql[l] & 0xF) | (((qh[l] >> 0) & 3) << 4)) - 32;
-      const int q2 = ((ql[l + 32] & 0xF) | (((qh[l] >> 2) & 3) << 4)) - 32;
-      const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
-      const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
-      out[l + 0] = d * static_cast<float>(scales[group + 0]) * static_cast<float>(q1);
-      out[l + 32] = d * static_cast<float>(scales[group + 2]) * static_cast<float>(q2);
-      out[l + 64] = d * static_cast<float>(scales[group + 4]) * static_cast<float>(q3);
-      out[l + 96] = d * static_cast<float>(scales[group + 6]) * static_cast<float>(q4);
-    }
-    out += 128;
-    ql += 64;
-    qh += 32;
-    scales += 8;
-  }
+  for (int chunk = 0; chunk < kChunksPerSuperBlock; ++chunk) dequantize_chunk_q6_k(block, chunk, out + kChunkElements * chunk);
 }
 
 SY_HOST_DEVICE inline void dequantize_block_q8_k(const BlockQ8_K* block, float* out) {
@@ -337,30 +327,32 @@ SY_HOST_DEVICE inline int tq1_0_trit(uint8_t packed, int n) {
 
 // TQ1_0: qs[0..31] carry elements 0..159 (byte m, trit n -> element 32n + m), qs[32..47] elements 160..239
 // (16n + m), qh[0..3] elements 240..255 (4n + j).
-SY_HOST_DEVICE inline void dequantize_block_tq1_0(const BlockTQ1_0* block, float* out) {
-  const float d = fp16_to_fp32(block->d);
-  for (int n = 0; n < 5; ++n) {
-    for (int m = 0; m < 32; ++m) *out++ = static_cast<float>(tq1_0_trit(block->qs[m], n) - 1) * d;
-  }
-  for (int n = 0; n < 5; ++n) {
-    for (int m = 0; m < 16; ++m) *out++ = static_cast<float>(tq1_0_trit(block->qs[32 + m], n) - 1) * d;
-  }
-  for (int n = 0; n < 4; ++n) {
-    for (int j = 0; j < 4; ++j) *out++ = static_cast<float>(tq1_0_trit(block->qh[j], n) - 1) * d;
-  }
+SY_HOST_DEVICE inline int tq1_0_code(const BlockTQ1_0* block, int element) {
+  if (element < 160) return tq1_0_trit(block->qs[element % 32], element / 32);
+  if (element < 240) return tq1_0_trit(block->qs[32 + (element - 160) % 16], (element - 160) / 16);
+  return tq1_0_trit(block->qh[(element - 240) % 4], (element - 240) / 4);
 }
 
-// TQ2_0: each 32 bytes hold 128 elements, bit pair n of byte m being element 32n + m.
-SY_HOST_DEVICE inline void dequantize_block_tq2_0(const BlockTQ2_0* block, float* out) {
+SY_HOST_DEVICE inline void dequantize_chunk_tq1_0(const BlockTQ1_0* block, int chunk, float* out) {
   const float d = fp16_to_fp32(block->d);
-  for (int base = 0; base < kSuperBlockElements / 4; base += 32) {
-    for (int n = 0; n < 4; ++n) {
-      for (int m = 0; m < 32; ++m) {
-        const int code = (block->qs[base + m] >> (2 * n)) & 3;
-        *out++ = static_cast<float>(code - 1) * d;
-      }
-    }
-  }
+  for (int l = 0; l < 32; ++l) out[l] = static_cast<float>(tq1_0_code(block, kChunkElements * chunk + l) - 1) * d;
+}
+
+SY_HOST_DEVICE inline void dequantize_block_tq1_0(const BlockTQ1_0* block, float* out) {
+  for (int chunk = 0; chunk < kChunksPerSuperBlock; ++chunk) dequantize_chunk_tq1_0(block, chunk, out + kChunkElements * chunk);
+}
+
+// TQ2_0: each 32 bytes hold 128 elements, bit pair n of byte m being element 32n + m: chunk c is bit pair c % 4
+// of bytes 32 (c / 4) .. 32 (c / 4) + 31.
+SY_HOST_DEVICE inline void dequantize_chunk_tq2_0(const BlockTQ2_0* block, int chunk, float* out) {
+  const float d = fp16_to_fp32(block->d);
+  const uint8_t* q = block->qs + 32 * (chunk / 4);
+  const int shift = 2 * (chunk % 4);
+  for (int m = 0; m < 32; ++m) out[m] = static_cast<float>(((q[m] >> shift) & 3) - 1) * d;
+}
+
+SY_HOST_DEVICE inline void dequantize_block_tq2_0(const BlockTQ2_0* block, float* out) {
+  for (int chunk = 0; chunk < kChunksPerSuperBlock; ++chunk) dequantize_chunk_tq2_0(block, chunk, out + kChunkElements * chunk);
 }
 
 // I2_S: 128 elements in 32 bytes; element j sits in byte j % 32 at shift 6 - 2 * (j / 32). Codes 0, 1, 2 mean
