@@ -112,13 +112,16 @@ std::vector<uint8_t> make_weight(std::mt19937_64& rng, uint32_t type, int64_t ro
     }
     return bytes;
   }
-  std::vector<float> decoded(static_cast<size_t>(cols));
+  // Block by block, each redrawn until it decodes to small finite values: a random fp16 scale can be NaN or huge,
+  // and a long row drawn whole would almost never be finite everywhere.
+  const int64_t block = sy::gguf::tensor_type_traits(type)->block_size;
+  const uint64_t block_bytes = sy::kernels::row_bytes(type, block, decoder);
+  std::vector<float> decoded(static_cast<size_t>(block));
   std::uniform_int_distribution<int> byte(0, 255);
-  for (int64_t r = 0; r < rows; ++r) {
-    uint8_t* row = bytes.data() + r * row_bytes;
+  for (uint64_t offset = 0; offset < bytes.size(); offset += block_bytes) {
     for (int attempt = 0; attempt < 100; ++attempt) {
-      for (uint64_t i = 0; i < row_bytes; ++i) row[i] = static_cast<uint8_t>(byte(rng));
-      sy::kernels::decode_row(type, row, decoded.data(), cols, decoder);
+      for (uint64_t i = 0; i < block_bytes; ++i) bytes[offset + i] = static_cast<uint8_t>(byte(rng));
+      sy::kernels::decode_row(type, bytes.data() + offset, decoded.data(), block, decoder);
       if (std::all_of(decoded.begin(), decoded.end(), [](float v) { return std::isfinite(v) && std::fabs(v) < 1e4f; }))
         break;
     }
@@ -351,8 +354,10 @@ class DeviceSuite {
 
     for (uint32_t type : weight_types) {
       const int64_t block = sy::gguf::tensor_type_traits(type) ? sy::gguf::tensor_type_traits(type)->block_size : 1;
-      // Odd sizes where the type allows them; whole blocks otherwise.
-      for (const int64_t n_in : {block == 1 ? int64_t{67} : block * 3, block == 1 ? int64_t{1} : block}) {
+      // Odd sizes where the type allows them; whole blocks otherwise; and a row longer than the 8192-element
+      // activation tiles GPU kernels stage in shared memory.
+      for (const int64_t n_in : {block == 1 ? int64_t{67} : block * 3, block == 1 ? int64_t{1} : block,
+                                 block == 1 ? int64_t{8195} : (8192 / block + 3) * block}) {
         for (const int64_t n_tokens : {int64_t{1}, int64_t{3}, int64_t{9}}) {
           const int64_t n_out = 5 + small(rng_);
           auto weight = make_twin(device_, make_weight(rng_, type, n_out, n_in, decoder_), type);
