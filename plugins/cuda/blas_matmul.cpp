@@ -1,14 +1,16 @@
-// cuBLAS for the CUDA plugin's large matmuls (see blas_matmul.h). The GEMM runs in F32: an F16/BF16 weight is
-// first decoded to F32 in bounded chunks of rows by the plugin's own decode kernel. Converting the activations to
-// 16 bits instead (for a half-precision GEMM on tensor cores) would round them by up to 2^-11 relative, above the
-// conformance tolerance of 1e-4 x sum|w x| that the kernels and the reference agree on; TF32 is off for the
-// same reason.
+// cuBLAS for the CUDA plugin's large matmuls (see blas_matmul.h). The GEMM runs in F32: any other weight type is
+// first decoded to F32 in bounded chunks of rows by the plugin's own decode kernel (exactly, as core/quant decodes
+// it). Converting the activations to 16 bits instead (for a half-precision GEMM on tensor cores) would round them
+// by up to 2^-11 relative, above the conformance tolerance of 1e-4 x sum|w x| that the kernels and the reference
+// agree on for float weights; TF32 is off for the same reason.
 #include "plugins/cuda/blas_matmul.h"
 
 #include <cublas_v2.h>
 
 #include <algorithm>
 #include <climits>
+
+#include "plugins/cuda/weight_rows.h"
 
 namespace sy::gpu {
 namespace {
@@ -36,9 +38,9 @@ bool BlasMatmul::takes(const sy_op& op, int64_t min_tokens) {
   if (op.kind != SY_OP_MATMUL || min_tokens <= 0) return false;
   const auto& p = op.params.matmul;
   const uint32_t type = op.src[0].type;
-  const bool plain = type == SY_TYPE_F32 || type == SY_TYPE_F16 || type == SY_TYPE_BF16;
   // cuBLAS takes int dimensions; the leading dimensions are n_in and n_out.
-  return plain && p.n_tokens >= min_tokens && fits_int(p.n_out) && fits_int(p.n_in) && fits_int(p.n_tokens);
+  return weight_row_bytes(type, p.n_in) > 0 && p.n_tokens >= min_tokens && fits_int(p.n_out) && fits_int(p.n_in) &&
+         fits_int(p.n_tokens);
 }
 
 std::string BlasMatmul::run(const sy_op& op, const OpAddresses& addresses, gpuStream_t stream) {
@@ -70,7 +72,7 @@ std::string BlasMatmul::run(const sy_op& op, const OpAddresses& addresses, gpuSt
     return status == CUBLAS_STATUS_SUCCESS ? std::string() : blas_error("cublasSgemm", status);
   }
 
-  // F16/BF16: decode chunks of rows into stream-ordered scratch, which is freed after the last GEMM that reads it.
+  // Other types: decode chunks of rows into stream-ordered scratch, which is freed after the last GEMM that reads it.
   const uint64_t row_floats = static_cast<uint64_t>(p.n_in);
   const int64_t chunk_rows = std::clamp<int64_t>(static_cast<int64_t>(kScratchBytes / (row_floats * sizeof(float))), 1, p.n_out);
   void* scratch = nullptr;
@@ -78,7 +80,7 @@ std::string BlasMatmul::run(const sy_op& op, const OpAddresses& addresses, gpuSt
       error != cudaSuccess)
     return cuda_error("cudaMallocAsync of the F32 weight scratch", error);
   std::string failure;
-  const uint64_t source_row_bytes = row_floats * 2;  // F16 and BF16
+  const uint64_t source_row_bytes = weight_row_bytes(op.src[0].type, p.n_in);
   for (int64_t first = 0; first < p.n_out && failure.empty(); first += chunk_rows) {
     const int64_t rows = std::min(chunk_rows, p.n_out - first);
     const auto* source = static_cast<const uint8_t*>(addresses.src[0]) + static_cast<uint64_t>(first) * source_row_bytes;

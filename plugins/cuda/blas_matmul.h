@@ -1,5 +1,5 @@
-// The CUDA plugin's cuBLAS path for prompt processing: MATMUL of an F32, F16 or BF16 weight by many tokens, where
-// cuBLAS's tuned GEMM beats our kernels (gpu_kernels.cu). CUDA only: Debian's ROCm has no BLAS, so the ROCm build
+// The CUDA plugin's cuBLAS path for prompt processing: MATMUL of a weight of any type by many tokens, where
+// cuBLAS's tuned GEMM beats our kernels (gpu_kernels.cu) even after decoding a quantized weight to F32. CUDA only: Debian's ROCm has no BLAS, so the ROCm build
 // of plugin.cpp never includes this. Used by plugin.cpp; the kernels still take every op this path declines.
 #pragma once
 

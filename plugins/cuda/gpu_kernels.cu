@@ -1,8 +1,9 @@
-// Kernels of the CUDA and ROCm plugins, written once (see gpu_runtime.h). Straightforward versions that match the
-// reference (core/kernels/reference_ops.h) within the conformance tolerances: weights are decoded by the block
+// Kernels of the CUDA and ROCm plugins, written once (see gpu_runtime.h), matching the reference
+// (core/kernels/reference_ops.h) within the conformance tolerances: weights are decoded by the block and chunk
 // functions of core/quant/blocks.h (through weight_rows.h), so the host tests of those functions cover this math.
-// Speed comes later (flash attention, fusion of the op sequences `execute` receives); large F16/BF16/F32 prompt
-// matmuls go to cuBLAS on CUDA (blas_matmul.cpp).
+// Decode (one-token) matmuls run a warp-per-row kernel near the memory bandwidth; on CUDA, prompt matmuls of every
+// weight type go to cuBLAS (blas_matmul.cpp). Still to come: flash attention, fusion of the op sequences
+// `execute` receives, and quantized activations (dp4a) for the matrix-vector kernel.
 #include "plugins/cuda/gpu_kernels.h"
 
 #include <cstdint>
@@ -17,6 +18,12 @@ constexpr int kMatmulThreads = 128;
 // Elements of a weight row decoded into shared memory at a time: 16 KiB (plus padding), a multiple of every
 // block size, small enough for several kernel blocks per multiprocessor.
 constexpr int kMatmulTileElements = 4096;
+// The matrix-vector kernel: 8 warps of 32 (4 of 64 on AMD's wave64 GPUs) per kernel block, and activation tiles of
+// 8192 floats (33 KiB staged with padding; a multiple of every block size).
+constexpr int kMatvecThreads = 256;
+constexpr int kMatvecTileElements = 8192;
+// Kernel blocks of one launch; more rows than 8 x this are taken in turn by the same warps.
+constexpr int64_t kMatvecMaxBlocks = 8192;
 
 // The KV cache's element types (F32, F16); both decoded by the shared conversions of core/kernels/half.h.
 __device__ float load_as_float(const void* base, uint32_t type, int64_t index) {
@@ -60,33 +67,74 @@ __device__ float block_max(float value, float* scratch) {
 
 // ---- Kernels -----------------------------------------------------------------------------------------------------
 
-// Decodes rows of a weight into `dst` (F32, F16 or BF16), one thread per block of the weight type: GET_ROWS
-// (`ids` picks the source rows; an id outside the table yields a NaN row rather than a wild read), CONVERT and
-// KV_WRITE (one row, `ids` NULL) and the cuBLAS path's F32 copy of a weight.
+// Decodes rows of a weight into `dst` (F32, F16 or BF16), one thread per chunk of the weight type (an element of
+// a plain type, 32 elements of a quantized one): GET_ROWS (`ids` picks the source rows; an id outside the table
+// yields a NaN row rather than a wild read), CONVERT and KV_WRITE (one row, `ids` NULL) and the cuBLAS path's F32
+// copy of a weight.
 template <class Row>
 __global__ void decode_rows_kernel(const uint8_t* source, uint64_t source_row_bytes, const int32_t* ids,
                                    int64_t n_source_rows, void* dst, uint32_t dst_type, int64_t n_rows, int64_t n_cols) {
-  const int64_t blocks_per_row = n_cols / Row::kBlockElements;
-  const int64_t n = n_rows * blocks_per_row;
+  constexpr int kChunk = Row::kChunkElements;
+  const int64_t chunks_per_row = n_cols / kChunk;
+  const int64_t n = n_rows * chunks_per_row;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const int64_t r = i / blocks_per_row, block = i % blocks_per_row;
+    const int64_t r = i / chunks_per_row, chunk = i % chunks_per_row;
     const int64_t source_row = ids ? ids[r] : r;
-    const int64_t first = r * n_cols + block * Row::kBlockElements;
-    float values[Row::kBlockElements];
+    const int64_t first = r * n_cols + chunk * kChunk;
+    float values[kChunk];
     if (source_row < 0 || source_row >= n_source_rows) {
-      for (int j = 0; j < Row::kBlockElements; ++j) values[j] = NAN;
+      for (int j = 0; j < kChunk; ++j) values[j] = NAN;
     } else if (dst_type == SY_TYPE_F32) {
-      Row::decode_block(source + source_row * source_row_bytes, block, static_cast<float*>(dst) + first);
+      Row::decode_chunk(source + source_row * source_row_bytes, chunk, static_cast<float*>(dst) + first);
       continue;
     } else {
-      Row::decode_block(source + source_row * source_row_bytes, block, values);
+      Row::decode_chunk(source + source_row * source_row_bytes, chunk, values);
     }
-    for (int j = 0; j < Row::kBlockElements; ++j) store_from_float(dst, dst_type, first + j, values[j]);
+    for (int j = 0; j < kChunk; ++j) store_from_float(dst, dst_type, first + j, values[j]);
   }
 }
 
-// One kernel block per (output row, group of up to kMatmulTokensPerBlock tokens). The block decodes the weight row
+// Matrix-vector (one token): each warp computes one output row at a time (lane_dot in weight_rows.h, then a warp
+// sum), the kernel block's warps taking rows first_row.. in turn. The token is staged in shared memory once per
+// kernel block when it fits a tile (every row then reads it from there), tile by tile per row group otherwise.
+// Reading each weight byte once with every lane busy is what lets decode run near the memory bandwidth; the
+// per-row kernel below (a kernel block per row, a shared-memory tile and two barriers per tile) could not.
+template <class Row>
+__global__ void matvec_kernel(const uint8_t* weight, uint64_t row_bytes, const float* x, float* dst, int64_t n_out,
+                              int64_t n_in) {
+  __shared__ float staged[staged_floats(kMatvecTileElements)];
+  const int lane = threadIdx.x % warpSize, warp = threadIdx.x / warpSize;
+  const int warps = blockDim.x / warpSize;
+  const bool one_tile = n_in <= kMatvecTileElements;
+  const auto stage = [&](int64_t start, int count) {
+    for (int i = threadIdx.x; i < count; i += blockDim.x) staged[staged_index(i)] = x[start + i];
+  };
+  if (one_tile) {
+    stage(0, static_cast<int>(n_in));
+    __syncthreads();
+  }
+  // The row-group loop runs the same number of times in every thread of the kernel block: the barriers inside
+  // are reached by all.
+  for (int64_t first_row = static_cast<int64_t>(blockIdx.x) * warps; first_row < n_out;
+       first_row += static_cast<int64_t>(gridDim.x) * warps) {
+    const int64_t o = first_row + warp;
+    float sum = 0;
+    for (int64_t start = 0; start < n_in; start += kMatvecTileElements) {
+      const int count = static_cast<int>(n_in - start < kMatvecTileElements ? n_in - start : kMatvecTileElements);
+      if (!one_tile) {
+        __syncthreads();  // every warp is done with the previous tile
+        stage(start, count);
+        __syncthreads();
+      }
+      if (o < n_out) sum += lane_dot<Row>(weight + o * row_bytes, start, count, staged, lane, warpSize);
+    }
+    for (int offset = warpSize / 2; offset > 0; offset /= 2) sum += SY_SHUFFLE_DOWN(sum, offset);
+    if (lane == 0 && o < n_out) dst[o] = sum;
+  }
+}
+
+// Two or more tokens: one kernel block per (output row, group of up to kMatmulTokensPerBlock tokens). The block decodes the weight row
 // tile by tile into shared memory (decode_span: each thread whole blocks of the type), then every thread adds its
 // strided share of each token's dot product (span_partial_dot); a block reduction per token ends it. Decoding once
 // per token group is what makes this the prompt (many tokens) kernel as well as the decode (one token) one.
@@ -215,8 +263,8 @@ void enqueue_decode_rows(uint32_t type, const void* source, const int32_t* ids, 
                          uint32_t dst_type, int64_t n_rows, int64_t n_cols, gpuStream_t stream) {
   visit_weight_row(type, [&](auto row) {
     using Row = decltype(row);
-    const int64_t blocks = n_rows * (n_cols / Row::kBlockElements);
-    decode_rows_kernel<Row><<<grid_for(blocks), kThreads, 0, stream>>>(
+    const int64_t chunks = n_rows * (n_cols / Row::kChunkElements);
+    decode_rows_kernel<Row><<<grid_for(chunks), kThreads, 0, stream>>>(
         static_cast<const uint8_t*>(source), weight_row_bytes(type, n_cols), ids, n_source_rows, dst, dst_type, n_rows,
         n_cols);
   });
@@ -235,6 +283,18 @@ gpuError_t launch_op(const sy_op& op, const OpAddresses& a, gpuStream_t stream) 
     }
     case SY_OP_MATMUL: {
       const auto& p = op.params.matmul;
+      if (p.n_tokens == 1) {
+        const int64_t warps = kMatvecThreads / 32;
+        const int64_t blocks = (p.n_out + warps - 1) / warps;
+        visit_weight_row(op.src[0].type, [&](auto row) {
+          using Row = decltype(row);
+          matvec_kernel<Row><<<static_cast<unsigned>(blocks < kMatvecMaxBlocks ? blocks : kMatvecMaxBlocks),
+                               kMatvecThreads, 0, stream>>>(static_cast<const uint8_t*>(a.src[0]),
+                                                            weight_row_bytes(op.src[0].type, p.n_in), f32(a.src[1]),
+                                                            static_cast<float*>(a.dst), p.n_out, p.n_in);
+        });
+        break;
+      }
       const dim3 grid(static_cast<unsigned>(p.n_out),
                       static_cast<unsigned>((p.n_tokens + kMatmulTokensPerBlock - 1) / kMatmulTokensPerBlock));
       visit_weight_row(op.src[0].type, [&](auto row) {

@@ -1,7 +1,7 @@
 // libswitchyard-cuda.so (and, compiled as HIP by plugins/rocm, libswitchyard-rocm.so): the GPU backend behind the
 // plugin ABI. Only this library links the GPU runtime, dynamically, so a machine without it just skips this file.
 // Where the runtime exists but no driver or GPU does, the plugin loads and reports zero devices with the runtime's
-// own error text. Kernels: gpu_kernels.cu; on CUDA, large F32/F16/BF16 matmuls go to cuBLAS (blas_matmul.cpp).
+// own error text. Kernels: gpu_kernels.cu; on CUDA, prompt matmuls of every weight type go to cuBLAS (blas_matmul.cpp).
 #include <switchyard/plugin.h>
 #include <switchyard/plugin_helpers.hpp>
 

@@ -23,6 +23,8 @@ struct PlainRow {
   static constexpr uint32_t kType = type_id(Type);
   static constexpr int kBlockElements = 1;
   static constexpr int kBlockBytes = Type == gguf::TensorType::F32 ? 4 : 2;
+  // What one thread decodes at a time: one element.
+  static constexpr int kChunkElements = 1;
   // Where element i of a span sits in a kernel's shared tile; plain rows need no padding (see QuantizedRow).
   SY_HOST_DEVICE static int tile_index(int i) { return i; }
   SY_HOST_DEVICE static constexpr int tile_floats(int elements) { return elements; }
@@ -36,6 +38,7 @@ struct PlainRow {
     else
       *out = kernels::fp16_to_fp32(static_cast<const uint16_t*>(row)[block]);
   }
+  SY_HOST_DEVICE static void decode_chunk(const void* row, int64_t chunk, float* out) { decode_block(row, chunk, out); }
 };
 
 // ---- Quantized rows: the block decoders of core/quant --------------------------------------------------------------
@@ -59,20 +62,47 @@ SY_GPU_DECODER(BlockTQ1_0, dequantize_block_tq1_0)
 SY_GPU_DECODER(BlockTQ2_0, dequantize_block_tq2_0)
 #undef SY_GPU_DECODER
 
+// The super-block types' 32-element chunks (core/quant/blocks.h), likewise found by block type.
+#define SY_GPU_CHUNK_DECODER(Block, decode)                                                  \
+  SY_HOST_DEVICE inline void decode_quant_chunk(const quant::Block* block, int chunk, float* out) { \
+    quant::decode(block, chunk, out);                                                         \
+  }
+SY_GPU_CHUNK_DECODER(BlockQ2_K, dequantize_chunk_q2_k)
+SY_GPU_CHUNK_DECODER(BlockQ3_K, dequantize_chunk_q3_k)
+SY_GPU_CHUNK_DECODER(BlockQ4_K, dequantize_chunk_q4_k)
+SY_GPU_CHUNK_DECODER(BlockQ5_K, dequantize_chunk_q5_k)
+SY_GPU_CHUNK_DECODER(BlockQ6_K, dequantize_chunk_q6_k)
+SY_GPU_CHUNK_DECODER(BlockTQ1_0, dequantize_chunk_tq1_0)
+SY_GPU_CHUNK_DECODER(BlockTQ2_0, dequantize_chunk_tq2_0)
+#undef SY_GPU_CHUNK_DECODER
+
 template <gguf::TensorType Type, class Block, int BlockElements>
 struct QuantizedRow {
   static constexpr uint32_t kType = type_id(Type);
   static constexpr int kBlockElements = BlockElements;
   static constexpr int kBlockBytes = static_cast<int>(sizeof(Block));
-  // A thread decodes a whole block into consecutive floats of a shared tile. Placed back to back, the blocks of
-  // one warp would start a multiple of 32 floats apart, all in the same memory bank, and every store would be a
-  // 32-way conflict; one float of padding after each block (BlockElements + 1 is 1 mod 32) spreads them out.
-  SY_HOST_DEVICE static int tile_index(int i) { return i / BlockElements * (BlockElements + 1) + i % BlockElements; }
-  SY_HOST_DEVICE static constexpr int tile_floats(int elements) { return elements / BlockElements * (BlockElements + 1); }
+  // What one thread decodes at a time: 32 elements, a whole block of the 32-element types and a chunk of a
+  // super-block (256 floats in one thread's registers would spill).
+  static constexpr int kChunkElements = quant::kChunkElements;
+  static constexpr int kChunksPerBlock = BlockElements / kChunkElements;
+  // A thread decodes a chunk into consecutive floats of a shared tile. Placed back to back, the chunks of one warp
+  // would start a multiple of 32 floats apart, all in the same memory bank, and every store would be a 32-way
+  // conflict; one float of padding after each chunk (33 is 1 mod 32) spreads them out.
+  SY_HOST_DEVICE static int tile_index(int i) { return i / kChunkElements * (kChunkElements + 1) + i % kChunkElements; }
+  SY_HOST_DEVICE static constexpr int tile_floats(int elements) { return elements / kChunkElements * (kChunkElements + 1); }
 
   // Writes the BlockElements floats of block `block` of `row` to out.
   SY_HOST_DEVICE static void decode_block(const void* row, int64_t block, float* out) {
     decode_quant_block(static_cast<const Block*>(row) + block, out);
+  }
+  // Writes elements 32 chunk .. 32 chunk + 31 of `row` to out.
+  SY_HOST_DEVICE static void decode_chunk(const void* row, int64_t chunk, float* out) {
+    if constexpr (kChunksPerBlock == 1) {
+      decode_block(row, chunk, out);
+    } else {
+      decode_quant_chunk(static_cast<const Block*>(row) + chunk / kChunksPerBlock,
+                         static_cast<int>(chunk % kChunksPerBlock), out);
+    }
   }
 };
 
@@ -145,14 +175,14 @@ inline uint64_t weight_row_bytes(uint32_t type, int64_t n) {
 // ---- The split of one row between the threads of a kernel block --------------------------------------------------
 
 // Decodes elements [first, first + count) of `row` into `tile` (at Row::tile_index), `first` and `count` whole
-// blocks: thread `lane` of `lanes` decodes blocks lane, lane + lanes, ... of the span. The matmul kernel calls this
+// blocks: thread `lane` of `lanes` decodes chunks lane, lane + lanes, ... of the span. The matmul kernel calls this
 // with (threadIdx.x, blockDim.x); the host test calls it once per emulated thread.
 template <class Row>
 SY_HOST_DEVICE void decode_span(const void* row, int64_t first, int count, float* tile, int lane, int lanes) {
-  const int64_t first_block = first / Row::kBlockElements;
-  const int blocks = count / Row::kBlockElements;
-  for (int b = lane; b < blocks; b += lanes)
-    Row::decode_block(row, first_block + b, tile + Row::tile_index(b * Row::kBlockElements));
+  const int64_t first_chunk = first / Row::kChunkElements;
+  const int chunks = count / Row::kChunkElements;
+  for (int c = lane; c < chunks; c += lanes)
+    Row::decode_chunk(row, first_chunk + c, tile + Row::tile_index(c * Row::kChunkElements));
 }
 
 // Thread `lane`'s partial dot product of a decoded span with x[0..count): elements lane, lane + lanes, ...
@@ -161,6 +191,38 @@ template <class Row>
 SY_HOST_DEVICE float span_partial_dot(const float* tile, const float* x, int count, int lane, int lanes) {
   float sum = 0;
   for (int i = lane; i < count; i += lanes) sum += tile[Row::tile_index(i)] * x[i];
+  return sum;
+}
+
+// ---- The matrix-vector kernel: one warp per output row, the activations staged in shared memory -----------------
+
+// Where element i of the staged activations sits: one float of padding after every 32, so that lanes reading
+// elements 32 apart (one chunk each) hit different memory banks.
+SY_HOST_DEVICE inline int staged_index(int i) { return i + i / 32; }
+SY_HOST_DEVICE constexpr int staged_floats(int elements) { return elements + elements / 32; }
+
+// Lane `lane` of `lanes`' share of sum_i row[first + i] * x[i], i < count, with x staged at staged_index: plain
+// rows element by element (consecutive lanes read consecutive weights, which coalesces), quantized rows chunk by
+// chunk (a lane decodes 32 elements into registers; `first` and `count` are whole blocks). The warp adds the
+// lanes' shares.
+template <class Row>
+SY_HOST_DEVICE float lane_dot(const void* row, int64_t first, int count, const float* staged, int lane, int lanes) {
+  float sum = 0;
+  if constexpr (Row::kChunkElements == 1) {
+    for (int i = lane; i < count; i += lanes) {
+      float weight;
+      Row::decode_chunk(row, first + i, &weight);
+      sum += weight * staged[staged_index(i)];
+    }
+  } else {
+    constexpr int kChunk = Row::kChunkElements;
+    float values[kChunk];
+    for (int c = lane; c < count / kChunk; c += lanes) {
+      Row::decode_chunk(row, first / kChunk + c, values);
+      const float* x = staged + staged_index(c * kChunk);  // a chunk's 32 elements are contiguous when staged
+      for (int j = 0; j < kChunk; ++j) sum += values[j] * x[j];
+    }
+  }
   return sum;
 }
 

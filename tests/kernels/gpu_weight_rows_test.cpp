@@ -74,6 +74,24 @@ float emulate_matmul_row(const uint8_t* row, const float* x, int64_t n_in, int l
   return total;
 }
 
+// The matrix-vector kernel's work for one output row: the token staged tile by tile at staged_index (the padding
+// slots poisoned), each of `lanes` lanes' lane_dot, then the warp's sum of the lanes.
+template <class Row>
+float emulate_matvec_row(const uint8_t* row, const float* x, int64_t n_in, int lanes, int tile_elements) {
+  std::vector<float> staged(static_cast<size_t>(sy::gpu::staged_floats(tile_elements)), NAN);
+  float total = 0;
+  std::vector<float> partial(static_cast<size_t>(lanes), 0.0f);
+  for (int64_t start = 0; start < n_in; start += tile_elements) {
+    const int count = static_cast<int>(std::min<int64_t>(tile_elements, n_in - start));
+    std::fill(staged.begin(), staged.end(), NAN);
+    for (int i = 0; i < count; ++i) staged[static_cast<size_t>(sy::gpu::staged_index(i))] = x[start + i];
+    for (int lane = 0; lane < lanes; ++lane)
+      partial[static_cast<size_t>(lane)] += sy::gpu::lane_dot<Row>(row, start, count, staged.data(), lane, lanes);
+  }
+  for (float p : partial) total += p;
+  return total;
+}
+
 }  // namespace
 
 TEST_CASE("the GPU plugins read exactly the types core/quant decodes row by row, with the GGUF row sizes") {
@@ -158,6 +176,40 @@ TEST_CASE("the matmul kernel's per-thread sums match reference_matmul within the
         for (int64_t i = 0; i < n_in; ++i) scale += std::fabs(static_cast<double>(decoded[static_cast<size_t>(i)]) * x[static_cast<size_t>(i)]);
         const float got = emulate_matmul_row<Row>(row, x.data(), n_in, 128, 4096);
         CHECK(std::fabs(got - expected[static_cast<size_t>(o)]) <= 1e-6 + 1e-4 * scale);
+      }
+    });
+  }
+}
+
+TEST_CASE("the matrix-vector kernel's lane sums match reference_matmul within the conformance tolerance") {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> normal(0.0f, 1.0f);
+  for (const uint32_t type : gpu_weight_types()) {
+    CAPTURE(type);
+    sy::gpu::visit_weight_row(type, [&](auto row_type) {
+      using Row = decltype(row_type);
+      constexpr int kTile = 8192;  // gpu_kernels.cu's kMatvecTileElements
+      // One row within a tile, and one longer than a tile with a partial last tile (whole blocks, as tiles are).
+      for (const int64_t n_in : {Row::kBlockElements == 1 ? int64_t{67} : int64_t{Row::kBlockElements} * 3,
+                                 Row::kBlockElements == 1 ? int64_t{kTile + 3} : int64_t{kTile} + Row::kBlockElements * 5}) {
+        CAPTURE(n_in);
+        const auto row = random_row(type, n_in, rng);
+        std::vector<float> x(static_cast<size_t>(n_in));
+        for (float& v : x) v = normal(rng);
+        sy_op op{};
+        op.kind = SY_OP_MATMUL;
+        op.src[0].type = type;
+        op.params.matmul = {1, n_in, 1};
+        float expected = 0;
+        sy::kernels::reference_matmul(op, row.data(), x.data(), &expected, sy::kernels::core_row_decoder());
+        std::vector<float> decoded(static_cast<size_t>(n_in));
+        sy::kernels::decode_row(type, row.data(), decoded.data(), n_in, sy::kernels::core_row_decoder());
+        double scale = 0;
+        for (int64_t i = 0; i < n_in; ++i) scale += std::fabs(static_cast<double>(decoded[static_cast<size_t>(i)]) * x[static_cast<size_t>(i)]);
+        for (const int lanes : {32, 64}) {  // NVIDIA warps, AMD wave64
+          const float got = emulate_matvec_row<Row>(row.data(), x.data(), n_in, lanes, kTile);
+          CHECK(std::fabs(got - expected) <= 1e-6 + 1e-4 * scale);
+        }
       }
     });
   }
