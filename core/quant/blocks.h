@@ -320,22 +320,28 @@ SY_HOST_DEVICE inline void dequantize_block_iq4_nl(const BlockIQ4_NL* block, flo
 // One trit out of a TQ1_0 byte. The quantizer stores ceil(t * 256 / 243) for the base-3 number t, so multiplying
 // by 3^n (mod 256) moves trit n to the top and (byte * 3) >> 8 reads it without a division.
 SY_HOST_DEVICE inline int tq1_0_trit(uint8_t packed, int n) {
-  constexpr uint8_t kPow3[5] = {1, 3, 9, 27, 81};
-  const uint8_t rotated = static_cast<uint8_t>(packed * kPow3[n]);
+  // 3^n by selection rather than from a table: a GPU would put a table indexed at run time in local memory.
+  const int pow3 = n == 0 ? 1 : n == 1 ? 3 : n == 2 ? 9 : n == 3 ? 27 : 81;
+  const uint8_t rotated = static_cast<uint8_t>(packed * pow3);
   return (static_cast<int>(rotated) * 3) >> 8;
 }
 
 // TQ1_0: qs[0..31] carry elements 0..159 (byte m, trit n -> element 32n + m), qs[32..47] elements 160..239
-// (16n + m), qh[0..3] elements 240..255 (4n + j).
-SY_HOST_DEVICE inline int tq1_0_code(const BlockTQ1_0* block, int element) {
-  if (element < 160) return tq1_0_trit(block->qs[element % 32], element / 32);
-  if (element < 240) return tq1_0_trit(block->qs[32 + (element - 160) % 16], (element - 160) / 16);
-  return tq1_0_trit(block->qh[(element - 240) % 4], (element - 240) / 4);
-}
-
+// (16n + m), qh[0..3] elements 240..255 (4n + j). So chunk c < 5 is trit c of qs[0..31]; chunks 5 and 6 are trits
+// 2(c - 5) and 2(c - 5) + 1 of qs[32..47]; chunk 7 is trit 4 of qs[32..47], then all of qh.
 SY_HOST_DEVICE inline void dequantize_chunk_tq1_0(const BlockTQ1_0* block, int chunk, float* out) {
   const float d = fp16_to_fp32(block->d);
-  for (int l = 0; l < 32; ++l) out[l] = static_cast<float>(tq1_0_code(block, kChunkElements * chunk + l) - 1) * d;
+  if (chunk < 5) {
+    for (int m = 0; m < 32; ++m) out[m] = static_cast<float>(tq1_0_trit(block->qs[m], chunk) - 1) * d;
+    return;
+  }
+  const int n = 2 * (chunk - 5);
+  for (int m = 0; m < 16; ++m) out[m] = static_cast<float>(tq1_0_trit(block->qs[32 + m], n) - 1) * d;
+  if (chunk < 7) {
+    for (int m = 0; m < 16; ++m) out[16 + m] = static_cast<float>(tq1_0_trit(block->qs[32 + m], n + 1) - 1) * d;
+  } else {
+    for (int k = 0; k < 16; ++k) out[16 + k] = static_cast<float>(tq1_0_trit(block->qh[k % 4], k / 4) - 1) * d;
+  }
 }
 
 SY_HOST_DEVICE inline void dequantize_block_tq1_0(const BlockTQ1_0* block, float* out) {
