@@ -3,7 +3,8 @@
 // the plugin calls them), on one thread. Elements per second and GB/s of float32 written, once with source and output
 // inside L2 (about 256 KiB together) and once streaming 512 MiB of output through DRAM; medians of several runs.
 // A type without a decoder at a SIMD level prints "scalar fallback" there: the same code as its scalar row, not
-// timed twice. Levels above what this CPU runs are skipped.
+// timed twice. Levels above what this CPU runs are skipped. The first line is the DRAM case's ceiling: its output
+// written by std::fill, with nothing to read or decode.
 //   bench_dequant [--quick] [--types q4_0,q4_K,...]
 //     --quick: 64 MiB instead of 512 MiB for the DRAM case, three runs instead of seven
 #include <algorithm>
@@ -72,6 +73,18 @@ std::vector<std::byte> make_source(TensorType type, uint64_t n, std::mt19937_64&
 double median(std::vector<double> values) {
   std::sort(values.begin(), values.end());
   return values[values.size() / 2];
+}
+
+// What a decoder can approach in DRAM: the same output written with nothing to decode (std::fill), seconds per pass.
+// (In L2 this baseline build's 16-byte stores are slower than the decoders' own, so it is no ceiling there.)
+double seconds_per_fill(std::vector<float>& out, int runs) {
+  std::vector<double> seconds;
+  for (int run = -1; run < runs; ++run) {
+    const auto start = Clock::now();
+    std::fill(out.begin(), out.end(), static_cast<float>(run));
+    if (run >= 0) seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count());
+  }
+  return median(seconds);
 }
 
 // One pass over the whole source. I2_S has no row decoder (its scale is per tensor): the reference's range decoder.
@@ -146,6 +159,11 @@ int main(int argc, char** argv) {
   std::printf("dequantization to float32 on %s, one thread, median of %d runs; L2: ~256 KiB in+out, DRAM: %llu MiB out\n",
               features.brand.empty() ? "an x86-64 CPU" : features.brand.c_str(), runs,
               static_cast<unsigned long long>(dram_output_bytes >> 20));
+  {
+    std::vector<float> out(dram_output_bytes / sizeof(float));
+    std::printf("DRAM store bandwidth, writing the same output with nothing to decode (std::fill): %.2f GB/s\n",
+                out.size() * 4.0 / seconds_per_fill(out, runs) / 1e9);
+  }
   std::printf("%-8s %-8s %-16s %12s %9s %7s   %12s %9s\n", "type", "level", "decoder", "L2 Melem/s", "L2 GB/s",
               "vs ref", "DRAM Melem/s", "DRAM GB/s");
   for (const TensorType type : types) {
