@@ -1,15 +1,20 @@
 // The CPU plugin's op execution (see cpu_kernels.h): MATMUL of the native weight types goes to quant_matmul.cpp,
-// other weight types are decoded row by row into scratch for the float dot product; RMS norm and attention are
-// threaded here, the remaining ops run the reference.
+// other weight types are decoded row by row into scratch (dequantize_rows.h) for the float dot product; GET_ROWS,
+// CONVERT, RMS norm and attention are threaded here, the remaining ops run the reference.
 #include "plugins/cpu_avx/cpu_kernels.h"
 
 #include <oneapi/tbb/blocked_range.h>
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 
+#include <algorithm>
 #include <cmath>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
+#include "core/gguf/tensor_type.h"
+#include "plugins/cpu_avx/dequantize_rows.h"
 #include "plugins/cpu_avx/quant_matmul.h"
 #include "plugins/cpu_avx/simd_kernels.h"
 
@@ -62,6 +67,57 @@ DotF32 dot_f32_for(IsaLevel level) {
 
 }  // namespace
 
+void CpuKernels::decode_row(uint32_t type, const void* source, float* destination, int64_t n) const {
+  dequantize_row(level_, static_cast<gguf::TensorType>(type), source, destination, n);
+}
+
+namespace {
+// Elements one oneTBB task decodes at least: a few microseconds of work, well above the cost of a task.
+constexpr int64_t kDecodeGrain = 16384;
+}  // namespace
+
+void CpuKernels::get_rows(const sy_op& op, const uint8_t* table, const int32_t* ids, float* dst) const {
+  const auto& p = op.params.get_rows;
+  const uint32_t type = op.src[0].type;
+  const uint64_t table_row = kernels::row_bytes(type, p.n_cols, decoder_);
+  // Every id is checked before the threads start, so that a bad one is reported as the reference reports it.
+  for (int64_t i = 0; i < p.n_ids; ++i) {
+    if (ids[i] < 0 || ids[i] >= p.n_table_rows)
+      throw std::out_of_range("get_rows: id " + std::to_string(ids[i]) + " at index " + std::to_string(i) +
+                              " is outside the table of " + std::to_string(p.n_table_rows) + " rows");
+  }
+  const int64_t rows_per_task = std::max<int64_t>(1, kDecodeGrain / p.n_cols);
+  arena_->arena.execute([&] {
+    tbb::parallel_for(tbb::blocked_range<int64_t>(0, p.n_ids, rows_per_task), [&](const tbb::blocked_range<int64_t>& r) {
+      for (int64_t i = r.begin(); i < r.end(); ++i)
+        decode_row(type, table + static_cast<uint64_t>(ids[i]) * table_row, dst + i * p.n_cols, p.n_cols);
+    });
+  });
+}
+
+void CpuKernels::convert(const sy_op& op, const uint8_t* source, uint8_t* dst) const {
+  const auto& p = op.params.convert;
+  const uint32_t from = op.src[0].type, to = op.dst.type;
+  // Chunks of whole source blocks: an F32 destination is decoded into directly, the 16-bit ones through scratch and
+  // the reference's rounding.
+  const int64_t block = gguf::tensor_type_traits(static_cast<gguf::TensorType>(from)).block_size;
+  const int64_t chunk = std::max<int64_t>(1, kDecodeGrain / block) * block;
+  const int64_t chunks = (p.n + chunk - 1) / chunk;
+  arena_->arena.execute([&] {
+    tbb::parallel_for(int64_t{0}, chunks, [&](int64_t c) {
+      const int64_t first = c * chunk, count = std::min(chunk, p.n - first);
+      const uint8_t* from_bytes = source + kernels::row_bytes(from, first, decoder_);
+      if (to == SY_TYPE_F32) {
+        decode_row(from, from_bytes, reinterpret_cast<float*>(dst) + first, count);
+        return;
+      }
+      std::vector<float> values(static_cast<size_t>(count));
+      decode_row(from, from_bytes, values.data(), count);
+      kernels::encode_row(to, values.data(), dst + kernels::row_bytes(to, first, decoder_), count);
+    });
+  });
+}
+
 void CpuKernels::matmul(const sy_op& op, const uint8_t* weight, const float* x, float* dst) const {
   const auto& p = op.params.matmul;
   const uint32_t type = op.src[0].type;
@@ -80,7 +136,7 @@ void CpuKernels::matmul(const sy_op& op, const uint8_t* weight, const float* x, 
         const float* row_f32 = reinterpret_cast<const float*>(row);
         if (type != SY_TYPE_F32) {
           decoded.resize(static_cast<size_t>(p.n_in));
-          kernels::decode_row(type, row, decoded.data(), p.n_in, decoder_);
+          decode_row(type, row, decoded.data(), p.n_in);
           row_f32 = decoded.data();
         }
         for (int64_t t = 0; t < p.n_tokens; ++t) {
@@ -128,6 +184,13 @@ void CpuKernels::run(const sy_op& op) const {
     case SY_OP_MATMUL:
       matmul(op, static_cast<const uint8_t*>(tensor_address(op.src[0])),
              static_cast<const float*>(tensor_address(op.src[1])), static_cast<float*>(tensor_address(op.dst)));
+      return;
+    case SY_OP_GET_ROWS:
+      get_rows(op, static_cast<const uint8_t*>(tensor_address(op.src[0])),
+               static_cast<const int32_t*>(tensor_address(op.src[1])), static_cast<float*>(tensor_address(op.dst)));
+      return;
+    case SY_OP_CONVERT:
+      convert(op, static_cast<const uint8_t*>(tensor_address(op.src[0])), static_cast<uint8_t*>(tensor_address(op.dst)));
       return;
     case SY_OP_RMS_NORM:
       rms_norm(op, static_cast<const float*>(tensor_address(op.src[0])),

@@ -1,6 +1,7 @@
 // The CPU plugin's op execution: the reference kernels (core/kernels) for the math, with the hot loops (matmul,
-// RMS norm) replaced by the chosen ISA level's SIMD code and spread over oneTBB threads. Native weight types
-// (quant_matmul.h) multiply against activations quantized on the fly; the others decode rows into scratch.
+// RMS norm, row decoding) replaced by the chosen ISA level's SIMD code and spread over oneTBB threads. Native weight
+// types (quant_matmul.h) multiply against activations quantized on the fly; the others decode rows into scratch
+// through dequantize_rows.h, as GET_ROWS and CONVERT do.
 #pragma once
 
 #include <switchyard/plugin.h>
@@ -16,7 +17,9 @@ namespace sy::cpu {
 
 class CpuKernels {
  public:
-  // `threads` <= 0 means every core oneTBB sees.
+  // `threads` <= 0 means every core oneTBB sees. `decoder` says which quantized types the device takes and decodes
+  // them for the reference ops; MATMUL, GET_ROWS and CONVERT decode through dequantize_rows.h, which writes
+  // core/quant's bytes, so it must be kernels::core_row_decoder() or decode as it does.
   CpuKernels(IsaLevel level, int threads, const kernels::RowDecoder& decoder);
   ~CpuKernels();
 
@@ -33,6 +36,9 @@ class CpuKernels {
   void run(const sy_op& op) const;
 
  private:
+  void decode_row(uint32_t type, const void* source, float* destination, int64_t n) const;
+  void get_rows(const sy_op& op, const uint8_t* table, const int32_t* ids, float* dst) const;
+  void convert(const sy_op& op, const uint8_t* source, uint8_t* dst) const;
   void matmul(const sy_op& op, const uint8_t* weight, const float* x, float* dst) const;
   void rms_norm(const sy_op& op, const float* x, const float* weight, float* dst) const;
   void attention(const sy_op& op, const float* q, const void* k, const void* v, float* dst) const;
