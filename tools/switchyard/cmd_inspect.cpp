@@ -158,8 +158,9 @@ void print_text(const gguf::File& file, const ordered_json& j, bool with_tensors
                            tok.value("pre", std::string("default")), tok["vocab_size"].get<uint64_t>(),
                            tok.contains("merges") ? fmt::format(", {} merges", tok["merges"].get<uint64_t>()) : "");
   for (const auto& [name, token] : tok["special_tokens"].items()) {
+    // An id past the vocabulary (often 2^32 - 1, i.e. -1) is how converters write "no such token".
     std::cout << fmt::format("  {:<10} {} {}\n", name, token["id"].dump(),
-                             token.contains("text") ? token["text"].dump() : std::string());
+                             token.contains("text") ? token["text"].dump() : std::string("(none: past the vocabulary)"));
   }
   std::cout << fmt::format("tensors       {} tensors, {}\n", file.tensors().size(),
                            format_bytes(j["tensor_bytes"].get<uint64_t>(), 2));
