@@ -207,9 +207,11 @@ TEST_CASE("the matrix-vector kernel's lane sums match reference_matmul within th
         sy::kernels::decode_row(type, row.data(), decoded.data(), n_in, sy::kernels::core_row_decoder());
         double scale = 0;
         for (int64_t i = 0; i < n_in; ++i) scale += std::fabs(static_cast<double>(decoded[static_cast<size_t>(i)]) * x[static_cast<size_t>(i)]);
-        // The row 16-byte aligned (plain rows take 16-byte loads) and 2 bytes off (element by element).
-        std::vector<uint8_t> shifted(row.size() + 18);
-        const size_t misalign = (16 - reinterpret_cast<uintptr_t>(shifted.data()) % 16) % 16 + 2;
+        // The row 16-byte aligned (plain rows take 16-byte loads) and one element off (element by element; a
+        // device buffer keeps at least an element's alignment, and a quantized block's is 2).
+        std::vector<uint8_t> shifted(row.size() + 32);
+        const size_t offset = Row::kChunkElements == 1 ? static_cast<size_t>(Row::kBlockBytes) : 2;
+        const size_t misalign = (16 - reinterpret_cast<uintptr_t>(shifted.data()) % 16) % 16 + offset;
         std::copy(row.begin(), row.end(), shifted.begin() + static_cast<std::ptrdiff_t>(misalign));
         for (const uint8_t* bytes : {row.data(), static_cast<const uint8_t*>(shifted.data() + misalign)}) {
           for (const int lanes : {32, 64}) {  // NVIDIA warps, AMD wave64
