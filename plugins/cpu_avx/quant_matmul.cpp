@@ -96,10 +96,12 @@ struct NativeType {
 
 constexpr int kSets = 4;
 const NativeType kNativeTypes[] = {
-    // Q4_0 runs its AVX2 kernel at the AVX-512 levels too: measured side by side on one AVX-512 VNNI machine it
-    // read 21.4 GB/s against 16.9 (AVX-512) and 16.3 (VNNI), the nibble unpacking costing more in 512-bit lanes.
+    // Q4_0 has its own AVX-512 kernels again (four blocks per vector, nibbles picked by word permutes, weights read
+    // as 32-byte loads, software prefetch): in four alternating runs from DRAM on one thread of an AVX-512 VNNI
+    // machine they read 85-92% (avx512) and 86-92% (avx512_vnni) of the paired read bandwidth, where the AVX2
+    // kernel read 78-89% (bench/README.md, Q4_0 section).
     {TensorType::Q4_0, Activation::q8_0,
-     {dot_q4_0_scalar, simd::dot_q4_0_q8_0_avx2, simd::dot_q4_0_q8_0_avx2, simd::dot_q4_0_q8_0_avx2},
+     {dot_q4_0_scalar, simd::dot_q4_0_q8_0_avx2, simd::dot_q4_0_q8_0_avx512, simd::dot_q4_0_q8_0_avx512_vnni},
      Activation::q8_0_groups},
     {TensorType::Q8_0, Activation::q8_0,
      {dot_q8_0_scalar, simd::dot_q8_0_q8_0_avx2, simd::dot_q8_0_q8_0_avx512, simd::dot_q8_0_q8_0_avx512_vnni}},

@@ -159,7 +159,15 @@ float dot_q4_0_q8_0_avx2(const void* w_row, const void* a_row, int64_t n) {
   const auto* a = static_cast<const Q8_0Group*>(a_row);
   constexpr int64_t kGroupBytes = int64_t{kQ8_0GroupBlocks} * kQ4_0Bytes;
   __m256 acc = _mm256_setzero_ps();
-  for (int64_t g = 0; g < n / (32 * kQ8_0GroupBlocks); ++g, w += kGroupBytes, ++a) acc = q4_0_group(acc, w, a);
+  for (int64_t g = 0; g < n / (32 * kQ8_0GroupBlocks); ++g, w += kGroupBytes, ++a) {
+    // Non-temporal software prefetch 256 bytes ahead (three lines per group of 144 bytes): one thread then reads
+    // the weight from DRAM a few percent faster (bench/README.md, Q4_0 section).
+    const auto* ahead = reinterpret_cast<const char*>(w + 256);
+    _mm_prefetch(ahead, _MM_HINT_NTA);
+    _mm_prefetch(ahead + 64, _MM_HINT_NTA);
+    _mm_prefetch(ahead + 128, _MM_HINT_NTA);
+    acc = q4_0_group(acc, w, a);
+  }
   // 1..7 blocks left: copied into a zeroed group (zero codes and scale: the missing activation blocks are zero too),
   // so that the loop reads nothing past the row.
   const int64_t rest = n / 32 % kQ8_0GroupBlocks;

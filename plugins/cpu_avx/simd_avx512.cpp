@@ -44,6 +44,12 @@ int horizontal_sum(__m256i v) {
   return _mm_cvtsi128_si32(sum);
 }
 
+float horizontal_sum(__m256 v) {
+  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+  return _mm_cvtss_f32(_mm_add_ss(sum, _mm_movehdup_ps(sum)));
+}
+
 // acc + sixteen int32 sums of four byte products each, unsigned u times signed s. Without VNNI through
 // vpmaddubsw, whose int16 pair sums never saturate here: every caller's u is at most 128 and |s| at most 127.
 __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
@@ -117,8 +123,127 @@ float sum_squares_avx512(const float* x, int64_t n) {
 #endif  // !__AVX512VNNI__
 
 // ---- Quantized dot products (see simd_kernels.h) ----------------------------------------------------------------
-// Two 32-element blocks per 512-bit vector for Q8_0; 64 elements at a time for the 256-element blocks. Q4_0 has no
-// AVX-512 kernel: the AVX2 one reads memory faster even on AVX-512 hardware (bench/README.md, matvec section).
+// Two 32-element blocks per 512-bit vector for Q8_0, four for Q4_0; 64 elements at a time for the 256-element blocks.
+
+namespace {
+// Q4_0 against a Q8_0Group, eight blocks (144 bytes) per step. Block k's scale is word 9k of the group and its 16
+// nibble bytes words 9k + 1 .. 9k + 8, so word permutes (AVX512BW's vpermt2w; byte permutes would need VBMI) pick
+// them out of the group's bytes 0..127 (the nibbles of activation slots 0..3, and the eight scales) and 16..143
+// (slots 4..7).
+struct Q4_0Permutes {
+  uint16_t nibbles[2][32];  // [slot / 4]: word j of slot s's nibbles at 8 * (s % 4) + j
+  uint16_t scales[32];      // block k's scale at word k; the rest unused
+  int32_t fold_first[16], fold_second[16];  // see q4_0_accumulate
+};
+constexpr Q4_0Permutes make_q4_0_permutes() {
+  static_assert(kQ4_0Bytes == 18 && kQ4_0Quants == 2, "the permutes below assume the GGUF Q4_0 layout");
+  Q4_0Permutes p{};
+  constexpr int kWords = kQ4_0Bytes / 2, kSecondBase = 8;  // words per block; bytes 16..143 start at word 8
+  for (int k = 0; k < kQ8_0GroupBlocks; ++k) {
+    const int slot = kQ8_0GroupSlot[k], half = slot / 4;
+    for (int j = 0; j < 8; ++j) p.nibbles[half][8 * (slot % 4) + j] = static_cast<uint16_t>(kWords * k + 1 + j - kSecondBase * half);
+    p.scales[k] = static_cast<uint16_t>(kWords * k);
+    // Slot s's four int32 sums are lanes 4 (s % 4) .. 4 (s % 4) + 3 of vector s / 4 (vpermt2d: index bit 4 picks
+    // the second vector).
+    const int lane = 4 * (slot % 4) + 16 * half;
+    p.fold_first[k] = lane, p.fold_second[k] = lane + 1, p.fold_first[8 + k] = lane + 2, p.fold_second[8 + k] = lane + 3;
+  }
+  return p;
+}
+alignas(64) constexpr Q4_0Permutes kQ4_0Permutes = make_q4_0_permutes();
+constexpr bool q4_0_permutes_in_range() {
+  for (int h = 0; h < 2; ++h)
+    for (const uint16_t index : kQ4_0Permutes.nibbles[h])
+      if (index >= 64) return false;
+  return kQ4_0Permutes.scales[kQ8_0GroupBlocks - 1] < 64;
+}
+static_assert(q4_0_permutes_in_range(), "every word a permute picks must lie in its two 64-byte loads");
+
+// Software prefetch of the weight stream, kPrefetchBytes ahead of `group` (three lines: a Q4_0 group spans 144
+// bytes), non-temporal: with it one thread reads a weight from DRAM faster than the hardware prefetchers alone
+// manage, and faster than with a temporal hint (bench/README.md, Q4_0 section).
+constexpr int kPrefetchBytes = 256;
+[[gnu::always_inline]] inline void prefetch_weights(const uint8_t* group) {
+  constexpr auto hint = _MM_HINT_NTA;
+  const auto* ahead = reinterpret_cast<const char*>(group + kPrefetchBytes);
+  _mm_prefetch(ahead, hint);
+  _mm_prefetch(ahead + 64, hint);
+  _mm_prefetch(ahead + 128, hint);
+}
+
+// One group of one weight row, decoded: the codes of activation slots 0..3 ([0]) and 4..7 ([1]), low and high nibbles
+// apart, and the eight scales in block order.
+struct Q4_0Codes {
+  __m512i low[2], high[2];
+  __m256 scales;
+};
+
+[[gnu::always_inline]] inline Q4_0Codes q4_0_codes(const uint8_t* w) {
+  const Q4_0Permutes& p = kQ4_0Permutes;
+  // The 144 bytes as 32-byte loads and one of 16: 64-byte loads, which straddle cache lines at three of a row's four
+  // group offsets, read memory slower (bench/README.md, Q4_0 section). Bytes 16..79 and 80..143 are shifts of them.
+  const __m512i w0 = join(load256(w), load256(w + 32)), w64 = join(load256(w + 64), load256(w + 96));
+  const __m512i w128 = _mm512_zextsi128_si512(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 128)));
+  const __m512i w16 = _mm512_alignr_epi32(w64, w0, 4), w80 = _mm512_alignr_epi32(w128, w64, 4);
+  const __m512i packed[2] = {_mm512_permutex2var_epi16(w0, _mm512_load_si512(p.nibbles[0]), w64),
+                             _mm512_permutex2var_epi16(w16, _mm512_load_si512(p.nibbles[1]), w80)};
+  const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+  Q4_0Codes codes;
+  for (int h = 0; h < 2; ++h) {
+    codes.low[h] = _mm512_and_si512(packed[h], low_nibbles);
+    codes.high[h] = _mm512_and_si512(_mm512_srli_epi16(packed[h], 4), low_nibbles);
+  }
+  codes.scales = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(w0, _mm512_load_si512(p.scales), w64)));
+  return codes;
+}
+
+// Sixteen int32 sums: four blocks' low and high codes against their activations' low and high halves.
+__m512i q4_0_quad(__m512i low, const int8_t* x_low, __m512i high, const int8_t* x_high) {
+  const __m512i xl = _mm512_loadu_si512(x_low), xh = _mm512_loadu_si512(x_high);
+#ifdef __AVX512VNNI__
+  return _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), low, xl), high, xh);
+#else
+  // Both halves' pair sums added in int16 before one vpmaddwd: at most 2 * 2 * 15 * 127 = 7620.
+  const __m512i pairs = _mm512_add_epi16(_mm512_maddubs_epi16(low, xl), _mm512_maddubs_epi16(high, xh));
+  return _mm512_madd_epi16(pairs, _mm512_set1_epi16(1));
+#endif
+}
+
+// acc + one decoded group against one token's activation group.
+[[gnu::always_inline]] inline __m256 q4_0_accumulate(__m256 acc, const Q4_0Codes& codes, const Q8_0Group* a) {
+  const Q4_0Permutes& p = kQ4_0Permutes;
+  const __m512i sums0 = q4_0_quad(codes.low[0], a->low, codes.high[0], a->high);
+  const __m512i sums1 = q4_0_quad(codes.low[1], a->low + 64, codes.high[1], a->high + 64);
+  // Each block's four int32 sums into one lane, block k in lane k: two permutes gather the pairs (k in lanes k and
+  // 8 + k), and the halves are added. At most 32 * 15 * 127 per block, exact.
+  const __m512i pairs = _mm512_add_epi32(_mm512_permutex2var_epi32(sums0, _mm512_load_si512(p.fold_first), sums1),
+                                         _mm512_permutex2var_epi32(sums0, _mm512_load_si512(p.fold_second), sums1));
+  const __m256i sums = _mm256_add_epi32(_mm512_castsi512_si256(pairs), _mm512_extracti64x4_epi64(pairs, 1));
+  // Codes are the value plus 8: sum(code * x) - 8 * sum(x), exactly.
+  const __m256i exact = _mm256_sub_epi32(sums, load256(reinterpret_cast<const uint8_t*>(a->bias)));
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(exact), _mm256_mul_ps(codes.scales, _mm256_loadu_ps(a->scale)), acc);
+}
+}  // namespace
+
+float SY_AVX512_KERNEL(dot_q4_0_q8_0)(const void* w_row, const void* a_row, int64_t n) {
+  const auto* w = static_cast<const uint8_t*>(w_row);
+  const auto* a = static_cast<const Q8_0Group*>(a_row);
+  constexpr int64_t kGroupBytes = int64_t{kQ8_0GroupBlocks} * kQ4_0Bytes;
+  __m256 acc = _mm256_setzero_ps();
+  for (int64_t g = 0; g < n / (32 * kQ8_0GroupBlocks); ++g, w += kGroupBytes, ++a) {
+    prefetch_weights(w);
+    acc = q4_0_accumulate(acc, q4_0_codes(w), a);
+  }
+  // 1..7 blocks left: copied into a zeroed group (zero codes and scale: the missing activation blocks are zero too),
+  // so that nothing past the row is read.
+  const int64_t rest = n / 32 % kQ8_0GroupBlocks;
+  if (rest > 0) {
+    uint8_t tail[kGroupBytes] = {};
+    __builtin_memcpy(tail, w, static_cast<size_t>(rest * kQ4_0Bytes));
+    acc = q4_0_accumulate(acc, q4_0_codes(tail), a);
+  }
+  return horizontal_sum(acc);
+}
 
 float SY_AVX512_KERNEL(dot_q8_0_q8_0)(const void* w_row, const void* a_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(w_row);

@@ -40,9 +40,10 @@ constexpr int kTQ2_0Bytes = 66, kTQ2_0D = 64;                                   
 
 // Q4_0 weights meet their activations as Q8_0 blocks rearranged once per token (quant_matmul.cpp), so that the
 // loop over weight rows needs no shuffle and no activation sum: eight blocks b0..b7 (256 elements) per group. The
-// quants follow the weight: the kernel pairs block k with block k + 4 in one register (16 bytes of nibbles each,
-// b_k in the low 128 bits), so 16-byte slot kQ8_0GroupSlot[k] of `low` holds bk's elements 0..15 (against the low
-// nibbles) and the same slot of `high` its elements 16..31 (against the high nibbles).
+// quants follow the weight: the AVX2 kernel pairs block k with block k + 4 in one register (16 bytes of nibbles
+// each, b_k in the low 128 bits), the AVX-512 one holds slots 0..3 and 4..7 in one register each, so 16-byte slot
+// kQ8_0GroupSlot[k] of `low` holds bk's elements 0..15 (against the low nibbles) and the same slot of `high` its
+// elements 16..31 (against the high nibbles).
 // A row is n / 32 blocks rounded up to whole groups; the blocks past the end have zero quants, bias and scale.
 struct Q8_0Group {
   int8_t low[128];   // slots b0 b4 b1 b5 b2 b6 b3 b7: elements 0..15
@@ -64,11 +65,13 @@ float dot_tq2_0_q8_k_avx2(const void* w, const void* a, int64_t n);
 
 // simd_avx512.cpp is compiled twice: without VNNI (byte products through vpmaddubsw, as AVX2 does) and with it
 // (vpdpbusd); the _vnni set runs only where CPUID reports AVX512_VNNI.
+float dot_q4_0_q8_0_avx512(const void* w, const void* a, int64_t n);
 float dot_q8_0_q8_0_avx512(const void* w, const void* a, int64_t n);
 float dot_q4_k_q8_k_avx512(const void* w, const void* a, int64_t n);
 float dot_q6_k_q8_k_avx512(const void* w, const void* a, int64_t n);
 float dot_tq2_0_q8_k_avx512(const void* w, const void* a, int64_t n);
 
+float dot_q4_0_q8_0_avx512_vnni(const void* w, const void* a, int64_t n);
 float dot_q8_0_q8_0_avx512_vnni(const void* w, const void* a, int64_t n);
 float dot_q4_k_q8_k_avx512_vnni(const void* w, const void* a, int64_t n);
 float dot_q6_k_q8_k_avx512_vnni(const void* w, const void* a, int64_t n);
