@@ -50,6 +50,17 @@ float horizontal_sum(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(sum, _mm_movehdup_ps(sum)));
 }
 
+// Tile<R, T>::run(args) for the runtime rows (1..kTileRows) and tokens (1..kTileTokens): one instantiation per
+// shape, so that every shape's accumulators are registers.
+template <template <int, int> class Tile, int R = kTileRows, int T = kTileTokens>
+void run_tile(const QuantTileArgs& args, int rows, int tokens) {
+  if constexpr (R > 1)
+    if (rows < R) return run_tile<Tile, R - 1, T>(args, rows, tokens);
+  if constexpr (T > 1)
+    if (tokens < T) return run_tile<Tile, R, T - 1>(args, rows, tokens);
+  Tile<R, T>::run(args);
+}
+
 // acc + sixteen int32 sums of four byte products each, unsigned u times signed s. Without VNNI through
 // vpmaddubsw, whose int16 pair sums never saturate here: every caller's u is at most 128 and |s| at most 127.
 __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
@@ -124,6 +135,7 @@ float sum_squares_avx512(const float* x, int64_t n) {
 
 // ---- Quantized dot products (see simd_kernels.h) ----------------------------------------------------------------
 // Two 32-element blocks per 512-bit vector for Q8_0, four for Q4_0; 64 elements at a time for the 256-element blocks.
+// Q4_0 and Q8_0 come as tiles (several rows and tokens per call), the others as dot products.
 
 namespace {
 // Q4_0 against a Q8_0Group, eight blocks (144 bytes) per step. Block k's scale is word 9k of the group and its 16
@@ -161,18 +173,21 @@ static_assert(q4_0_permutes_in_range(), "every word a permute picks must lie in 
 
 // Software prefetch of the weight stream, kPrefetchBytes ahead of `group` (three lines: a Q4_0 group spans 144
 // bytes), non-temporal: with it one thread reads a weight from DRAM faster than the hardware prefetchers alone
-// manage, and faster than with a temporal hint (bench/README.md, Q4_0 section).
+// manage, and faster than with a temporal hint (bench/README.md, Q4_0 section). Only a tile of one token: a tile of
+// several is followed by the next tokens' tiles over the same rows, which must find them in cache.
 constexpr int kPrefetchBytes = 256;
+template <int T>
 [[gnu::always_inline]] inline void prefetch_weights(const uint8_t* group) {
-  constexpr auto hint = _MM_HINT_NTA;
-  const auto* ahead = reinterpret_cast<const char*>(group + kPrefetchBytes);
-  _mm_prefetch(ahead, hint);
-  _mm_prefetch(ahead + 64, hint);
-  _mm_prefetch(ahead + 128, hint);
+  if constexpr (T == 1) {
+    const auto* ahead = reinterpret_cast<const char*>(group + kPrefetchBytes);
+    _mm_prefetch(ahead, _MM_HINT_NTA);
+    _mm_prefetch(ahead + 64, _MM_HINT_NTA);
+    _mm_prefetch(ahead + 128, _MM_HINT_NTA);
+  }
 }
 
-// One group of one weight row, decoded: the codes of activation slots 0..3 ([0]) and 4..7 ([1]), low and high nibbles
-// apart, and the eight scales in block order.
+// One group of one weight row, unpacked: the codes of activation slots 0..3 ([0]) and 4..7 ([1]), low and high
+// nibbles apart, and the eight scales in block order.
 struct Q4_0Codes {
   __m512i low[2], high[2];
   __m256 scales;
@@ -209,7 +224,7 @@ __m512i q4_0_quad(__m512i low, const int8_t* x_low, __m512i high, const int8_t* 
 #endif
 }
 
-// acc + one decoded group against one token's activation group.
+// acc + one unpacked group against one token's activation group.
 [[gnu::always_inline]] inline __m256 q4_0_accumulate(__m256 acc, const Q4_0Codes& codes, const Q8_0Group* a) {
   const Q4_0Permutes& p = kQ4_0Permutes;
   const __m512i sums0 = q4_0_quad(codes.low[0], a->low, codes.high[0], a->high);
@@ -223,51 +238,105 @@ __m512i q4_0_quad(__m512i low, const int8_t* x_low, __m512i high, const int8_t* 
   const __m256i exact = _mm256_sub_epi32(sums, load256(reinterpret_cast<const uint8_t*>(a->bias)));
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(exact), _mm256_mul_ps(codes.scales, _mm256_loadu_ps(a->scale)), acc);
 }
-}  // namespace
 
-float SY_AVX512_KERNEL(dot_q4_0_q8_0)(const void* w_row, const void* a_row, int64_t n) {
-  const auto* w = static_cast<const uint8_t*>(w_row);
-  const auto* a = static_cast<const Q8_0Group*>(a_row);
-  constexpr int64_t kGroupBytes = int64_t{kQ8_0GroupBlocks} * kQ4_0Bytes;
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t g = 0; g < n / (32 * kQ8_0GroupBlocks); ++g, w += kGroupBytes, ++a) {
-    prefetch_weights(w);
-    acc = q4_0_accumulate(acc, q4_0_codes(w), a);
+// R Q4_0 rows against T tokens' Q8_0Group rows.
+template <int R, int T>
+struct Q4_0Tile {
+  static void run(const QuantTileArgs& args) {
+    constexpr int64_t kGroupBytes = int64_t{kQ8_0GroupBlocks} * kQ4_0Bytes;
+    const auto activations = [&](int t) { return reinterpret_cast<const Q8_0Group*>(args.a + t * args.a_stride); };
+    __m256 acc[R][T];
+    for (auto& row : acc)
+      for (auto& sum : row) sum = _mm256_setzero_ps();
+    const int64_t groups = args.n / (32 * kQ8_0GroupBlocks);
+    for (int64_t g = 0; g < groups; ++g) {
+      Q4_0Codes codes[R];
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* group = args.w + r * args.w_stride + g * kGroupBytes;
+        prefetch_weights<T>(group);
+        codes[r] = q4_0_codes(group);
+      }
+      for (int t = 0; t < T; ++t)
+        for (int r = 0; r < R; ++r) acc[r][t] = q4_0_accumulate(acc[r][t], codes[r], activations(t) + g);
+    }
+    // 1..7 blocks left: copied into a zeroed group (zero codes and scale: the missing activation blocks are zero
+    // too), so that nothing past the row is read.
+    if (const int64_t rest = args.n / 32 % kQ8_0GroupBlocks; rest > 0) {
+      for (int r = 0; r < R; ++r) {
+        uint8_t tail[kGroupBytes] = {};
+        __builtin_memcpy(tail, args.w + r * args.w_stride + groups * kGroupBytes, static_cast<size_t>(rest * kQ4_0Bytes));
+        const Q4_0Codes codes = q4_0_codes(tail);
+        for (int t = 0; t < T; ++t) acc[r][t] = q4_0_accumulate(acc[r][t], codes, activations(t) + groups);
+      }
+    }
+    for (int t = 0; t < T; ++t)
+      for (int r = 0; r < R; ++r) args.out[t * args.out_stride + r] = horizontal_sum(acc[r][t]);
   }
-  // 1..7 blocks left: copied into a zeroed group (zero codes and scale: the missing activation blocks are zero too),
-  // so that nothing past the row is read.
-  const int64_t rest = n / 32 % kQ8_0GroupBlocks;
-  if (rest > 0) {
-    uint8_t tail[kGroupBytes] = {};
-    __builtin_memcpy(tail, w, static_cast<size_t>(rest * kQ4_0Bytes));
-    acc = q4_0_accumulate(acc, q4_0_codes(tail), a);
-  }
-  return horizontal_sum(acc);
+};
+
+// Two Q8_0 blocks per 512-bit vector (the int32 sums of block b in lanes 0..7, of b + 1 in lanes 8..15). The
+// weights unpacked for the signed-times-signed product: |w|, w's signs (which move onto x), the two scales.
+struct Q8_0Codes {
+  __m512i magnitude;
+  __mmask64 negative;
+  __m512 scales;
+};
+[[gnu::always_inline]] inline Q8_0Codes q8_0_codes(const uint8_t* w) {
+  const __m512i weights = join(load256(w + kQ8_0Quants), load256(w + kQ8_0Bytes + kQ8_0Quants));
+  return {_mm512_abs_epi8(weights), _mm512_movepi8_mask(weights), two_scales(half_at(w), half_at(w + kQ8_0Bytes))};
 }
 
-float SY_AVX512_KERNEL(dot_q8_0_q8_0)(const void* w_row, const void* a_row, int64_t n) {
-  const auto* w = static_cast<const uint8_t*>(w_row);
-  const auto* a = static_cast<const uint8_t*>(a_row);
-  const int64_t blocks = n / 32;
-  __m512 acc = _mm512_setzero_ps();
-  int64_t b = 0;
-  for (; b + 2 <= blocks; b += 2, w += 2 * kQ8_0Bytes, a += 2 * kQ8_0Bytes) {
-    const __m512i weights = join(load256(w + kQ8_0Quants), load256(w + kQ8_0Bytes + kQ8_0Quants));
-    const __m512i x = join(load256(a + kQ8_0Quants), load256(a + kQ8_0Bytes + kQ8_0Quants));
-    // Signed times signed: |w| times x with w's sign moved onto it (AVX-512 has no vpsignb).
-    const __m512i signed_x = _mm512_mask_sub_epi8(x, _mm512_movepi8_mask(weights), _mm512_setzero_si512(), x);
-    const __m512i sums = dot_u8s8(_mm512_setzero_si512(), _mm512_abs_epi8(weights), signed_x);
-    const __m512 scale = two_scales(half_at(w) * half_at(a), half_at(w + kQ8_0Bytes) * half_at(a + kQ8_0Bytes));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), scale, acc);
+// The last block of an odd count, in 256 bits, as an int32 sum.
+int q8_0_last_block(const uint8_t* w, const uint8_t* a) {
+  const __m256i weights = load256(w + kQ8_0Quants), x = load256(a + kQ8_0Quants);
+  return horizontal_sum(_mm256_madd_epi16(
+      _mm256_maddubs_epi16(_mm256_sign_epi8(weights, weights), _mm256_sign_epi8(x, weights)), _mm256_set1_epi16(1)));
+}
+
+// R Q8_0 rows against T tokens' Q8_0 rows.
+template <int R, int T>
+struct Q8_0Tile {
+  static void run(const QuantTileArgs& args) {
+    const int64_t blocks = args.n / 32;
+    __m512 acc[R][T];
+    for (auto& row : acc)
+      for (auto& sum : row) sum = _mm512_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= blocks; b += 2) {
+      Q8_0Codes codes[R];
+      for (int r = 0; r < R; ++r) codes[r] = q8_0_codes(args.w + r * args.w_stride + b * kQ8_0Bytes);
+      for (int t = 0; t < T; ++t) {
+        const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
+        const __m512i x = join(load256(a + kQ8_0Quants), load256(a + kQ8_0Bytes + kQ8_0Quants));
+        const __m512 x_scales = two_scales(half_at(a), half_at(a + kQ8_0Bytes));
+        for (int r = 0; r < R; ++r) {
+          // Signed times signed: |w| times x with w's sign moved onto it (AVX-512 has no vpsignb).
+          const __m512i signed_x = _mm512_mask_sub_epi8(x, codes[r].negative, _mm512_setzero_si512(), x);
+          const __m512i sums = dot_u8s8(_mm512_setzero_si512(), codes[r].magnitude, signed_x);
+          acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(codes[r].scales, x_scales), acc[r][t]);
+        }
+      }
+    }
+    for (int t = 0; t < T; ++t) {
+      for (int r = 0; r < R; ++r) {
+        float sum = _mm512_reduce_add_ps(acc[r][t]);
+        if (b < blocks) {
+          const uint8_t* w = args.w + r * args.w_stride + b * kQ8_0Bytes;
+          const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
+          sum += static_cast<float>(q8_0_last_block(w, a)) * (half_at(w) * half_at(a));
+        }
+        args.out[t * args.out_stride + r] = sum;
+      }
+    }
   }
-  float sum = _mm512_reduce_add_ps(acc);
-  if (b < blocks) {
-    const __m256i weights = load256(w + kQ8_0Quants), x = load256(a + kQ8_0Quants);
-    const __m256i products = _mm256_madd_epi16(
-        _mm256_maddubs_epi16(_mm256_sign_epi8(weights, weights), _mm256_sign_epi8(x, weights)), _mm256_set1_epi16(1));
-    sum += static_cast<float>(horizontal_sum(products)) * (half_at(w) * half_at(a));
-  }
-  return sum;
+};
+}  // namespace
+
+void SY_AVX512_KERNEL(tile_q4_0_q8_0)(const QuantTileArgs& args, int rows, int tokens) {
+  run_tile<Q4_0Tile>(args, rows, tokens);
+}
+void SY_AVX512_KERNEL(tile_q8_0_q8_0)(const QuantTileArgs& args, int rows, int tokens) {
+  run_tile<Q8_0Tile>(args, rows, tokens);
 }
 
 float SY_AVX512_KERNEL(dot_q4_k_q8_k)(const void* w_row, const void* a_row, int64_t n) {

@@ -57,24 +57,44 @@ static_assert(sizeof(Q8_0Group) == 320);
 
 using QuantDot = float (*)(const void* w, const void* a, int64_t n);
 
-float dot_q4_0_q8_0_avx2(const void* w, const void* a, int64_t n);
-float dot_q8_0_q8_0_avx2(const void* w, const void* a, int64_t n);
 float dot_q4_k_q8_k_avx2(const void* w, const void* a, int64_t n);
 float dot_q6_k_q8_k_avx2(const void* w, const void* a, int64_t n);
 float dot_tq2_0_q8_k_avx2(const void* w, const void* a, int64_t n);
 
 // simd_avx512.cpp is compiled twice: without VNNI (byte products through vpmaddubsw, as AVX2 does) and with it
 // (vpdpbusd); the _vnni set runs only where CPUID reports AVX512_VNNI.
-float dot_q4_0_q8_0_avx512(const void* w, const void* a, int64_t n);
-float dot_q8_0_q8_0_avx512(const void* w, const void* a, int64_t n);
 float dot_q4_k_q8_k_avx512(const void* w, const void* a, int64_t n);
 float dot_q6_k_q8_k_avx512(const void* w, const void* a, int64_t n);
 float dot_tq2_0_q8_k_avx512(const void* w, const void* a, int64_t n);
 
-float dot_q4_0_q8_0_avx512_vnni(const void* w, const void* a, int64_t n);
-float dot_q8_0_q8_0_avx512_vnni(const void* w, const void* a, int64_t n);
 float dot_q4_k_q8_k_avx512_vnni(const void* w, const void* a, int64_t n);
 float dot_q6_k_q8_k_avx512_vnni(const void* w, const void* a, int64_t n);
 float dot_tq2_0_q8_k_avx512_vnni(const void* w, const void* a, int64_t n);
+
+// ---- Tiles: a few weight rows against a few tokens' activation rows ---------------------------------------------
+// The same products for a tile of outputs: out[t * out_stride + r] = sum_i w_r[i] * a_t[i] for r < rows and
+// t < tokens, where w_r = w + r * w_stride and a_t = a + t * a_stride (bytes; rows in the formats above). rows is
+// 1..kTileRows, tokens 1..kTileTokens. Each weight block is unpacked once and meets every token of the tile from
+// registers, each activation block is loaded once for every row: a prompt's matrix product does that work once per
+// tile instead of once per output. An output's arithmetic is the same whatever the tile's shape, so results do not
+// depend on how rows and tokens are tiled.
+constexpr int kTileRows = 2, kTileTokens = 4;
+struct QuantTileArgs {
+  const uint8_t* w;    // borrowed: the first weight row
+  int64_t w_stride;    // bytes from one weight row to the next
+  const uint8_t* a;    // borrowed: the first token's activation row
+  int64_t a_stride;    // bytes from one token's activation row to the next
+  int64_t n;           // elements per row, a whole number of weight blocks
+  float* out;          // borrowed: out[t * out_stride + r] is written
+  int64_t out_stride;  // floats from one token's outputs to the next
+};
+using QuantTile = void (*)(const QuantTileArgs& args, int rows, int tokens);
+
+void tile_q4_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
+void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
+void tile_q4_0_q8_0_avx512(const QuantTileArgs& args, int rows, int tokens);
+void tile_q8_0_q8_0_avx512(const QuantTileArgs& args, int rows, int tokens);
+void tile_q4_0_q8_0_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
+void tile_q8_0_q8_0_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 
 }  // namespace sy::cpu::simd
