@@ -73,7 +73,7 @@ __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
 
 // Q4_K's eight 6-bit scales and eight mins, one byte each in two 64-bit words: core/quant's decode (k_scales.h),
 // unrolled so that it stays in registers (bytes stored one by one and loaded as a word would stall the load).
-void q4_k_scales_mins(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
+[[gnu::always_inline]] inline void q4_k_scales_mins(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
   scales = mins = 0;
 #pragma GCC unroll 8
   for (int j = 0; j < 8; ++j) {
@@ -135,7 +135,7 @@ float sum_squares_avx512(const float* x, int64_t n) {
 
 // ---- Quantized dot products (see simd_kernels.h) ----------------------------------------------------------------
 // Two 32-element blocks per 512-bit vector for Q8_0, four for Q4_0; 64 elements at a time for the 256-element blocks.
-// Q4_0 and Q8_0 come as tiles (several rows and tokens per call), the others as dot products.
+// Q4_0, Q8_0, Q4_K and Q6_K come as tiles (several rows and tokens per call), TQ2_0 as a dot product.
 
 namespace {
 // Q4_0 against a Q8_0Group, eight blocks (144 bytes) per step. Block k's scale is word 9k of the group and its 16
@@ -339,81 +339,149 @@ void SY_AVX512_KERNEL(tile_q8_0_q8_0)(const QuantTileArgs& args, int rows, int t
   run_tile<Q8_0Tile>(args, rows, tokens);
 }
 
-float SY_AVX512_KERNEL(dot_q4_k_q8_k)(const void* w_row, const void* a_row, int64_t n) {
-  const auto* w = static_cast<const uint8_t*>(w_row);
-  const auto* a = static_cast<const uint8_t*>(a_row);
+namespace {
+// One Q4_K super-block of one weight row, unpacked: the codes of each quarter (sub-blocks 2k in the low 256 bits,
+// 2k + 1 in the high), each quarter's sub-block scales spread over its int16 lanes, the mins paired against the
+// activation's sums of 16 (each min twice), and the two fp16 factors.
+struct Q4_KCodes {
+  __m512i codes[4], scales[4];
+  __m256i min_pairs;
+  float d, dmin;
+};
+
+[[gnu::always_inline]] inline Q4_KCodes q4_k_codes(const uint8_t* w) {
   const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
   // Int16 lanes 0..15 of a 64-element product are sub-block 2k (low nibbles), lanes 16..31 sub-block 2k + 1.
   const __m512i first_pair = _mm512_mask_set1_epi16(_mm512_setzero_si512(), 0xFFFF0000, 1);
-  const __m512i pair_index[4] = {first_pair, _mm512_add_epi16(first_pair, _mm512_set1_epi16(2)),
-                                 _mm512_add_epi16(first_pair, _mm512_set1_epi16(4)),
-                                 _mm512_add_epi16(first_pair, _mm512_set1_epi16(6))};
-  __m512 acc = _mm512_setzero_ps();
-  __m256 offsets = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / 256; ++b, w += kQ4_KBytes, a += kQ8_KBytes) {
-    uint64_t scales, mins;
-    q4_k_scales_mins(w + kQ4_KScales, scales, mins);
-    const float d = half_at(w) * float_at(a), dmin = half_at(w + kQ4_KDmin) * float_at(a);
-    const __m128i scales8 = _mm_cvtsi64_si128(static_cast<long long>(scales));
-    const __m128i mins8 = _mm_cvtsi64_si128(static_cast<long long>(mins));
-    // x = d * scale * q - dmin * min over each sub-block of 32: the min term needs only the activation's sums of
-    // 16, two per sub-block (each min twice in int16 lanes against them).
-    const __m256i min_pairs = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));
-    const __m256i min_terms = _mm256_madd_epi16(min_pairs, load256(a + kQ8_KSums));
-    offsets = _mm256_fmadd_ps(_mm256_cvtepi32_ps(min_terms), _mm256_set1_ps(dmin), offsets);
-    const __m512i scales16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(scales8));
-    __m512i sumi = _mm512_setzero_si512();
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; ++k) {  // sub-blocks 2k (low nibbles) and 2k + 1 (high): 64 consecutive elements
-      const __m512i packed = _mm512_broadcast_i64x4(load256(w + kQ4_KQuants + 32 * k));
-      const __m512i codes = _mm512_and_si512(_mm512_mask_srli_epi16(packed, 0xFFFF0000, packed, 4), low_nibbles);
-      // Pair sums of at most 2 * 15 * 127, then times the sub-block scale and summed in int32.
-      const __m512i pairs = _mm512_maddubs_epi16(codes, load512(a + kQ8_KQuants + 64 * k));
-      const __m512i scale = _mm512_permutexvar_epi16(pair_index[k], scales16);
-      // vpmaddwd then an add rather than VNNI's vpdpwssd: four of those would be one chain of long latency.
-      sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(pairs, scale));
-    }
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d), acc);
+  uint64_t scales, mins;
+  q4_k_scales_mins(w + kQ4_KScales, scales, mins);
+  const __m128i mins8 = _mm_cvtsi64_si128(static_cast<long long>(mins));
+  const __m512i scales16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(scales))));
+  Q4_KCodes c;
+  c.min_pairs = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));
+  c.d = half_at(w);
+  c.dmin = half_at(w + kQ4_KDmin);
+  for (int k = 0; k < 4; ++k) {  // sub-blocks 2k (low nibbles) and 2k + 1 (high): 64 consecutive elements
+    const __m512i packed = _mm512_broadcast_i64x4(load256(w + kQ4_KQuants + 32 * k));
+    c.codes[k] = _mm512_and_si512(_mm512_mask_srli_epi16(packed, 0xFFFF0000, packed, 4), low_nibbles);
+    c.scales[k] = _mm512_permutexvar_epi16(_mm512_add_epi16(first_pair, _mm512_set1_epi16(static_cast<int16_t>(2 * k))),
+                                           scales16);
   }
-  return _mm512_reduce_add_ps(_mm512_sub_ps(acc, _mm512_zextps256_ps512(offsets)));
+  return c;
 }
 
-float SY_AVX512_KERNEL(dot_q6_k_q8_k)(const void* w_row, const void* a_row, int64_t n) {
-  const auto* w = static_cast<const uint8_t*>(w_row);
-  const auto* a = static_cast<const uint8_t*>(a_row);
+// One unpacked super-block against one token's Q8_K block: acc += d * sum(scale * q * x), offsets += dmin * min
+// terms (x = d * scale * q - dmin * min over each sub-block of 32; the min term needs only the activation's sums).
+[[gnu::always_inline]] inline void q4_k_accumulate(__m512& acc, __m256& offsets, const Q4_KCodes& c, const uint8_t* a) {
+  const float x_scale = float_at(a);
+  const __m256i min_terms = _mm256_madd_epi16(c.min_pairs, load256(a + kQ8_KSums));
+  offsets = _mm256_fmadd_ps(_mm256_cvtepi32_ps(min_terms), _mm256_set1_ps(c.dmin * x_scale), offsets);
+  __m512i sumi = _mm512_setzero_si512();
+  for (int k = 0; k < 4; ++k) {
+    // Pair sums of at most 2 * 15 * 127, then times the sub-block scale and summed in int32. vpmaddwd then an add
+    // rather than VNNI's vpdpwssd: four of those would be one chain of long latency.
+    const __m512i pairs = _mm512_maddubs_epi16(c.codes[k], load512(a + kQ8_KQuants + 64 * k));
+    sumi = _mm512_add_epi32(sumi, _mm512_madd_epi16(pairs, c.scales[k]));
+  }
+  acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(c.d * x_scale), acc);
+}
+
+// R Q4_K rows against T tokens' Q8_K rows.
+template <int R, int T>
+struct Q4_KTile {
+  static void run(const QuantTileArgs& args) {
+    __m512 acc[R][T];
+    __m256 offsets[R][T];
+    for (int r = 0; r < R; ++r)
+      for (int t = 0; t < T; ++t) acc[r][t] = _mm512_setzero_ps(), offsets[r][t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < args.n / 256; ++b) {
+      Q4_KCodes codes[R];
+      for (int r = 0; r < R; ++r) codes[r] = q4_k_codes(args.w + r * args.w_stride + b * kQ4_KBytes);
+      for (int t = 0; t < T; ++t)
+        for (int r = 0; r < R; ++r)
+          q4_k_accumulate(acc[r][t], offsets[r][t], codes[r], args.a + t * args.a_stride + b * kQ8_KBytes);
+    }
+    for (int t = 0; t < T; ++t)
+      for (int r = 0; r < R; ++r)
+        args.out[t * args.out_stride + r] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[r][t], _mm512_zextps256_ps512(offsets[r][t])));
+  }
+};
+
+// One Q6_K super-block of one weight row, unpacked: the 6-bit codes of each half (elements 0..63 and 64..127 of
+// the half), each product lane's group scale, the scales for the offset, and the fp16 factor.
+struct Q6_KCodes {
+  __m512i codes[2][2], scales[2][2];
+  __m256i scales16;
+  float d;
+};
+
+[[gnu::always_inline]] inline Q6_KCodes q6_k_codes(const uint8_t* w) {
   const __m512i low_nibbles = _mm512_set1_epi8(0x0F), high_pair = _mm512_set1_epi8(0x30);
   // Lane i of a 64-element product vector covers elements 4i..4i+3, so group g of 16 is lanes 4g..4g+3.
   const __m512i group_of_lane = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 3, 3, 3, 3);
-  __m512 acc = _mm512_setzero_ps();
-  for (int64_t b = 0; b < n / 256; ++b, w += kQ6_KBytes, a += kQ8_KBytes) {
-    const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ6_KScales));
-    const __m512i scales = _mm512_cvtepi8_epi32(scales8);
-    const float d = half_at(w + kQ6_KD) * float_at(a);
-    // The stored 6-bit code is the value plus 32: subtract 32 * scale * (sum of the 16 activations) per group.
-    const int bias = 32 * horizontal_sum(_mm256_madd_epi16(_mm256_cvtepi8_epi16(scales8), load256(a + kQ8_KSums)));
-    __m512i sumi = _mm512_setzero_si512();
-    for (int half = 0; half < 2; ++half) {
-      const __m512i low = load512(w + 64 * half);  // low nibbles of elements 0..63 (low) and 64..127 (high)
-      const __m256i high = load256(w + kQ6_KHigh + 32 * half);
-      const __m512i high01 = join(_mm256_slli_epi16(high, 4), _mm256_slli_epi16(high, 2));
-      const __m512i high23 = join(high, _mm256_srli_epi16(high, 2));
-      const __m512i codes01 = _mm512_or_si512(_mm512_and_si512(low, low_nibbles), _mm512_and_si512(high01, high_pair));
-      const __m512i codes23 = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(low, 4), low_nibbles),
-                                              _mm512_and_si512(high23, high_pair));
-      const uint8_t* x = a + kQ8_KQuants + 128 * half;
-      const __m512i p01 = dot_u8s8(_mm512_setzero_si512(), codes01, load512(x));
-      const __m512i p23 = dot_u8s8(_mm512_setzero_si512(), codes23, load512(x + 64));
-      const __m512i s01 = _mm512_permutexvar_epi32(_mm512_add_epi32(group_of_lane, _mm512_set1_epi32(8 * half)), scales);
-      const __m512i s23 =
-          _mm512_permutexvar_epi32(_mm512_add_epi32(group_of_lane, _mm512_set1_epi32(8 * half + 4)), scales);
-      sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(_mm512_mullo_epi32(p01, s01), _mm512_mullo_epi32(p23, s23)));
-    }
-    // The offset comes off in integers: subtracted in float after scaling, two large sums would cancel and lose
-    // the low bits of a small result.
-    sumi = _mm512_mask_sub_epi32(sumi, 1, sumi, _mm512_set1_epi32(bias));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(d), acc);
+  const __m128i scales8 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ6_KScales));
+  const __m512i scales = _mm512_cvtepi8_epi32(scales8);
+  Q6_KCodes c;
+  c.scales16 = _mm256_cvtepi8_epi16(scales8);
+  c.d = half_at(w + kQ6_KD);
+  for (int half = 0; half < 2; ++half) {
+    const __m512i low = load512(w + 64 * half);  // low nibbles of elements 0..63 (low) and 64..127 (high)
+    const __m256i high = load256(w + kQ6_KHigh + 32 * half);
+    const __m512i high01 = join(_mm256_slli_epi16(high, 4), _mm256_slli_epi16(high, 2));
+    const __m512i high23 = join(high, _mm256_srli_epi16(high, 2));
+    c.codes[half][0] = _mm512_or_si512(_mm512_and_si512(low, low_nibbles), _mm512_and_si512(high01, high_pair));
+    c.codes[half][1] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(low, 4), low_nibbles),
+                                       _mm512_and_si512(high23, high_pair));
+    for (int j = 0; j < 2; ++j)
+      c.scales[half][j] =
+          _mm512_permutexvar_epi32(_mm512_add_epi32(group_of_lane, _mm512_set1_epi32(8 * half + 4 * j)), scales);
   }
-  return _mm512_reduce_add_ps(acc);
+  return c;
+}
+
+// acc + one unpacked super-block against one token's Q8_K block.
+[[gnu::always_inline]] inline __m512 q6_k_accumulate(__m512 acc, const Q6_KCodes& c, const uint8_t* a) {
+  // The stored 6-bit code is the value plus 32: subtract 32 * scale * (sum of the 16 activations) per group.
+  const int bias = 32 * horizontal_sum(_mm256_madd_epi16(c.scales16, load256(a + kQ8_KSums)));
+  __m512i sumi = _mm512_setzero_si512();
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t* x = a + kQ8_KQuants + 128 * half;
+    const __m512i p01 = dot_u8s8(_mm512_setzero_si512(), c.codes[half][0], load512(x));
+    const __m512i p23 = dot_u8s8(_mm512_setzero_si512(), c.codes[half][1], load512(x + 64));
+    sumi = _mm512_add_epi32(sumi, _mm512_add_epi32(_mm512_mullo_epi32(p01, c.scales[half][0]),
+                                                   _mm512_mullo_epi32(p23, c.scales[half][1])));
+  }
+  // The offset comes off in integers: subtracted in float after scaling, two large sums would cancel and lose
+  // the low bits of a small result.
+  sumi = _mm512_mask_sub_epi32(sumi, 1, sumi, _mm512_set1_epi32(bias));
+  return _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(c.d * float_at(a)), acc);
+}
+
+// R Q6_K rows against T tokens' Q8_K rows.
+template <int R, int T>
+struct Q6_KTile {
+  static void run(const QuantTileArgs& args) {
+    __m512 acc[R][T];
+    for (auto& row : acc)
+      for (auto& sum : row) sum = _mm512_setzero_ps();
+    for (int64_t b = 0; b < args.n / 256; ++b) {
+      Q6_KCodes codes[R];
+      for (int r = 0; r < R; ++r) codes[r] = q6_k_codes(args.w + r * args.w_stride + b * kQ6_KBytes);
+      for (int t = 0; t < T; ++t)
+        for (int r = 0; r < R; ++r)
+          acc[r][t] = q6_k_accumulate(acc[r][t], codes[r], args.a + t * args.a_stride + b * kQ8_KBytes);
+    }
+    for (int t = 0; t < T; ++t)
+      for (int r = 0; r < R; ++r) args.out[t * args.out_stride + r] = _mm512_reduce_add_ps(acc[r][t]);
+  }
+};
+}  // namespace
+
+void SY_AVX512_KERNEL(tile_q4_k_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
+  run_tile<Q4_KTile>(args, rows, tokens);
+}
+void SY_AVX512_KERNEL(tile_q6_k_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
+  run_tile<Q6_KTile>(args, rows, tokens);
 }
 
 float SY_AVX512_KERNEL(dot_tq2_0_q8_k)(const void* w_row, const void* a_row, int64_t n) {

@@ -63,12 +63,7 @@ float dot_tq2_0_q8_k_avx2(const void* w, const void* a, int64_t n);
 
 // simd_avx512.cpp is compiled twice: without VNNI (byte products through vpmaddubsw, as AVX2 does) and with it
 // (vpdpbusd); the _vnni set runs only where CPUID reports AVX512_VNNI.
-float dot_q4_k_q8_k_avx512(const void* w, const void* a, int64_t n);
-float dot_q6_k_q8_k_avx512(const void* w, const void* a, int64_t n);
 float dot_tq2_0_q8_k_avx512(const void* w, const void* a, int64_t n);
-
-float dot_q4_k_q8_k_avx512_vnni(const void* w, const void* a, int64_t n);
-float dot_q6_k_q8_k_avx512_vnni(const void* w, const void* a, int64_t n);
 float dot_tq2_0_q8_k_avx512_vnni(const void* w, const void* a, int64_t n);
 
 // ---- Tiles: a few weight rows against a few tokens' activation rows ---------------------------------------------
@@ -94,7 +89,11 @@ void tile_q4_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
 void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
 void tile_q4_0_q8_0_avx512(const QuantTileArgs& args, int rows, int tokens);
 void tile_q8_0_q8_0_avx512(const QuantTileArgs& args, int rows, int tokens);
+void tile_q4_k_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
+void tile_q6_k_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
 void tile_q4_0_q8_0_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 void tile_q8_0_q8_0_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
+void tile_q4_k_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
+void tile_q6_k_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 
 }  // namespace sy::cpu::simd
