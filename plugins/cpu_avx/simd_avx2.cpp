@@ -45,18 +45,6 @@ __m256i dot_u8s8(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs
 // Sum of the sixteen int16 block sums of a Q8_K block.
 int sum_i16(const uint8_t* p) { return horizontal_sum(_mm256_madd_epi16(load256(p), _mm256_set1_epi16(1))); }
 
-// Q4_K's eight 6-bit scales and eight mins, one byte each in two 64-bit words: core/quant's decode (k_scales.h),
-// unrolled so that it stays in registers (bytes stored one by one and loaded as a word would stall the load).
-void q4_k_scales_mins(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
-  scales = mins = 0;
-#pragma GCC unroll 8
-  for (int j = 0; j < 8; ++j) {
-    uint8_t scale, min;
-    quant::scale_min_k4(j, packed, &scale, &min);
-    scales |= static_cast<uint64_t>(scale) << (8 * j);
-    mins |= static_cast<uint64_t>(min) << (8 * j);
-  }
-}
 }  // namespace
 
 float dot_f32_avx2(const float* a, const float* b, int64_t n) {
@@ -267,7 +255,7 @@ float dot_q4_k_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
   __m256 acc = _mm256_setzero_ps(), offsets = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / 256; ++b, w += kQ4_KBytes, a += kQ8_KBytes) {
     uint64_t scales, mins;
-    q4_k_scales_mins(w + kQ4_KScales, scales, mins);
+    quant::scales_mins_k4(w + kQ4_KScales, &scales, &mins);  // one byte per sub-block
     const float d = half_at(w) * float_at(a), dmin = half_at(w + kQ4_KDmin) * float_at(a);
     // x = d * scale * q - dmin * min over each sub-block of 32: the min term needs only the activation's sums of
     // 16, two per sub-block (each min twice in int16 lanes against them).

@@ -71,18 +71,6 @@ __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
 #endif
 }
 
-// Q4_K's eight 6-bit scales and eight mins, one byte each in two 64-bit words: core/quant's decode (k_scales.h),
-// unrolled so that it stays in registers (bytes stored one by one and loaded as a word would stall the load).
-[[gnu::always_inline]] inline void q4_k_scales_mins(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
-  scales = mins = 0;
-#pragma GCC unroll 8
-  for (int j = 0; j < 8; ++j) {
-    uint8_t scale, min;
-    quant::scale_min_k4(j, packed, &scale, &min);
-    scales |= static_cast<uint64_t>(scale) << (8 * j);
-    mins |= static_cast<uint64_t>(min) << (8 * j);
-  }
-}
 
 // Two blocks' scales in one vector: `low` in lanes 0..7, `high` in lanes 8..15.
 __m512 two_scales(float low, float high) {
@@ -354,7 +342,7 @@ struct Q4_KCodes {
   // Int16 lanes 0..15 of a 64-element product are sub-block 2k (low nibbles), lanes 16..31 sub-block 2k + 1.
   const __m512i first_pair = _mm512_mask_set1_epi16(_mm512_setzero_si512(), 0xFFFF0000, 1);
   uint64_t scales, mins;
-  q4_k_scales_mins(w + kQ4_KScales, scales, mins);
+  quant::scales_mins_k4(w + kQ4_KScales, &scales, &mins);  // one byte per sub-block
   const __m128i mins8 = _mm_cvtsi64_si128(static_cast<long long>(mins));
   const __m512i scales16 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(scales))));
   Q4_KCodes c;
