@@ -42,9 +42,6 @@ __m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<c
 // sums, which never happens here: every caller's u is at most 128 and |s| at most 127 (2 * 128 * 127 < 32767).
 __m256i dot_u8s8(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }
 
-// Sum of the sixteen int16 block sums of a Q8_K block.
-int sum_i16(const uint8_t* p) { return horizontal_sum(_mm256_madd_epi16(load256(p), _mm256_set1_epi16(1))); }
-
 }  // namespace
 
 float dot_f32_avx2(const float* a, const float* b, int64_t n) {
@@ -326,19 +323,21 @@ float dot_tq2_0_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
   const __m256i two_bits = _mm256_set1_epi8(3);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / 256; ++b, w += kTQ2_0Bytes, a += kQ8_KBytes) {
-    __m256i sumi = _mm256_setzero_si256();
+    // All eight products' int16 pair sums added before one vpmaddwd: codes are at most 2, so each pair sum is at
+    // most 2 * 2 * 127 and eight of them 4064.
+    __m256i pairs = _mm256_setzero_si256();
     for (int chunk = 0; chunk < 2; ++chunk) {  // 32 bytes: bit pair m of byte j is element 32m + j
       const __m256i packed = load256(w + 32 * chunk);
       const uint8_t* x = a + kQ8_KQuants + 128 * chunk;
-      sumi = _mm256_add_epi32(sumi, dot_u8s8(_mm256_and_si256(packed, two_bits), load256(x)));
-      sumi = _mm256_add_epi32(sumi, dot_u8s8(_mm256_and_si256(_mm256_srli_epi16(packed, 2), two_bits), load256(x + 32)));
-      sumi = _mm256_add_epi32(sumi, dot_u8s8(_mm256_and_si256(_mm256_srli_epi16(packed, 4), two_bits), load256(x + 64)));
-      sumi = _mm256_add_epi32(sumi, dot_u8s8(_mm256_and_si256(_mm256_srli_epi16(packed, 6), two_bits), load256(x + 96)));
+      for (int m = 0; m < 4; ++m) {
+        const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(packed, 2 * m), two_bits);
+        pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(codes, load256(x + 32 * m)));
+      }
     }
-    // Codes 0, 1, 2 mean -1, 0, +1: subtract the activation sum once.
-    const int bias = sum_i16(a + kQ8_KSums);
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, _mm256_setr_epi32(bias, 0, 0, 0, 0, 0, 0, 0))),
-                          _mm256_set1_ps(half_at(w + kTQ2_0D) * float_at(a)), acc);
+    // Codes 0, 1, 2 mean -1, 0, +1: subtract the activation's sums, lane by lane (only the total matters).
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i sumi = _mm256_sub_epi32(_mm256_madd_epi16(pairs, ones), _mm256_madd_epi16(load256(a + kQ8_KSums), ones));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(half_at(w + kTQ2_0D) * float_at(a)), acc);
   }
   return horizontal_sum(acc);
 }
