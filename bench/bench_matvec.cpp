@@ -20,9 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "bench/native_weight.h"
 #include "core/gguf/tensor_type.h"
-#include "core/quant/blocks.h"
-#include "core/quant/quantize.h"
 #include "plugins/cpu_avx/cpu_features.h"
 #include "plugins/cpu_avx/quant_matmul.h"
 
@@ -30,6 +29,7 @@ namespace {
 
 using sy::gguf::TensorType;
 using Clock = std::chrono::steady_clock;
+using sy::bench::median_seconds;
 
 struct Options {
   uint64_t mib = 256;
@@ -37,18 +37,6 @@ struct Options {
   bool scalar = false;
   std::string membw;
 };
-
-template <class Body>
-double median_seconds(int runs, Body&& body) {
-  std::vector<double> times;
-  for (int r = 0; r < runs; ++r) {
-    const auto start = Clock::now();
-    body();
-    times.push_back(std::chrono::duration<double>(Clock::now() - start).count());
-  }
-  std::sort(times.begin(), times.end());
-  return times[times.size() / 2];
-}
 
 // The machine's read bandwidth with the same threads: every 64-bit word of `bytes` is loaded once, with four
 // independent sums so that the loop is bound by memory, not by the add chain (membw.c's method, without AVX-512).
@@ -76,33 +64,6 @@ double read_bandwidth(tbb::task_arena& arena, const std::vector<uint64_t>& buffe
   });
   if (sink.load() == 42) std::puts("");  // keeps the loads alive
   return static_cast<double>(buffer.size() * 8) / seconds;
-}
-
-// A weight of about `bytes` of `type` with rows of n_in: 64 distinct quantized rows, repeated (quantizing 256 MiB
-// with the reference quantizers would take longer than the benchmark; the kernels do not care).
-std::vector<uint8_t> make_weight(TensorType type, int64_t n_in, uint64_t bytes, int64_t& n_out, std::mt19937_64& rng) {
-  const uint64_t row_bytes = *sy::gguf::row_storage_bytes(type, static_cast<uint64_t>(n_in));
-  n_out = static_cast<int64_t>(bytes / row_bytes);
-  std::vector<uint8_t> weight(row_bytes * static_cast<uint64_t>(n_out));
-  std::normal_distribution<float> normal(0.0f, 0.02f);
-  std::vector<float> values(static_cast<size_t>(n_in));
-  constexpr int64_t kDistinct = 64;
-  for (int64_t r = 0; r < std::min(kDistinct, n_out); ++r) {
-    for (auto& v : values) v = normal(rng);
-    uint8_t* row = weight.data() + static_cast<uint64_t>(r) * row_bytes;
-    if (type == TensorType::F16) {
-      for (int64_t i = 0; i < n_in; ++i) {
-        const uint16_t half = sy::quant::fp32_to_fp16(values[static_cast<size_t>(i)]);
-        std::memcpy(row + 2 * i, &half, 2);
-      }
-    } else {
-      sy::quant::quantize_row(type, values.data(), row, n_in);
-    }
-  }
-  for (int64_t r = kDistinct; r < n_out; ++r)
-    std::memcpy(weight.data() + static_cast<uint64_t>(r) * row_bytes,
-                weight.data() + static_cast<uint64_t>(r % kDistinct) * row_bytes, row_bytes);
-  return weight;
 }
 
 }  // namespace
@@ -153,7 +114,7 @@ int main(int argc, char** argv) {
   for (const TensorType type :
        {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::TQ2_0, TensorType::F16}) {
     int64_t n_out = 0;
-    const auto weight = make_weight(type, kInputs, bytes, n_out, rng);
+    const auto weight = sy::bench::make_native_weight(type, kInputs, bytes, n_out, rng);
     std::vector<float> y(static_cast<size_t>(n_out));
     for (const auto set : sy::cpu::runnable_kernel_sets(features)) {
       if (set == sy::cpu::KernelSet::scalar && !options.scalar) continue;

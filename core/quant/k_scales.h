@@ -33,4 +33,21 @@ SY_HOST_DEVICE static inline void scale_min_k4(int sub_block, const uint8_t* pac
   }
 }
 
+// Byte i of the 12 packed bytes' i-th little-endian 32-bit word, without memcpy (callable on devices too).
+SY_HOST_DEVICE static inline uint32_t k4_word(const uint8_t* packed, int i) {
+  return static_cast<uint32_t>(packed[4 * i]) | static_cast<uint32_t>(packed[4 * i + 1]) << 8 |
+         static_cast<uint32_t>(packed[4 * i + 2]) << 16 | static_cast<uint32_t>(packed[4 * i + 3]) << 24;
+}
+
+// All eight scales and mins at once: byte j of *scales and of *mins is what scale_min_k4(j, ...) gives. The same
+// bit layout worked four sub-blocks per 32-bit word, for the SIMD kernels, where eight scale_min_k4 calls cost
+// dozens of scalar instructions per super-block (tests/quant/k_scales_test.cpp checks the two agree).
+SY_HOST_DEVICE static inline void scales_mins_k4(const uint8_t* packed, uint64_t* scales, uint64_t* mins) {
+  const uint32_t low_scales = k4_word(packed, 0), low_mins = k4_word(packed, 1), nibbles = k4_word(packed, 2);
+  const uint32_t high_scales = (nibbles & 0x0F0F0F0Fu) | ((low_scales >> 6) & 0x03030303u) << 4;
+  const uint32_t high_mins = (nibbles >> 4 & 0x0F0F0F0Fu) | ((low_mins >> 6) & 0x03030303u) << 4;
+  *scales = (low_scales & 0x3F3F3F3Fu) | static_cast<uint64_t>(high_scales) << 32;
+  *mins = (low_mins & 0x3F3F3F3Fu) | static_cast<uint64_t>(high_mins) << 32;
+}
+
 }  // namespace sy::quant

@@ -58,15 +58,15 @@ float dot_scalar(const void* w_row, const void* a_row, int64_t n) {
 }
 
 constexpr int kQK = quant::kBlockElements, kQKK = quant::kSuperBlockElements;
-const simd::QuantDot dot_q4_0_scalar =
+constexpr simd::QuantDot dot_q4_0_scalar =
     dot_scalar<quant::BlockQ4_0, quant::dequantize_block_q4_0, quant::BlockQ8_0, quant::dequantize_block_q8_0, kQK>;
-const simd::QuantDot dot_q8_0_scalar =
+constexpr simd::QuantDot dot_q8_0_scalar =
     dot_scalar<quant::BlockQ8_0, quant::dequantize_block_q8_0, quant::BlockQ8_0, quant::dequantize_block_q8_0, kQK>;
-const simd::QuantDot dot_q4_k_scalar =
+constexpr simd::QuantDot dot_q4_k_scalar =
     dot_scalar<quant::BlockQ4_K, quant::dequantize_block_q4_k, quant::BlockQ8_K, quant::dequantize_block_q8_k, kQKK>;
-const simd::QuantDot dot_q6_k_scalar =
+constexpr simd::QuantDot dot_q6_k_scalar =
     dot_scalar<quant::BlockQ6_K, quant::dequantize_block_q6_k, quant::BlockQ8_K, quant::dequantize_block_q8_k, kQKK>;
-const simd::QuantDot dot_tq2_0_scalar =
+constexpr simd::QuantDot dot_tq2_0_scalar =
     dot_scalar<quant::BlockTQ2_0, quant::dequantize_block_tq2_0, quant::BlockQ8_K, quant::dequantize_block_q8_k, kQKK>;
 
 // F16 weights keep float activations: converting x to fp16 would only lose precision, and F16C is as fast.
@@ -84,32 +84,67 @@ float dot_f16_avx512(const void* w, const void* x, int64_t n) {
   return simd::dot_f16_avx512(static_cast<const uint16_t*>(w), static_cast<const float*>(x), n);
 }
 
+// A tile (simd_kernels.h) of one dot product per output, for the kernels without tiles of their own.
+template <simd::QuantDot dot>
+void tile_of_dots(const simd::QuantTileArgs& args, int rows, int tokens) {
+  for (int t = 0; t < tokens; ++t)
+    for (int r = 0; r < rows; ++r)
+      args.out[t * args.out_stride + r] = dot(args.w + r * args.w_stride, args.a + t * args.a_stride, args.n);
+}
+
 // q8_0_groups: Q8_0 blocks rearranged into simd::Q8_0Group, which the SIMD Q4_0 kernels read.
 enum class Activation { f32, q8_0, q8_0_groups, q8_k };
 
+constexpr int kSets = 4;
+
 struct NativeType {
   TensorType type;
-  Activation activation;  // of the scalar set; the SIMD sets' too unless simd_activation says otherwise
-  simd::QuantDot dot[4];  // indexed by KernelSet
-  Activation simd_activation = activation;
+  Activation activation;         // of the scalar set
+  Activation simd_activation;    // of the other sets
+  simd::QuantTile tile[kSets];   // indexed by KernelSet
+  // Weight rows per tile (1..simd::kTileRows) when several tokens meet them, per set. One token takes one row at a
+  // time whatever the set: a chunk's rows are one contiguous stream from DRAM, and interleaving two or four of them
+  // per call read 44-57% of the paired bandwidth where one at a time read 75-90% (bench/README.md, Q4_0 section).
+  int matmul_rows[kSets];
 };
 
-constexpr int kSets = 4;
 const NativeType kNativeTypes[] = {
-    // Q4_0 runs its AVX2 kernel at the AVX-512 levels too: measured side by side on one AVX-512 VNNI machine it
-    // read 21.4 GB/s against 16.9 (AVX-512) and 16.3 (VNNI), the nibble unpacking costing more in 512-bit lanes.
-    {TensorType::Q4_0, Activation::q8_0,
-     {dot_q4_0_scalar, simd::dot_q4_0_q8_0_avx2, simd::dot_q4_0_q8_0_avx2, simd::dot_q4_0_q8_0_avx2},
-     Activation::q8_0_groups},
-    {TensorType::Q8_0, Activation::q8_0,
-     {dot_q8_0_scalar, simd::dot_q8_0_q8_0_avx2, simd::dot_q8_0_q8_0_avx512, simd::dot_q8_0_q8_0_avx512_vnni}},
-    {TensorType::Q4_K, Activation::q8_k,
-     {dot_q4_k_scalar, simd::dot_q4_k_q8_k_avx2, simd::dot_q4_k_q8_k_avx512, simd::dot_q4_k_q8_k_avx512_vnni}},
-    {TensorType::Q6_K, Activation::q8_k,
-     {dot_q6_k_scalar, simd::dot_q6_k_q8_k_avx2, simd::dot_q6_k_q8_k_avx512, simd::dot_q6_k_q8_k_avx512_vnni}},
-    {TensorType::TQ2_0, Activation::q8_k,
-     {dot_tq2_0_scalar, simd::dot_tq2_0_q8_k_avx2, simd::dot_tq2_0_q8_k_avx512, simd::dot_tq2_0_q8_k_avx512_vnni}},
-    {TensorType::F16, Activation::f32, {dot_f16_scalar, dot_f16_avx2, dot_f16_avx512, dot_f16_avx512}},
+    // Q4_0 has its own AVX-512 kernels (four blocks per vector, nibbles picked by word permutes, weights read as
+    // 32-byte loads, software prefetch): in four alternating runs from DRAM on one thread of an AVX-512 VNNI
+    // machine they read 85-92% (avx512) and 86-92% (avx512_vnni) of the paired read bandwidth, where the AVX2
+    // kernel read 78-89% (bench/README.md, Q4_0 section).
+    // Tiles of two rows at the AVX-512 levels, one at AVX2: 64 tokens on one thread (bench_matmul), two rows read
+    // 193-217 / 232-245 GFLOP/s (avx512 / avx512_vnni) against 191-196 / 225-230 for one, but at AVX2, whose 16
+    // registers then spill, 147-156 against 158-167.
+    {TensorType::Q4_0, Activation::q8_0, Activation::q8_0_groups,
+     {tile_of_dots<dot_q4_0_scalar>, simd::tile_q4_0_q8_0_avx2, simd::tile_q4_0_q8_0_avx512,
+      simd::tile_q4_0_q8_0_avx512_vnni},
+     {1, 1, 2, 2}},
+    // Tiles of two rows at every SIMD level: 64 tokens on one thread, 77-84 / 104-112 / 115-123 GFLOP/s (avx2 /
+    // avx512 / avx512_vnni) against 76 / 86-88 / 91-92 for one row.
+    {TensorType::Q8_0, Activation::q8_0, Activation::q8_0,
+     {tile_of_dots<dot_q8_0_scalar>, simd::tile_q8_0_q8_0_avx2, simd::tile_q8_0_q8_0_avx512,
+      simd::tile_q8_0_q8_0_avx512_vnni},
+     {1, 2, 2, 2}},
+    // Q4_K and Q6_K have tiles at the AVX-512 levels, one row per tile: 64 tokens on one thread (bench_matmul), two
+    // rows read 103 (Q4_K) and 150 (Q6_K) GFLOP/s against 133 and 168 for one (avx512_vnni), the unpacked scales
+    // of two rows spilling. At AVX2 they stay dot products.
+    {TensorType::Q4_K, Activation::q8_k, Activation::q8_k,
+     {tile_of_dots<dot_q4_k_scalar>, tile_of_dots<simd::dot_q4_k_q8_k_avx2>, simd::tile_q4_k_q8_k_avx512,
+      simd::tile_q4_k_q8_k_avx512_vnni},
+     {1, 1, 1, 1}},
+    {TensorType::Q6_K, Activation::q8_k, Activation::q8_k,
+     {tile_of_dots<dot_q6_k_scalar>, tile_of_dots<simd::dot_q6_k_q8_k_avx2>, simd::tile_q6_k_q8_k_avx512,
+      simd::tile_q6_k_q8_k_avx512_vnni},
+     {1, 1, 1, 1}},
+    {TensorType::TQ2_0, Activation::q8_k, Activation::q8_k,
+     {tile_of_dots<dot_tq2_0_scalar>, tile_of_dots<simd::dot_tq2_0_q8_k_avx2>,
+      tile_of_dots<simd::dot_tq2_0_q8_k_avx512>, tile_of_dots<simd::dot_tq2_0_q8_k_avx512_vnni>},
+     {1, 1, 1, 1}},
+    {TensorType::F16, Activation::f32, Activation::f32,
+     {tile_of_dots<dot_f16_scalar>, tile_of_dots<dot_f16_avx2>, tile_of_dots<dot_f16_avx512>,
+      tile_of_dots<dot_f16_avx512>},
+     {1, 1, 1, 1}},
 };
 
 const NativeType& native_type(uint32_t type) {
@@ -124,7 +159,7 @@ struct QuantizedActivations {
   std::vector<simd::Q8_0Group> q8_0_groups;
   std::vector<quant::BlockQ8_K> q8_k;
   const uint8_t* data = nullptr;
-  uint64_t row_bytes = 0;
+  int64_t row_bytes = 0;
 };
 
 // One token's Q8_0 blocks (a whole number of groups' worth of output) as simd::Q8_0Group: done once per token, it
@@ -158,7 +193,7 @@ void quantize_activations(Activation format, const float* x, int64_t n_in, int64
     auto* first = blocks.data();
     tbb::parallel_for(int64_t{0}, n_tokens, [&](int64_t t) { quantize_row(x + t * n_in, first + t * row_blocks, n_in); });
     out.data = reinterpret_cast<const uint8_t*>(first);
-    out.row_bytes = static_cast<uint64_t>(row_blocks) * sizeof(blocks[0]);
+    out.row_bytes = row_blocks * static_cast<int64_t>(sizeof(blocks[0]));
   };
   switch (format) {
     case Activation::q8_0: per_token(out.q8_0, quant::kBlockElements, quant::quantize_row_q8_0); return;
@@ -168,7 +203,7 @@ void quantize_activations(Activation format, const float* x, int64_t n_in, int64
     case Activation::q8_k: per_token(out.q8_k, quant::kSuperBlockElements, quant::quantize_row_q8_k); return;
     case Activation::f32:
       out.data = reinterpret_cast<const uint8_t*>(x);
-      out.row_bytes = static_cast<uint64_t>(n_in) * sizeof(float);
+      out.row_bytes = n_in * static_cast<int64_t>(sizeof(float));
       return;
   }
 }
@@ -213,24 +248,30 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
                    int64_t n_tokens, float* dst) {
   const NativeType& native = native_type(type);
   static_assert(static_cast<int>(KernelSet::avx512_vnni) == kSets - 1);
-  const simd::QuantDot dot = native.dot[static_cast<int>(set)];
-  const uint64_t weight_row_bytes = *gguf::row_storage_bytes(native.type, static_cast<uint64_t>(n_in));
+  const int set_index = static_cast<int>(set);
+  const simd::QuantTile tile = native.tile[set_index];
+  const int64_t weight_row_bytes = static_cast<int64_t>(*gguf::row_storage_bytes(native.type, static_cast<uint64_t>(n_in)));
   QuantizedActivations activations;
   quantize_activations(set == KernelSet::scalar ? native.activation : native.simd_activation, x, n_in, n_tokens,
                        activations);
 
   // Chunks of output rows, several per thread so that uneven chunks balance; every row of a chunk meets every token
-  // while the chunk is in L2, tokens taken a few at a time so that their activation rows stay in L1/L2 too.
-  constexpr int64_t kTokenTile = 8;
+  // while the chunk is in L2, a tile of tokens at a time, whose activation rows stay in L1/L2 too.
+  const int tile_rows = n_tokens == 1 ? 1 : native.matmul_rows[set_index];
   const int64_t threads = std::max(1, tbb::this_task_arena::max_concurrency());
   const int64_t grain = std::clamp<int64_t>(n_out / (8 * threads), 1, 64);
   tbb::parallel_for(tbb::blocked_range<int64_t>(0, n_out, grain), [&](const tbb::blocked_range<int64_t>& rows) {
-    for (int64_t t0 = 0; t0 < n_tokens; t0 += kTokenTile) {
-      const int64_t t1 = std::min(n_tokens, t0 + kTokenTile);
-      for (int64_t o = rows.begin(); o < rows.end(); ++o) {
-        const uint8_t* row = weight + static_cast<uint64_t>(o) * weight_row_bytes;
-        for (int64_t t = t0; t < t1; ++t)
-          dst[t * n_out + o] = dot(row, activations.data + static_cast<uint64_t>(t) * activations.row_bytes, n_in);
+    for (int64_t t0 = 0; t0 < n_tokens; t0 += simd::kTileTokens) {
+      const int tokens = static_cast<int>(std::min<int64_t>(simd::kTileTokens, n_tokens - t0));
+      for (int64_t o = rows.begin(); o < rows.end(); o += tile_rows) {
+        const simd::QuantTileArgs args{weight + o * weight_row_bytes,
+                                       weight_row_bytes,
+                                       activations.data + t0 * activations.row_bytes,
+                                       activations.row_bytes,
+                                       n_in,
+                                       dst + t0 * n_out + o,
+                                       n_out};
+        tile(args, static_cast<int>(std::min<int64_t>(tile_rows, rows.end() - o)), tokens);
       }
     }
   });

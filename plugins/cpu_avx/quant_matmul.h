@@ -1,7 +1,8 @@
 // The CPU plugin's weight-times-activation products for the types it multiplies natively (Q4_0, Q8_0, Q4_K, Q6_K,
 // TQ2_0, F16): activations are quantized on the fly with core/quant's reference quantizers (Q8_0 rows for
-// Q4_0/Q8_0, Q8_K rows for the k-quants and TQ2_0), then each output is one dot product from simd_kernels.h,
-// spread over oneTBB threads by output rows. cpu_kernels.cpp routes MATMUL here; the tests and bench call it directly.
+// Q4_0/Q8_0, Q8_K rows for the k-quants and TQ2_0), then the outputs are computed by tiles of a few weight rows
+// against a few tokens (simd_kernels.h; one dot product per output for the types without tiles), spread over oneTBB
+// threads by output rows. cpu_kernels.cpp routes MATMUL here; the tests and benches call it directly.
 #pragma once
 
 #include <cstdint>

@@ -42,24 +42,6 @@ __m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<c
 // sums, which never happens here: every caller's u is at most 128 and |s| at most 127 (2 * 128 * 127 < 32767).
 __m256i dot_u8s8(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }
 
-// Signed times signed: move w's sign onto x so that the unsigned operand is |w|.
-__m256i dot_s8s8(__m256i w, __m256i x) { return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)); }
-
-// Sum of the sixteen int16 block sums of a Q8_K block.
-int sum_i16(const uint8_t* p) { return horizontal_sum(_mm256_madd_epi16(load256(p), _mm256_set1_epi16(1))); }
-
-// Q4_K's eight 6-bit scales and eight mins, one byte each in two 64-bit words: core/quant's decode (k_scales.h),
-// unrolled so that it stays in registers (bytes stored one by one and loaded as a word would stall the load).
-void q4_k_scales_mins(const uint8_t* packed, uint64_t& scales, uint64_t& mins) {
-  scales = mins = 0;
-#pragma GCC unroll 8
-  for (int j = 0; j < 8; ++j) {
-    uint8_t scale, min;
-    quant::scale_min_k4(j, packed, &scale, &min);
-    scales |= static_cast<uint64_t>(scale) << (8 * j);
-    mins |= static_cast<uint64_t>(min) << (8 * j);
-  }
-}
 }  // namespace
 
 float dot_f32_avx2(const float* a, const float* b, int64_t n) {
@@ -109,23 +91,68 @@ float sum_squares_avx2(const float* x, int64_t n) {
 // ---- Quantized dot products (see simd_kernels.h) ----------------------------------------------------------------
 
 namespace {
-// Two Q4_0 blocks' nibbles (`packed`: block p in the low 128 bits, block p + 4 in the high) against the matching
-// quants of a Q8_0Group: sixteen int16 sums of four byte products each, at most 4 * 15 * 127 = 7620.
-__m256i q4_0_pair(__m256i packed, const Q8_0Group* a, int p) {
-  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
-  const __m256i low = _mm256_and_si256(packed, low_nibbles);
-  const __m256i high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
-  const auto x_at = [](const int8_t* q) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)); };
-  return _mm256_add_epi16(_mm256_maddubs_epi16(low, x_at(a->low + 32 * p)),
-                          _mm256_maddubs_epi16(high, x_at(a->high + 32 * p)));
+// Tile<R, T>::run(args) for the runtime rows (1..kTileRows) and tokens (1..kTileTokens): one instantiation per
+// shape, so that every shape's accumulators are registers.
+template <template <int, int> class Tile, int R = kTileRows, int T = kTileTokens>
+void run_tile(const QuantTileArgs& args, int rows, int tokens) {
+  if constexpr (R > 1)
+    if (rows < R) return run_tile<Tile, R - 1, T>(args, rows, tokens);
+  if constexpr (T > 1)
+    if (tokens < T) return run_tile<Tile, R, T - 1>(args, rows, tokens);
+  Tile<R, T>::run(args);
 }
 
-// One group: eight Q4_0 blocks at w (kQ4_0Bytes apart, all eight readable) against a, added to acc.
-[[gnu::always_inline]] inline __m256 q4_0_group(__m256 acc, const uint8_t* w, const Q8_0Group* a) {
+// Non-temporal software prefetch 256 bytes (three lines) ahead in a weight row: one thread then reads the weight
+// from DRAM a few percent faster (bench/README.md, Q4_0 section). Only a tile of one token: a tile of several is
+// followed by the next tokens' tiles over the same rows, which must find them in cache.
+template <int T>
+[[gnu::always_inline]] inline void prefetch_weights(const uint8_t* group) {
+  if constexpr (T == 1) {
+    const auto* ahead = reinterpret_cast<const char*>(group + 256);
+    _mm_prefetch(ahead, _MM_HINT_NTA);
+    _mm_prefetch(ahead + 64, _MM_HINT_NTA);
+    _mm_prefetch(ahead + 128, _MM_HINT_NTA);
+  }
+}
+
+// One group of eight Q4_0 blocks of one weight row, unpacked: pair p holds the codes of blocks p (low 128 bits) and
+// p + 4 (high), as activation slots 2p and 2p + 1 lie, low and high nibbles apart; and the eight scales in block
+// order.
+struct Q4_0Codes {
+  __m256i low[4], high[4];
+  __m256 scales;
+};
+
+// w: eight Q4_0 blocks, kQ4_0Bytes apart, all 144 bytes readable.
+[[gnu::always_inline]] inline Q4_0Codes q4_0_codes(const uint8_t* w) {
   constexpr int kB = kQ4_0Bytes, kQ = kQ4_0Quants;
   const auto nibbles_at = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+  Q4_0Codes codes;
+  for (int p = 0; p < 4; ++p) {
+    const __m256i packed = _mm256_set_m128i(nibbles_at(w + (p + 4) * kB + kQ), nibbles_at(w + p * kB + kQ));
+    codes.low[p] = _mm256_and_si256(packed, low_nibbles);
+    codes.high[p] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
+  }
+  // The eight fp16 scales without scalar loads: block k's sits at byte 18k = 16k + 2k, so word k of the 16 bytes
+  // at 16k, and the group's first 128 bytes as four 32-byte loads hold all eight. Dword blends pick s0 s2 s4 s6
+  // (low words) | s1 s3 s5 s7 (high words), one word blend puts them in order, one instruction converts.
+  static_assert(kB == 18 && kQ == 2, "the scale gather below assumes the GGUF Q4_0 layout");
+  const auto row_at = [w](int j) { return load256(w + 32 * j); };
+  const __m256i picked = _mm256_blend_epi32(_mm256_blend_epi32(row_at(0), row_at(1), 0x22),
+                                            _mm256_blend_epi32(row_at(2), row_at(3), 0x88), 0xcc);
+  const __m128i halves = _mm_blend_epi16(_mm256_castsi256_si128(picked), _mm256_extracti128_si256(picked, 1), 0xaa);
+  codes.scales = _mm256_cvtph_ps(halves);
+  return codes;
+}
+
+// acc + one unpacked group against one token's activation group.
+[[gnu::always_inline]] inline __m256 q4_0_accumulate(__m256 acc, const Q4_0Codes& codes, const Q8_0Group* a) {
+  // Pair p: sixteen int16 sums of four byte products each, at most 4 * 15 * 127 = 7620.
   const auto pair = [&](int p) {
-    return q4_0_pair(_mm256_set_m128i(nibbles_at(w + (p + 4) * kB + kQ), nibbles_at(w + p * kB + kQ)), a, p);
+    const auto x_at = [](const int8_t* q) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)); };
+    return _mm256_add_epi16(_mm256_maddubs_epi16(codes.low[p], x_at(a->low + 32 * p)),
+                            _mm256_maddubs_epi16(codes.high[p], x_at(a->high + 32 * p)));
   };
   // Each block's sixteen int16 sums folded into one int32 lane, block k in lane k, by in-lane shuffles and adds
   // (three vphaddw cost more): one subtract, convert and FMA per group then, where per pair of blocks they were the
@@ -139,48 +166,84 @@ __m256i q4_0_pair(__m256i packed, const Q8_0Group* a, int p) {
                                         _mm256_castps_si256(_mm256_shuffle_ps(low, high, 0xdd)));
   // Codes are the value plus 8: sum(code * x) - 8 * sum(x), exactly.
   const __m256i exact = _mm256_sub_epi32(sums, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a->bias)));
-  // The eight fp16 weight scales without scalar loads: block k's sits at byte 18k = 16k + 2k, so word k of the
-  // 16 bytes at 16k, and the group's first 128 bytes as four 32-byte loads hold all eight. Dword blends pick
-  // s0 s2 s4 s6 (low words) | s1 s3 s5 s7 (high words), one word blend puts them in order, one instruction
-  // converts, and the activation's scales are multiplied in once per group.
-  static_assert(kB == 18 && kQ == 2, "the scale gather below assumes the GGUF Q4_0 layout");
-  const auto row_at = [w](int j) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(w + 32 * j)); };
-  const __m256i picked = _mm256_blend_epi32(_mm256_blend_epi32(row_at(0), row_at(1), 0x22),
-                                            _mm256_blend_epi32(row_at(2), row_at(3), 0x88), 0xcc);
-  const __m128i halves =
-      _mm_blend_epi16(_mm256_castsi256_si128(picked), _mm256_extracti128_si256(picked, 1), 0xaa);
-  const __m256 scales = _mm256_mul_ps(_mm256_cvtph_ps(halves), _mm256_loadu_ps(a->scale));
-  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(exact), scales, acc);
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(exact), _mm256_mul_ps(codes.scales, _mm256_loadu_ps(a->scale)), acc);
 }
+
+// R Q4_0 rows against T tokens' Q8_0Group rows.
+template <int R, int T>
+struct Q4_0Tile {
+  static void run(const QuantTileArgs& args) {
+    constexpr int64_t kGroupBytes = int64_t{kQ8_0GroupBlocks} * kQ4_0Bytes;
+    const auto activations = [&](int t) { return reinterpret_cast<const Q8_0Group*>(args.a + t * args.a_stride); };
+    __m256 acc[R][T];
+    for (auto& row : acc)
+      for (auto& sum : row) sum = _mm256_setzero_ps();
+    const int64_t groups = args.n / (32 * kQ8_0GroupBlocks);
+    for (int64_t g = 0; g < groups; ++g) {
+      Q4_0Codes codes[R];
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* group = args.w + r * args.w_stride + g * kGroupBytes;
+        prefetch_weights<T>(group);
+        codes[r] = q4_0_codes(group);
+      }
+      for (int t = 0; t < T; ++t)
+        for (int r = 0; r < R; ++r) acc[r][t] = q4_0_accumulate(acc[r][t], codes[r], activations(t) + g);
+    }
+    // 1..7 blocks left: copied into a zeroed group (zero codes and scale: the missing activation blocks are zero
+    // too), so that nothing past the row is read.
+    if (const int64_t rest = args.n / 32 % kQ8_0GroupBlocks; rest > 0) {
+      for (int r = 0; r < R; ++r) {
+        uint8_t tail[kGroupBytes] = {};
+        __builtin_memcpy(tail, args.w + r * args.w_stride + groups * kGroupBytes, static_cast<size_t>(rest * kQ4_0Bytes));
+        const Q4_0Codes codes = q4_0_codes(tail);
+        for (int t = 0; t < T; ++t) acc[r][t] = q4_0_accumulate(acc[r][t], codes, activations(t) + groups);
+      }
+    }
+    for (int t = 0; t < T; ++t)
+      for (int r = 0; r < R; ++r) args.out[t * args.out_stride + r] = horizontal_sum(acc[r][t]);
+  }
+};
+
+// One Q8_0 weight block, unpacked for the signed-times-signed product: |w| is the unsigned operand, and w's signs
+// move onto x.
+struct Q8_0Codes {
+  __m256i weights, magnitude;
+  float scale;
+};
+
+// R Q8_0 rows against T tokens' Q8_0 rows, one block at a time.
+template <int R, int T>
+struct Q8_0Tile {
+  static void run(const QuantTileArgs& args) {
+    __m256 acc[R][T];
+    for (auto& row : acc)
+      for (auto& sum : row) sum = _mm256_setzero_ps();
+    for (int64_t b = 0; b < args.n / 32; ++b) {
+      Q8_0Codes codes[R];
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* w = args.w + r * args.w_stride + b * kQ8_0Bytes;
+        codes[r].weights = load256(w + kQ8_0Quants);
+        codes[r].magnitude = _mm256_sign_epi8(codes[r].weights, codes[r].weights);
+        codes[r].scale = half_at(w);
+      }
+      for (int t = 0; t < T; ++t) {
+        const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
+        const __m256i x = load256(a + kQ8_0Quants);
+        const float x_scale = half_at(a);
+        for (int r = 0; r < R; ++r) {
+          const __m256i sums = dot_u8s8(codes[r].magnitude, _mm256_sign_epi8(x, codes[r].weights));
+          acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(codes[r].scale * x_scale), acc[r][t]);
+        }
+      }
+    }
+    for (int t = 0; t < T; ++t)
+      for (int r = 0; r < R; ++r) args.out[t * args.out_stride + r] = horizontal_sum(acc[r][t]);
+  }
+};
 }  // namespace
 
-float dot_q4_0_q8_0_avx2(const void* w_row, const void* a_row, int64_t n) {
-  const auto* w = static_cast<const uint8_t*>(w_row);
-  const auto* a = static_cast<const Q8_0Group*>(a_row);
-  constexpr int64_t kGroupBytes = int64_t{kQ8_0GroupBlocks} * kQ4_0Bytes;
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t g = 0; g < n / (32 * kQ8_0GroupBlocks); ++g, w += kGroupBytes, ++a) acc = q4_0_group(acc, w, a);
-  // 1..7 blocks left: copied into a zeroed group (zero codes and scale: the missing activation blocks are zero too),
-  // so that the loop reads nothing past the row.
-  const int64_t rest = n / 32 % kQ8_0GroupBlocks;
-  if (rest > 0) {
-    uint8_t tail[kGroupBytes] = {};
-    __builtin_memcpy(tail, w, static_cast<size_t>(rest * kQ4_0Bytes));
-    acc = q4_0_group(acc, tail, a);
-  }
-  return horizontal_sum(acc);
-}
-
-float dot_q8_0_q8_0_avx2(const void* w_row, const void* a_row, int64_t n) {
-  const auto* w = static_cast<const uint8_t*>(w_row);
-  const auto* a = static_cast<const uint8_t*>(a_row);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / 32; ++b, w += kQ8_0Bytes, a += kQ8_0Bytes) {
-    const __m256i sums = dot_s8s8(load256(w + kQ8_0Quants), load256(a + kQ8_0Quants));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(half_at(w) * half_at(a)), acc);
-  }
-  return horizontal_sum(acc);
-}
+void tile_q4_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens) { run_tile<Q4_0Tile>(args, rows, tokens); }
+void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens) { run_tile<Q8_0Tile>(args, rows, tokens); }
 
 float dot_q4_k_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(w_row);
@@ -189,7 +252,7 @@ float dot_q4_k_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
   __m256 acc = _mm256_setzero_ps(), offsets = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / 256; ++b, w += kQ4_KBytes, a += kQ8_KBytes) {
     uint64_t scales, mins;
-    q4_k_scales_mins(w + kQ4_KScales, scales, mins);
+    quant::scales_mins_k4(w + kQ4_KScales, &scales, &mins);  // one byte per sub-block
     const float d = half_at(w) * float_at(a), dmin = half_at(w + kQ4_KDmin) * float_at(a);
     // x = d * scale * q - dmin * min over each sub-block of 32: the min term needs only the activation's sums of
     // 16, two per sub-block (each min twice in int16 lanes against them).
@@ -260,19 +323,21 @@ float dot_tq2_0_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
   const __m256i two_bits = _mm256_set1_epi8(3);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / 256; ++b, w += kTQ2_0Bytes, a += kQ8_KBytes) {
-    __m256i sumi = _mm256_setzero_si256();
+    // All eight products' int16 pair sums added before one vpmaddwd: codes are at most 2, so each pair sum is at
+    // most 2 * 2 * 127 and eight of them 4064.
+    __m256i pairs = _mm256_setzero_si256();
     for (int chunk = 0; chunk < 2; ++chunk) {  // 32 bytes: bit pair m of byte j is element 32m + j
       const __m256i packed = load256(w + 32 * chunk);
       const uint8_t* x = a + kQ8_KQuants + 128 * chunk;
-      sumi = _mm256_add_epi32(sumi, dot_u8s8(_mm256_and_si256(packed, two_bits), load256(x)));
-      sumi = _mm256_add_epi32(sumi, dot_u8s8(_mm256_and_si256(_mm256_srli_epi16(packed, 2), two_bits), load256(x + 32)));
-      sumi = _mm256_add_epi32(sumi, dot_u8s8(_mm256_and_si256(_mm256_srli_epi16(packed, 4), two_bits), load256(x + 64)));
-      sumi = _mm256_add_epi32(sumi, dot_u8s8(_mm256_and_si256(_mm256_srli_epi16(packed, 6), two_bits), load256(x + 96)));
+      for (int m = 0; m < 4; ++m) {
+        const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(packed, 2 * m), two_bits);
+        pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(codes, load256(x + 32 * m)));
+      }
     }
-    // Codes 0, 1, 2 mean -1, 0, +1: subtract the activation sum once.
-    const int bias = sum_i16(a + kQ8_KSums);
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, _mm256_setr_epi32(bias, 0, 0, 0, 0, 0, 0, 0))),
-                          _mm256_set1_ps(half_at(w + kTQ2_0D) * float_at(a)), acc);
+    // Codes 0, 1, 2 mean -1, 0, +1: subtract the activation's sums, lane by lane (only the total matters).
+    const __m256i ones = _mm256_set1_epi16(1);
+    const __m256i sumi = _mm256_sub_epi32(_mm256_madd_epi16(pairs, ones), _mm256_madd_epi16(load256(a + kQ8_KSums), ones));
+    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(half_at(w + kTQ2_0D) * float_at(a)), acc);
   }
   return horizontal_sum(acc);
 }

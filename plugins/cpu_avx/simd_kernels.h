@@ -1,8 +1,8 @@
 // The CPU plugin's vectorised inner loops, one translation unit per ISA level (simd_avx2.cpp, simd_avx512.cpp,
 // each compiled with its own -m flags). Only the dispatchers (cpu_kernels.cpp, quant_matmul.cpp) call them, and
 // only after the CPU was checked.
-// The ISA units include nothing but <immintrin.h>, <cstdint>, this header and core/quant/k_scales.h (whose one
-// function has internal linkage): an inline function from a shared header (core/quant/blocks.h included) compiled
+// The ISA units include nothing but <immintrin.h>, <cstdint>, this header and core/quant/k_scales.h (whose
+// functions have internal linkage): an inline function from a shared header (core/quant/blocks.h included) compiled
 // there with -mavx512f could be picked by the linker for the whole plugin and crash older CPUs. So the block
 // layouts reach them as the offsets below, which quant_matmul.cpp static_asserts against core/quant/blocks.h, the
 // one definition.
@@ -40,9 +40,10 @@ constexpr int kTQ2_0Bytes = 66, kTQ2_0D = 64;                                   
 
 // Q4_0 weights meet their activations as Q8_0 blocks rearranged once per token (quant_matmul.cpp), so that the
 // loop over weight rows needs no shuffle and no activation sum: eight blocks b0..b7 (256 elements) per group. The
-// quants follow the weight: the kernel pairs block k with block k + 4 in one register (16 bytes of nibbles each,
-// b_k in the low 128 bits), so 16-byte slot kQ8_0GroupSlot[k] of `low` holds bk's elements 0..15 (against the low
-// nibbles) and the same slot of `high` its elements 16..31 (against the high nibbles).
+// quants follow the weight: the AVX2 kernel pairs block k with block k + 4 in one register (16 bytes of nibbles
+// each, b_k in the low 128 bits), the AVX-512 one holds slots 0..3 and 4..7 in one register each, so 16-byte slot
+// kQ8_0GroupSlot[k] of `low` holds bk's elements 0..15 (against the low nibbles) and the same slot of `high` its
+// elements 16..31 (against the high nibbles).
 // A row is n / 32 blocks rounded up to whole groups; the blocks past the end have zero quants, bias and scale.
 struct Q8_0Group {
   int8_t low[128];   // slots b0 b4 b1 b5 b2 b6 b3 b7: elements 0..15
@@ -56,22 +57,43 @@ static_assert(sizeof(Q8_0Group) == 320);
 
 using QuantDot = float (*)(const void* w, const void* a, int64_t n);
 
-float dot_q4_0_q8_0_avx2(const void* w, const void* a, int64_t n);
-float dot_q8_0_q8_0_avx2(const void* w, const void* a, int64_t n);
 float dot_q4_k_q8_k_avx2(const void* w, const void* a, int64_t n);
 float dot_q6_k_q8_k_avx2(const void* w, const void* a, int64_t n);
 float dot_tq2_0_q8_k_avx2(const void* w, const void* a, int64_t n);
 
 // simd_avx512.cpp is compiled twice: without VNNI (byte products through vpmaddubsw, as AVX2 does) and with it
 // (vpdpbusd); the _vnni set runs only where CPUID reports AVX512_VNNI.
-float dot_q8_0_q8_0_avx512(const void* w, const void* a, int64_t n);
-float dot_q4_k_q8_k_avx512(const void* w, const void* a, int64_t n);
-float dot_q6_k_q8_k_avx512(const void* w, const void* a, int64_t n);
 float dot_tq2_0_q8_k_avx512(const void* w, const void* a, int64_t n);
-
-float dot_q8_0_q8_0_avx512_vnni(const void* w, const void* a, int64_t n);
-float dot_q4_k_q8_k_avx512_vnni(const void* w, const void* a, int64_t n);
-float dot_q6_k_q8_k_avx512_vnni(const void* w, const void* a, int64_t n);
 float dot_tq2_0_q8_k_avx512_vnni(const void* w, const void* a, int64_t n);
+
+// ---- Tiles: a few weight rows against a few tokens' activation rows ---------------------------------------------
+// The same products for a tile of outputs: out[t * out_stride + r] = sum_i w_r[i] * a_t[i] for r < rows and
+// t < tokens, where w_r = w + r * w_stride and a_t = a + t * a_stride (bytes; rows in the formats above). rows is
+// 1..kTileRows, tokens 1..kTileTokens. Each weight block is unpacked once and meets every token of the tile from
+// registers, each activation block is loaded once for every row: a prompt's matrix product does that work once per
+// tile instead of once per output. An output's arithmetic is the same whatever the tile's shape, so results do not
+// depend on how rows and tokens are tiled.
+constexpr int kTileRows = 2, kTileTokens = 4;
+struct QuantTileArgs {
+  const uint8_t* w;    // borrowed: the first weight row
+  int64_t w_stride;    // bytes from one weight row to the next
+  const uint8_t* a;    // borrowed: the first token's activation row
+  int64_t a_stride;    // bytes from one token's activation row to the next
+  int64_t n;           // elements per row, a whole number of weight blocks
+  float* out;          // borrowed: out[t * out_stride + r] is written
+  int64_t out_stride;  // floats from one token's outputs to the next
+};
+using QuantTile = void (*)(const QuantTileArgs& args, int rows, int tokens);
+
+void tile_q4_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
+void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
+void tile_q4_0_q8_0_avx512(const QuantTileArgs& args, int rows, int tokens);
+void tile_q8_0_q8_0_avx512(const QuantTileArgs& args, int rows, int tokens);
+void tile_q4_k_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
+void tile_q6_k_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
+void tile_q4_0_q8_0_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
+void tile_q8_0_q8_0_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
+void tile_q4_k_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
+void tile_q6_k_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 
 }  // namespace sy::cpu::simd

@@ -1,6 +1,7 @@
 // Pins plugins/cpu_avx/quant_matmul.h: every native weight type (Q4_0, Q8_0, Q4_K, Q6_K, TQ2_0, F16) at every
-// kernel set this CPU runs (scalar, avx2, avx512, avx512_vnni), matrix-vector and matrix-matrix, against the
-// scalar reference built from core/quant: dequantize the weight row, dot in double.
+// kernel set this CPU runs (scalar, avx2, avx512, avx512_vnni), matrix-vector and matrix-matrix (token counts
+// around the kernels' tiles), against the scalar reference built from core/quant: dequantize the weight row, dot
+// in double.
 //
 // Tolerances. The kernels quantize the activations (Q8_0 blocks of 32 for Q4_0/Q8_0, Q8_K blocks of 256 for the
 // others), so each output is checked twice:
@@ -173,9 +174,10 @@ TEST_CASE("native matmul: every type at every kernel set matches the core/quant 
       if (block == 32) lengths = {block, 3 * block, 8 * block, 14 * block, 15 * block};
       if (type == TensorType::F16) lengths.push_back(67);
       for (const int64_t n_in : lengths) {
-        // Odd row counts, none divisible by the 3 threads; 1 token (matrix-vector), a few, and more than one tile.
-        for (const Problem& p : {Problem{7, n_in, 1}, Problem{13, n_in, 5}, Problem{131, n_in, 1},
-                                 Problem{1, n_in, 9}, Problem{67, n_in, 9}})
+        // Odd row counts, none divisible by the 3 threads or by a tile's rows. Token counts around the kernels' tile
+        // of four tokens: 1 (matrix-vector), fewer than a tile, one tile, a tile and a rest, two tiles and a rest.
+        for (const int64_t tokens : {1, 2, 3, 4, 5, 7, 9}) check(set, type, Problem{13, n_in, tokens}, 3, rng);
+        for (const Problem& p : {Problem{7, n_in, 1}, Problem{131, n_in, 1}, Problem{1, n_in, 9}, Problem{67, n_in, 9}})
           check(set, type, p, 3, rng);
       }
     }
@@ -185,20 +187,27 @@ TEST_CASE("native matmul: every type at every kernel set matches the core/quant 
 TEST_CASE("native matmul: one thread and many give the same numbers") {
   auto rng = sy::test::make_rng("cpu_avx native matmul threads");
   const auto sets = sy::cpu::runnable_kernel_sets(sy::cpu::detect_cpu_features());
-  const KernelSet best = sets.back();
-  const Problem p{301, 512, 3};
-  const Data data = make_data(TensorType::Q4_K, p, rng);
-  std::vector<float> one(static_cast<size_t>(p.n_out * p.n_tokens)), many(one.size());
-  for (const auto& run : {std::pair{1, &one}, std::pair{5, &many}}) {
-    std::vector<float>* out = run.second;
-    tbb::task_arena arena(run.first);
-    arena.execute([&] {
-      sy::cpu::native_matmul(best, static_cast<uint32_t>(TensorType::Q4_K), data.weight.data(), p.n_out, p.n_in,
-                             data.x.data(), p.n_tokens, out->data());
-    });
+  // 301 rows split into chunks whose sizes depend on the thread count, so rows and tokens fall into tiles of
+  // different shapes (and into matrix-vector calls for the last token) from one run to the other.
+  const Problem p{301, 512, 7};
+  for (const KernelSet set : sets) {
+    for (const TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K}) {
+      CAPTURE(std::string(sy::cpu::to_string(set)));
+      CAPTURE(std::string(sy::gguf::to_string(type)));
+      const Data data = make_data(type, p, rng);
+      std::vector<float> one(static_cast<size_t>(p.n_out * p.n_tokens)), many(one.size());
+      for (const auto& run : {std::pair{1, &one}, std::pair{5, &many}}) {
+        std::vector<float>* out = run.second;
+        tbb::task_arena arena(run.first);
+        arena.execute([&] {
+          sy::cpu::native_matmul(set, static_cast<uint32_t>(type), data.weight.data(), p.n_out, p.n_in,
+                                 data.x.data(), p.n_tokens, out->data());
+        });
+      }
+      // Each output's arithmetic is fixed whatever thread and tile compute it: bit-identical.
+      CHECK(one == many);
+    }
   }
-  // Each output is one dot product computed in a fixed order whatever thread runs it: bit-identical.
-  CHECK(one == many);
 }
 
 TEST_CASE("native matmul: the type mask lists exactly the native types") {

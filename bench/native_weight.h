@@ -1,0 +1,59 @@
+// Shared by bench_matvec and bench_matmul: a synthetic weight for the CPU plugin's native products
+// (plugins/cpu_avx/quant_matmul.h), and the median of repeated timings.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/gguf/tensor_type.h"
+#include "core/quant/blocks.h"
+#include "core/quant/quantize.h"
+
+namespace sy::bench {
+
+// Median wall time of `runs` calls of body(), in seconds.
+template <class Body>
+double median_seconds(int runs, Body&& body) {
+  std::vector<double> times;
+  for (int r = 0; r < runs; ++r) {
+    const auto start = std::chrono::steady_clock::now();
+    body();
+    times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  std::sort(times.begin(), times.end());
+  return times[times.size() / 2];
+}
+
+// A weight of about `bytes` of `type` with rows of n_in: 64 distinct quantized rows, repeated (quantizing 256 MiB
+// with the reference quantizers would take longer than the benchmark; the kernels do not care). Sets n_out.
+inline std::vector<uint8_t> make_native_weight(gguf::TensorType type, int64_t n_in, uint64_t bytes, int64_t& n_out,
+                                               std::mt19937_64& rng) {
+  const uint64_t row_bytes = *gguf::row_storage_bytes(type, static_cast<uint64_t>(n_in));
+  n_out = static_cast<int64_t>(bytes / row_bytes);
+  std::vector<uint8_t> weight(row_bytes * static_cast<uint64_t>(n_out));
+  std::normal_distribution<float> normal(0.0f, 0.02f);
+  std::vector<float> values(static_cast<size_t>(n_in));
+  constexpr int64_t kDistinct = 64;
+  for (int64_t r = 0; r < std::min(kDistinct, n_out); ++r) {
+    for (auto& v : values) v = normal(rng);
+    uint8_t* row = weight.data() + static_cast<uint64_t>(r) * row_bytes;
+    if (type == gguf::TensorType::F16) {
+      for (int64_t i = 0; i < n_in; ++i) {
+        const uint16_t half = quant::fp32_to_fp16(values[static_cast<size_t>(i)]);
+        std::memcpy(row + 2 * i, &half, 2);
+      }
+    } else {
+      quant::quantize_row(type, values.data(), row, n_in);
+    }
+  }
+  for (int64_t r = kDistinct; r < n_out; ++r)
+    std::memcpy(weight.data() + static_cast<uint64_t>(r) * row_bytes,
+                weight.data() + static_cast<uint64_t>(r % kDistinct) * row_bytes, row_bytes);
+  return weight;
+}
+
+}  // namespace sy::bench
