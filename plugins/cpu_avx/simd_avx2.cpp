@@ -194,7 +194,8 @@ struct Q4_0Tile {
     if (const int64_t rest = args.n / 32 % kQ8_0GroupBlocks; rest > 0) {
       for (int r = 0; r < R; ++r) {
         uint8_t tail[kGroupBytes] = {};
-        __builtin_memcpy(tail, args.w + r * args.w_stride + groups * kGroupBytes, static_cast<size_t>(rest * kQ4_0Bytes));
+        const uint8_t* last = args.w + r * args.w_stride + groups * kGroupBytes;
+        __builtin_memcpy(tail, last, static_cast<size_t>(rest * kQ4_0Bytes));
         const Q4_0Codes codes = q4_0_codes(tail);
         for (int t = 0; t < T; ++t) acc[r][t] = q4_0_accumulate(acc[r][t], codes, activations(t) + groups);
       }
@@ -336,7 +337,8 @@ float dot_tq2_0_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
     }
     // Codes 0, 1, 2 mean -1, 0, +1: subtract the activation's sums, lane by lane (only the total matters).
     const __m256i ones = _mm256_set1_epi16(1);
-    const __m256i sumi = _mm256_sub_epi32(_mm256_madd_epi16(pairs, ones), _mm256_madd_epi16(load256(a + kQ8_KSums), ones));
+    const __m256i sumi =
+        _mm256_sub_epi32(_mm256_madd_epi16(pairs, ones), _mm256_madd_epi16(load256(a + kQ8_KSums), ones));
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(half_at(w + kTQ2_0D) * float_at(a)), acc);
   }
   return horizontal_sum(acc);

@@ -141,12 +141,14 @@ constexpr Q4_0Permutes make_q4_0_permutes() {
   constexpr int kWords = kQ4_0Bytes / 2, kSecondBase = 8;  // words per block; bytes 16..143 start at word 8
   for (int k = 0; k < kQ8_0GroupBlocks; ++k) {
     const int slot = kQ8_0GroupSlot[k], half = slot / 4;
-    for (int j = 0; j < 8; ++j) p.nibbles[half][8 * (slot % 4) + j] = static_cast<uint16_t>(kWords * k + 1 + j - kSecondBase * half);
+    for (int j = 0; j < 8; ++j)
+      p.nibbles[half][8 * (slot % 4) + j] = static_cast<uint16_t>(kWords * k + 1 + j - kSecondBase * half);
     p.scales[k] = static_cast<uint16_t>(kWords * k);
     // Slot s's four int32 sums are lanes 4 (s % 4) .. 4 (s % 4) + 3 of vector s / 4 (vpermt2d: index bit 4 picks
     // the second vector).
     const int lane = 4 * (slot % 4) + 16 * half;
-    p.fold_first[k] = lane, p.fold_second[k] = lane + 1, p.fold_first[8 + k] = lane + 2, p.fold_second[8 + k] = lane + 3;
+    p.fold_first[k] = lane, p.fold_second[k] = lane + 1;
+    p.fold_first[8 + k] = lane + 2, p.fold_second[8 + k] = lane + 3;
   }
   return p;
 }
@@ -196,7 +198,8 @@ struct Q4_0Codes {
     codes.low[h] = _mm512_and_si512(packed[h], low_nibbles);
     codes.high[h] = _mm512_and_si512(_mm512_srli_epi16(packed[h], 4), low_nibbles);
   }
-  codes.scales = _mm256_cvtph_ps(_mm512_castsi512_si128(_mm512_permutex2var_epi16(w0, _mm512_load_si512(p.scales), w64)));
+  const __m512i scales = _mm512_permutex2var_epi16(w0, _mm512_load_si512(p.scales), w64);
+  codes.scales = _mm256_cvtph_ps(_mm512_castsi512_si128(scales));
   return codes;
 }
 
@@ -252,7 +255,8 @@ struct Q4_0Tile {
     if (const int64_t rest = args.n / 32 % kQ8_0GroupBlocks; rest > 0) {
       for (int r = 0; r < R; ++r) {
         uint8_t tail[kGroupBytes] = {};
-        __builtin_memcpy(tail, args.w + r * args.w_stride + groups * kGroupBytes, static_cast<size_t>(rest * kQ4_0Bytes));
+        const uint8_t* last = args.w + r * args.w_stride + groups * kGroupBytes;
+        __builtin_memcpy(tail, last, static_cast<size_t>(rest * kQ4_0Bytes));
         const Q4_0Codes codes = q4_0_codes(tail);
         for (int t = 0; t < T; ++t) acc[r][t] = q4_0_accumulate(acc[r][t], codes, activations(t) + groups);
       }
@@ -391,7 +395,8 @@ struct Q4_KTile {
     }
     for (int t = 0; t < T; ++t)
       for (int r = 0; r < R; ++r)
-        args.out[t * args.out_stride + r] = _mm512_reduce_add_ps(_mm512_sub_ps(acc[r][t], _mm512_zextps256_ps512(offsets[r][t])));
+        args.out[t * args.out_stride + r] =
+            _mm512_reduce_add_ps(_mm512_sub_ps(acc[r][t], _mm512_zextps256_ps512(offsets[r][t])));
   }
 };
 
