@@ -14,6 +14,27 @@
 #include "core/kernels/half.h"  // the 16-bit float conversions every block scale passes through; SY_HOST_DEVICE
 #include "core/quant/k_scales.h"  // scale_min_k4, in a header of its own that the CPU plugin's ISA units include too
 
+// A whole super-block decodes as its chunks with constant indices: fully unrolled (and the chunk functions
+// inlined), each chunk's shifts become constants, which lets host compilers vectorise it. The chunk functions
+// themselves take the chunk at run time without branching on it: lanes of a GPU warp hold different chunks, and
+// a branch on the chunk would run its cases one after another.
+#if defined(__CUDA_ARCH__) || defined(__HIP_DEVICE_COMPILE__)
+#define SY_UNROLL_CHUNKS _Pragma("unroll")
+#elif defined(__CUDACC__)  // nvcc's host pass: its front end and the host compiler disagree on loop pragmas
+#define SY_UNROLL_CHUNKS
+#elif defined(__clang__)
+#define SY_UNROLL_CHUNKS _Pragma("unroll")
+#elif defined(__GNUC__)
+#define SY_UNROLL_CHUNKS _Pragma("GCC unroll 8")
+#else
+#define SY_UNROLL_CHUNKS
+#endif
+#if defined(__CUDACC__) || defined(__HIPCC__)
+#define SY_CHUNK_INLINE __forceinline__
+#else
+#define SY_CHUNK_INLINE inline __attribute__((always_inline))
+#endif
+
 namespace sy::quant {
 
 // Elements per block: the "legacy" types use 32, the k-quants and ternary types super-blocks of 256 (QK_K).
@@ -207,37 +228,26 @@ constexpr int kChunksPerSuperBlock = kSuperBlockElements / kChunkElements;
 
 // Q2_K: 16 groups of 16; each 32-byte half of qs holds four 2-bit planes for 128 elements. Chunk c is bit plane
 // c % 4 of half c / 4: groups 2c and 2c + 1.
-// Bit plane `Shift` / 2 of 32 bytes as two groups of 16. A template argument, so that compilers vectorise (as the
-// other chunk decoders' shifts are).
-template <int Shift>
-SY_HOST_DEVICE inline void q2_k_plane(const BlockQ2_K* block, const uint8_t* q, const uint8_t* scales, float* out) {
+SY_HOST_DEVICE SY_CHUNK_INLINE void dequantize_chunk_q2_k(const BlockQ2_K* block, int chunk, float* out) {
   const float d = fp16_to_fp32(block->d);
   const float dmin = fp16_to_fp32(block->dmin);
+  const uint8_t* q = block->qs + 32 * (chunk / 4);
+  const int shift = 2 * (chunk % 4);
   for (int part = 0; part < 2; ++part) {  // two groups of 16 per bit plane: q[0..15] and q[16..31]
-    const uint8_t packed = scales[part];
+    const uint8_t packed = block->scales[2 * chunk + part];
     const float scale = d * static_cast<float>(packed & 0xF);
     const float offset = dmin * static_cast<float>(packed >> 4);
-    for (int l = 0; l < 16; ++l) *out++ = scale * static_cast<float>((q[l + 16 * part] >> Shift) & 3) - offset;
-  }
-}
-
-SY_HOST_DEVICE inline void dequantize_chunk_q2_k(const BlockQ2_K* block, int chunk, float* out) {
-  const uint8_t* q = block->qs + 32 * (chunk / 4);
-  const uint8_t* scales = block->scales + 2 * chunk;
-  switch (chunk % 4) {
-    case 0: q2_k_plane<0>(block, q, scales, out); break;
-    case 1: q2_k_plane<2>(block, q, scales, out); break;
-    case 2: q2_k_plane<4>(block, q, scales, out); break;
-    default: q2_k_plane<6>(block, q, scales, out); break;
+    for (int l = 0; l < 16; ++l) *out++ = scale * static_cast<float>((q[l + 16 * part] >> shift) & 3) - offset;
   }
 }
 
 SY_HOST_DEVICE inline void dequantize_block_q2_k(const BlockQ2_K* block, float* out) {
+  SY_UNROLL_CHUNKS
   for (int chunk = 0; chunk < kChunksPerSuperBlock; ++chunk) dequantize_chunk_q2_k(block, chunk, out + kChunkElements * chunk);
 }
 
 // Q3_K: like Q2_K's planes plus a third bit from hmask (bit c of hmask[l] for chunk c); a clear bit subtracts 4.
-SY_HOST_DEVICE inline void dequantize_chunk_q3_k(const BlockQ3_K* block, int chunk, float* out) {
+SY_HOST_DEVICE SY_CHUNK_INLINE void dequantize_chunk_q3_k(const BlockQ3_K* block, int chunk, float* out) {
   const float d = fp16_to_fp32(block->d);
   const uint8_t* q = block->qs + 32 * (chunk / 4);
   const int shift = 2 * (chunk % 4);
@@ -253,6 +263,7 @@ SY_HOST_DEVICE inline void dequantize_chunk_q3_k(const BlockQ3_K* block, int chu
 }
 
 SY_HOST_DEVICE inline void dequantize_block_q3_k(const BlockQ3_K* block, float* out) {
+  SY_UNROLL_CHUNKS
   for (int chunk = 0; chunk < kChunksPerSuperBlock; ++chunk) dequantize_chunk_q3_k(block, chunk, out + kChunkElements * chunk);
 }
 
@@ -268,79 +279,53 @@ SY_HOST_DEVICE inline void k4_scale_offset(int j, const uint8_t* scales, float d
 
 // Q4_K: eight sub-blocks of 32 (a chunk is one) with a 6-bit scale and min each; 32 bytes of qs hold two
 // sub-blocks as nibbles, the even one in the low nibbles.
-// scale × nibble − offset for 32 bytes; the shift is a template argument so that compilers vectorise the loop.
-template <int Shift>
-SY_HOST_DEVICE inline void scaled_nibbles(const uint8_t* q, float scale, float offset, float* out) {
-  for (int l = 0; l < 32; ++l) out[l] = scale * static_cast<float>((q[l] >> Shift) & 0xF) - offset;
-}
-
-SY_HOST_DEVICE inline void dequantize_chunk_q4_k(const BlockQ4_K* block, int chunk, float* out) {
+SY_HOST_DEVICE SY_CHUNK_INLINE void dequantize_chunk_q4_k(const BlockQ4_K* block, int chunk, float* out) {
   float scale, offset;
   k4_scale_offset(chunk, block->scales, fp16_to_fp32(block->d), fp16_to_fp32(block->dmin), &scale, &offset);
   const uint8_t* q = block->qs + 32 * (chunk / 2);
-  if (chunk % 2 == 0)
-    scaled_nibbles<0>(q, scale, offset, out);
-  else
-    scaled_nibbles<4>(q, scale, offset, out);
+  const int shift = 4 * (chunk % 2);
+  for (int l = 0; l < 32; ++l) out[l] = scale * static_cast<float>((q[l] >> shift) & 0xF) - offset;
 }
 
 SY_HOST_DEVICE inline void dequantize_block_q4_k(const BlockQ4_K* block, float* out) {
+  SY_UNROLL_CHUNKS
   for (int chunk = 0; chunk < kChunksPerSuperBlock; ++chunk) dequantize_chunk_q4_k(block, chunk, out + kChunkElements * chunk);
 }
 
 // Q5_K: Q4_K plus a fifth bit per element: bit c of qh[l] for sub-block c.
-template <int Shift>
-SY_HOST_DEVICE inline void q5_k_values(const uint8_t* ql, const uint8_t* qh, uint8_t mask, float scale, float offset,
-                                       float* out) {
+SY_HOST_DEVICE SY_CHUNK_INLINE void dequantize_chunk_q5_k(const BlockQ5_K* block, int chunk, float* out) {
+  float scale, offset;
+  k4_scale_offset(chunk, block->scales, fp16_to_fp32(block->d), fp16_to_fp32(block->dmin), &scale, &offset);
+  const uint8_t* ql = block->qs + 32 * (chunk / 2);
+  const int shift = 4 * (chunk % 2);
+  const uint8_t mask = static_cast<uint8_t>(1u << chunk);
   for (int l = 0; l < 32; ++l) {
-    const int value = ((ql[l] >> Shift) & 0xF) + ((qh[l] & mask) ? 16 : 0);
+    const int value = ((ql[l] >> shift) & 0xF) + ((block->qh[l] & mask) ? 16 : 0);
     out[l] = scale * static_cast<float>(value) - offset;
   }
 }
 
-SY_HOST_DEVICE inline void dequantize_chunk_q5_k(const BlockQ5_K* block, int chunk, float* out) {
-  float scale, offset;
-  k4_scale_offset(chunk, block->scales, fp16_to_fp32(block->d), fp16_to_fp32(block->dmin), &scale, &offset);
-  const uint8_t* ql = block->qs + 32 * (chunk / 2);
-  const uint8_t mask = static_cast<uint8_t>(1u << chunk);
-  if (chunk % 2 == 0)
-    q5_k_values<0>(ql, block->qh, mask, scale, offset, out);
-  else
-    q5_k_values<4>(ql, block->qh, mask, scale, offset, out);
-}
-
 SY_HOST_DEVICE inline void dequantize_block_q5_k(const BlockQ5_K* block, float* out) {
+  SY_UNROLL_CHUNKS
   for (int chunk = 0; chunk < kChunksPerSuperBlock; ++chunk) dequantize_chunk_q5_k(block, chunk, out + kChunkElements * chunk);
 }
 
 // Q6_K: per 128 elements (half = chunk / 4), 64 bytes of low nibbles and 32 bytes of 2-bit highs; values biased
 // by 32. Quarter k = chunk % 4 takes the low nibbles of ql[0..31] (k 0), of ql[32..63] (k 1), their high nibbles
 // (k 2, 3), and bits 2k, 2k + 1 of qh. The product is (d * scale) * q, in that order, as the reference computes it.
-// Element l of quarter `Quarter` of a 128-element half; ql, qh and scales already point at that half.
-template <int Quarter>
-SY_HOST_DEVICE inline float q6_k_element(float d, const uint8_t* ql, const uint8_t* qh, const int8_t* scales, int l) {
-  constexpr int kLow = 32 * (Quarter % 2), kLowShift = 4 * (Quarter / 2), kHighShift = 2 * Quarter;
-  const int q = (((ql[kLow + l] >> kLowShift) & 0xF) | (((qh[l] >> kHighShift) & 3) << 4)) - 32;
-  return d * static_cast<float>(scales[l / 16 + 2 * Quarter]) * static_cast<float>(q);
+// Element l of quarter `quarter` of a 128-element half; ql, qh and scales already point at that half.
+SY_HOST_DEVICE SY_CHUNK_INLINE float q6_k_element(float d, const uint8_t* ql, const uint8_t* qh, const int8_t* scales,
+                                                  int quarter, int l) {
+  const int low = 32 * (quarter % 2), low_shift = 4 * (quarter / 2), high_shift = 2 * quarter;
+  const int q = (((ql[low + l] >> low_shift) & 0xF) | (((qh[l] >> high_shift) & 3) << 4)) - 32;
+  return d * static_cast<float>(scales[l / 16 + 2 * quarter]) * static_cast<float>(q);
 }
 
-template <int Quarter>
-SY_HOST_DEVICE inline void q6_k_quarter(float d, const uint8_t* ql, const uint8_t* qh, const int8_t* scales, float* out) {
-  for (int l = 0; l < 32; ++l) out[l] = q6_k_element<Quarter>(d, ql, qh, scales, l);
-}
-
-SY_HOST_DEVICE inline void dequantize_chunk_q6_k(const BlockQ6_K* block, int chunk, float* out) {
+SY_HOST_DEVICE SY_CHUNK_INLINE void dequantize_chunk_q6_k(const BlockQ6_K* block, int chunk, float* out) {
   const float d = fp16_to_fp32(block->d);
   const int half = chunk / 4;
-  const uint8_t* ql = block->ql + 64 * half;
-  const uint8_t* qh = block->qh + 32 * half;
-  const int8_t* scales = block->scales + 8 * half;
-  switch (chunk % 4) {
-    case 0: q6_k_quarter<0>(d, ql, qh, scales, out); break;
-    case 1: q6_k_quarter<1>(d, ql, qh, scales, out); break;
-    case 2: q6_k_quarter<2>(d, ql, qh, scales, out); break;
-    default: q6_k_quarter<3>(d, ql, qh, scales, out); break;
-  }
+  for (int l = 0; l < 32; ++l)
+    out[l] = q6_k_element(d, block->ql + 64 * half, block->qh + 32 * half, block->scales + 8 * half, chunk % 4, l);
 }
 
 // The whole block takes the four quarters of a half in one pass over its bytes: each byte of ql and qh is read
@@ -353,10 +338,10 @@ SY_HOST_DEVICE inline void dequantize_block_q6_k(const BlockQ6_K* block, float* 
     const int8_t* scales = block->scales + 8 * half;
     float* o = out + 128 * half;
     for (int l = 0; l < 32; ++l) {
-      o[l] = q6_k_element<0>(d, ql, qh, scales, l);
-      o[l + 32] = q6_k_element<1>(d, ql, qh, scales, l);
-      o[l + 64] = q6_k_element<2>(d, ql, qh, scales, l);
-      o[l + 96] = q6_k_element<3>(d, ql, qh, scales, l);
+      o[l] = q6_k_element(d, ql, qh, scales, 0, l);
+      o[l + 32] = q6_k_element(d, ql, qh, scales, 1, l);
+      o[l + 64] = q6_k_element(d, ql, qh, scales, 2, l);
+      o[l + 96] = q6_k_element(d, ql, qh, scales, 3, l);
     }
   }
 }
@@ -385,7 +370,7 @@ SY_HOST_DEVICE inline int tq1_0_trit(uint8_t packed, int n) {
 // TQ1_0: qs[0..31] carry elements 0..159 (byte m, trit n -> element 32n + m), qs[32..47] elements 160..239
 // (16n + m), qh[0..3] elements 240..255 (4n + j). So chunk c < 5 is trit c of qs[0..31]; chunks 5 and 6 are trits
 // 2(c - 5) and 2(c - 5) + 1 of qs[32..47]; chunk 7 is trit 4 of qs[32..47], then all of qh.
-SY_HOST_DEVICE inline void dequantize_chunk_tq1_0(const BlockTQ1_0* block, int chunk, float* out) {
+SY_HOST_DEVICE SY_CHUNK_INLINE void dequantize_chunk_tq1_0(const BlockTQ1_0* block, int chunk, float* out) {
   const float d = fp16_to_fp32(block->d);
   if (chunk < 5) {
     for (int m = 0; m < 32; ++m) out[m] = static_cast<float>(tq1_0_trit(block->qs[m], chunk) - 1) * d;
@@ -401,28 +386,21 @@ SY_HOST_DEVICE inline void dequantize_chunk_tq1_0(const BlockTQ1_0* block, int c
 }
 
 SY_HOST_DEVICE inline void dequantize_block_tq1_0(const BlockTQ1_0* block, float* out) {
+  SY_UNROLL_CHUNKS
   for (int chunk = 0; chunk < kChunksPerSuperBlock; ++chunk) dequantize_chunk_tq1_0(block, chunk, out + kChunkElements * chunk);
 }
 
 // TQ2_0: each 32 bytes hold 128 elements, bit pair n of byte m being element 32n + m: chunk c is bit pair c % 4
 // of bytes 32 (c / 4) .. 32 (c / 4) + 31.
-template <int Shift>
-SY_HOST_DEVICE inline void tq2_0_codes(const uint8_t* q, float d, float* out) {
-  for (int m = 0; m < 32; ++m) out[m] = static_cast<float>(((q[m] >> Shift) & 3) - 1) * d;
-}
-
-SY_HOST_DEVICE inline void dequantize_chunk_tq2_0(const BlockTQ2_0* block, int chunk, float* out) {
+SY_HOST_DEVICE SY_CHUNK_INLINE void dequantize_chunk_tq2_0(const BlockTQ2_0* block, int chunk, float* out) {
   const float d = fp16_to_fp32(block->d);
   const uint8_t* q = block->qs + 32 * (chunk / 4);
-  switch (chunk % 4) {
-    case 0: tq2_0_codes<0>(q, d, out); break;
-    case 1: tq2_0_codes<2>(q, d, out); break;
-    case 2: tq2_0_codes<4>(q, d, out); break;
-    default: tq2_0_codes<6>(q, d, out); break;
-  }
+  const int shift = 2 * (chunk % 4);
+  for (int m = 0; m < 32; ++m) out[m] = static_cast<float>(((q[m] >> shift) & 3) - 1) * d;
 }
 
 SY_HOST_DEVICE inline void dequantize_block_tq2_0(const BlockTQ2_0* block, float* out) {
+  SY_UNROLL_CHUNKS
   for (int chunk = 0; chunk < kChunksPerSuperBlock; ++chunk) dequantize_chunk_tq2_0(block, chunk, out + kChunkElements * chunk);
 }
 
