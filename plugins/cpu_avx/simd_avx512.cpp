@@ -72,10 +72,6 @@ __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
 }
 
 
-// Two blocks' scales in one vector: `low` in lanes 0..7, `high` in lanes 8..15.
-__m512 two_scales(float low, float high) {
-  return _mm512_insertf32x8(_mm512_set1_ps(low), _mm256_set1_ps(high), 1);
-}
 }  // namespace
 
 #ifndef __AVX512VNNI__
@@ -161,18 +157,17 @@ constexpr bool q4_0_permutes_in_range() {
 }
 static_assert(q4_0_permutes_in_range(), "every word a permute picks must lie in its two 64-byte loads");
 
-// Software prefetch of the weight stream, kPrefetchBytes ahead of `group` (three lines: a Q4_0 group spans 144
-// bytes), non-temporal: with it one thread reads a weight from DRAM faster than the hardware prefetchers alone
-// manage, and faster than with a temporal hint (bench/README.md, Q4_0 section). Only a tile of one token: a tile of
-// several is followed by the next tokens' tiles over the same rows, which must find them in cache.
+// Software prefetch of the weight stream, kPrefetchBytes ahead of `p`, kLines cache lines (enough for one step:
+// three for a Q4_0 group's 144 bytes, two for a Q8_0 pair's 68), non-temporal: with it one thread reads a weight
+// from DRAM faster than the hardware prefetchers alone manage, and faster than with a temporal hint (bench/README.md,
+// Q4_0 and Q8_0 sections). Only in a tile of one token: a tile of several is followed by the next tokens' tiles over
+// the same rows, which must find them in cache.
 constexpr int kPrefetchBytes = 256;
-template <int T>
-[[gnu::always_inline]] inline void prefetch_weights(const uint8_t* group) {
+template <int T, int kLines>
+[[gnu::always_inline]] inline void prefetch_weights(const uint8_t* p) {
   if constexpr (T == 1) {
-    const auto* ahead = reinterpret_cast<const char*>(group + kPrefetchBytes);
-    _mm_prefetch(ahead, _MM_HINT_NTA);
-    _mm_prefetch(ahead + 64, _MM_HINT_NTA);
-    _mm_prefetch(ahead + 128, _MM_HINT_NTA);
+    for (int line = 0; line < kLines; ++line)
+      _mm_prefetch(reinterpret_cast<const char*>(p + kPrefetchBytes + 64 * line), _MM_HINT_NTA);
   }
 }
 
@@ -244,7 +239,7 @@ struct Q4_0Tile {
       Q4_0Codes codes[R];
       for (int r = 0; r < R; ++r) {
         const uint8_t* group = args.w + r * args.w_stride + g * kGroupBytes;
-        prefetch_weights<T>(group);
+        prefetch_weights<T, 3>(group);
         codes[r] = q4_0_codes(group);
       }
       for (int t = 0; t < T; ++t)
@@ -271,11 +266,20 @@ struct Q4_0Tile {
 struct Q8_0Codes {
   __m512i magnitude;
   __mmask64 negative;
-  __m512 scales;
+  __m128 scales;  // the two blocks' scales in lanes 0 and 1
 };
+
+// The fp16 scales of two Q8_0 blocks (at p and p + kQ8_0Bytes) in lanes 0 and 1, converted by one instruction.
+[[gnu::always_inline]] inline __m128 q8_0_scales(const uint8_t* p) {
+  uint16_t first, second;
+  __builtin_memcpy(&first, p, sizeof first);
+  __builtin_memcpy(&second, p + kQ8_0Bytes, sizeof second);
+  return _mm_cvtph_ps(_mm_insert_epi16(_mm_cvtsi32_si128(first), second, 1));
+}
+
 [[gnu::always_inline]] inline Q8_0Codes q8_0_codes(const uint8_t* w) {
   const __m512i weights = join(load256(w + kQ8_0Quants), load256(w + kQ8_0Bytes + kQ8_0Quants));
-  return {_mm512_abs_epi8(weights), _mm512_movepi8_mask(weights), two_scales(half_at(w), half_at(w + kQ8_0Bytes))};
+  return {_mm512_abs_epi8(weights), _mm512_movepi8_mask(weights), q8_0_scales(w)};
 }
 
 // The last block of an odd count, in 256 bits, as an int32 sum.
@@ -290,22 +294,30 @@ template <int R, int T>
 struct Q8_0Tile {
   static void run(const QuantTileArgs& args) {
     const int64_t blocks = args.n / 32;
+    const __m512i pair_lanes = join(_mm256_setzero_si256(), _mm256_set1_epi32(1));  // lane 0 to 0..7, 1 to 8..15
     __m512 acc[R][T];
     for (auto& row : acc)
       for (auto& sum : row) sum = _mm512_setzero_ps();
     int64_t b = 0;
     for (; b + 2 <= blocks; b += 2) {
       Q8_0Codes codes[R];
-      for (int r = 0; r < R; ++r) codes[r] = q8_0_codes(args.w + r * args.w_stride + b * kQ8_0Bytes);
+      for (int r = 0; r < R; ++r) {
+        const uint8_t* pair = args.w + r * args.w_stride + b * kQ8_0Bytes;
+        prefetch_weights<T, 2>(pair);
+        codes[r] = q8_0_codes(pair);
+      }
       for (int t = 0; t < T; ++t) {
         const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
         const __m512i x = join(load256(a + kQ8_0Quants), load256(a + kQ8_0Bytes + kQ8_0Quants));
-        const __m512 x_scales = two_scales(half_at(a), half_at(a + kQ8_0Bytes));
+        const __m128 x_scales = q8_0_scales(a);
         for (int r = 0; r < R; ++r) {
           // Signed times signed: |w| times x with w's sign moved onto it (AVX-512 has no vpsignb).
           const __m512i signed_x = _mm512_mask_sub_epi8(x, codes[r].negative, _mm512_setzero_si512(), x);
           const __m512i sums = dot_u8s8(_mm512_setzero_si512(), codes[r].magnitude, signed_x);
-          acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), _mm512_mul_ps(codes[r].scales, x_scales), acc[r][t]);
+          // The two products of scales, spread over their blocks' lanes.
+          const __m512 scales = _mm512_permutexvar_ps(
+              pair_lanes, _mm512_castps128_ps512(_mm_mul_ps(codes[r].scales, x_scales)));
+          acc[r][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sums), scales, acc[r][t]);
         }
       }
     }
