@@ -9,7 +9,6 @@
 #include <CLI/CLI.hpp>
 
 #include <algorithm>
-#include <chrono>
 #include <cstdint>
 #include <cstdio>
 #include <exception>
@@ -20,12 +19,12 @@
 
 #include "core/gguf/tensor_type.h"
 #include "core/plugin/loader.h"
+#include "bench/native_weight.h"
 #include "core/quant/quantize.h"
 
 namespace {
 
 using sy::gguf::TensorType;
-using Clock = std::chrono::steady_clock;
 
 struct Options {
   std::vector<std::string> plugins;
@@ -44,41 +43,16 @@ using sy::sdk::make_op;
 
 sy_tensor_ref ref(const sy::plugin::Buffer& buffer, uint32_t type) { return {buffer.raw(), 0, type, 0}; }
 
-// `rows` rows of `type`: 64 distinct rows quantized from normal floats with core/quant's quantizers, repeated. The
-// kernels' speed does not depend on which valid blocks they read.
-std::vector<uint8_t> make_weight(TensorType type, int64_t rows, std::mt19937_64& rng) {
-  const uint64_t row_bytes = *sy::gguf::row_storage_bytes(type, kRowElements);
-  constexpr int64_t kDistinct = 64;
-  std::normal_distribution<float> normal(0.0f, 1.0f);
-  std::vector<float> floats(static_cast<size_t>(kRowElements));
-  std::vector<uint8_t> tile(row_bytes * kDistinct);
-  for (int64_t r = 0; r < kDistinct; ++r) {
-    for (float& f : floats) f = normal(rng);
-    sy::quant::quantize_row(type, floats.data(), tile.data() + r * row_bytes, kRowElements);
-  }
-  std::vector<uint8_t> weight(row_bytes * static_cast<uint64_t>(rows));
-  for (int64_t r = 0; r < rows; ++r)
-    std::copy_n(tile.data() + (r % kDistinct) * row_bytes, row_bytes, weight.data() + r * row_bytes);
-  return weight;
-}
-
 // Median seconds of one op, each run timing `batch` copies of it submitted together.
-double median_seconds(const sy::plugin::Device& device, const sy_op& op, int batch, int runs) {
+double op_seconds(const sy::plugin::Device& device, const sy_op& op, int batch, int runs) {
   const std::vector<sy_op> ops(static_cast<size_t>(batch), op);
   device.execute(ops);  // warm-up: first-touch, kernel loading, library handles
-  std::vector<double> seconds;
-  for (int r = 0; r < runs; ++r) {
-    const auto start = Clock::now();
-    device.execute(ops);
-    seconds.push_back(std::chrono::duration<double>(Clock::now() - start).count() / batch);
-  }
-  std::nth_element(seconds.begin(), seconds.begin() + runs / 2, seconds.end());
-  return seconds[static_cast<size_t>(runs / 2)];
+  return sy::bench::median_seconds(runs, [&] { device.execute(ops); }) / batch;
 }
 
 // A batch long enough (about 50 ms) that one synchronization is noise, from one timed op.
 int batch_for(const sy::plugin::Device& device, const sy_op& op) {
-  const double one = median_seconds(device, op, 1, 1);
+  const double one = op_seconds(device, op, 1, 1);
   return static_cast<int>(std::clamp(0.05 / std::max(one, 1e-7), 1.0, 1000.0));
 }
 
@@ -97,7 +71,9 @@ void bench_type(const sy::plugin::Device& device, TensorType type, const Options
     std::printf(" not multiplied by this device\n");
     return;
   }
-  const std::vector<uint8_t> host_weight = make_weight(type, decode_rows, rng);
+  int64_t weight_rows = 0;  // decode_rows: the bytes asked for are whole rows
+  const std::vector<uint8_t> host_weight =
+      sy::bench::make_native_weight(type, kRowElements, static_cast<uint64_t>(decode_rows) * row_bytes, weight_rows, rng);
   sy::plugin::Buffer weight = device.allocate(host_weight.size());
   weight.upload(0, host_weight.data(), host_weight.size());
   std::normal_distribution<float> normal(0.0f, 1.0f);
@@ -117,7 +93,7 @@ void bench_type(const sy::plugin::Device& device, TensorType type, const Options
   decode.src[1] = ref(x, SY_TYPE_F32);
   decode.dst = ref(out, SY_TYPE_F32);
   decode.params.matmul = {decode_rows, kRowElements, 1};
-  const double decode_s = median_seconds(device, decode, batch_for(device, decode), options.runs);
+  const double decode_s = op_seconds(device, decode, batch_for(device, decode), options.runs);
   const double decode_gbs = static_cast<double>(host_weight.size()) / decode_s / 1e9;
   const double reported = static_cast<double>(device.info().bandwidth_bytes_per_second) / 1e9;
   std::printf(" %9.1f GB/s (%3.0f%%)", decode_gbs, reported > 0 ? 100.0 * decode_gbs / reported : 0.0);
@@ -125,7 +101,7 @@ void bench_type(const sy::plugin::Device& device, TensorType type, const Options
   // Prompt: the first kPromptRows rows against `tokens` tokens.
   sy_op prompt = decode;
   prompt.params.matmul = {std::min(kPromptRows, decode_rows), kRowElements, options.tokens};
-  const double prompt_s = median_seconds(device, prompt, batch_for(device, prompt), options.runs);
+  const double prompt_s = op_seconds(device, prompt, batch_for(device, prompt), options.runs);
   std::printf(" %10.1f GFLOP/s",
               2.0 * static_cast<double>(prompt.params.matmul.n_out * kRowElements * options.tokens) / prompt_s / 1e9);
 
@@ -135,7 +111,7 @@ void bench_type(const sy::plugin::Device& device, TensorType type, const Options
   convert.dst = ref(out, SY_TYPE_F32);
   convert.params.convert = {convert_n};
   if (device.supports(convert)) {
-    const double convert_s = median_seconds(device, convert, batch_for(device, convert), options.runs);
+    const double convert_s = op_seconds(device, convert, batch_for(device, convert), options.runs);
     const double elements = static_cast<double>(convert_n) / convert_s;
     std::printf(" %8.2f G elem/s %7.1f GB/s", elements / 1e9, elements * 4 / 1e9);
   } else {

@@ -1,5 +1,5 @@
-// Shared by bench_matvec and bench_matmul: a synthetic weight for the CPU plugin's native products
-// (plugins/cpu_avx/quant_matmul.h), and the median of repeated timings.
+// Shared by bench_matvec, bench_matmul and bench_ops: a synthetic weight (for the CPU plugin's native products
+// of plugins/cpu_avx/quant_matmul.h, and for any plugin through the ABI), and the median of repeated timings.
 #pragma once
 
 #include <algorithm>
