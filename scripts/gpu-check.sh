@@ -30,7 +30,8 @@ logs="${2:-${OUT:-$build/gpu-check}}"
 jobs="$(nproc 2>/dev/null || echo 4)"
 deadline=$((SECONDS + 450)) # 7.5 minutes, inside the 8-minute budget with room for the table
 
-mkdir -p "$build" "$logs" || exit 1
+mkdir -p "$logs" || exit 1
+((prebuilt)) || mkdir -p "$build" || exit 1
 log() { printf '[gpu-check] %s\n' "$*" | tee -a "$logs/gpu-check.log" >&2; }
 # Seconds left before the deadline, at least 10 so a late step still gets a chance to say why it failed.
 remaining() {
@@ -52,6 +53,12 @@ gpu_plugins=()
 not_built_hint="see $logs/configure.log"
 if ((prebuilt)); then
   not_built_hint="not in $build/lib/switchyard/plugins"
+  for program in switchyard switchyard-conformance; do
+    if [[ ! -x "$build/bin/$program" ]]; then
+      log "--prebuilt: $build/bin/$program is missing; point BUILD_DIR at a build or install tree, or drop --prebuilt"
+      exit 1
+    fi
+  done
   log "using the binaries in $build"
   for gpu in cuda rocm; do
     [[ -f "$build/lib/switchyard/plugins/libswitchyard-$gpu.so" ]] && gpu_plugins+=("$gpu")
