@@ -117,6 +117,7 @@ void fill_struct(RunConfig& c) {
   c.runtime.threads = r["threads"].get<uint64_t>();
   c.runtime.context_length = r["context_length"].get<uint64_t>();
   c.runtime.batch_size = r["batch_size"].get<uint64_t>();
+  c.runtime.kv_type = r["kv_type"].get<std::string>();
   c.runtime.seed = r["seed"].get<uint64_t>();
   const auto& s = d["sampling"];
   c.sampling.temperature = s["temperature"].get<double>();

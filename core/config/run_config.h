@@ -53,6 +53,7 @@ struct RunConfig {
     uint64_t threads = 0;
     uint64_t context_length = 2048;
     uint64_t batch_size = 512;
+    std::string kv_type = "f32";  // "f32" or "f16"
     uint64_t seed = 0;
   } runtime;
   struct {

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "half.h"
+#include "op_math.h"
 
 namespace sy::kernels {
 
@@ -101,6 +102,8 @@ inline const char* op_kind_name(uint32_t kind) {
     case SY_OP_SWIGLU: return "swiglu";
     case SY_OP_KV_WRITE: return "kv_write";
     case SY_OP_CONVERT: return "convert";
+    case SY_OP_ROPE_NEOX: return "rope_neox";
+    case SY_OP_SQUARED_RELU_GLU: return "squared_relu_glu";
     default: return "unknown";
   }
 }
@@ -186,7 +189,8 @@ inline std::string describe_op_tensors(const sy_op& op, const RowDecoder& decode
               {&op.dst, f32(p.n_rows * p.n_cols), "dst", false}};
       return {};
     }
-    case SY_OP_ROPE: {
+    case SY_OP_ROPE:
+    case SY_OP_ROPE_NEOX: {
       const auto& p = op.params.rope;
       if (!positive({p.n_tokens, p.n_heads, p.head_dim, p.n_rot})) return "rope: sizes must be positive";
       if (p.n_rot > p.head_dim || p.n_rot % 2 != 0) return "rope: n_rot must be even and <= head_dim";
@@ -218,9 +222,10 @@ inline std::string describe_op_tensors(const sy_op& op, const RowDecoder& decode
               {&op.dst, f32(q_n), "dst", false}};
       return {};
     }
-    case SY_OP_SWIGLU: {
+    case SY_OP_SWIGLU:
+    case SY_OP_SQUARED_RELU_GLU: {
       const auto& p = op.params.swiglu;
-      if (!positive({p.n_rows, p.n_cols})) return "swiglu: sizes must be positive";
+      if (!positive({p.n_rows, p.n_cols})) return std::string(op_kind_name(op.kind)) + ": sizes must be positive";
       for (const auto* ref : {&op.src[0], &op.src[1], &op.dst})
         if (!(error = expect_type(*ref, SY_TYPE_F32, "tensor")).empty()) return error;
       const int64_t n = p.n_rows * p.n_cols;
@@ -311,12 +316,9 @@ inline void reference_rms_norm(const sy_op& op, const float* x, const float* wei
   const auto& p = op.params.rms_norm;
   for (int64_t r = 0; r < p.n_rows; ++r) {
     const float* xr = x + r * p.n_cols;
-    double sum_squares = 0;
-    for (int64_t c = 0; c < p.n_cols; ++c) sum_squares += static_cast<double>(xr[c]) * xr[c];
-    const double scale = 1.0 / std::sqrt(sum_squares / static_cast<double>(p.n_cols) + p.eps);
+    const float scale = rms_norm_scale(xr, p.n_cols, p.eps);
     float* out = dst + r * p.n_cols;
-    for (int64_t c = 0; c < p.n_cols; ++c)
-      out[c] = static_cast<float>(xr[c] * scale * (weight ? weight[c] : 1.0f));
+    for (int64_t c = 0; c < p.n_cols; ++c) out[c] = xr[c] * scale * (weight ? weight[c] : 1.0f);
   }
 }
 
@@ -333,20 +335,21 @@ inline void reference_binary(const sy_op& op, const float* a, const float* b, fl
 
 inline void reference_rope(const sy_op& op, const float* x, const int32_t* positions, float* dst) {
   const auto& p = op.params.rope;
+  const bool neox = op.kind == SY_OP_ROPE_NEOX;
+  std::vector<float> cos_theta(static_cast<size_t>(p.n_rot / 2)), sin_theta(cos_theta.size());
   for (int64_t t = 0; t < p.n_tokens; ++t) {
-    const double position = static_cast<double>(positions[t]) * p.freq_scale;
+    rope_cos_sin_all(positions[t], p.freq_base, p.freq_scale, p.n_rot, cos_theta.data(), sin_theta.data());
     for (int64_t h = 0; h < p.n_heads; ++h) {
       const float* in = x + (t * p.n_heads + h) * p.head_dim;
       float* out = dst + (t * p.n_heads + h) * p.head_dim;
-      for (int64_t k = 0; k < p.n_rot / 2; ++k) {
-        const double theta = position * std::pow(static_cast<double>(p.freq_base),
-                                                 -2.0 * static_cast<double>(k) / static_cast<double>(p.n_rot));
-        const double c = std::cos(theta), s = std::sin(theta);
-        const double x0 = in[2 * k], x1 = in[2 * k + 1];
-        out[2 * k] = static_cast<float>(x0 * c - x1 * s);
-        out[2 * k + 1] = static_cast<float>(x0 * s + x1 * c);
-      }
       for (int64_t d = p.n_rot; d < p.head_dim; ++d) out[d] = in[d];
+      for (int64_t k = 0; k < p.n_rot / 2; ++k) {
+        int64_t first = 0, second = 0;
+        rope_pair(neox, k, p.n_rot, first, second);
+        const float x0 = in[first], x1 = in[second], c = cos_theta[static_cast<size_t>(k)], s = sin_theta[static_cast<size_t>(k)];
+        out[first] = x0 * c - x1 * s;
+        out[second] = x0 * s + x1 * c;
+      }
     }
   }
 }
@@ -393,10 +396,9 @@ inline void reference_attention(const sy_op& op, const float* q, const void* k_c
 inline void reference_swiglu(const sy_op& op, const float* gate, const float* up, float* dst) {
   const auto& p = op.params.swiglu;
   const int64_t n = p.n_rows * p.n_cols;
-  for (int64_t i = 0; i < n; ++i) {
-    const double g = gate[i];
-    dst[i] = static_cast<float>(g / (1.0 + std::exp(-g)) * up[i]);
-  }
+  const bool squared_relu = op.kind == SY_OP_SQUARED_RELU_GLU;
+  for (int64_t i = 0; i < n; ++i)
+    dst[i] = squared_relu ? squared_relu_glu_value(gate[i], up[i]) : swiglu_value(gate[i], up[i]);
 }
 
 inline void reference_kv_write(const sy_op& op, const float* x, void* cache, const RowDecoder& decoder) {
@@ -429,9 +431,11 @@ void reference_execute(const sy_op& op, Address&& address, const RowDecoder& dec
     case SY_OP_RMS_NORM: reference_rms_norm(op, in_f32(0), in_f32(1), out_f32); return;
     case SY_OP_MUL:
     case SY_OP_ADD: reference_binary(op, in_f32(0), in_f32(1), out_f32); return;
-    case SY_OP_ROPE: reference_rope(op, in_f32(0), in_i32(1), out_f32); return;
+    case SY_OP_ROPE:
+    case SY_OP_ROPE_NEOX: reference_rope(op, in_f32(0), in_i32(1), out_f32); return;
     case SY_OP_ATTENTION: reference_attention(op, in_f32(0), in(1), in(2), out_f32, decoder); return;
-    case SY_OP_SWIGLU: reference_swiglu(op, in_f32(0), in_f32(1), out_f32); return;
+    case SY_OP_SWIGLU:
+    case SY_OP_SQUARED_RELU_GLU: reference_swiglu(op, in_f32(0), in_f32(1), out_f32); return;
     case SY_OP_KV_WRITE: reference_kv_write(op, in_f32(0), out, decoder); return;
     case SY_OP_CONVERT: reference_convert(op, in(0), out, decoder); return;
     default: throw std::invalid_argument(std::string("unknown op kind ") + std::to_string(op.kind));

@@ -1,7 +1,6 @@
 #include "core/placement/planner.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cmath>
 #include <fmt/format.h>
 #include <map>
@@ -237,45 +236,37 @@ std::string_view to_string(Role role) {
   return "other";
 }
 
-std::vector<TensorDescription> describe_tensors(const gguf::File& file) {
+std::vector<TensorDescription> describe_tensors(const model::ModelStructure& model) {
   std::vector<TensorDescription> out;
-  for (const auto& t : file.tensors()) {
+  for (const auto& [slot, role, layer] : model.tensors()) {
+    if (!slot->info) continue;
+    const gguf::TensorInfo& t = *slot->info;
     TensorDescription d;
     d.name = t.name;
     d.type = t.type;
     d.n_elements = t.n_elements;
     d.bytes = t.n_bytes;
-    std::string_view name = t.name;
-    if (name.starts_with("blk.")) {
-      name.remove_prefix(4);
-      int64_t layer = 0;
-      auto [end, ec] = std::from_chars(name.data(), name.data() + name.size(), layer);
-      if (ec == std::errc() && end < name.data() + name.size() && *end == '.') {
-        d.layer = layer;
-        name = std::string_view(end + 1, name.data() + name.size() - end - 1);
-      }
+    d.layer = layer;
+    switch (role) {
+      case model::TensorRole::embedding: d.role = Role::embedding; break;
+      case model::TensorRole::attention: d.role = Role::attention; break;
+      case model::TensorRole::feed_forward: d.role = Role::feed_forward; break;
+      case model::TensorRole::norm: d.role = Role::norm; break;
+      case model::TensorRole::output: d.role = Role::output; break;
     }
-    if (name.ends_with("norm.weight") || name.ends_with("norm.bias")) d.role = Role::norm;
-    else if (name.starts_with("token_embd")) d.role = Role::embedding;
-    else if (name.starts_with("output")) d.role = Role::output;
-    else if (name.starts_with("attn_")) d.role = Role::attention;
-    else if (name.starts_with("ffn_")) d.role = Role::feed_forward;
     d.is_matrix = t.n_dims >= 2 && d.role != Role::embedding;
     out.push_back(std::move(d));
   }
   return out;
 }
 
-RunShape run_shape(const model::LlamaHparams& hp, const config::RunConfig& config) {
+RunShape run_shape(const model::Hparams& hp, const config::RunConfig& config) {
   RunShape s;
   s.n_layer = hp.n_layer;
   const uint64_t ctx = config.runtime.context_length;
-  s.kv_bytes_per_layer = 2 * ctx * hp.n_head_kv * hp.head_dim * sizeof(float);
-  const uint64_t batch = std::min(config.runtime.batch_size, ctx);
-  // Residual stream, normed copy, q/k/v/attention output, two feed-forward halves, logits, and attention scores
-  // for one head group over the context: float32 activations of one batch.
-  const uint64_t per_token = 4 * hp.n_embd + 2 * hp.n_head_kv * hp.head_dim + 2 * hp.n_ff + hp.n_vocab;
-  s.scratch_bytes = sizeof(float) * (batch * per_token + batch * ctx * hp.n_head);
+  const auto kv_type = model::kv_type_from_name(config.runtime.kv_type).value_or(model::KvType::f32);
+  s.kv_bytes_per_layer = model::kv_bytes_per_layer(hp, ctx, kv_type);
+  s.scratch_bytes = model::activation_layout(hp, std::min(config.runtime.batch_size, ctx)).bytes;
   return s;
 }
 

@@ -13,7 +13,7 @@
 #include "core/common/format.h"
 #include "core/config/run_config.h"
 #include "core/gguf/file.h"
-#include "core/model/llama.h"
+#include "core/model/architecture.h"
 
 namespace sy::placement {
 
@@ -44,15 +44,17 @@ struct TensorDescription {
   std::optional<std::string> pinned_device;  // already loaded there (re-planning after a failed allocation)
 };
 
-std::vector<TensorDescription> describe_tensors(const gguf::File& file);
+// Every tensor of the model, with its role and layer from the architecture's structure (core/model).
+std::vector<TensorDescription> describe_tensors(const model::ModelStructure& model);
 
-// Memory the run needs besides weights, sized from the configured context and batch.
+// Memory the run needs besides weights, sized from the configured context, batch and KV type: the same figures
+// the runtime allocates (model::kv_bytes_per_layer, model::activation_layout).
 struct RunShape {
   uint64_t n_layer = 0;
-  uint64_t kv_bytes_per_layer = 0;  // K and V for context_length tokens, float32
+  uint64_t kv_bytes_per_layer = 0;  // K and V for context_length tokens in runtime.kv_type
   uint64_t scratch_bytes = 0;       // activations for batch_size tokens on a device that computes
 };
-RunShape run_shape(const model::LlamaHparams& hp, const config::RunConfig& config);
+RunShape run_shape(const model::Hparams& hp, const config::RunConfig& config);
 
 struct TensorPlacement {
   std::string tensor;

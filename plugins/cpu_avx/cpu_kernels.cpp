@@ -51,12 +51,6 @@ float dot_f32_scalar(const float* a, const float* b, int64_t n) {
   return static_cast<float>(sum);
 }
 
-float sum_squares_scalar(const float* x, int64_t n) {
-  double sum = 0;
-  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i]) * x[i];
-  return static_cast<float>(sum);
-}
-
 DotF32 dot_f32_for(IsaLevel level) {
   switch (level) {
     case IsaLevel::avx512: return simd::dot_f32_avx512;
@@ -150,15 +144,13 @@ void CpuKernels::matmul(const sy_op& op, const uint8_t* weight, const float* x, 
 
 void CpuKernels::rms_norm(const sy_op& op, const float* x, const float* weight, float* dst) const {
   const auto& p = op.params.rms_norm;
-  const auto sum_squares = level_ == IsaLevel::avx512 ? simd::sum_squares_avx512
-                           : level_ == IsaLevel::avx2 ? simd::sum_squares_avx2
-                                                      : sum_squares_scalar;
+  // The scale is the reference's rounding at every ISA level (op_math.h says why); the row pass is what costs.
   arena_->arena.execute([&] {
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, p.n_rows, 4), [&](const tbb::blocked_range<int64_t>& rows) {
       for (int64_t r = rows.begin(); r < rows.end(); ++r) {
         const float* xr = x + r * p.n_cols;
         float* out = dst + r * p.n_cols;
-        const float scale = 1.0f / std::sqrt(sum_squares(xr, p.n_cols) / static_cast<float>(p.n_cols) + p.eps);
+        const float scale = kernels::rms_norm_scale(xr, p.n_cols, p.eps);
         for (int64_t c = 0; c < p.n_cols; ++c) out[c] = xr[c] * scale * (weight ? weight[c] : 1.0f);
       }
     });

@@ -76,18 +76,6 @@ float dot_f16_avx2(const uint16_t* w, const float* x, int64_t n) {
   return sum;
 }
 
-float sum_squares_avx2(const float* x, int64_t n) {
-  __m256 acc = _mm256_setzero_ps();
-  int64_t i = 0;
-  for (; i + 8 <= n; i += 8) {
-    const __m256 v = _mm256_loadu_ps(x + i);
-    acc = _mm256_fmadd_ps(v, v, acc);
-  }
-  float sum = horizontal_sum(acc);
-  for (; i < n; ++i) sum += x[i] * x[i];
-  return sum;
-}
-
 // ---- Quantized dot products (see simd_kernels.h) ----------------------------------------------------------------
 
 namespace {

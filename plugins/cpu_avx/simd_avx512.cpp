@@ -107,14 +107,6 @@ float dot_f16_avx512(const uint16_t* w, const float* x, int64_t n) {
   return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
 
-float sum_squares_avx512(const float* x, int64_t n) {
-  __m512 acc = _mm512_setzero_ps();
-  for (int64_t i = 0; i < n; i += 16) {
-    const __m512 v = _mm512_maskz_loadu_ps(tail_mask(n - i), x + i);
-    acc = _mm512_fmadd_ps(v, v, acc);
-  }
-  return _mm512_reduce_add_ps(acc);
-}
 #endif  // !__AVX512VNNI__
 
 // ---- Quantized dot products (see simd_kernels.h) ----------------------------------------------------------------

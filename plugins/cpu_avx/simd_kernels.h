@@ -21,8 +21,6 @@ float dot_f16_avx2(const uint16_t* w, const float* x, int64_t n);
 float dot_f16_avx512(const uint16_t* w, const float* x, int64_t n);
 
 // sum_i x[i]^2
-float sum_squares_avx2(const float* x, int64_t n);
-float sum_squares_avx512(const float* x, int64_t n);
 
 // ---- Quantized dot products: one weight row against one activation row quantized on the fly --------------------
 // `w` is a row of n / block weight blocks, `a` the activation row in the matching format (Q8_0Group below for

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "core/kernels/op_math.h"
 #include "plugins/cuda/weight_rows.h"
 
 namespace sy::gpu {
@@ -191,24 +192,29 @@ __global__ void binary_kernel(const float* a, const float* b, float* dst, int64_
 }
 
 // One thread per pair; theta in double, as positions in the thousands lose a float's precision.
+// One thread per pair slot of a head: the first n_rot/2 slots rotate the pair op_math.h names for the mode, the
+// rest copy two of the dimensions past n_rot.
 __global__ void rope_kernel(const float* x, const int32_t* positions, float* dst, int64_t n_tokens, int64_t n_heads,
-                            int64_t head_dim, int64_t n_rot, float freq_base, float freq_scale) {
+                            int64_t head_dim, int64_t n_rot, float freq_base, float freq_scale, bool neox) {
   const int64_t pairs = head_dim / 2, n = n_tokens * n_heads * pairs;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     const int64_t k = i % pairs, head = i / pairs, t = head / n_heads;
-    const int64_t base = head * head_dim + 2 * k;
-    const float x0 = x[base], x1 = x[base + 1];
-    if (2 * k < n_rot) {
-      const double theta = static_cast<double>(positions[t]) * freq_scale *
-                           pow(static_cast<double>(freq_base), -2.0 * static_cast<double>(k) / static_cast<double>(n_rot));
-      double s, c;
-      sincos(theta, &s, &c);
-      dst[base] = static_cast<float>(x0 * c - x1 * s);
-      dst[base + 1] = static_cast<float>(x0 * s + x1 * c);
+    const float* in = x + head * head_dim;
+    float* out = dst + head * head_dim;
+    if (k < n_rot / 2) {
+      int64_t first = 0, second = 0;
+      sy::kernels::rope_pair(neox, k, n_rot, first, second);
+      float c = 0, s = 0;
+      sy::kernels::rope_cos_sin(positions[t], freq_base, freq_scale, n_rot, k, c, s);
+      const float x0 = in[first], x1 = in[second];
+      // Unfused, as the host computes it.
+      out[first] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
+      out[second] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
     } else {
-      dst[base] = x0;
-      dst[base + 1] = x1;
+      const int64_t d = n_rot + 2 * (k - n_rot / 2);
+      out[d] = in[d];
+      out[d + 1] = in[d + 1];
     }
   }
 }
@@ -245,11 +251,10 @@ __global__ void attention_kernel(const float* q, const void* k_cache, uint32_t k
   }
 }
 
-__global__ void swiglu_kernel(const float* gate, const float* up, float* dst, int64_t n) {
+__global__ void glu_kernel(const float* gate, const float* up, float* dst, int64_t n, bool squared_relu) {
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const float g = gate[i];
-    dst[i] = g / (1.0f + expf(-g)) * up[i];
+    dst[i] = squared_relu ? sy::kernels::squared_relu_glu_value(gate[i], up[i]) : sy::kernels::swiglu_value(gate[i], up[i]);
   }
 }
 
@@ -318,11 +323,12 @@ gpuError_t launch_op(const sy_op& op, const OpAddresses& a, gpuStream_t stream) 
           f32(a.src[0]), f32(a.src[1]), static_cast<float*>(a.dst), p.n_rows, p.n_cols, p.b_rows, op.kind == SY_OP_MUL);
       break;
     }
-    case SY_OP_ROPE: {
+    case SY_OP_ROPE:
+    case SY_OP_ROPE_NEOX: {
       const auto& p = op.params.rope;
       rope_kernel<<<grid_for(p.n_tokens * p.n_heads * (p.head_dim / 2)), kThreads, 0, stream>>>(
           f32(a.src[0]), static_cast<const int32_t*>(a.src[1]), static_cast<float*>(a.dst), p.n_tokens, p.n_heads,
-          p.head_dim, p.n_rot, p.freq_base, p.freq_scale);
+          p.head_dim, p.n_rot, p.freq_base, p.freq_scale, op.kind == SY_OP_ROPE_NEOX);
       break;
     }
     case SY_OP_ATTENTION: {
@@ -334,10 +340,12 @@ gpuError_t launch_op(const sy_op& op, const OpAddresses& a, gpuStream_t stream) 
                                    p.scale);
       break;
     }
-    case SY_OP_SWIGLU: {
+    case SY_OP_SWIGLU:
+    case SY_OP_SQUARED_RELU_GLU: {
       const auto& p = op.params.swiglu;
-      swiglu_kernel<<<grid_for(p.n_rows * p.n_cols), kThreads, 0, stream>>>(f32(a.src[0]), f32(a.src[1]),
-                                                                             static_cast<float*>(a.dst), p.n_rows * p.n_cols);
+      glu_kernel<<<grid_for(p.n_rows * p.n_cols), kThreads, 0, stream>>>(f32(a.src[0]), f32(a.src[1]),
+                                                                         static_cast<float*>(a.dst), p.n_rows * p.n_cols,
+                                                                         op.kind == SY_OP_SQUARED_RELU_GLU);
       break;
     }
     case SY_OP_KV_WRITE: {

@@ -284,6 +284,8 @@ sy_status* device_synchronize(sy_device* object) {
 std::string gpu_limits(const sy_op& op, const std::vector<sy::kernels::TensorUse>& uses) {
   if (op.kind == SY_OP_ATTENTION && op.params.attention.n_kv > sy::gpu::kMaxAttentionPositions)
     return "attention over more than " + std::to_string(sy::gpu::kMaxAttentionPositions) + " positions";
+  if ((op.kind == SY_OP_ROPE || op.kind == SY_OP_ROPE_NEOX) && op.params.rope.head_dim % 2 != 0)
+    return "rope over an odd head size " + std::to_string(op.params.rope.head_dim);
   if (op.kind == SY_OP_MATMUL && op.params.matmul.n_tokens > sy::gpu::kMaxMatmulTokens)
     return "matmul of more than " + std::to_string(sy::gpu::kMaxMatmulTokens) + " tokens; split the batch";
   // The kernels read 32-bit floats and ids and 16-bit block scales and halves in place, which a GPU requires to be

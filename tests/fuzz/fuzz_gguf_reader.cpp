@@ -1,4 +1,4 @@
-// libFuzzer entry point for the GGUF reader and the llama checks: any input either parses, with every tensor
+// libFuzzer entry point for the GGUF reader and the model checks: any input either parses, with every tensor
 // range inside the buffer, or is refused with a GgufError. Anything else (a crash, a sanitizer report, another
 // exception, a hang) is a bug.
 #include <cstddef>
@@ -6,7 +6,7 @@
 #include <cstdlib>
 
 #include "core/gguf/file.h"
-#include "core/model/llama.h"
+#include "core/model/architecture.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::span<const std::byte> bytes(reinterpret_cast<const std::byte*>(data), size);
@@ -16,7 +16,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       const auto view = file.tensor_data(t);
       if (view.data() < bytes.data() || view.data() + view.size() > bytes.data() + bytes.size()) std::abort();
     }
-    (void)sy::model::check_llama(file);
+    (void)sy::model::check_model(file);
   } catch (const sy::gguf::GgufError&) {
   }
   return 0;

@@ -151,3 +151,39 @@ TEST_CASE("check_op names the op, the tensor and the sizes when something is wro
   matmul.params.matmul.n_in = 33;
   CHECK_FALSE(sy::kernels::describe_op_tensors(matmul, sy::kernels::core_row_decoder(), uses).empty());
 }
+
+TEST_CASE("rope_neox rotates the pairs (k, k + n_rot/2) and copies the dimensions past n_rot") {
+  // One token at position 1, one head of 6 dims, n_rot 4, base 10000: pair 0 turns by 1 radian, pair 1 by 0.01.
+  const std::vector<float> x = {1, 2, 3, 4, 5, 6};
+  const std::vector<int32_t> position = {1};
+  std::vector<float> y(6, NAN);
+  sy_op op = make_op(SY_OP_ROPE_NEOX);
+  op.params.rope = {1, 1, 6, 4, 10000.0f, 1.0f};
+  sy::kernels::reference_rope(op, x.data(), position.data(), y.data());
+  const double c0 = std::cos(1.0), s0 = std::sin(1.0), c1 = std::cos(0.01), s1 = std::sin(0.01);
+  CHECK(y[0] == doctest::Approx(1 * c0 - 3 * s0));  // pair 0: elements 0 and 2
+  CHECK(y[2] == doctest::Approx(1 * s0 + 3 * c0));
+  CHECK(y[1] == doctest::Approx(2 * c1 - 4 * s1));  // pair 1: elements 1 and 3
+  CHECK(y[3] == doctest::Approx(2 * s1 + 4 * c1));
+  CHECK(y[4] == 5);
+  CHECK(y[5] == 6);
+  // The normal pairing of the same input differs: pair 0 is elements 0 and 1.
+  op.kind = SY_OP_ROPE;
+  sy::kernels::reference_rope(op, x.data(), position.data(), y.data());
+  CHECK(y[0] == doctest::Approx(1 * c0 - 2 * s0));
+  CHECK(y[1] == doctest::Approx(1 * s0 + 2 * c0));
+}
+
+TEST_CASE("squared_relu_glu is relu(gate)^2 * up, swiglu is silu(gate) * up") {
+  const std::vector<float> gate = {-2, 0, 3}, up = {5, 7, 2};
+  std::vector<float> y(3, NAN);
+  sy_op op = make_op(SY_OP_SQUARED_RELU_GLU);
+  op.params.swiglu = {1, 3};
+  sy::kernels::reference_swiglu(op, gate.data(), up.data(), y.data());
+  CHECK(y == std::vector<float>{0, 0, 18});
+  op.kind = SY_OP_SWIGLU;
+  sy::kernels::reference_swiglu(op, gate.data(), up.data(), y.data());
+  CHECK(y[0] == doctest::Approx(-2.0 / (1 + std::exp(2.0)) * 5));
+  CHECK(y[1] == 0);
+  CHECK(y[2] == doctest::Approx(3.0 / (1 + std::exp(-3.0)) * 2));
+}

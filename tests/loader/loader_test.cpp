@@ -54,11 +54,12 @@ void check_contents(loader::LoadedModel& model, const gguf::File& file) {
 
 struct Model {
   gguf::File file;
-  model::LlamaHparams hp;
+  model::ModelStructure structure;
+  model::Hparams hp;
   std::vector<placement::TensorDescription> tensors;
   explicit Model(const std::string& name)
-      : file(gguf::File::open(test::shared_model(name))), hp(model::read_llama_hparams(file)),
-        tensors(placement::describe_tensors(file)) {}
+      : file(gguf::File::open(test::shared_model(name))), structure(model::describe_model(file)), hp(structure.hp),
+        tensors(placement::describe_tensors(structure)) {}
   uint64_t weight_bytes() const {
     uint64_t total = 0;
     for (const auto& t : file.tensors()) total += t.n_bytes;

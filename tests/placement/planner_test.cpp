@@ -18,8 +18,9 @@ constexpr uint64_t kAllTypes = ~uint64_t{0};
 
 struct Fixture {
   gguf::File file = gguf::File::open(test::shared_model("stories260K.gguf"));
-  model::LlamaHparams hp = model::read_llama_hparams(file);
-  std::vector<TensorDescription> tensors = describe_tensors(file);
+  model::ModelStructure structure = model::describe_model(file);
+  model::Hparams hp = structure.hp;
+  std::vector<TensorDescription> tensors = describe_tensors(structure);
 
   config::RunConfig config(const std::string& json = "{}") const {
     test::ScratchDir dir;

@@ -189,8 +189,10 @@ std::string type_name(uint32_t type) {
 
 class DeviceSuite {
  public:
-  DeviceSuite(const Device& device, Report& report, uint64_t seed)
-      : device_(device), report_(report), rng_(seed), decoder_(sy::kernels::core_row_decoder()) {}
+  // `abi_version` is what the plugin negotiated: ops added in a later minor version are not asked of it.
+  DeviceSuite(const Device& device, Report& report, uint64_t seed, uint32_t abi_version)
+      : device_(device), report_(report), rng_(seed), decoder_(sy::kernels::core_row_decoder()),
+        has_abi_1_2_(abi_version >= SY_ABI_MAKE_VERSION(1, 2)) {}
 
   void run_all() {
     report_.guarded(label("queries"), [&] { queries(); });
@@ -447,30 +449,38 @@ class DeviceSuite {
       }
 
       auto up = make_twin(device_, as_bytes(random_floats(rng_, n, 3.0f)), SY_TYPE_F32);
-      auto swiglu_out = make_output(device_, n * 4, SY_TYPE_F32);
-      sy_op swiglu = make_op(SY_OP_SWIGLU);
-      swiglu.src[0] = device_ref(x);
-      swiglu.src[1] = device_ref(up);
-      swiglu.dst = device_ref(swiglu_out);
-      swiglu.params.swiglu = {n_rows, n_cols};
-      check_op("swiglu " + std::to_string(n_cols) + " cols", swiglu, {&x, &up, &swiglu_out}, swiglu_out, {1e-6, 1e-5});
+      auto glu_out = make_output(device_, n * 4, SY_TYPE_F32);
+      for (const sy_op_kind kind : {SY_OP_SWIGLU, SY_OP_SQUARED_RELU_GLU}) {
+        if (kind == SY_OP_SQUARED_RELU_GLU && !has_abi_1_2_) continue;
+        sy_op glu = make_op(kind);
+        glu.src[0] = device_ref(x);
+        glu.src[1] = device_ref(up);
+        glu.dst = device_ref(glu_out);
+        glu.params.swiglu = {n_rows, n_cols};
+        check_op(std::string(sy::kernels::op_kind_name(kind)) + " " + std::to_string(n_cols) + " cols", glu,
+                 {&x, &up, &glu_out}, glu_out, {1e-6, 1e-5});
+      }
     }
 
-    // Rope: odd head counts, partial rotation, positions far from zero.
-    for (const int64_t head_dim : {int64_t{8}, int64_t{64}}) {
-      const int64_t n_tokens = 3, n_heads = 3, n_rot = head_dim == 64 ? 48 : 8;
-      const size_t n = static_cast<size_t>(n_tokens * n_heads * head_dim);
-      auto x = make_twin(device_, as_bytes(random_floats(rng_, n)), SY_TYPE_F32);
-      std::vector<int32_t> positions = {0, 17, 1000};
-      auto pos = make_twin(device_, as_bytes(positions), SY_TYPE_I32);
-      auto out = make_output(device_, n * 4, SY_TYPE_F32);
-      sy_op rope = make_op(SY_OP_ROPE);
-      rope.src[0] = device_ref(x);
-      rope.src[1] = device_ref(pos);
-      rope.dst = device_ref(out);
-      rope.params.rope = {n_tokens, n_heads, head_dim, n_rot, 10000.0f, 1.0f};
-      check_op("rope head_dim " + std::to_string(head_dim) + " n_rot " + std::to_string(n_rot), rope, {&x, &pos, &out},
-               out, {1e-4, 1e-5});
+    // Rope in both pairings: odd head counts, partial rotation, positions far from zero.
+    for (const sy_op_kind kind : {SY_OP_ROPE, SY_OP_ROPE_NEOX}) {
+      if (kind == SY_OP_ROPE_NEOX && !has_abi_1_2_) continue;
+      for (const int64_t head_dim : {int64_t{8}, int64_t{64}}) {
+        const int64_t n_tokens = 3, n_heads = 3, n_rot = head_dim == 64 ? 48 : 8;
+        const size_t n = static_cast<size_t>(n_tokens * n_heads * head_dim);
+        auto x = make_twin(device_, as_bytes(random_floats(rng_, n)), SY_TYPE_F32);
+        std::vector<int32_t> positions = {0, 17, 1000};
+        auto pos = make_twin(device_, as_bytes(positions), SY_TYPE_I32);
+        auto out = make_output(device_, n * 4, SY_TYPE_F32);
+        sy_op rope = make_op(kind);
+        rope.src[0] = device_ref(x);
+        rope.src[1] = device_ref(pos);
+        rope.dst = device_ref(out);
+        rope.params.rope = {n_tokens, n_heads, head_dim, n_rot, 10000.0f, 1.0f};
+        check_op(std::string(sy::kernels::op_kind_name(kind)) + " head_dim " + std::to_string(head_dim) + " n_rot " +
+                     std::to_string(n_rot),
+                 rope, {&x, &pos, &out}, out, {1e-4, 1e-5});
+      }
     }
 
     // KV write then attention, for F32 and F16 caches, with grouped heads and a partly filled cache.
@@ -555,6 +565,7 @@ class DeviceSuite {
   Report& report_;
   std::mt19937_64 rng_;
   const sy::kernels::RowDecoder& decoder_;
+  bool has_abi_1_2_ = false;  // the plugin negotiated ABI 1.2 or later
 };
 
 }  // namespace
@@ -599,7 +610,7 @@ int main(int argc, char** argv) {
   }
   for (const auto& device : inventory.devices()) {
     std::cout << "device " << device->name() << ": " << device->info().name << " [" << device->info().arch << "]\n";
-    DeviceSuite(*device, report, seed).run_all();
+    DeviceSuite(*device, report, seed, record.abi_version).run_all();
   }
   std::cout << report.checks << " checks, " << report.failures << " failed (seed " << seed << ")\n";
   return report.failures == 0 ? 0 : 1;

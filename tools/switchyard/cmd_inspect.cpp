@@ -8,7 +8,6 @@
 
 #include "core/common/format.h"
 #include "core/gguf/file.h"
-#include "core/model/llama.h"
 #include "tools/switchyard/commands.h"
 
 namespace sy::cli {

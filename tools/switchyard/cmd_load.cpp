@@ -10,7 +10,7 @@
 
 #include "core/gguf/file.h"
 #include "core/loader/loader.h"
-#include "core/model/llama.h"
+#include "core/model/architecture.h"
 #include "core/placement/plan_report.h"
 #include "tools/switchyard/commands.h"
 #include "tools/switchyard/run_options.h"
@@ -119,14 +119,14 @@ void add_load_command(CLI::App& app, int& exit_code) {
     if (run->print_config) std::cerr << config::describe(config);
     auto start = Clock::now();
     const gguf::File file = gguf::File::open(opts->model);
-    const model::LlamaHparams hp = model::read_llama_hparams(file);
+    const model::ModelStructure structure = model::describe_model(file);
     const double open_seconds = seconds_since(start);
     start = Clock::now();
     const plugin::Inventory inventory = plugin::load_plugins(run->loader_options(config));
     const double plugin_seconds = seconds_since(start);
     start = Clock::now();
-    const auto tensors = placement::describe_tensors(file);
-    const auto shape = placement::run_shape(hp, config);
+    const auto tensors = placement::describe_tensors(structure);
+    const auto shape = placement::run_shape(structure.hp, config);
     auto plan = placement::make_plan(loader::describe_devices(inventory), tensors, shape, config);
     const double plan_seconds = seconds_since(start);
     if (opts->report) std::cout << placement::plan_to_text(plan) << "\n";

@@ -5,7 +5,8 @@
 
 #include "core/gguf/file.h"
 #include "core/loader/loader.h"
-#include "core/model/llama.h"
+#include "core/model/architecture.h"
+#include "core/runtime/schedule.h"
 #include "core/placement/plan_report.h"
 #include "tools/switchyard/commands.h"
 #include "tools/switchyard/run_options.h"
@@ -29,16 +30,18 @@ void add_plan_command(CLI::App& app, int& exit_code) {
     const config::RunConfig config = run->load();
     if (run->print_config) std::cerr << config::describe(config);
     const gguf::File file = gguf::File::open(opts->model);
-    const model::LlamaHparams hp = model::read_llama_hparams(file);
+    const model::ModelStructure structure = model::describe_model(file);
     const plugin::Inventory inventory = plugin::load_plugins(run->loader_options(config));
-    const auto plan = placement::make_plan(loader::describe_devices(inventory), placement::describe_tensors(file),
-                                           placement::run_shape(hp, config), config);
+    const auto plan = placement::make_plan(loader::describe_devices(inventory), placement::describe_tensors(structure),
+                                           placement::run_shape(structure.hp, config), config);
+    const runtime::Schedule schedule = runtime::make_schedule(structure, plan);
     if (opts->format == "json") {
       auto j = placement::plan_to_json(plan);
       j["model"] = opts->model;
+      j["forward_pass"] = runtime::schedule_to_json(schedule);
       std::cout << j.dump(2) << "\n";
     } else {
-      std::cout << placement::plan_to_text(plan, opts->every_tensor);
+      std::cout << placement::plan_to_text(plan, opts->every_tensor) << "\n" << runtime::schedule_to_text(schedule);
     }
     exit_code = 0;
   });

@@ -1,4 +1,4 @@
-// `switchyard validate` (alias `compat-check`): is this GGUF file well-formed and runnable as a llama-family model?
+// `switchyard validate` (alias `compat-check`): is this GGUF file well-formed and runnable as one of the architectures Switchyard runs?
 // Lists every finding; exit 0 when there is none, 1 when there are findings, 2 for usage or I/O errors.
 #include <fmt/format.h>
 
@@ -6,7 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/gguf/file.h"
-#include "core/model/llama.h"
+#include "core/model/architecture.h"
 #include "tools/switchyard/commands.h"
 
 namespace sy::cli {
@@ -29,9 +29,11 @@ void add_validate_command(CLI::App& app, int& exit_code) {
       std::string message;
     };
     std::vector<Item> findings;
+    std::string architecture;
     try {
       const gguf::File file = gguf::File::open(opts->model);
-      for (auto& f : model::check_llama(file)) findings.push_back({f.code, f.message});
+      architecture = file.architecture();
+      for (auto& f : model::check_model(file)) findings.push_back({f.code, f.message});
     } catch (const gguf::GgufError& e) {
       if (e.gguf_code() == gguf::GgufErrorCode::io_error) throw;
       for (const auto& f : e.findings()) findings.push_back({std::string(to_string(f.code)), f.message});
@@ -45,7 +47,7 @@ void add_validate_command(CLI::App& app, int& exit_code) {
       for (const auto& f : findings) j["findings"].push_back({{"code", f.code}, {"message", f.message}});
       std::cout << j.dump(2) << "\n";
     } else if (findings.empty()) {
-      std::cout << fmt::format("{}: valid, runnable as a llama-family model\n", opts->model);
+      std::cout << fmt::format("{}: valid, runnable as {}\n", opts->model, architecture);
     } else {
       std::cout << fmt::format("{}: {} problem{}\n", opts->model, findings.size(), findings.size() == 1 ? "" : "s");
       for (const auto& f : findings) std::cout << fmt::format("  [{}] {}\n", f.code, f.message);

@@ -13,6 +13,8 @@ void add_plan_command(CLI::App& app, int& exit_code);
 void add_load_command(CLI::App& app, int& exit_code);
 void add_dequant_command(CLI::App& app, int& exit_code);
 void add_quantize_command(CLI::App& app, int& exit_code);
+// `switchyard crossval`: logits against a reference run, teacher-forced (cmd_crossval.cpp).
+void add_crossval_command(CLI::App& app, int& exit_code);
 // `switchyard devices`: plugins found, loaded or skipped, and every device (cmd_devices.cpp).
 void add_devices_command(CLI::App& app, int& exit_code);
 

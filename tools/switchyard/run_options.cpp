@@ -42,6 +42,7 @@ void add_run_options(CLI::App& command, const std::shared_ptr<RunOptions>& optio
       {"--threads", "runtime.threads", "CPU threads (0 = one per core)"},
       {"--ctx-size", "runtime.context_length", "Context length in tokens (sizes the KV cache)"},
       {"--batch-size", "runtime.batch_size", "Tokens per batch (sizes the scratch buffers)"},
+      {"--kv-type", "runtime.kv_type", "KV cache element type: f32 (default) or f16"},
       {"--seed", "runtime.seed", "Sampling seed"},
   };
   for (const auto& spec : kFlags) {

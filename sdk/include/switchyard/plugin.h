@@ -36,7 +36,7 @@ extern "C" {
 
 /* The version this header describes. Bump the minor when appending fields or slots, the major for anything else. */
 #define SY_ABI_VERSION_MAJOR 1
-#define SY_ABI_VERSION_MINOR 1
+#define SY_ABI_VERSION_MINOR 2
 #define SY_ABI_VERSION SY_ABI_MAKE_VERSION(SY_ABI_VERSION_MAJOR, SY_ABI_VERSION_MINOR)
 
 #if defined(_WIN32)
@@ -332,9 +332,15 @@ typedef enum sy_op_kind {
    * F32 or F16, with first_position + n_tokens <= kv_capacity. */
   SY_OP_KV_WRITE = 9,
   /* dst = convert(src) for n elements; src of F32/F16/BF16 or any multipliable type, dst F32/F16/BF16. */
-  SY_OP_CONVERT = 10
+  SY_OP_CONVERT = 10,
+  /* --- ABI 1.2 (a plugin that negotiated 1.1 never receives these; `supports` answers 0 for kinds it lacks) --- */
+  /* Rotary embedding, NEOX mode (qwen2, bitnet): as SY_OP_ROPE (same params) but pair k < n_rot/2 is
+   * (x[k], x[k + n_rot/2]) instead of (x[2k], x[2k+1]). */
+  SY_OP_ROPE_NEOX = 11,
+  /* dst = relu(gate)^2 * up (BitNet b1.58's feed-forward gate). Params and tensors as SY_OP_SWIGLU. */
+  SY_OP_SQUARED_RELU_GLU = 12
 } sy_op_kind;
-#define SY_OP_KIND_COUNT 11
+#define SY_OP_KIND_COUNT 13
 
 struct sy_op {
   uint32_t struct_size;
@@ -349,10 +355,11 @@ struct sy_op {
     struct { int64_t n_out, n_in, n_tokens; } matmul;                 /* src: weight, x */
     struct { int64_t n_rows, n_cols; float eps; } rms_norm;           /* src: x, weight */
     struct { int64_t n_rows, n_cols, b_rows; } binary;                /* MUL, ADD; src: a, b */
-    struct { int64_t n_tokens, n_heads, head_dim, n_rot; float freq_base, freq_scale; } rope; /* src: x, positions */
+    struct { int64_t n_tokens, n_heads, head_dim, n_rot; float freq_base, freq_scale; } rope; /* ROPE, ROPE_NEOX;
+                                                                                                   src: x, positions */
     struct { int64_t n_tokens, n_heads, n_kv_heads, head_dim, n_kv, kv_capacity; float scale; } attention;
                                                                         /* src: q, k_cache, v_cache */
-    struct { int64_t n_rows, n_cols; } swiglu;                          /* src: gate, up */
+    struct { int64_t n_rows, n_cols; } swiglu;                          /* SWIGLU, SQUARED_RELU_GLU; src: gate, up */
     struct { int64_t n_tokens, row_size, first_position, kv_capacity; } kv_write; /* src: x; dst: the cache */
     struct { int64_t n; } convert;                                      /* src: source */
     int64_t reserved[8];

@@ -1,0 +1,65 @@
+// The per-element math of the ops that every backend computes the same way: written once, marked SY_HOST_DEVICE,
+// and used by the scalar reference (reference_ops.h), the CPU plugin and the CUDA/HIP kernels. Installed with the
+// SDK beside reference_ops.h.
+#pragma once
+
+#include <cmath>
+#include <cstdint>
+
+#include "half.h"  // SY_HOST_DEVICE
+
+namespace sy::kernels {
+
+// cos and sin of the rotation of pair k (k < n_rot / 2) at `position`. The angle is position * freq_base^(-2k/n_rot)
+// * freq_scale, rounded as the reference implementation rounds it: in float, the power built by k successive
+// multiplications by freq_base^(-2/n_rot), so that the rotated q and k match it to the last bit.
+SY_HOST_DEVICE inline void rope_cos_sin(int32_t position, float freq_base, float freq_scale, int64_t n_rot, int64_t k,
+                                        float& cos_theta, float& sin_theta) {
+  const float theta_scale = powf(freq_base, -2.0f / static_cast<float>(n_rot));
+  float theta = static_cast<float>(position);
+  for (int64_t j = 0; j < k; ++j) theta *= theta_scale;
+  theta *= freq_scale;
+  cos_theta = cosf(theta);
+  sin_theta = sinf(theta);
+}
+
+// rope_cos_sin for every pair of a head at once (the same values, in one pass).
+SY_HOST_DEVICE inline void rope_cos_sin_all(int32_t position, float freq_base, float freq_scale, int64_t n_rot,
+                                            float* cos_theta, float* sin_theta) {
+  const float theta_scale = powf(freq_base, -2.0f / static_cast<float>(n_rot));
+  float theta = static_cast<float>(position);
+  for (int64_t k = 0; k < n_rot / 2; ++k) {
+    const float t = theta * freq_scale;
+    cos_theta[k] = cosf(t);
+    sin_theta[k] = sinf(t);
+    theta *= theta_scale;
+  }
+}
+
+// The element offsets of pair k within one head: adjacent elements (llama's "normal" mode) or the two halves of the
+// rotated dimensions (NEOX mode, qwen2 and bitnet).
+SY_HOST_DEVICE inline void rope_pair(bool neox, int64_t k, int64_t n_rot, int64_t& first, int64_t& second) {
+  first = neox ? k : 2 * k;
+  second = neox ? k + n_rot / 2 : 2 * k + 1;
+}
+
+// The factor RMS norm multiplies a row by: 1 / sqrt(mean(x^2) + eps). Rounded as the reference implementation
+// rounds it (squares in float, summed in double, the mean and the root in float), because quantized matmuls
+// round their activations to 8 bits next: a last-bit difference here moves a value across a rounding step.
+SY_HOST_DEVICE inline float rms_norm_scale(const float* x, int64_t n, float eps) {
+  double sum = 0;
+  for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+  const float mean = static_cast<float>(sum / static_cast<double>(n));
+  return 1.0f / sqrtf(mean + eps);
+}
+
+// silu(gate) * up, in float as the reference implementation computes it.
+SY_HOST_DEVICE inline float swiglu_value(float gate, float up) { return gate / (1.0f + expf(-gate)) * up; }
+
+// relu(gate)^2 * up (BitNet b1.58's feed-forward gate).
+SY_HOST_DEVICE inline float squared_relu_glu_value(float gate, float up) {
+  const float r = gate > 0.0f ? gate : 0.0f;
+  return r * r * up;
+}
+
+}  // namespace sy::kernels
