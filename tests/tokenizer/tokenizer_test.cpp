@@ -388,3 +388,19 @@ TEST_CASE("the streaming decoder holds back split characters and replaces what c
   tokenizer::StreamingDecoder shown(t, /*show_control=*/true);
   CHECK(shown.push(1) == "<s>");
 }
+
+TEST_CASE("the reader checks every special-token key the tokenizer reads, with -1 as none") {
+  test::ScratchDir dir;
+  const auto fim = rewrite(vocab_path("llama-spm"), dir / "fim.gguf", "tokenizer.ggml.fim_pre_token_id",
+                           gguf::Value::make_uint(gguf::ValueType::UINT32, 32000));
+  CHECK_THROWS_WITH_AS(gguf::File::open(fim), doctest::Contains("tokenizer.ggml.fim_pre_token_id"), gguf::GgufError);
+  const auto typed = rewrite(vocab_path("llama-spm"), dir / "typed.gguf", "tokenizer.ggml.eom_token_id",
+                             gguf::Value::make_string("7"));
+  CHECK_THROWS_WITH_AS(gguf::File::open(typed), doctest::Contains("expected an integer"), gguf::GgufError);
+  const auto none = rewrite(vocab_path("llama-spm"), dir / "none.gguf", "tokenizer.ggml.fim_pre_token_id",
+                            gguf::Value::make_int(gguf::ValueType::INT32, -1));
+  CHECK_FALSE(open_tokenizer(none).vocabulary().special(tokenizer::SpecialToken::fim_prefix).has_value());
+  const auto set = rewrite(vocab_path("llama-spm"), dir / "set.gguf", "tokenizer.ggml.fim_pre_token_id",
+                           gguf::Value::make_uint(gguf::ValueType::UINT32, 7));
+  CHECK(open_tokenizer(set).vocabulary().special(tokenizer::SpecialToken::fim_prefix) == 7);
+}
