@@ -37,8 +37,8 @@ struct TokenizerOptions {
 // reference's defaults where the file is silent. Ids are int32_t in [0, size()); "no such token" is nullopt.
 class Vocabulary {
  public:
-  // Throws sy::Error naming the file and the key: not_found when the file has no tokenizer, unsupported for a
-  // tokenizer model other than llama/gpt2, invalid_file for values of the wrong type or out of range.
+  // Throws sy::Error naming the file and the key: unsupported when the file has no tokenizer or one of another
+  // model than llama/gpt2, invalid_file for values of the wrong type or out of range.
   static Vocabulary from_file(const gguf::File& file);
 
   Model model() const { return model_; }

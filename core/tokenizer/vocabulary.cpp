@@ -74,7 +74,7 @@ Vocabulary Vocabulary::from_file(const gguf::File& file) {
   constexpr std::string_view kModelKey = "tokenizer.ggml.model";
   const gguf::Value* model_value = file.find(kModelKey);
   if (!model_value) {
-    fail(ErrorCode::not_found, file, kModelKey,
+    fail(ErrorCode::unsupported, file, kModelKey,
          "is absent: the file has no tokenizer (a GGUF file of weights only cannot tokenize text)");
   }
   if (!model_value->as_string()) fail(ErrorCode::invalid_file, file, kModelKey, "must be a STRING");
