@@ -6,6 +6,7 @@
 #include <string>
 
 #include "core/gguf/file.h"
+#include "core/tokenizer/special_tokens.h"
 
 namespace sy::gguf {
 namespace {
@@ -30,12 +31,6 @@ constexpr KnownKey kGeneralKeys[] = {
     {"tokenizer.ggml.scores", Expect::float32_array},
     {"tokenizer.ggml.token_type", Expect::int32_array},
     {"tokenizer.ggml.merges", Expect::string_array},
-    {"tokenizer.ggml.bos_token_id", Expect::integer},
-    {"tokenizer.ggml.eos_token_id", Expect::integer},
-    {"tokenizer.ggml.unknown_token_id", Expect::integer},
-    {"tokenizer.ggml.padding_token_id", Expect::integer},
-    {"tokenizer.ggml.separator_token_id", Expect::integer},
-    {"tokenizer.ggml.eot_token_id", Expect::integer},
     {"tokenizer.ggml.add_bos_token", Expect::boolean},
     {"tokenizer.ggml.add_eos_token", Expect::boolean},
     {"tokenizer.chat_template", Expect::string},
@@ -58,11 +53,6 @@ constexpr KnownKey kArchitectureKeys[] = {
     {"rope.scaling.factor", Expect::floating},
     {"expert_count", Expect::integer},
     {"expert_used_count", Expect::integer},
-};
-
-constexpr std::string_view kSpecialTokenKeys[] = {
-    "tokenizer.ggml.bos_token_id",     "tokenizer.ggml.eos_token_id",       "tokenizer.ggml.unknown_token_id",
-    "tokenizer.ggml.padding_token_id", "tokenizer.ggml.separator_token_id", "tokenizer.ggml.eot_token_id",
 };
 
 std::string_view describe(Expect e) {
@@ -128,6 +118,8 @@ uint64_t layers_in_tensors(const File& file) {
 void append_metadata_findings(const File& file, std::vector<Finding>& findings) {
   const size_t before = findings.size();
   for (const auto& k : kGeneralKeys) check_known(file, std::string(k.suffix), k.expect, findings);
+  // Special-token ids: core/tokenizer owns the list of keys and the rule that -1 means none.
+  for (const auto& k : tokenizer::kSpecialTokenKeys) check_known(file, std::string(k.key), Expect::integer, findings);
   const std::string arch = file.architecture();
   if (!arch.empty()) {
     for (const auto& k : kArchitectureKeys) check_known(file, arch + "." + std::string(k.suffix), k.expect, findings);
@@ -147,15 +139,14 @@ void append_metadata_findings(const File& file, std::vector<Finding>& findings) 
                                 std::to_string(n_tokens) + "; every token needs exactly one"});
       }
     }
-    for (std::string_view key : kSpecialTokenKeys) {
-      const Value* v = file.find(key);
+    for (const auto& k : tokenizer::kSpecialTokenKeys) {
+      const Value* v = file.find(k.key);
       if (!v) continue;
-      const auto id = v->as_int();
-      // -1 (or its UINT32 bit pattern) is how converters write "no such token"; the reference reads it as absent.
-      if (id && (*id == -1 || *id == 0xFFFFFFFF)) continue;
-      if (!id || *id < 0 || static_cast<uint64_t>(*id) >= n_tokens) {
+      const auto id = tokenizer::read_special_token_id(*v);
+      if (id && id->none) continue;
+      if (!id || id->id < 0 || static_cast<uint64_t>(id->id) >= n_tokens) {
         findings.push_back({GgufErrorCode::token_id_out_of_range,
-                            file.name() + ": key '" + std::string(key) + "' is " + format_value(*v) +
+                            file.name() + ": key '" + std::string(k.key) + "' is " + format_value(*v) +
                                 ", outside the vocabulary of " + std::to_string(n_tokens) + " tokens"});
       }
     }

@@ -8,6 +8,7 @@
 
 #include "core/common/format.h"
 #include "core/gguf/file.h"
+#include "core/tokenizer/special_tokens.h"
 #include "tools/switchyard/commands.h"
 
 namespace sy::cli {
@@ -98,15 +99,16 @@ ordered_json build_json(const gguf::File& file, bool with_tensors) {
   tokenizer["vocab_size"] = tokens ? tokens->as_array()->size() : 0;
   if (const gguf::Value* v = file.find("tokenizer.ggml.merges")) tokenizer["merges"] = v->as_array()->size();
   ordered_json special = ordered_json::object();
-  for (const char* name : {"bos", "eos", "unknown", "padding", "separator", "eot"}) {
-    const gguf::Value* v = file.find(std::string("tokenizer.ggml.") + name + "_token_id");
+  for (const auto& k : tokenizer::kSpecialTokenKeys) {
+    const gguf::Value* v = file.find(k.key);
     if (!v) continue;
     ordered_json token;
     token["id"] = value_to_json(*v);
-    if (auto id = v->as_uint(); id && tokens && *id < tokens->as_array()->size()) {
-      token["text"] = tokens->as_array()->strings[*id];
+    const auto id = tokenizer::read_special_token_id(*v);
+    if (id && !id->none && id->id >= 0 && tokens && static_cast<uint64_t>(id->id) < tokens->as_array()->size()) {
+      token["text"] = tokens->as_array()->strings[id->id];
     }
-    special[name] = token;
+    special[std::string(k.name)] = token;
   }
   tokenizer["special_tokens"] = special;
   out["tokenizer"] = tokenizer;

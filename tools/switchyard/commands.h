@@ -17,6 +17,8 @@ void add_quantize_command(CLI::App& app, int& exit_code);
 void add_crossval_command(CLI::App& app, int& exit_code);
 // `switchyard devices`: plugins found, loaded or skipped, and every device (cmd_devices.cpp).
 void add_devices_command(CLI::App& app, int& exit_code);
+// `switchyard tokenize` and `switchyard detokenize` (cmd_tokenize.cpp).
+void add_tokenize_commands(CLI::App& app, int& exit_code);
 
 // The model a command runs on when -m is not given: $SWITCHYARD_MODEL, else ../shared/models/stories260K.gguf
 // relative to the current directory.

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   sy::cli::add_quantize_command(app, exit_code);
   sy::cli::add_devices_command(app, exit_code);
   sy::cli::add_crossval_command(app, exit_code);
+  sy::cli::add_tokenize_commands(app, exit_code);
 
   app.parse_complete_callback([&] {
     try {

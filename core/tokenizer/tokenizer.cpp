@@ -1,0 +1,477 @@
+// Encoding and decoding. Text first loses its special tokens (found by their exact text, longest first), then each
+// stretch of plain text goes through the model's algorithm:
+//   SentencePiece: spaces → "▁" (and one in front where the file asks), then adjacent symbols merge, highest
+//                  score first, while their concatenation is a token; what is left is bytes (<0xXX>) or unknown.
+//   byte-level BPE: the pre-tokenizer's regexes cut words, each word's bytes map to GPT-2's byte alphabet, then
+//                  adjacent symbols merge by the rank of their pair in tokenizer.ggml.merges, lowest first.
+// Ties break toward the leftmost pair, as in the reference: token ids depend on it.
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <queue>
+#include <unordered_map>
+
+#include "core/common/error.h"
+#include "core/common/log.h"
+#include "core/tokenizer/pretokenizer.h"
+#include "core/tokenizer/tokenizer.h"
+#include "core/tokenizer/unicode.h"
+
+namespace sy::tokenizer {
+
+const ByteAlphabet& byte_alphabet() {
+  static const ByteAlphabet alphabet;
+  return alphabet;
+}
+
+namespace {
+
+constexpr std::string_view kSpaceMark = "\xE2\x96\x81";  // U+2581 "▁", SentencePiece's space
+
+void replace_all(std::string& text, std::string_view from, std::string_view to) {
+  std::string out;
+  out.reserve(text.size() + text.size() / 2);
+  size_t pos = 0;
+  for (size_t hit; (hit = text.find(from, pos)) != std::string::npos; pos = hit + from.size()) {
+    out.append(text, pos, hit - pos).append(to);
+  }
+  out.append(text, pos, std::string::npos);
+  text.swap(out);
+}
+
+// A symbol of the merge loops: a byte range of the text being merged, linked to its live neighbours.
+struct Symbol {
+  int prev;
+  int next;
+  size_t offset;
+  size_t length;  // 0 once merged into its left neighbour
+};
+
+// One symbol per character. Bytes that are not UTF-8 are symbols of one byte each: the reference cuts by the lead
+// byte alone, which for valid text is the same, but would swallow a following "▁" into a broken sequence.
+std::vector<Symbol> split_symbols(std::string_view text) {
+  std::vector<Symbol> symbols;
+  symbols.reserve(text.size());
+  for (size_t offset = 0; offset < text.size();) {
+    const Utf8Check c = check_utf8_char(text.substr(offset));
+    const size_t n = c.status == Utf8Check::ok ? c.length : 1;
+    const int index = static_cast<int>(symbols.size());
+    symbols.push_back({index - 1, offset + n == text.size() ? -1 : index + 1, offset, n});
+    offset += n;
+  }
+  return symbols;
+}
+
+// A candidate merge of symbols `left` and `right`, valid while both still span `length` bytes together.
+struct Bigram {
+  int left;
+  int right;
+  float score;  // SentencePiece: higher first
+  int32_t rank;  // BPE: lower first
+  size_t length;
+};
+
+struct SpmOrder {  // priority_queue's top is the highest score, then the leftmost
+  bool operator()(const Bigram& a, const Bigram& b) const {
+    return a.score < b.score || (a.score == b.score && a.left > b.left);
+  }
+};
+struct BpeOrder {  // top is the lowest rank, then the leftmost
+  bool operator()(const Bigram& a, const Bigram& b) const {
+    return a.rank > b.rank || (a.rank == b.rank && a.left > b.left);
+  }
+};
+
+// Runs the merge loop over `symbols` of `text`; `make` proposes the bigram of two live neighbours, if any.
+template <class Order, class Make>
+void merge_symbols(std::vector<Symbol>& symbols, Make make) {
+  std::priority_queue<Bigram, std::vector<Bigram>, Order> queue;
+  auto propose = [&](int left, int right) {
+    if (left < 0 || right < 0) return;
+    if (auto bigram = make(symbols[left], symbols[right])) {
+      bigram->left = left;
+      bigram->right = right;
+      queue.push(*bigram);
+    }
+  };
+  for (int i = 1; i < static_cast<int>(symbols.size()); ++i) propose(i - 1, i);
+  while (!queue.empty()) {
+    const Bigram bigram = queue.top();
+    queue.pop();
+    Symbol& left = symbols[bigram.left];
+    Symbol& right = symbols[bigram.right];
+    // A stale entry: one side was merged away since, or grew. (Like the reference, only the total length is
+    // compared: the two symbols are contiguous, so the same length means the same text.)
+    if (left.length == 0 || right.length == 0 || left.length + right.length != bigram.length) continue;
+    left.length += right.length;
+    right.length = 0;
+    left.next = right.next;
+    if (right.next >= 0) symbols[right.next].prev = bigram.left;
+    propose(left.prev, bigram.left);
+    propose(bigram.left, left.next);
+  }
+}
+
+// The reference's clean-up of decoded BPE text, pass by pass: no space before . , ! ?; " ' " → "'"; no space
+// before 's 'm 're 've.
+std::string clean_spaces(std::string_view text) {
+  std::string a;
+  a.reserve(text.size());
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char x = text[i];
+    if (i > 0 && text[i - 1] == ' ' && (x == '?' || x == '!' || x == '.' || x == ',')) a.pop_back();
+    a += x;
+  }
+  std::string b;
+  b.reserve(a.size());
+  char previous = 0;  // the reference blanks the space it skips, so a pattern right after does not see it
+  for (size_t i = 0; i < a.size(); ++i) {
+    const char x = a[i];
+    if (i > 0 && x == '\'' && i + 1 < a.size() && previous == ' ' && a[i + 1] == ' ') {
+      b.pop_back();
+      b += x;
+      previous = 0;
+      ++i;
+      continue;
+    }
+    b += x;
+    previous = x;
+  }
+  std::string c;
+  c.reserve(b.size());
+  for (size_t i = 0; i < b.size(); ++i) {
+    const char x = b[i];
+    if (i > 0 && b[i - 1] == ' ' && x == '\'' && i + 1 < b.size()) {
+      const char x1 = b[i + 1];
+      const char x2 = i + 2 < b.size() ? b[i + 2] : 0;
+      if (x1 == 's' || x1 == 'm' || (x1 == 'r' && x2 == 'e') || (x1 == 'v' && x2 == 'e')) c.pop_back();
+    }
+    c += x;
+  }
+  return c;
+}
+
+}  // namespace
+
+struct Tokenizer::Impl {
+  std::optional<PreTokenizer> pre;  // BPE only
+  std::string pre_name;
+  bool clean_spaces = false;
+  bool ignore_merges = false;
+  std::vector<int32_t> specials;      // control, user-defined and unknown tokens, longest text first
+  std::vector<std::string> pieces;    // token_to_piece of every id, control tokens as their text
+  std::vector<int32_t> byte_tokens;   // SentencePiece: the token for each byte, -1 if none
+};
+
+Tokenizer Tokenizer::from_file(const gguf::File& file, const TokenizerOptions& options) {
+  return Tokenizer(Vocabulary::from_file(file), options);
+}
+
+Tokenizer::Tokenizer(Vocabulary vocabulary, const TokenizerOptions& options)
+    : vocabulary_(std::move(vocabulary)), impl_(std::make_unique<Impl>()) {
+  const Vocabulary& v = vocabulary_;
+  if (v.model() == Model::bpe) {
+    const PreTokenizerSpec* spec = find_pretokenizer(v.pre());
+    if (!spec) {
+      if (!options.fallback_to_default_pretokenizer) {
+        std::string known;
+        for (std::string_view name : pretokenizer_names()) known += (known.empty() ? "" : ", ") + std::string(name);
+        throw Error(ErrorCode::unsupported,
+                    v.file_name() + ": key 'tokenizer.ggml.pre' is '" + v.pre() +
+                        "', a pre-tokenizer this build does not know (known: " + known +
+                        "); to tokenize with the default pre-tokenizer anyway, and perhaps differently from the "
+                        "model's training, set fallback_to_default_pretokenizer (switchyard: --fallback-pretokenizer)");
+      }
+      SPDLOG_WARN("{}: unknown pre-tokenizer '{}', using the default as asked; token ids may differ from training",
+                  v.file_name(), v.pre());
+      spec = &default_pretokenizer();
+    } else if (v.pre().empty()) {
+      SPDLOG_WARN("{}: no tokenizer.ggml.pre, using the default pre-tokenizer; re-convert the model if its text "
+                  "looks wrong", v.file_name());
+    }
+    impl_->pre.emplace(*spec);
+    impl_->pre_name = spec->name;
+    impl_->clean_spaces = spec->clean_spaces;
+    impl_->ignore_merges = spec->ignore_merges;
+  }
+
+  for (int32_t id = 0; id < v.size(); ++id) {
+    const TokenType t = v.types_[id];
+    if (t == TokenType::control || t == TokenType::user_defined || t == TokenType::unknown) {
+      impl_->specials.push_back(id);
+    }
+  }
+  std::stable_sort(impl_->specials.begin(), impl_->specials.end(),
+                   [&](int32_t a, int32_t b) { return v.texts_[a].size() > v.texts_[b].size(); });
+
+  impl_->pieces.resize(v.size());
+  for (int32_t id = 0; id < v.size(); ++id) {
+    const std::string& text = v.texts_[id];
+    std::string& piece = impl_->pieces[id];
+    switch (v.types_[id]) {
+      case TokenType::control:
+      case TokenType::unknown:
+      case TokenType::user_defined: piece = text; break;
+      case TokenType::normal:
+        if (v.model() == Model::spm) {
+          piece = text;
+          replace_all(piece, kSpaceMark, " ");
+        } else {
+          // Each character stands for one byte; one outside the alphabet (an added token marked normal) is kept.
+          for (size_t i = 0; i < text.size();) {
+            const Utf8Check c = check_utf8_char(std::string_view(text).substr(i));
+            if (c.status == Utf8Check::ok) {
+              char32_t cp = static_cast<uint8_t>(text[i]);
+              if (c.length > 1) {
+                cp &= 0x7F >> c.length;
+                for (size_t k = 1; k < c.length; ++k) cp = (cp << 6) | (static_cast<uint8_t>(text[i + k]) & 0x3F);
+              }
+              if (auto b = byte_alphabet().decode(cp)) {
+                piece += static_cast<char>(*b);
+              } else {
+                piece.append(text, i, c.length);
+              }
+            } else {
+              piece.append(text, i, c.length);
+            }
+            i += c.length;
+          }
+        }
+        break;
+      case TokenType::byte: {
+        // "<0xXX>"
+        unsigned value = 0;
+        bool ok = text.size() == 6 && text.starts_with("<0x") && text.back() == '>';
+        for (size_t k = 3; ok && k < 5; ++k) {
+          const char h = text[k];
+          const int d = h >= '0' && h <= '9'   ? h - '0'
+                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                                               : -1;
+          ok = d >= 0;
+          value = value * 16 + static_cast<unsigned>(d);
+        }
+        piece = ok ? std::string(1, static_cast<char>(value)) : text;
+        break;
+      }
+      case TokenType::unused:
+      case TokenType::undefined: break;  // the reference renders them as nothing
+    }
+  }
+
+  if (v.model() == Model::spm) {
+    impl_->byte_tokens.assign(256, -1);
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    for (int b = 0; b < 256; ++b) {
+      const char name[7] = {'<', '0', 'x', kHex[b >> 4], kHex[b & 15], '>', 0};
+      if (auto id = v.find(name)) {
+        impl_->byte_tokens[b] = *id;
+      } else if (auto single = v.find(std::string(1, static_cast<char>(b)))) {
+        impl_->byte_tokens[b] = *single;
+      } else if (auto unk = v.unknown()) {
+        impl_->byte_tokens[b] = *unk;
+      }
+    }
+  }
+}
+
+Tokenizer::Tokenizer(Tokenizer&&) noexcept = default;
+Tokenizer& Tokenizer::operator=(Tokenizer&&) noexcept = default;
+Tokenizer::~Tokenizer() = default;
+
+const std::string& Tokenizer::pre_tokenizer() const { return impl_->pre_name; }
+
+std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, bool parse_special) const {
+  const Vocabulary& v = vocabulary_;
+  std::vector<int32_t> out;
+  if (add_special && v.add_bos()) out.push_back(*v.bos());
+
+  // Fragments of plain text (token < 0) and the special tokens between them.
+  struct Fragment {
+    size_t offset;
+    size_t length;
+    int32_t token;
+  };
+  std::vector<Fragment> fragments;
+  if (!text.empty()) fragments.push_back({0, text.size(), -1});
+  std::vector<Fragment> next;
+  for (int32_t id : impl_->specials) {
+    // User-defined tokens are matched even in plain text, as the reference does (Hugging Face's added tokens).
+    if (!parse_special && v.types_[id] != TokenType::user_defined) continue;
+    const std::string& special = v.texts_[id];
+    next.clear();
+    bool found = false;
+    for (const Fragment& f : fragments) {
+      if (f.token >= 0) {
+        next.push_back(f);
+        continue;
+      }
+      const std::string_view body = text.substr(f.offset, f.length);
+      size_t pos = 0;
+      for (size_t hit; (hit = body.find(special, pos)) != std::string_view::npos; pos = hit + special.size()) {
+        found = true;
+        if (hit > pos) next.push_back({f.offset + pos, hit - pos, -1});
+        next.push_back({f.offset + hit, special.size(), id});
+      }
+      if (pos < body.size()) next.push_back({f.offset + pos, body.size() - pos, -1});
+    }
+    if (found) fragments.swap(next);
+  }
+
+  bool previous_special = true;  // SentencePiece puts its space in front of the first fragment and after specials
+  std::string scratch;
+  for (const Fragment& f : fragments) {
+    if (f.token >= 0) {
+      out.push_back(f.token);
+      previous_special = true;
+      continue;
+    }
+    const std::string_view body = text.substr(f.offset, f.length);
+    if (v.model() == Model::spm) {
+      scratch.clear();
+      if (v.add_space_prefix() && previous_special) scratch += ' ';
+      scratch.append(body);
+      replace_all(scratch, " ", kSpaceMark);
+      encode_spm(scratch, out);
+    } else {
+      encode_bpe(body, out);
+    }
+    previous_special = false;
+  }
+
+  if (add_special && v.add_eos()) out.push_back(*v.eos());
+  return out;
+}
+
+void Tokenizer::encode_spm(std::string_view text, std::vector<int32_t>& out) const {
+  const Vocabulary& v = vocabulary_;
+  if (text.empty()) return;
+  std::vector<Symbol> symbols = split_symbols(text);
+  merge_symbols<SpmOrder>(symbols, [&](const Symbol& left, const Symbol& right) -> std::optional<Bigram> {
+    const auto id = v.find(text.substr(left.offset, left.length + right.length));
+    if (!id) return std::nullopt;
+    return Bigram{0, 0, v.scores_[*id], 0, left.length + right.length};
+  });
+  for (int i = 0; i != -1; i = symbols[i].next) {
+    const Symbol& s = symbols[i];
+    if (auto id = v.find(text.substr(s.offset, s.length))) {
+      out.push_back(*id);
+      continue;
+    }
+    for (size_t k = 0; k < s.length; ++k) {
+      const auto byte = static_cast<uint8_t>(text[s.offset + k]);
+      const int32_t id = impl_->byte_tokens[byte];
+      if (id < 0) {
+        throw Error(ErrorCode::unsupported, fmt::format("{}: cannot represent byte 0x{:02X}: the vocabulary has no "
+                                                        "<0xXX> byte token and no unknown token "
+                                                        "(tokenizer.ggml.unknown_token_id)",
+                                                        v.file_name(), byte));
+      }
+      out.push_back(id);
+    }
+  }
+}
+
+void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) const {
+  const Vocabulary& v = vocabulary_;
+  std::vector<Piece> pieces;
+  impl_->pre->split(text, pieces);
+  // Words repeat a lot in real text; their tokens depend on the word alone.
+  std::unordered_map<std::string, std::vector<int32_t>> cache;
+  std::string word;
+  std::string key;
+  for (const Piece& piece : pieces) {
+    word.clear();
+    for (size_t k = 0; k < piece.length; ++k) {
+      word += byte_alphabet().encode(static_cast<uint8_t>(text[piece.offset + k]));
+    }
+    if (impl_->ignore_merges) {
+      if (auto id = v.find(word)) {
+        out.push_back(*id);
+        continue;
+      }
+    }
+    if (auto hit = cache.find(word); hit != cache.end()) {
+      out.insert(out.end(), hit->second.begin(), hit->second.end());
+      continue;
+    }
+    const size_t first = out.size();
+    std::vector<Symbol> symbols = split_symbols(word);
+    merge_symbols<BpeOrder>(symbols, [&](const Symbol& left, const Symbol& right) -> std::optional<Bigram> {
+      key.assign(word, left.offset, left.length).append(1, ' ').append(word, right.offset, right.length);
+      const auto it = v.merge_ranks_.find(std::string_view(key));
+      if (it == v.merge_ranks_.end()) return std::nullopt;
+      return Bigram{0, 0, 0.0f, it->second, left.length + right.length};
+    });
+    for (int i = 0; i != -1 && !symbols.empty(); i = symbols[i].next) {
+      const std::string_view s = std::string_view(word).substr(symbols[i].offset, symbols[i].length);
+      if (auto id = v.find(s)) {
+        out.push_back(*id);
+        continue;
+      }
+      // A symbol the vocabulary lacks: its bytes one by one, as the reference does. Where bytes are missing too
+      // the reference drops them; we give one unknown token per run of them, if the vocabulary has one.
+      bool in_missing_run = false;
+      for (char c : s) {
+        if (auto id = v.find(std::string_view(&c, 1))) {
+          out.push_back(*id);
+          in_missing_run = false;
+        } else if (auto unk = v.unknown(); unk && !in_missing_run) {
+          out.push_back(*unk);
+          in_missing_run = true;
+        }
+      }
+    }
+    if (word.size() <= 64) cache.emplace(word, std::vector<int32_t>(out.begin() + first, out.end()));
+  }
+}
+
+std::string Tokenizer::token_to_piece(int32_t id, bool show_control) const {
+  const TokenType t = vocabulary_.type(id);
+  if (!show_control && (t == TokenType::control || t == TokenType::unknown)) return {};
+  return impl_->pieces[id];
+}
+
+std::string Tokenizer::decode(std::span<const int32_t> ids, bool show_control) const {
+  std::string out;
+  bool strip_space = vocabulary_.add_space_prefix();
+  for (int32_t id : ids) {
+    const TokenType t = vocabulary_.type(id);
+    if (!show_control && (t == TokenType::control || t == TokenType::unknown)) continue;
+    const std::string& piece = impl_->pieces[id];
+    if (piece.empty()) continue;
+    // SentencePiece's space in front of the first word is not part of the text.
+    out.append(piece, strip_space && piece.front() == ' ' ? 1 : 0, std::string::npos);
+    strip_space = false;
+  }
+  return impl_->clean_spaces ? clean_spaces(out) : out;
+}
+
+StreamingDecoder::StreamingDecoder(const Tokenizer& tokenizer, bool show_control)
+    : tokenizer_(&tokenizer), show_control_(show_control) {}
+
+std::string StreamingDecoder::push(int32_t id) {
+  pending_ += tokenizer_->token_to_piece(id, show_control_);
+  std::string out;
+  size_t i = 0;
+  while (i < pending_.size()) {
+    const Utf8Check c = check_utf8_char(std::string_view(pending_).substr(i));
+    if (c.status == Utf8Check::incomplete) break;
+    if (c.status == Utf8Check::ok) {
+      out.append(pending_, i, c.length);
+    } else {
+      out += "\xEF\xBF\xBD";
+    }
+    i += c.length;
+  }
+  pending_.erase(0, i);
+  return out;
+}
+
+std::string StreamingDecoder::finish() {
+  std::string out = pending_.empty() ? "" : "\xEF\xBF\xBD";
+  pending_.clear();
+  return out;
+}
+
+}  // namespace sy::tokenizer

@@ -1,0 +1,83 @@
+# `switchyard tokenize` and `detokenize` as a user runs them, on every shared vocabulary and model.
+file(MAKE_DIRECTORY ${WORK_DIR})
+function(run_switchyard code)
+  cmake_parse_arguments(ARG "" "INPUT" "" ${ARGN})
+  set(input_args)
+  if(ARG_INPUT)
+    set(input_args INPUT_FILE ${ARG_INPUT})
+  endif()
+  execute_process(COMMAND ${SWITCHYARD} ${ARG_UNPARSED_ARGUMENTS} ${input_args}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL code)
+    message(FATAL_ERROR "switchyard ${ARG_UNPARSED_ARGUMENTS}: exit ${rc}, expected ${code}\nstdout: ${out}\nstderr: ${err}")
+  endif()
+  set(last_stdout "${out}" PARENT_SCOPE)
+  set(last_stderr "${err}" PARENT_SCOPE)
+endfunction()
+
+function(expect_stdout expected)
+  if(NOT last_stdout STREQUAL expected)
+    message(FATAL_ERROR "expected stdout '${expected}', got '${last_stdout}'")
+  endif()
+endfunction()
+
+set(spm ${SHARED}/vocab/ggml-vocab-llama-spm.gguf)
+set(gpt2 ${SHARED}/vocab/ggml-vocab-gpt-2.gguf)
+
+# --ids: one line; BOS as the file says, none with --no-bos.
+run_switchyard(0 tokenize -m ${spm} -p "Hello world" --ids)
+expect_stdout("1 15043 3186\n")
+run_switchyard(0 tokenize -m ${spm} -p "Hello world" --ids --no-bos)
+expect_stdout("15043 3186\n")
+# Standard input, read as bytes (the newline is text too).
+file(WRITE ${WORK_DIR}/prompt.txt "Hello world\n")
+run_switchyard(0 tokenize -m ${spm} --ids --no-bos INPUT ${WORK_DIR}/prompt.txt)
+expect_stdout("15043 3186 13\n")
+# Control tokens are text unless --parse-special.
+run_switchyard(0 tokenize -m ${gpt2} -p "<|endoftext|>" --ids --parse-special)
+expect_stdout("50256\n")
+run_switchyard(0 tokenize -m ${gpt2} -p "<|endoftext|>" --ids)
+if(last_stdout MATCHES "50256")
+  message(FATAL_ERROR "<|endoftext|> became the control token without --parse-special: ${last_stdout}")
+endif()
+# Text form: id and piece per line; JSON: ids and pieces.
+run_switchyard(0 tokenize -m ${spm} -p "Hello world")
+if(NOT last_stdout MATCHES "^ +1 '<s>'\n 15043 ' Hello'\n  3186 ' world'\n$")
+  message(FATAL_ERROR "unexpected text form: '${last_stdout}'")
+endif()
+run_switchyard(0 tokenize -m ${spm} -p "Hello world" --format json)
+if(NOT last_stdout MATCHES "\"schema\": \"switchyard.tokenize/1\".*\"ids\": \\[\n +1,\n +15043,\n +3186\n +\\].*\"pieces\"")
+  message(FATAL_ERROR "unexpected JSON: '${last_stdout}'")
+endif()
+
+# detokenize: ids on standard input back to the text, exactly.
+file(WRITE ${WORK_DIR}/ids.txt "1 15043 3186\n")
+run_switchyard(0 detokenize -m ${spm} INPUT ${WORK_DIR}/ids.txt)
+expect_stdout("Hello world")
+run_switchyard(0 detokenize -m ${spm} --show-control INPUT ${WORK_DIR}/ids.txt)
+expect_stdout("<s> Hello world")
+file(WRITE ${WORK_DIR}/bad-ids.txt "1 99999\n")
+run_switchyard(2 detokenize -m ${spm} INPUT ${WORK_DIR}/bad-ids.txt)
+if(NOT last_stderr MATCHES "99999 is outside the vocabulary")
+  message(FATAL_ERROR "the bad id is not named: ${last_stderr}")
+endif()
+
+# Every shared vocabulary and model: tokenize, then detokenize gives the text back.
+file(GLOB models ${SHARED}/vocab/*.gguf ${SHARED}/models/*.gguf)
+list(LENGTH models n_models)
+if(n_models LESS 4)
+  message(FATAL_ERROR "expected the shared vocabularies and models under ${SHARED}, found ${n_models} files")
+endif()
+set(text "Once upon a time, ½ нещо 🦙 3333")
+file(WRITE ${WORK_DIR}/text.txt "${text}")
+foreach(model ${models})
+  run_switchyard(0 tokenize -m ${model} --ids INPUT ${WORK_DIR}/text.txt)
+  file(WRITE ${WORK_DIR}/round-trip-ids.txt "${last_stdout}")
+  run_switchyard(0 detokenize -m ${model} INPUT ${WORK_DIR}/round-trip-ids.txt)
+  expect_stdout("${text}")
+endforeach()
+
+# A file that is not a model is a finding (1), a missing one an I/O error (2).
+file(WRITE ${WORK_DIR}/not-a-model.gguf "this is not a GGUF file")
+run_switchyard(1 tokenize -m ${WORK_DIR}/not-a-model.gguf -p x)
+run_switchyard(2 tokenize -m ${WORK_DIR}/does-not-exist.gguf -p x)
