@@ -3,7 +3,7 @@
 # they are missing, configures once and builds incrementally, so every command is idempotent and fast the
 # second time.
 #
-#   scripts/dev.sh run [SWITCHYARD ARGS...]   build, then run the main job on the default model
+#   scripts/dev.sh run [SWITCHYARD ARGS...]   build, then run the main job (a story from the default model)
 #   scripts/dev.sh test                       build, then run the whole test suite (CTest)
 #   scripts/dev.sh sanitize                   build with AddressSanitizer + UndefinedBehaviorSanitizer (clang,
 #                                             with the libFuzzer target) in build-sanitize/ and run the suite
@@ -59,7 +59,7 @@ main() {
       configure "$dir"
       build "$dir"
       local model="${SWITCHYARD_MODEL:-../shared/models/stories260K.gguf}"
-      if [ $# -eq 0 ]; then set -- inspect -m "$model"; fi
+      if [ $# -eq 0 ]; then set -- run -m "$model" -p "Once upon a time" --metrics; fi
       exec "$dir/bin/switchyard" "$@"
       ;;
     test)

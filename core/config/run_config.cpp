@@ -125,6 +125,7 @@ void fill_struct(RunConfig& c) {
   c.sampling.top_p = s["top_p"].get<double>();
   c.sampling.min_p = s["min_p"].get<double>();
   c.sampling.repeat_penalty = s["repeat_penalty"].get<double>();
+  c.sampling.repeat_last_n = s["repeat_last_n"].get<uint64_t>();
   c.sampling.max_tokens = s["max_tokens"].get<uint64_t>();
 }
 

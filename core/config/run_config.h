@@ -62,6 +62,7 @@ struct RunConfig {
     double top_p = 0.95;
     double min_p = 0.05;
     double repeat_penalty = 1.0;
+    uint64_t repeat_last_n = 64;
     uint64_t max_tokens = 128;
   } sampling;
 

@@ -111,6 +111,15 @@ void print_metrics_text(runtime::Engine& engine, const runtime::GenerationMetric
   std::cerr << "peak resident memory " << format_bytes(j["peak_resident_bytes"].get<uint64_t>()) << "\n";
 }
 
+// The text of generated tokens as a continuation of the prompt: decoded as a stream, so that nothing is stripped
+// (a first token's leading space is part of the continuation).
+std::string continuation_text(const tokenizer::Tokenizer& tokenizer, const std::vector<int32_t>& tokens) {
+  tokenizer::StreamingDecoder decoder(tokenizer);
+  std::string text;
+  for (const int32_t t : tokens) text += decoder.push(t);
+  return text + decoder.finish();
+}
+
 // A stable 64-bit hash of an id (FNV-1a), so that every machine of a sharded job agrees on who runs which prompt.
 uint64_t id_hash(std::string_view id) {
   uint64_t h = 1469598103934665603ull;
@@ -194,7 +203,7 @@ class RunCommand {
       j["schema"] = "switchyard.run/1";
       j["model"] = options_.model;
       j["prompt"] = options_.prompt;
-      j["text"] = tokenizer.decode(result.tokens);
+      j["text"] = continuation_text(tokenizer, result.tokens);
       j["prompt_tokens"] = prompt;
       j["tokens"] = result.tokens;
       j["stop_reason"] = std::string(runtime::to_string(result.stop));
@@ -252,7 +261,7 @@ class RunCommand {
         if (result.stop == runtime::StopReason::cancelled) break;  // an interrupted prompt is not written
         nlohmann::ordered_json r;
         r["id"] = id;
-        r["text"] = tokenizer.decode(result.tokens);
+        r["text"] = continuation_text(tokenizer, result.tokens);
         r["tokens"] = result.tokens;
         r["stop_reason"] = std::string(runtime::to_string(result.stop));
         r["metrics"] = generation_metrics_json(result.metrics);

@@ -13,6 +13,10 @@ void add_plan_command(CLI::App& app, int& exit_code);
 void add_load_command(CLI::App& app, int& exit_code);
 void add_dequant_command(CLI::App& app, int& exit_code);
 void add_quantize_command(CLI::App& app, int& exit_code);
+// `switchyard run`: generate text, one prompt or a batch job (cmd_run.cpp).
+void add_run_command(CLI::App& app, int& exit_code);
+// `switchyard score`: perplexity of a text (cmd_score.cpp).
+void add_score_command(CLI::App& app, int& exit_code);
 // `switchyard crossval`: logits against a reference run, teacher-forced (cmd_crossval.cpp).
 void add_crossval_command(CLI::App& app, int& exit_code);
 // `switchyard devices`: plugins found, loaded or skipped, and every device (cmd_devices.cpp).

@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   sy::cli::add_dequant_command(app, exit_code);
   sy::cli::add_quantize_command(app, exit_code);
   sy::cli::add_devices_command(app, exit_code);
+  sy::cli::add_run_command(app, exit_code);
+  sy::cli::add_score_command(app, exit_code);
   sy::cli::add_crossval_command(app, exit_code);
   sy::cli::add_tokenize_commands(app, exit_code);
 

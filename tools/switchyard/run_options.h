@@ -33,5 +33,8 @@ struct RunOptions {
 
 // Registers --config, --print-config and the override flags on `command`; values land in `options`.
 void add_run_options(CLI::App& command, const std::shared_ptr<RunOptions>& options);
+// Registers the sampling flags (-n, --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n), which
+// set the config's sampling.* keys like the other override flags.
+void add_sampling_options(CLI::App& command, const std::shared_ptr<RunOptions>& options);
 
 }  // namespace sy::cli
