@@ -1,35 +1,5 @@
-// The core's error type. Inside the C++ core, failures are exceptions of type sy::Error carrying one code from a
-// small set; at the C plugin boundary they become statuses (see sdk/include/switchyard/plugin.h), never exceptions.
+// The core's error type is the public one (api/include/switchyard/error.hpp): exceptions inside the C++ core and
+// through the embedding API; statuses at the C plugin boundary (sdk/include/switchyard/plugin.h).
 #pragma once
 
-#include <stdexcept>
-#include <string>
-#include <string_view>
-
-namespace sy {
-
-// What kind of failure, so that callers (and the CLI's exit codes) can act without parsing messages.
-enum class ErrorCode {
-  invalid_argument,  // the caller or the user asked for something impossible (bad flag, bad config value)
-  not_found,         // a file, tensor, key, plugin or device that is not there
-  io,                // the operating system refused a read, write, map or open
-  invalid_file,      // a model file is malformed; GgufError carries the precise class
-  unsupported,       // well-formed but not something this build can do
-  out_of_memory,     // a device or the host could not provide memory
-  plugin,            // a backend plugin failed or misbehaved
-  cancelled,         // the caller asked to stop
-  internal,          // a broken invariant inside Switchyard: a bug
-};
-
-std::string_view to_string(ErrorCode code);
-
-class Error : public std::runtime_error {
- public:
-  Error(ErrorCode code, std::string message) : std::runtime_error(std::move(message)), code_(code) {}
-  ErrorCode code() const noexcept { return code_; }
-
- private:
-  ErrorCode code_;
-};
-
-}  // namespace sy
+#include <switchyard/error.hpp>

@@ -17,8 +17,17 @@ Engine::~Engine() {
   weights_.reset();
 }
 
+plugin::LoaderOptions loader_options(const config::RunConfig& config) {
+  plugin::LoaderOptions options;
+  for (const auto& p : config.plugins.paths) options.config_paths.emplace_back(p);
+  options.require = config.plugins.require;
+  if (config.runtime.threads > 0) options.plugin_options.push_back({"threads", std::to_string(config.runtime.threads)});
+  return options;
+}
+
 std::unique_ptr<Engine> Engine::open(const std::filesystem::path& model, const config::RunConfig& config,
-                                     const plugin::LoaderOptions& plugins, const loader::LoadOptions& load) {
+                                     const plugin::LoaderOptions& plugins, const loader::LoadOptions& load,
+                                     bool with_session) {
   auto start = Clock::now();
   std::unique_ptr<Engine> e(new Engine(gguf::File::open(model), config));
   e->timings_.open_seconds = seconds_since(start);
@@ -32,7 +41,7 @@ std::unique_ptr<Engine> Engine::open(const std::filesystem::path& model, const c
   e->timings_.plan_seconds = seconds_since(start);
   start = Clock::now();
   e->weights_.emplace(loader::load_model(e->file_, e->inventory_, std::move(plan), tensors, shape, config, load));
-  e->session_.emplace(e->structure_, *e->weights_, e->inventory_, config);
+  if (with_session) e->session_.emplace(e->structure_, *e->weights_, e->inventory_, config);
   e->timings_.load_seconds = seconds_since(start);
   return e;
 }

@@ -24,11 +24,16 @@ struct EngineTimings {
   double load_seconds = 0;     // weights onto devices, and the session's buffers
 };
 
+// Plugin discovery as the configuration says: its plugins.paths and plugins.require, and the CPU thread count.
+plugin::LoaderOptions loader_options(const config::RunConfig& config);
+
 class Engine {
  public:
   // Throws sy::Error: the file is unreadable or not a model Switchyard runs, no plan fits, a device fails.
+  // Without `with_session` no session is created (session() must not be called): embedders make their own.
   static std::unique_ptr<Engine> open(const std::filesystem::path& model, const config::RunConfig& config,
-                                      const plugin::LoaderOptions& plugins, const loader::LoadOptions& load = {});
+                                      const plugin::LoaderOptions& plugins, const loader::LoadOptions& load = {},
+                                      bool with_session = true);
   ~Engine();
 
   const gguf::File& file() const { return file_; }

@@ -4,7 +4,6 @@
 #include <fmt/format.h>
 #include <unistd.h>
 
-#include <cmath>
 #include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
@@ -12,6 +11,7 @@
 
 #include "core/common/error.h"
 #include "core/runtime/engine.h"
+#include "core/runtime/perplexity.h"
 #include "core/tokenizer/tokenizer.h"
 #include "tools/switchyard/commands.h"
 #include "tools/switchyard/run_options.h"
@@ -49,59 +49,30 @@ void add_score_command(CLI::App& app, int& exit_code) {
     if (!bos) throw Error(ErrorCode::unsupported, opts->model + ": the vocabulary has no BOS token, which the protocol needs");
     std::vector<int32_t> tokens = tokenizer.encode(text.str(), false, false);
     tokens.insert(tokens.begin(), *bos);
-    const uint64_t n_ctx = opts->n_ctx, n_chunks = tokens.size() / n_ctx;
-    if (n_chunks == 0)
-      throw Error(ErrorCode::invalid_argument, fmt::format("{}: {} tokens are fewer than one chunk of {}; lower -c",
-                                                           opts->text_file, tokens.size(), n_ctx));
-    const uint64_t first = n_ctx / 2;
     const bool progress = isatty(STDERR_FILENO) && opts->format == "text";
-    double nll = 0;
-    uint64_t scored = 0;
-    std::vector<double> chunk_ppl;
-    const size_t n_vocab = engine->session().n_vocab();
-    for (uint64_t c = 0; c < n_chunks; ++c) {
-      std::vector<int32_t> chunk(tokens.begin() + static_cast<ptrdiff_t>(c * n_ctx),
-                                 tokens.begin() + static_cast<ptrdiff_t>((c + 1) * n_ctx));
-      chunk[0] = *bos;
-      engine->session().reset();
-      const auto logits = engine->session().evaluate(chunk, true);
-      double chunk_nll = 0;
-      for (uint64_t j = first; j + 1 < n_ctx; ++j) {
-        const float* row = logits.data() + j * n_vocab;
-        double max_logit = row[0];
-        for (size_t i = 1; i < n_vocab; ++i) max_logit = std::max<double>(max_logit, row[i]);
-        double sum = 0;
-        for (size_t i = 0; i < n_vocab; ++i) sum += std::exp(static_cast<double>(row[i]) - max_logit);
-        const double log_p = static_cast<double>(row[chunk[j + 1]]) - max_logit - std::log(sum);
-        chunk_nll -= log_p;
-      }
-      nll += chunk_nll;
-      scored += n_ctx - 1 - first;
-      chunk_ppl.push_back(std::exp(nll / static_cast<double>(scored)));
-      if (progress) {
-        const int width = 30, filled = static_cast<int>(width * (c + 1) / n_chunks);
-        std::cerr << fmt::format("\r[{}{}] chunk {}/{}  perplexity so far {:.4f}\x1b[K", std::string(filled, '#'),
-                                 std::string(width - filled, '.'), c + 1, n_chunks, chunk_ppl.back())
-                  << std::flush;
-      }
-    }
+    const auto r = runtime::perplexity(engine->session(), tokens, opts->n_ctx, *bos, [&](uint64_t done, uint64_t total, double ppl) {
+      if (!progress) return;
+      const int width = 30, filled = static_cast<int>(width * done / total);
+      std::cerr << fmt::format("\r[{}{}] chunk {}/{}  perplexity so far {:.4f}\x1b[K", std::string(filled, '#'),
+                               std::string(width - filled, '.'), done, total, ppl)
+                << std::flush;
+    });
     if (progress) std::cerr << "\r\x1b[K";
-    const double ppl = std::exp(nll / static_cast<double>(scored));
     if (opts->format == "json") {
       nlohmann::ordered_json j;
       j["schema"] = "switchyard.score/1";
       j["model"] = opts->model;
       j["file"] = opts->text_file;
       j["tokens"] = tokens.size();
-      j["n_ctx"] = n_ctx;
-      j["chunks"] = n_chunks;
-      j["scored_tokens"] = scored;
-      j["perplexity"] = ppl;
-      j["perplexity_after_chunk"] = chunk_ppl;
+      j["n_ctx"] = opts->n_ctx;
+      j["chunks"] = r.chunks;
+      j["scored_tokens"] = r.scored_tokens;
+      j["perplexity"] = r.perplexity;
+      j["perplexity_after_chunk"] = r.after_chunk;
       std::cout << j.dump(2) << "\n";
     } else {
       std::cout << fmt::format("{}: perplexity {:.4f} over {} chunks of {} tokens ({} tokens scored, {} in the text)\n",
-                               opts->text_file, ppl, n_chunks, n_ctx, scored, tokens.size());
+                               opts->text_file, r.perplexity, r.chunks, opts->n_ctx, r.scored_tokens, tokens.size());
     }
     exit_code = 0;
   });

@@ -1,5 +1,7 @@
 #include "tools/switchyard/run_options.h"
 
+#include "core/runtime/engine.h"
+
 #include <span>
 
 namespace sy::cli {
@@ -17,11 +19,7 @@ config::RunConfig RunOptions::load() const {
 }
 
 plugin::LoaderOptions RunOptions::loader_options(const config::RunConfig& config) const {
-  plugin::LoaderOptions options;
-  for (const auto& p : config.plugins.paths) options.config_paths.emplace_back(p);
-  options.require = config.plugins.require;
-  if (config.runtime.threads > 0) options.plugin_options.push_back({"threads", std::to_string(config.runtime.threads)});
-  return options;
+  return runtime::loader_options(config);
 }
 
 namespace {
