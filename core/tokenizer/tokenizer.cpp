@@ -161,6 +161,7 @@ struct Tokenizer::Impl {
   std::vector<int32_t> specials;      // control, user-defined and unknown tokens, longest text first
   std::vector<std::string> pieces;    // token_to_piece of every id, control tokens as their text
   std::vector<int32_t> byte_tokens;   // SentencePiece: the token for each byte, -1 if none
+  bool spm_split_words = false;       // SentencePiece: merges never cross the start of a word (see encode_spm)
 };
 
 Tokenizer Tokenizer::from_file(const gguf::File& file, const TokenizerOptions& options) {
@@ -260,6 +261,14 @@ Tokenizer::Tokenizer(Vocabulary vocabulary, const TokenizerOptions& options)
   }
 
   if (v.model() == Model::spm) {
+    impl_->spm_split_words = std::none_of(v.texts_.begin(), v.texts_.end(), [](const std::string& text) {
+      for (size_t p = text.find(kSpaceMark, 1); p != std::string::npos; p = text.find(kSpaceMark, p + 1)) {
+        if (p < kSpaceMark.size() || text.compare(p - kSpaceMark.size(), kSpaceMark.size(), kSpaceMark) != 0) {
+          return true;
+        }
+      }
+      return false;
+    });
     impl_->byte_tokens.assign(256, -1);
     static constexpr char kHex[] = "0123456789ABCDEF";
     for (int b = 0; b < 256; ++b) {
@@ -344,6 +353,35 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
 }
 
 void Tokenizer::encode_spm(std::string_view text, std::vector<int32_t>& out) const {
+  if (!impl_->spm_split_words) {
+    encode_spm_word(text, out);
+    return;
+  }
+  // No token of this vocabulary holds a "▁" after another character, so no merge can cross the start of a word
+  // ("▁" after a character that is not "▁"): the words merge independently with the very same result, in small
+  // queues, and a word seen before is not merged again.
+  std::unordered_map<std::string_view, std::vector<int32_t>> cache;
+  size_t start = 0;
+  auto flush = [&](size_t end) {
+    const std::string_view word = text.substr(start, end - start);
+    if (word.empty()) return;
+    if (auto hit = cache.find(word); hit != cache.end()) {
+      out.insert(out.end(), hit->second.begin(), hit->second.end());
+      return;
+    }
+    const size_t first = out.size();
+    encode_spm_word(word, out);
+    cache.emplace(word, std::vector<int32_t>(out.begin() + first, out.end()));
+  };
+  for (size_t p = text.find(kSpaceMark, 1); p != std::string_view::npos; p = text.find(kSpaceMark, p + 1)) {
+    if (p >= kSpaceMark.size() && text.substr(p - kSpaceMark.size(), kSpaceMark.size()) == kSpaceMark) continue;
+    flush(p);
+    start = p;
+  }
+  flush(text.size());
+}
+
+void Tokenizer::encode_spm_word(std::string_view text, std::vector<int32_t>& out) const {
   const Vocabulary& v = vocabulary_;
   if (text.empty()) return;
   std::vector<Symbol> symbols = split_symbols(text);

@@ -147,6 +147,7 @@ class Tokenizer {
  private:
   struct Impl;
   void encode_spm(std::string_view text, std::vector<int32_t>& out) const;
+  void encode_spm_word(std::string_view text, std::vector<int32_t>& out) const;
   void encode_bpe(std::string_view text, std::vector<int32_t>& out) const;
 
   Vocabulary vocabulary_;
