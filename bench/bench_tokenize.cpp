@@ -1,5 +1,6 @@
 // Tokenization throughput: MB/s and tokens/s of Tokenizer::encode on 1 MiB of English and 1 MiB of mixed-script
-// text, for a SentencePiece and a byte-level BPE vocabulary (median of repeated runs). With --reference, the
+// text (both repeat their words, as text does, which the per-call word cache exploits) and 1 MiB of words never
+// seen twice (the merges' own speed), for a SentencePiece and a byte-level BPE vocabulary (median of runs). With --reference, the
 // reference's llama-tokenize (built outside this repository) runs on the same files and vocabularies: its time
 // (less the time it takes on a one-byte file, i.e. loading) is printed beside ours, and its ids are compared.
 // Usage: bench_tokenize [--shared DIR] [--runs N] [--reference PATH/llama-tokenize] [--keep DIR]
@@ -63,6 +64,24 @@ std::string mixed_text() {
   return fill(phrases, 2);
 }
 
+// Words never seen twice: random pseudo-words (letter runs of 2-11, capitalised at times) with spaces, commas and
+// full stops, so that no word-level reuse helps and every word goes through the merges.
+std::string novel_words_text() {
+  std::mt19937_64 rng(3);
+  std::string out;
+  while (out.size() < kTextBytes) {
+    const size_t n = 2 + rng() % 10;
+    for (size_t i = 0; i < n; ++i) {
+      const char c = static_cast<char>('a' + rng() % 26);
+      out += i == 0 && rng() % 8 == 0 ? static_cast<char>(c - 'a' + 'A') : c;
+    }
+    const auto r = rng() % 16;
+    out += r == 0 ? ". " : r == 1 ? ", " : " ";
+  }
+  out.resize(kTextBytes);
+  return out;
+}
+
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
@@ -123,8 +142,8 @@ int main(int argc, char** argv) {
   }
   if (runs <= 0) runs = 1;
 
-  const std::vector<std::pair<std::string, std::string>> texts = {{"english", english_text(shared)},
-                                                                  {"mixed", mixed_text()}};
+  const std::vector<std::pair<std::string, std::string>> texts = {
+      {"english", english_text(shared)}, {"mixed", mixed_text()}, {"novel", novel_words_text()}};
   // The texts as files, for the reference (and for inspection with --keep).
   const std::filesystem::path dir = keep.empty() ? std::filesystem::temp_directory_path() / "bench-tokenize" : keep;
   std::filesystem::create_directories(dir);
