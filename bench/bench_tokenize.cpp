@@ -91,11 +91,12 @@ double seconds_since(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
-// Runs the reference on `file`: wall seconds, and the ids it printed ("[1, 2, 3]" with --ids).
+// Runs the reference on `file` as we encode (no BOS, the text as bytes: no escapes, no special tokens): wall
+// seconds, and the ids it printed ("[1, 2, 3]" with --ids).
 double run_reference(const std::string& binary, const std::string& vocab, const std::string& file,
                      std::vector<int32_t>& ids) {
   const std::string command =
-      "'" + binary + "' -m '" + vocab + "' -f '" + file + "' --ids --no-bos --log-disable 2>/dev/null";
+      "'" + binary + "' -m '" + vocab + "' -f '" + file + "' --ids --no-bos --no-escape --no-parse-special --log-disable 2>/dev/null";
   const auto start = std::chrono::steady_clock::now();
   FILE* pipe = popen(command.c_str(), "r");
   if (!pipe) return -1;
