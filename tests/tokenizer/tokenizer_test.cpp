@@ -10,6 +10,7 @@
 #include "core/common/error.h"
 #include "core/gguf/utf8.h"
 #include "core/gguf/writer.h"
+#include "core/tokenizer/pretokenizer.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/tokenizer/unicode.h"
 #include "tests/test_support.h"
@@ -442,4 +443,34 @@ TEST_CASE("SentencePiece gives the same ids word by word as over the whole text"
     CAPTURE(text);
     CHECK(whole.encode(text, false, false) == words.encode(text, false, false));
   }
+}
+
+namespace {
+
+std::vector<std::string> split_with(const char* name, const std::string& text) {
+  const tokenizer::PreTokenizer pre(*tokenizer::find_pretokenizer(name));
+  std::vector<tokenizer::Piece> pieces;
+  pre.split(text, pieces);
+  std::vector<std::string> out;
+  for (const auto& p : pieces) out.push_back(text.substr(p.offset, p.length));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("pre-tokenizers cut text as their patterns say, each pattern splitting what the previous left") {
+  using V = std::vector<std::string>;
+  // A space run before a word gives all but its last space to `\s+(?!\S)`.
+  CHECK(split_with("gpt-2", "Hello world's 123  x") == V{"Hello", " world", "'s", " 123", " ", " x"});
+  CHECK(split_with("llama3", "1234567 Hello\n\nworld") == V{"123", "456", "7", " Hello", "\n\n", "world"});
+  CHECK(split_with("qwen2", "x123") == V{"x", "1", "2", "3"});
+  CHECK(split_with("starcoder", "ab12 c") == V{"ab", "1", "2", " c"});
+  // default: punctuation first, then the GPT-2 pattern, then digit runs, then groups of three digits.
+  CHECK(split_with("default", "Hello, world! 1234") == V{"Hello", ",", " world", "!", " ", "123", "4"});
+  // deepseek-llm: newlines alone first, then letter runs with one leading space, ...
+  CHECK(split_with("deepseek-llm", "ab  \n") == V{"ab", "  ", "\n"});
+  CHECK(split_with("bloom", "Hello, world. Ok") == V{"Hello", ",", " world", ".", " Ok"});
+  CHECK_FALSE(tokenizer::find_pretokenizer("no-such-pre"));
+  CHECK(tokenizer::find_pretokenizer("")->name == "default");
+  CHECK(tokenizer::find_pretokenizer("llama-bpe")->name == "llama3");
 }
