@@ -226,6 +226,59 @@ std::string clean_spaces(std::string_view text) {
   return c;
 }
 
+// The bytes a token stands for (see Tokenizer::token_to_piece), control tokens as their text.
+std::string render_piece(Model model, TokenType type, const std::string& text) {
+  std::string piece;
+  switch (type) {
+    case TokenType::control:
+    case TokenType::unknown:
+    case TokenType::user_defined: return text;
+    case TokenType::normal:
+      if (model == Model::spm) {
+        piece = text;
+        replace_all(piece, kSpaceMark, " ");
+        return piece;
+      }
+      // Each character stands for one byte; one outside the alphabet (an added token marked normal) is kept.
+      for (size_t i = 0; i < text.size();) {
+        const Utf8Check c = check_utf8_char(std::string_view(text).substr(i));
+        std::optional<uint8_t> byte;
+        if (c.status == Utf8Check::ok) {
+          char32_t cp = static_cast<uint8_t>(text[i]);
+          if (c.length > 1) {
+            cp &= 0x7F >> c.length;
+            for (size_t k = 1; k < c.length; ++k) cp = (cp << 6) | (static_cast<uint8_t>(text[i + k]) & 0x3F);
+          }
+          byte = byte_alphabet().decode(cp);
+        }
+        if (byte) {
+          piece += static_cast<char>(*byte);
+        } else {
+          piece.append(text, i, c.length);
+        }
+        i += c.length;
+      }
+      return piece;
+    case TokenType::byte: {  // "<0xXX>"
+      unsigned value = 0;
+      bool ok = text.size() == 6 && text.starts_with("<0x") && text.back() == '>';
+      for (size_t k = 3; ok && k < 5; ++k) {
+        const char h = text[k];
+        const int d = h >= '0' && h <= '9'   ? h - '0'
+                      : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                      : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                                             : -1;
+        ok = d >= 0;
+        value = value * 16 + static_cast<unsigned>(d);
+      }
+      return ok ? std::string(1, static_cast<char>(value)) : text;
+    }
+    case TokenType::unused:
+    case TokenType::undefined: return piece;  // the reference renders them as nothing
+  }
+  return piece;
+}
+
 }  // namespace
 
 struct Tokenizer::Impl {
@@ -298,59 +351,7 @@ Tokenizer::Tokenizer(Vocabulary vocabulary, const TokenizerOptions& options)
                    [&](int32_t a, int32_t b) { return v.texts_[a].size() > v.texts_[b].size(); });
 
   impl_->pieces.resize(v.size());
-  for (int32_t id = 0; id < v.size(); ++id) {
-    const std::string& text = v.texts_[id];
-    std::string& piece = impl_->pieces[id];
-    switch (v.types_[id]) {
-      case TokenType::control:
-      case TokenType::unknown:
-      case TokenType::user_defined: piece = text; break;
-      case TokenType::normal:
-        if (v.model() == Model::spm) {
-          piece = text;
-          replace_all(piece, kSpaceMark, " ");
-        } else {
-          // Each character stands for one byte; one outside the alphabet (an added token marked normal) is kept.
-          for (size_t i = 0; i < text.size();) {
-            const Utf8Check c = check_utf8_char(std::string_view(text).substr(i));
-            if (c.status == Utf8Check::ok) {
-              char32_t cp = static_cast<uint8_t>(text[i]);
-              if (c.length > 1) {
-                cp &= 0x7F >> c.length;
-                for (size_t k = 1; k < c.length; ++k) cp = (cp << 6) | (static_cast<uint8_t>(text[i + k]) & 0x3F);
-              }
-              if (auto b = byte_alphabet().decode(cp)) {
-                piece += static_cast<char>(*b);
-              } else {
-                piece.append(text, i, c.length);
-              }
-            } else {
-              piece.append(text, i, c.length);
-            }
-            i += c.length;
-          }
-        }
-        break;
-      case TokenType::byte: {
-        // "<0xXX>"
-        unsigned value = 0;
-        bool ok = text.size() == 6 && text.starts_with("<0x") && text.back() == '>';
-        for (size_t k = 3; ok && k < 5; ++k) {
-          const char h = text[k];
-          const int d = h >= '0' && h <= '9'   ? h - '0'
-                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
-                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                                               : -1;
-          ok = d >= 0;
-          value = value * 16 + static_cast<unsigned>(d);
-        }
-        piece = ok ? std::string(1, static_cast<char>(value)) : text;
-        break;
-      }
-      case TokenType::unused:
-      case TokenType::undefined: break;  // the reference renders them as nothing
-    }
-  }
+  for (int32_t id = 0; id < v.size(); ++id) impl_->pieces[id] = render_piece(v.model(), v.types_[id], v.texts_[id]);
 
   if (v.model() == Model::spm) {
     impl_->spm_split_words = std::none_of(v.texts_.begin(), v.texts_.end(), [](const std::string& text) {
