@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <array>
 #include <queue>
 #include <unordered_map>
 
@@ -39,36 +40,41 @@ void replace_all(std::string& text, std::string_view from, std::string_view to) 
   text.swap(out);
 }
 
-// A symbol of the merge loops: a byte range of the text being merged, linked to its live neighbours.
+// A symbol of the merge loops: a byte range of the text being merged, linked to its live neighbours, with the
+// token whose text it is (-1 when it is none).
 struct Symbol {
   int prev;
   int next;
   size_t offset;
   size_t length;  // 0 once merged into its left neighbour
+  int32_t id;
 };
 
 // One symbol per character. Bytes that are not UTF-8 are symbols of one byte each: the reference cuts by the lead
 // byte alone, which for valid text is the same, but would swallow a following "▁" into a broken sequence.
-std::vector<Symbol> split_symbols(std::string_view text) {
+std::vector<Symbol> split_symbols(std::string_view text, const Vocabulary& vocabulary) {
   std::vector<Symbol> symbols;
   symbols.reserve(text.size());
   for (size_t offset = 0; offset < text.size();) {
     const Utf8Check c = check_utf8_char(text.substr(offset));
     const size_t n = c.status == Utf8Check::ok ? c.length : 1;
     const int index = static_cast<int>(symbols.size());
-    symbols.push_back({index - 1, offset + n == text.size() ? -1 : index + 1, offset, n});
+    symbols.push_back({index - 1, offset + n == text.size() ? -1 : index + 1, offset, n,
+                       vocabulary.find(text.substr(offset, n)).value_or(-1)});
     offset += n;
   }
   return symbols;
 }
 
-// A candidate merge of symbols `left` and `right`, valid while both still span `length` bytes together.
+// A candidate merge of symbols `left` and `right` into token `result`, valid while both still span `length` bytes
+// together.
 struct Bigram {
   int left;
   int right;
   float score;  // SentencePiece: higher first
   int32_t rank;  // BPE: lower first
   size_t length;
+  int32_t result;
 };
 
 struct SpmOrder {  // priority_queue's top is the highest score, then the leftmost
@@ -104,6 +110,7 @@ void merge_symbols(std::vector<Symbol>& symbols, Make make) {
     // compared: the two symbols are contiguous, so the same length means the same text.)
     if (left.length == 0 || right.length == 0 || left.length + right.length != bigram.length) continue;
     left.length += right.length;
+    left.id = bigram.result;
     right.length = 0;
     left.next = right.next;
     if (right.next >= 0) symbols[right.next].prev = bigram.left;
@@ -111,6 +118,74 @@ void merge_symbols(std::vector<Symbol>& symbols, Make make) {
     propose(bigram.left, left.next);
   }
 }
+
+// The tokens of each word already encoded in this call, as the range of `out` where they were written: text
+// repeats its words, and a word's tokens depend on the word alone. Keys view the caller's text.
+class WordCache {
+ public:
+  bool replay(std::string_view word, std::vector<int32_t>& out) const {
+    const auto hit = ranges_.find(word);
+    if (hit == ranges_.end()) return false;
+    for (size_t i = hit->second.first; i < hit->second.second; ++i) {
+      const int32_t id = out[i];
+      out.push_back(id);
+    }
+    return true;
+  }
+  void remember(std::string_view word, size_t first, size_t end) {
+    if (word.size() <= 256) ranges_.emplace(word, std::pair{first, end});
+  }
+
+ private:
+  std::unordered_map<std::string_view, std::pair<size_t, size_t>> ranges_;
+};
+
+// BPE merges by the ids of their two sides: (left, right) → (rank, id of the merged text). Open addressing over
+// one flat array, since the merge loop does a lookup per candidate pair and node-based maps miss the cache.
+class MergeTable {
+ public:
+  struct Merge {
+    int32_t rank;
+    int32_t result;
+  };
+  void build(const std::vector<std::pair<uint64_t, Merge>>& merges) {
+    size_t capacity = 16;
+    while (capacity < merges.size() * 2) capacity *= 2;
+    keys_.assign(capacity, kEmpty);
+    values_.assign(capacity, Merge{-1, -1});
+    mask_ = capacity - 1;
+    for (const auto& [key, merge] : merges) {
+      size_t slot = hash(key) & mask_;
+      while (keys_[slot] != kEmpty && keys_[slot] != key) slot = (slot + 1) & mask_;
+      if (keys_[slot] == key && values_[slot].rank <= merge.rank) continue;  // the first of duplicates wins
+      keys_[slot] = key;
+      values_[slot] = merge;
+    }
+  }
+  static uint64_t key(int32_t left, int32_t right) {
+    return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
+  }
+  const Merge* find(uint64_t key) const {
+    if (keys_.empty()) return nullptr;
+    for (size_t slot = hash(key) & mask_;; slot = (slot + 1) & mask_) {
+      if (keys_[slot] == key) return &values_[slot];
+      if (keys_[slot] == kEmpty) return nullptr;
+    }
+  }
+
+ private:
+  static constexpr uint64_t kEmpty = ~uint64_t{0};  // ids are below 2^31, so no key is all ones
+  static size_t hash(uint64_t x) {  // splitmix64's finaliser
+    x ^= x >> 30;
+    x *= 0xBF58476D1CE4E5B9ull;
+    x ^= x >> 27;
+    x *= 0x94D049BB133111EBull;
+    return static_cast<size_t>(x ^ (x >> 31));
+  }
+  std::vector<uint64_t> keys_;
+  std::vector<Merge> values_;
+  size_t mask_ = 0;
+};
 
 // The reference's clean-up of decoded BPE text, pass by pass: no space before . , ! ?; " ' " → "'"; no space
 // before 's 'm 're 've.
@@ -151,6 +226,59 @@ std::string clean_spaces(std::string_view text) {
   return c;
 }
 
+// The bytes a token stands for (see Tokenizer::token_to_piece), control tokens as their text.
+std::string render_piece(Model model, TokenType type, const std::string& text) {
+  std::string piece;
+  switch (type) {
+    case TokenType::control:
+    case TokenType::unknown:
+    case TokenType::user_defined: return text;
+    case TokenType::normal:
+      if (model == Model::spm) {
+        piece = text;
+        replace_all(piece, kSpaceMark, " ");
+        return piece;
+      }
+      // Each character stands for one byte; one outside the alphabet (an added token marked normal) is kept.
+      for (size_t i = 0; i < text.size();) {
+        const Utf8Check c = check_utf8_char(std::string_view(text).substr(i));
+        std::optional<uint8_t> byte;
+        if (c.status == Utf8Check::ok) {
+          char32_t cp = static_cast<uint8_t>(text[i]);
+          if (c.length > 1) {
+            cp &= 0x7F >> c.length;
+            for (size_t k = 1; k < c.length; ++k) cp = (cp << 6) | (static_cast<uint8_t>(text[i + k]) & 0x3F);
+          }
+          byte = byte_alphabet().decode(cp);
+        }
+        if (byte) {
+          piece += static_cast<char>(*byte);
+        } else {
+          piece.append(text, i, c.length);
+        }
+        i += c.length;
+      }
+      return piece;
+    case TokenType::byte: {  // "<0xXX>"
+      unsigned value = 0;
+      bool ok = text.size() == 6 && text.starts_with("<0x") && text.back() == '>';
+      for (size_t k = 3; ok && k < 5; ++k) {
+        const char h = text[k];
+        const int d = h >= '0' && h <= '9'   ? h - '0'
+                      : h >= 'A' && h <= 'F' ? h - 'A' + 10
+                      : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                                             : -1;
+        ok = d >= 0;
+        value = value * 16 + static_cast<unsigned>(d);
+      }
+      return ok ? std::string(1, static_cast<char>(value)) : text;
+    }
+    case TokenType::unused:
+    case TokenType::undefined: return piece;  // the reference renders them as nothing
+  }
+  return piece;
+}
+
 }  // namespace
 
 struct Tokenizer::Impl {
@@ -161,6 +289,10 @@ struct Tokenizer::Impl {
   std::vector<int32_t> specials;      // control, user-defined and unknown tokens, longest text first
   std::vector<std::string> pieces;    // token_to_piece of every id, control tokens as their text
   std::vector<int32_t> byte_tokens;   // SentencePiece: the token for each byte, -1 if none
+  bool spm_split_words = false;       // SentencePiece: merges never cross the start of a word (see encode_spm)
+  MergeTable merges;                  // BPE: merges whose two sides are tokens, by their ids;
+                                      // SentencePiece: every token that is two tokens joined (rank unused)
+  std::array<int32_t, 256> byte_symbol_ids{};  // BPE: the token of each byte's character, -1 if none
 };
 
 Tokenizer Tokenizer::from_file(const gguf::File& file, const TokenizerOptions& options) {
@@ -190,6 +322,20 @@ Tokenizer::Tokenizer(Vocabulary vocabulary, const TokenizerOptions& options)
                   "looks wrong", v.file_name());
     }
     impl_->pre.emplace(*spec);
+    std::vector<std::pair<uint64_t, MergeTable::Merge>> merges;
+    merges.reserve(v.merge_ranks_.size());
+    for (const auto& [merge, rank] : v.merge_ranks_) {
+      const size_t space = merge.find(' ', 1);  // as Vocabulary::from_file split it
+      const auto left = v.find(std::string_view(merge).substr(0, space));
+      const auto right = v.find(std::string_view(merge).substr(space + 1));
+      if (!left || !right) continue;  // a side that is no token: the merge loop looks such pairs up by text
+      const auto result = v.find(merge.substr(0, space) + merge.substr(space + 1));
+      merges.emplace_back(MergeTable::key(*left, *right), MergeTable::Merge{rank, result.value_or(-1)});
+    }
+    impl_->merges.build(merges);
+    for (int b = 0; b < 256; ++b) {
+      impl_->byte_symbol_ids[b] = v.find(byte_alphabet().encode(static_cast<uint8_t>(b))).value_or(-1);
+    }
     impl_->pre_name = spec->name;
     impl_->clean_spaces = spec->clean_spaces;
     impl_->ignore_merges = spec->ignore_merges;
@@ -205,61 +351,29 @@ Tokenizer::Tokenizer(Vocabulary vocabulary, const TokenizerOptions& options)
                    [&](int32_t a, int32_t b) { return v.texts_[a].size() > v.texts_[b].size(); });
 
   impl_->pieces.resize(v.size());
-  for (int32_t id = 0; id < v.size(); ++id) {
-    const std::string& text = v.texts_[id];
-    std::string& piece = impl_->pieces[id];
-    switch (v.types_[id]) {
-      case TokenType::control:
-      case TokenType::unknown:
-      case TokenType::user_defined: piece = text; break;
-      case TokenType::normal:
-        if (v.model() == Model::spm) {
-          piece = text;
-          replace_all(piece, kSpaceMark, " ");
-        } else {
-          // Each character stands for one byte; one outside the alphabet (an added token marked normal) is kept.
-          for (size_t i = 0; i < text.size();) {
-            const Utf8Check c = check_utf8_char(std::string_view(text).substr(i));
-            if (c.status == Utf8Check::ok) {
-              char32_t cp = static_cast<uint8_t>(text[i]);
-              if (c.length > 1) {
-                cp &= 0x7F >> c.length;
-                for (size_t k = 1; k < c.length; ++k) cp = (cp << 6) | (static_cast<uint8_t>(text[i + k]) & 0x3F);
-              }
-              if (auto b = byte_alphabet().decode(cp)) {
-                piece += static_cast<char>(*b);
-              } else {
-                piece.append(text, i, c.length);
-              }
-            } else {
-              piece.append(text, i, c.length);
-            }
-            i += c.length;
-          }
-        }
-        break;
-      case TokenType::byte: {
-        // "<0xXX>"
-        unsigned value = 0;
-        bool ok = text.size() == 6 && text.starts_with("<0x") && text.back() == '>';
-        for (size_t k = 3; ok && k < 5; ++k) {
-          const char h = text[k];
-          const int d = h >= '0' && h <= '9'   ? h - '0'
-                        : h >= 'A' && h <= 'F' ? h - 'A' + 10
-                        : h >= 'a' && h <= 'f' ? h - 'a' + 10
-                                               : -1;
-          ok = d >= 0;
-          value = value * 16 + static_cast<unsigned>(d);
-        }
-        piece = ok ? std::string(1, static_cast<char>(value)) : text;
-        break;
-      }
-      case TokenType::unused:
-      case TokenType::undefined: break;  // the reference renders them as nothing
-    }
-  }
+  for (int32_t id = 0; id < v.size(); ++id) impl_->pieces[id] = render_piece(v.model(), v.types_[id], v.texts_[id]);
 
   if (v.model() == Model::spm) {
+    impl_->spm_split_words = std::none_of(v.texts_.begin(), v.texts_.end(), [](const std::string& text) {
+      for (size_t p = text.find(kSpaceMark, 1); p != std::string::npos; p = text.find(kSpaceMark, p + 1)) {
+        if (p < kSpaceMark.size() || text.compare(p - kSpaceMark.size(), kSpaceMark.size(), kSpaceMark) != 0) {
+          return true;
+        }
+      }
+      return false;
+    });
+    std::vector<std::pair<uint64_t, MergeTable::Merge>> pairs;
+    for (int32_t id = 0; id < v.size(); ++id) {
+      const std::string_view text = v.texts_[id];
+      for (size_t cut = 1; cut < text.size(); ++cut) {
+        const auto left = v.find(text.substr(0, cut));
+        if (!left) continue;
+        if (const auto right = v.find(text.substr(cut))) {
+          pairs.emplace_back(MergeTable::key(*left, *right), MergeTable::Merge{0, id});
+        }
+      }
+    }
+    impl_->merges.build(pairs);
     impl_->byte_tokens.assign(256, -1);
     static constexpr char kHex[] = "0123456789ABCDEF";
     for (int b = 0; b < 256; ++b) {
@@ -344,18 +458,52 @@ std::vector<int32_t> Tokenizer::encode(std::string_view text, bool add_special, 
 }
 
 void Tokenizer::encode_spm(std::string_view text, std::vector<int32_t>& out) const {
+  if (!impl_->spm_split_words) {
+    encode_spm_word(text, out);
+    return;
+  }
+  // No token of this vocabulary holds a "▁" after another character, so no merge can cross the start of a word
+  // ("▁" after a character that is not "▁"): the words merge independently with the very same result, in small
+  // queues, and a word seen before is not merged again.
+  WordCache cache;
+  size_t start = 0;
+  auto flush = [&](size_t end) {
+    const std::string_view word = text.substr(start, end - start);
+    if (word.empty() || cache.replay(word, out)) return;
+    const size_t first = out.size();
+    encode_spm_word(word, out);
+    cache.remember(word, first, out.size());
+  };
+  for (size_t p = text.find(kSpaceMark, 1); p != std::string_view::npos; p = text.find(kSpaceMark, p + 1)) {
+    if (p >= kSpaceMark.size() && text.substr(p - kSpaceMark.size(), kSpaceMark.size()) == kSpaceMark) continue;
+    flush(p);
+    start = p;
+  }
+  flush(text.size());
+}
+
+void Tokenizer::encode_spm_word(std::string_view text, std::vector<int32_t>& out) const {
   const Vocabulary& v = vocabulary_;
   if (text.empty()) return;
-  std::vector<Symbol> symbols = split_symbols(text);
+  std::vector<Symbol> symbols = split_symbols(text, v);
   merge_symbols<SpmOrder>(symbols, [&](const Symbol& left, const Symbol& right) -> std::optional<Bigram> {
-    const auto id = v.find(text.substr(left.offset, left.length + right.length));
-    if (!id) return std::nullopt;
-    return Bigram{0, 0, v.scores_[*id], 0, left.length + right.length};
+    const size_t length = left.length + right.length;
+    int32_t id;
+    if (left.id >= 0 && right.id >= 0) {  // two tokens: their join is a token exactly when the table has it
+      const MergeTable::Merge* m = impl_->merges.find(MergeTable::key(left.id, right.id));
+      if (!m) return std::nullopt;
+      id = m->result;
+    } else {
+      const auto found = v.find(text.substr(left.offset, length));
+      if (!found) return std::nullopt;
+      id = *found;
+    }
+    return Bigram{0, 0, v.scores_[id], 0, length, id};
   });
   for (int i = 0; i != -1; i = symbols[i].next) {
     const Symbol& s = symbols[i];
-    if (auto id = v.find(text.substr(s.offset, s.length))) {
-      out.push_back(*id);
+    if (s.id >= 0) {
+      out.push_back(s.id);
       continue;
     }
     for (size_t k = 0; k < s.length; ++k) {
@@ -376,53 +524,64 @@ void Tokenizer::encode_bpe(std::string_view text, std::vector<int32_t>& out) con
   const Vocabulary& v = vocabulary_;
   std::vector<Piece> pieces;
   impl_->pre->split(text, pieces);
-  // Words repeat a lot in real text; their tokens depend on the word alone.
-  std::unordered_map<std::string, std::vector<int32_t>> cache;
-  std::string word;
+  WordCache cache;
+  std::string word;  // the piece in GPT-2's byte alphabet
   std::string key;
+  std::vector<Symbol> symbols;
   for (const Piece& piece : pieces) {
-    word.clear();
-    for (size_t k = 0; k < piece.length; ++k) {
-      word += byte_alphabet().encode(static_cast<uint8_t>(text[piece.offset + k]));
-    }
-    if (impl_->ignore_merges) {
-      if (auto id = v.find(word)) {
-        out.push_back(*id);
-        continue;
-      }
-    }
-    if (auto hit = cache.find(word); hit != cache.end()) {
-      out.insert(out.end(), hit->second.begin(), hit->second.end());
-      continue;
-    }
+    const std::string_view raw = text.substr(piece.offset, piece.length);
+    if (cache.replay(raw, out)) continue;
     const size_t first = out.size();
-    std::vector<Symbol> symbols = split_symbols(word);
-    merge_symbols<BpeOrder>(symbols, [&](const Symbol& left, const Symbol& right) -> std::optional<Bigram> {
-      key.assign(word, left.offset, left.length).append(1, ' ').append(word, right.offset, right.length);
-      const auto it = v.merge_ranks_.find(std::string_view(key));
-      if (it == v.merge_ranks_.end()) return std::nullopt;
-      return Bigram{0, 0, 0.0f, it->second, left.length + right.length};
-    });
-    for (int i = 0; i != -1 && !symbols.empty(); i = symbols[i].next) {
-      const std::string_view s = std::string_view(word).substr(symbols[i].offset, symbols[i].length);
-      if (auto id = v.find(s)) {
-        out.push_back(*id);
-        continue;
-      }
-      // A symbol the vocabulary lacks: its bytes one by one, as the reference does. Where bytes are missing too
-      // the reference drops them; we give one unknown token per run of them, if the vocabulary has one.
-      bool in_missing_run = false;
-      for (char c : s) {
-        if (auto id = v.find(std::string_view(&c, 1))) {
-          out.push_back(*id);
-          in_missing_run = false;
-        } else if (auto unk = v.unknown(); unk && !in_missing_run) {
-          out.push_back(*unk);
-          in_missing_run = true;
+    // One symbol per byte: each byte's character in the alphabet.
+    word.clear();
+    symbols.clear();
+    for (size_t k = 0; k < raw.size(); ++k) {
+      const auto b = static_cast<uint8_t>(raw[k]);
+      const int index = static_cast<int>(k);
+      const std::string& encoded = byte_alphabet().encode(b);
+      symbols.push_back({index - 1, k + 1 == raw.size() ? -1 : index + 1, word.size(), encoded.size(),
+                         impl_->byte_symbol_ids[b]});
+      word += encoded;
+    }
+    std::optional<int32_t> whole;
+    if (impl_->ignore_merges) whole = v.find(word);
+    if (whole) {
+      out.push_back(*whole);
+    } else {
+      merge_symbols<BpeOrder>(symbols, [&](const Symbol& left, const Symbol& right) -> std::optional<Bigram> {
+        const size_t length = left.length + right.length;
+        if (left.id >= 0 && right.id >= 0) {
+          const MergeTable::Merge* m = impl_->merges.find(MergeTable::key(left.id, right.id));
+          if (!m) return std::nullopt;
+          return Bigram{0, 0, 0.0f, m->rank, length, m->result};
+        }
+        // A side that is no token (only in unusual vocabularies): look the pair up by text, as the reference does.
+        key.assign(word, left.offset, left.length).append(1, ' ').append(word, right.offset, right.length);
+        const auto it = v.merge_ranks_.find(std::string_view(key));
+        if (it == v.merge_ranks_.end()) return std::nullopt;
+        const auto result = v.find(std::string_view(word).substr(left.offset, length));
+        return Bigram{0, 0, 0.0f, it->second, length, result.value_or(-1)};
+      });
+      for (int i = 0; i != -1 && !symbols.empty(); i = symbols[i].next) {
+        if (symbols[i].id >= 0) {
+          out.push_back(symbols[i].id);
+          continue;
+        }
+        // A symbol the vocabulary lacks: its bytes one by one, as the reference does. Where bytes are missing too
+        // the reference drops them; we give one unknown token per run of them, if the vocabulary has one.
+        bool in_missing_run = false;
+        for (char c : std::string_view(word).substr(symbols[i].offset, symbols[i].length)) {
+          if (auto id = v.find(std::string_view(&c, 1))) {
+            out.push_back(*id);
+            in_missing_run = false;
+          } else if (auto unk = v.unknown(); unk && !in_missing_run) {
+            out.push_back(*unk);
+            in_missing_run = true;
+          }
         }
       }
     }
-    if (word.size() <= 64) cache.emplace(word, std::vector<int32_t>(out.begin() + first, out.end()));
+    cache.remember(raw, first, out.size());
   }
 }
 

@@ -132,6 +132,8 @@ class Tokenizer {
   // Invalid UTF-8 is not an error: its bytes are kept and become byte tokens (BPE's byte alphabet, SentencePiece's
   // <0xXX> fallback, else the unknown token), so decode(encode(x)) == x wherever the vocabulary can spell x.
   // (The reference replaces each invalid byte by U+FFFD first; valid UTF-8 gives the reference's ids.)
+  // Throws sy::Error only where PCRE2 gives up on a pathological text (invalid_argument: a resource limit) or a
+  // SentencePiece vocabulary can spell neither a byte nor "unknown" (unsupported).
   std::vector<int32_t> encode(std::string_view text, bool add_special, bool parse_special) const;
 
   // The bytes one token stands for: SentencePiece "▁" → space and <0xXX> → the byte, byte-level BPE's alphabet
@@ -147,6 +149,7 @@ class Tokenizer {
  private:
   struct Impl;
   void encode_spm(std::string_view text, std::vector<int32_t>& out) const;
+  void encode_spm_word(std::string_view text, std::vector<int32_t>& out) const;
   void encode_bpe(std::string_view text, std::vector<int32_t>& out) const;
 
   Vocabulary vocabulary_;

@@ -10,6 +10,7 @@
 #include "core/common/error.h"
 #include "core/gguf/utf8.h"
 #include "core/gguf/writer.h"
+#include "core/tokenizer/pretokenizer.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/tokenizer/unicode.h"
 #include "tests/test_support.h"
@@ -403,4 +404,73 @@ TEST_CASE("the reader checks every special-token key the tokenizer reads, with -
   const auto set = rewrite(vocab_path("llama-spm"), dir / "set.gguf", "tokenizer.ggml.fim_pre_token_id",
                            gguf::Value::make_uint(gguf::ValueType::UINT32, 7));
   CHECK(open_tokenizer(set).vocabulary().special(tokenizer::SpecialToken::fim_prefix) == 7);
+}
+
+TEST_CASE("SentencePiece gives the same ids word by word as over the whole text") {
+  // encode_spm merges words separately when no token holds a "▁" after another character. A vocabulary with one
+  // such token (appended, so that no other id changes) takes the whole-text path; both must agree.
+  test::ScratchDir dir;
+  const auto source = gguf::File::open(vocab_path("llama-spm"));
+  gguf::Writer writer(source.alignment());
+  for (const auto& kv : source.metadata()) {
+    if (kv.key == "general.alignment") continue;
+    gguf::Array a = kv.value.as_array() ? *kv.value.as_array() : gguf::Array{};
+    if (kv.key == "tokenizer.ggml.tokens") {
+      a.strings.push_back("q\xE2\x96\x81z");
+    } else if (kv.key == "tokenizer.ggml.scores") {
+      const float score = -1e9f;
+      a.raw.insert(a.raw.end(), reinterpret_cast<const std::byte*>(&score), reinterpret_cast<const std::byte*>(&score) + 4);
+    } else if (kv.key == "tokenizer.ggml.token_type") {
+      const int32_t normal = 1;
+      a.raw.insert(a.raw.end(), reinterpret_cast<const std::byte*>(&normal), reinterpret_cast<const std::byte*>(&normal) + 4);
+    } else {
+      writer.add(kv.key, kv.value);
+      continue;
+    }
+    writer.add(kv.key, gguf::Value::make_array(std::move(a)));
+  }
+  writer.write(dir / "whole.gguf");
+  const Tokenizer words = open_tokenizer(vocab_path("llama-spm"));
+  const Tokenizer whole = open_tokenizer(dir / "whole.gguf");
+  CHECK(whole.vocabulary().size() == words.vocabulary().size() + 1);
+  auto rng = test::make_rng("SentencePiece word split");
+  std::vector<std::string> texts;
+  for (const Case& c : read_cases("llama-spm")) texts.push_back(c.text);
+  for (int i = 0; i < 50; ++i) texts.push_back(random_unicode(rng, 1 + rng() % 300));
+  texts.push_back(read_text(test::shared_dir() / "text" / "park-story.txt"));
+  for (const std::string& text : texts) {
+    if (text.find("q z") != std::string::npos) continue;  // where the appended token could appear
+    CAPTURE(text);
+    CHECK(whole.encode(text, false, false) == words.encode(text, false, false));
+  }
+}
+
+namespace {
+
+std::vector<std::string> split_with(const char* name, const std::string& text) {
+  const tokenizer::PreTokenizer pre(*tokenizer::find_pretokenizer(name));
+  std::vector<tokenizer::Piece> pieces;
+  pre.split(text, pieces);
+  std::vector<std::string> out;
+  for (const auto& p : pieces) out.push_back(text.substr(p.offset, p.length));
+  return out;
+}
+
+}  // namespace
+
+TEST_CASE("pre-tokenizers cut text as their patterns say, each pattern splitting what the previous left") {
+  using V = std::vector<std::string>;
+  // A space run before a word gives all but its last space to `\s+(?!\S)`.
+  CHECK(split_with("gpt-2", "Hello world's 123  x") == V{"Hello", " world", "'s", " 123", " ", " x"});
+  CHECK(split_with("llama3", "1234567 Hello\n\nworld") == V{"123", "456", "7", " Hello", "\n\n", "world"});
+  CHECK(split_with("qwen2", "x123") == V{"x", "1", "2", "3"});
+  CHECK(split_with("starcoder", "ab12 c") == V{"ab", "1", "2", " c"});
+  // default: punctuation first, then the GPT-2 pattern, then digit runs, then groups of three digits.
+  CHECK(split_with("default", "Hello, world! 1234") == V{"Hello", ",", " world", "!", " ", "123", "4"});
+  // deepseek-llm: newlines alone first, then letter runs with one leading space, ...
+  CHECK(split_with("deepseek-llm", "ab  \n") == V{"ab", "  ", "\n"});
+  CHECK(split_with("bloom", "Hello, world. Ok") == V{"Hello", ",", " world", ".", " Ok"});
+  CHECK_FALSE(tokenizer::find_pretokenizer("no-such-pre"));
+  CHECK(tokenizer::find_pretokenizer("")->name == "default");
+  CHECK(tokenizer::find_pretokenizer("llama-bpe")->name == "llama3");
 }
