@@ -1,4 +1,4 @@
-// Pins core/plugin's loader: each deliberately broken plugin (broken_plugin.cpp) is skipped with the right reason
+// Pins core/plugin's discovery: each deliberately broken plugin (broken_plugin.cpp) is skipped with the right reason
 // while good plugins still load; search order, deduplication, `require` and status-to-error mapping.
 #include <doctest/doctest.h>
 
@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "core/common/error.h"
-#include "core/plugin/loader.h"
+#include "core/plugin/discovery.h"
 #include "core/plugin/status.h"
 #include "tests/test_support.h"
 

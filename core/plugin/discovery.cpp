@@ -1,4 +1,4 @@
-#include "core/plugin/loader.h"
+#include "core/plugin/discovery.h"
 
 #include <spdlog/spdlog.h>
 
