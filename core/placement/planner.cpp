@@ -322,6 +322,13 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
       if (!std::regex_search(t.name, rules[r])) continue;
       const auto& o = config.placement.overrides[r];
       DeviceState* s = b.find(o.device);
+      if (s && s->excluded) {
+        // The rule's device refused an allocation in this load: choosing it again would only repeat the refusal
+        // (and re-plan forever), so the tensor is placed by the policy like any other.
+        b.notes.push_back(fmt::format("placement.overrides[{}] sends {} to {}, which refused an allocation in this "
+                                      "load; placed by the policy instead", r, t.name, o.device));
+        break;
+      }
       if (!s) {
         throw Error(ErrorCode::invalid_argument,
                     fmt::format("placement.overrides[{}] sends {} to {}, which placement.device '{}' excludes", r,
@@ -399,6 +406,8 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
     if (policy == "cpu") {
       chosen = b.find("cpu");
       if (!chosen) throw Error(ErrorCode::not_found, "placement.policy is \"cpu\" but no cpu device is loaded");
+      // With the policy's only device refusing, nothing is left: the loader turns this into its final error.
+      if (chosen->excluded) no_room(label + " (placement.policy \"cpu\")", b.cost(*chosen, group, layer_kv).value_or(0), b);
       reason = "policy cpu";
     } else if (policy == "layers") {
       for (size_t r = 0; r < config.placement.layers.size(); ++r) {
@@ -412,6 +421,12 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
       if (!chosen) {
         chosen = b.find("cpu");
         reason = "no range in placement.layers covers this layer: the cpu";
+      }
+      if (chosen && chosen->excluded) {
+        // A device that refused takes nothing more: the layer goes to the next device with room, as in `auto`.
+        b.notes.push_back(fmt::format("{} ({}) would go to {}, which refused an allocation in this load; placed on "
+                                      "the next device with room instead", label, reason, chosen->description.name));
+        chosen = nullptr;
       }
     }
     if (chosen) {
