@@ -2,10 +2,10 @@
 
 #include <charconv>
 #include <cstdlib>
-#include <fstream>
 #include <set>
 #include <sstream>
 
+#include "core/common/regular_file.h"
 #include "core/config/schema.h"
 
 namespace sy::config {
@@ -181,10 +181,11 @@ RunConfig load_run_config(const std::optional<std::filesystem::path>& file, cons
 
   if (file) {
     const std::string name = file->string();
-    std::ifstream in(*file);
-    if (!in) throw Error(ErrorCode::io, name + ": cannot open the run configuration");
+    // Refused before it is opened when it is a FIFO, socket or device, and before it is read when it is larger
+    // than any configuration could be.
+    const std::string text = read_regular_file(*file, kMaxConfigBytes, "the run configuration");
     try {
-      doc = ordered_json::parse(in);
+      doc = ordered_json::parse(text);
     } catch (const ordered_json::parse_error& e) {
       throw Error(ErrorCode::invalid_argument, name + ": not valid JSON: " + e.what());
     }

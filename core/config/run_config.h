@@ -86,6 +86,10 @@ struct Setting {
 // SWITCHYARD_SEED → runtime.seed). `getenv` is injectable for tests.
 std::vector<Setting> settings_from_environment(const char* (*getenv)(const char*) = nullptr);
 
+// A run configuration is a few kilobytes; anything this large is a mistake (or an attack) and is refused with
+// its size before it is read.
+constexpr uint64_t kMaxConfigBytes = uint64_t{16} << 20;
+
 // Loads `file` (optional), then applies `environment` and then `flags`. Throws sy::Error(invalid_argument) that
 // lists every problem, each naming its key path, value, what is allowed and its source.
 RunConfig load_run_config(const std::optional<std::filesystem::path>& file, const std::vector<Setting>& environment,
