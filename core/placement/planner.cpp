@@ -4,8 +4,9 @@
 #include <charconv>
 #include <cmath>
 #include <fmt/format.h>
+#include <re2/re2.h>
 #include <map>
-#include <regex>
+#include <memory>
 #include <set>
 
 #include "core/common/error.h"
@@ -313,13 +314,24 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
   }
 
   // 2. Overrides: the first rule whose expression matches a tensor's name decides its device.
-  std::vector<std::regex> rules;
-  for (const auto& o : config.placement.overrides) rules.emplace_back(o.pattern);
+  //    RE2 matches in time linear in the name, whatever the pattern: a user's `^(.|.|.)*X$` cannot hang a plan.
+  std::vector<std::unique_ptr<RE2>> rules;
+  RE2::Options options;
+  options.set_log_errors(false);
+  for (size_t r = 0; r < config.placement.overrides.size(); ++r) {
+    const auto& o = config.placement.overrides[r];
+    rules.push_back(std::make_unique<RE2>(o.pattern, options));
+    if (!rules.back()->ok()) {  // the config loader already refused it; a config built by hand may not have been
+      throw Error(ErrorCode::invalid_argument, fmt::format("placement.overrides[{}].pattern \"{}\" is not a valid "
+                                                           "regular expression (RE2 syntax): {}", r, o.pattern,
+                                                           rules.back()->error()));
+    }
+  }
   for (size_t i = 0; i < tensors.size(); ++i) {
     if (done[i]) continue;
     const auto& t = tensors[i];
     for (size_t r = 0; r < rules.size(); ++r) {
-      if (!std::regex_search(t.name, rules[r])) continue;
+      if (!RE2::PartialMatch(t.name, *rules[r])) continue;
       const auto& o = config.placement.overrides[r];
       DeviceState* s = b.find(o.device);
       if (s && s->excluded) {
