@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "core/gguf/tensor_type.h"
-#include "core/plugin/loader.h"
+#include "core/plugin/discovery.h"
 #include "bench/native_weight.h"
 #include "core/quant/quantize.h"
 

@@ -2,10 +2,10 @@
 
 #include <charconv>
 #include <cstdlib>
-#include <fstream>
 #include <set>
 #include <sstream>
 
+#include "core/common/regular_file.h"
 #include "core/config/schema.h"
 
 namespace sy::config {
@@ -71,11 +71,18 @@ void set_at(ordered_json& doc, const std::string& path, ordered_json value) {
   (*node)[parts.back()] = std::move(value);
 }
 
-void collect_leaves(const ordered_json& v, const std::string& path, std::vector<std::string>& out) {
+// Every leaf with its dotted path and its value. The value is kept rather than found again from the path: a key
+// may itself contain a dot (a device named "gpu.0"), so a path cannot always be split back into keys.
+struct Leaf {
+  std::string path;
+  const ordered_json* value = nullptr;
+};
+
+void collect_leaves(const ordered_json& v, const std::string& path, std::vector<Leaf>& out) {
   if (v.is_object() && !v.empty()) {
     for (const auto& [key, child] : v.items()) collect_leaves(child, path.empty() ? key : path + "." + key, out);
   } else {
-    out.push_back(path);
+    out.push_back({path, &v});
   }
 }
 
@@ -144,11 +151,106 @@ void check_consistency(const RunConfig& c, const std::map<std::string, std::stri
                          "; ranges are inclusive and ascending");
     }
   }
+  // Sizes in MiB become bytes (<< 20): anything past 2^44 - 1 MiB would wrap around to a small number of bytes.
+  constexpr uint64_t kMaxMib = UINT64_MAX >> 20;
+  std::vector<std::pair<std::string, uint64_t>> mib_values = {
+      {"placement.gpu_memory_limit_mib", c.placement.gpu_memory_limit_mib},
+      {"loading.lazy_budget_mib", c.loading.lazy_budget_mib},
+      {"loading.staging_mib", c.loading.staging_mib}};
+  for (const auto& [device, budget] : c.placement.devices)
+    mib_values.emplace_back("placement.devices." + device + ".reserve_mib", budget.reserve_mib);
+  for (const auto& [path, value] : mib_values) {
+    if (value > kMaxMib) {
+      problems.push_back(origin(path) + ": '" + path + "' is " + std::to_string(value) + " MiB, more than the " +
+                         std::to_string(kMaxMib) + " MiB (16 EiB) that a byte count can hold");
+    }
+  }
   if (c.placement.policy == "layers" && c.placement.layers.empty()) {
     problems.push_back(origin("placement.policy") +
                        ": 'placement.policy' is \"layers\" but 'placement.layers' is empty; give at least one range");
   }
 }
+
+// ---- Bounds checked before the document is built ----------------------------------------------------------------
+// A SAX pass (nlohmann's parser is iterative: no recursion, linear time) refuses what no configuration needs and
+// what would make later passes slow or deep: nesting past kMaxConfigDepth, an object or array with more than
+// kMaxConfigMembers members (the order-keeping document inserts keys in linear time each), strings longer than
+// kMaxConfigStringBytes. Syntax errors are left to the real parse, whose messages are better.
+constexpr size_t kMaxConfigDepth = 32;
+constexpr size_t kMaxConfigMembers = 4096;
+constexpr size_t kMaxConfigStringBytes = 4096;
+
+class BoundsCheck : public nlohmann::json_sax<json> {
+ public:
+  std::string problem;  // set when a bound was exceeded
+
+  bool null() override { return value(); }
+  bool boolean(bool) override { return value(); }
+  bool number_integer(number_integer_t) override { return value(); }
+  bool number_unsigned(number_unsigned_t) override { return value(); }
+  bool number_float(number_float_t, const string_t&) override { return value(); }
+  bool string(string_t& text) override {
+    if (text.size() > kMaxConfigStringBytes) return fail(fmt_size("a string of", text.size(), kMaxConfigStringBytes, "bytes"));
+    return value();
+  }
+  bool binary(binary_t&) override { return value(); }
+  bool start_object(size_t) override { return open(false); }
+  bool key(string_t& text) override {
+    if (text.size() > kMaxConfigStringBytes) return fail(fmt_size("a key of", text.size(), kMaxConfigStringBytes, "bytes"));
+    if (++frames_.back().members > kMaxConfigMembers)
+      return fail(fmt_size("an object with more than", kMaxConfigMembers, kMaxConfigMembers, "keys"));
+    frames_.back().key = text;
+    return true;
+  }
+  bool end_object() override { return close(); }
+  bool start_array(size_t) override { return open(true); }
+  bool end_array() override { return close(); }
+  bool parse_error(size_t, const std::string&, const nlohmann::detail::exception&) override { return false; }
+
+ private:
+  struct Frame {
+    bool array = false;
+    size_t members = 0;
+    std::string key;
+  };
+  std::vector<Frame> frames_;
+
+  // Where the parser is, for messages: "placement.overrides[3]", at most a few components.
+  std::string where() const {
+    std::string path;
+    for (size_t i = 0; i < frames_.size() && i < 8; ++i) {
+      const auto& f = frames_[i];
+      if (f.array) path += "[" + std::to_string(f.members ? f.members - 1 : 0) + "]";
+      else if (!f.key.empty()) path += (path.empty() ? "" : ".") + f.key.substr(0, 64);
+    }
+    if (frames_.size() > 8) path += "...";
+    return path.empty() ? "the document" : "'" + path + "'";
+  }
+  static std::string fmt_size(const char* what, size_t n, size_t limit, const char* unit) {
+    return std::string(what) + " " + std::to_string(n) + " " + unit + " (at most " + std::to_string(limit) + " " + unit +
+           " are allowed)";
+  }
+  bool fail(const std::string& what) {
+    problem = what + " at " + where();
+    return false;
+  }
+  bool value() {
+    if (!frames_.empty() && frames_.back().array && ++frames_.back().members > kMaxConfigMembers)
+      return fail(fmt_size("an array with more than", kMaxConfigMembers, kMaxConfigMembers, "items"));
+    return true;
+  }
+  bool open(bool array) {
+    if (!value()) return false;
+    if (frames_.size() >= kMaxConfigDepth)
+      return fail("nesting deeper than " + std::to_string(kMaxConfigDepth) + " levels");
+    frames_.push_back({array, 0, {}});
+    return true;
+  }
+  bool close() {
+    frames_.pop_back();
+    return true;
+  }
+};
 
 }  // namespace
 
@@ -176,17 +278,33 @@ std::vector<Setting> settings_from_environment(const char* (*getenv)(const char*
 
 RunConfig load_run_config(const std::optional<std::filesystem::path>& file, const std::vector<Setting>& environment,
                           const std::vector<Setting>& flags) {
+  if (!file) return parse_run_config(std::nullopt, "", environment, flags);
+  // Refused before it is opened when it is a FIFO, socket or device, and before it is read when it is larger than
+  // any configuration could be.
+  const std::string text = read_regular_file(*file, kMaxConfigBytes, "the run configuration");
+  return parse_run_config(text, file->string(), environment, flags);
+}
+
+RunConfig parse_run_config(const std::optional<std::string_view>& text, const std::string& name,
+                           const std::vector<Setting>& environment, const std::vector<Setting>& flags) {
   RunConfig config;
   ordered_json doc = ordered_json::object();
   std::vector<std::string> problems;
   std::map<std::string, std::string> origins;
 
-  if (file) {
-    const std::string name = file->string();
-    std::ifstream in(*file);
-    if (!in) throw Error(ErrorCode::io, name + ": cannot open the run configuration");
+  if (text) {
+    if (text->size() > kMaxConfigBytes) {
+      throw Error(ErrorCode::invalid_argument, name + ": the run configuration is " + std::to_string(text->size()) +
+                                                   " bytes, more than the " + std::to_string(kMaxConfigBytes) + " allowed");
+    }
+    BoundsCheck bounds;
+    json::sax_parse(*text, &bounds);
+    if (!bounds.problem.empty()) {
+      throw Error(ErrorCode::invalid_argument, name + ": the run configuration has " + bounds.problem +
+                                                   "; no valid configuration needs that");
+    }
     try {
-      doc = ordered_json::parse(in);
+      doc = ordered_json::parse(*text);
     } catch (const ordered_json::parse_error& e) {
       throw Error(ErrorCode::invalid_argument, name + ": not valid JSON: " + e.what());
     }
@@ -194,9 +312,9 @@ RunConfig load_run_config(const std::optional<std::filesystem::path>& file, cons
     validate_against_schema(run_config_schema(), doc, violations);
     for (const auto& v : violations) problems.push_back(name + ": " + v.message);
     if (doc.is_object()) {
-      std::vector<std::string> leaves;
+      std::vector<Leaf> leaves;
       collect_leaves(doc, "", leaves);
-      for (const auto& leaf : leaves) origins[leaf] = "file " + name;
+      for (const auto& leaf : leaves) origins[leaf.path] = "file " + name;
     }
   }
 
@@ -239,12 +357,10 @@ RunConfig load_run_config(const std::optional<std::filesystem::path>& file, cons
 }
 
 std::string describe(const RunConfig& config) {
-  std::vector<std::string> leaves;
+  std::vector<Leaf> leaves;
   collect_leaves(config.document, "", leaves);
   std::ostringstream os;
-  for (const auto& leaf : leaves) {
-    const ordered_json* node = &config.document;
-    for (const auto& part : split_path(leaf)) node = &(*node)[part];
+  for (const auto& [leaf, node] : leaves) {
     auto it = config.origins.find(leaf);
     std::string origin = it == config.origins.end() ? "default" : it->second;
     // Leaves inside a section set by the file inherit its origin (e.g. placement.devices.cuda:0.reserve_mib).

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/common/error.h"
@@ -26,7 +27,7 @@ struct LayerRange {
 };
 
 struct Override {
-  std::string pattern;  // ECMAScript regular expression matched against the whole tensor name
+  std::string pattern;  // RE2 regular expression searched for in the tensor name (linear time, no backreferences)
   std::string device;
 };
 
@@ -88,10 +89,18 @@ struct Setting {
 // SWITCHYARD_SEED → runtime.seed). `getenv` is injectable for tests.
 std::vector<Setting> settings_from_environment(const char* (*getenv)(const char*) = nullptr);
 
+// A run configuration is a few kilobytes; anything this large is a mistake (or an attack) and is refused with
+// its size before it is read.
+constexpr uint64_t kMaxConfigBytes = uint64_t{16} << 20;
+
 // Loads `file` (optional), then applies `environment` and then `flags`. Throws sy::Error(invalid_argument) that
 // lists every problem, each naming its key path, value, what is allowed and its source.
 RunConfig load_run_config(const std::optional<std::filesystem::path>& file, const std::vector<Setting>& environment,
                           const std::vector<Setting>& flags);
+
+// As load_run_config, from the text of a configuration (nullopt: none) that `name` designates in messages.
+RunConfig parse_run_config(const std::optional<std::string_view>& text, const std::string& name,
+                           const std::vector<Setting>& environment, const std::vector<Setting>& flags);
 
 // The merged configuration as text: one line per leaf, "key = value   (source)".
 std::string describe(const RunConfig& config);

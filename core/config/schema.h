@@ -1,6 +1,7 @@
-// A JSON Schema validator for the subset configs/schema.json uses (type, properties, additionalProperties,
-// required, enum, minimum/maximum, exclusiveMinimum, minLength, pattern, items, format "regex", default).
-// The schema file is the single source of truth: the C++ loader validates with it, and so does CI.
+// JSON Schema validation of run configurations: valijson (Draft 7) decides, this layer phrases each failure with
+// the key path, the value and what is allowed, suggests the nearest valid key for unknown ones, and checks
+// "format": "regex" with RE2 (the planner's engine). The schema file is the single source of truth: the C++
+// loader validates with it, and so does CI. Documents reach it already bounded in depth and size (run_config).
 #pragma once
 
 #include <nlohmann/json.hpp>

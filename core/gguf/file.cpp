@@ -14,6 +14,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/common/regular_file.h"
 #include "core/gguf/metadata_checks.h"
 #include "core/gguf/utf8.h"
 
@@ -418,17 +419,14 @@ File File::parse(std::span<const std::byte> bytes, std::string name) {
 
 File File::open(const std::filesystem::path& path) {
   const std::string name = path.string();
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) fail(GgufErrorCode::io_error, name + ": cannot open: " + errno_text());
+  std::string error;
+  const int fd = open_regular_file(path, error);  // a FIFO or device is refused before it can block
+  if (fd < 0) fail(GgufErrorCode::io_error, error);
   struct stat st {};
   if (fstat(fd, &st) != 0) {
     const std::string why = errno_text();
     ::close(fd);
     fail(GgufErrorCode::io_error, name + ": cannot read its size: " + why);
-  }
-  if (!S_ISREG(st.st_mode)) {
-    ::close(fd);
-    fail(GgufErrorCode::io_error, name + ": not a regular file");
   }
   auto mapping = std::make_unique<Mapping>();
   mapping->length = static_cast<size_t>(st.st_size);

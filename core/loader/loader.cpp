@@ -244,18 +244,15 @@ struct LoadedModel::State {
     uint64_t total = 0;
     for (const auto& p : plan.tensors) total += file.find_tensor(p.tensor)->n_bytes;
     uint64_t done_bytes = 0;
-    std::set<std::string> failed_devices;
     for (size_t i = 0; i < entries.size(); ++i) {
       try {
         materialize(entries[i]);
       } catch (const Error& error) {
         if (error.code() != ErrorCode::out_of_memory) throw;
-        const std::string device = entries[i].device->name();
-        failed_devices.insert(device);
-        spdlog::warn("{} refused {} for {} although it reported room ({}); re-planning the remaining tensors",
-                     device, placement::format_bytes(plan.tensors[entries[i].plan_index].bytes),
-                     plan.tensors[entries[i].plan_index].tensor, error.what());
-        replan(i, failed_devices);
+        refused(entries[i], error);
+        std::vector<bool> keep(entries.size(), false);
+        std::fill(keep.begin(), keep.begin() + static_cast<std::ptrdiff_t>(i), true);
+        replan(keep, entries[i]);
         --i;  // retry this tensor where the new plan puts it
         continue;
       }
@@ -268,33 +265,74 @@ struct LoadedModel::State {
     }
   }
 
-  // Keeps entries [0, loaded) where they are and re-plans the rest without the failed devices.
-  void replan(size_t loaded, const std::set<std::string>& failed_devices) {
-    std::map<std::string, std::string> pinned;
-    for (size_t i = 0; i < loaded; ++i) pinned[plan.tensors[entries[i].plan_index].tensor] = entries[i].device->name();
+  // One refused allocation: the device, the tensor, its size and the device's own words.
+  struct Refusal {
+    std::string device, tensor, reason;
+    uint64_t bytes = 0;
+  };
+  std::vector<Refusal> refusals;  // in order; each device at most once, so a load re-plans at most once per device
+
+  std::string refusals_text() const {
+    std::string text;
+    for (const auto& r : refusals) {
+      text += fmt::format("\n  {} refused {} for {}: {}", r.device, placement::format_bytes(r.bytes), r.tensor, r.reason);
+    }
+    return text;
+  }
+
+  // Records that `e`'s device refused its allocation. A device refuses at most once per load: the re-plan never
+  // chooses it again, so a second refusal means the planner broke that promise, and looping would never end.
+  void refused(const Entry& e, const Error& error) {
+    const auto& p = plan.tensors[e.plan_index];
+    const std::string device = e.device->name();
+    const bool again = std::any_of(refusals.begin(), refusals.end(), [&](const Refusal& r) { return r.device == device; });
+    refusals.push_back({device, p.tensor, error.what(), p.bytes});
+    if (again) {
+      throw Error(ErrorCode::internal, fmt::format("{} was placed again on {}, which had already refused an allocation "
+                                                   "in this load:{}", p.tensor, device, refusals_text()));
+    }
+    spdlog::warn("{} refused {} for {} although it reported room ({}); re-planning the remaining tensors", device,
+                 placement::format_bytes(p.bytes), p.tensor, error.what());
+  }
+
+  // Re-plans every entry not marked in `keep` (loaded tensors stay where they are, pinned) without the devices
+  // that refused. Entries are updated in place, so buffers already handed out stay where they are. When no device
+  // is left for some tensor, throws one sy::Error(out_of_memory) naming `failed` (the tensor being placed), every
+  // refusal and why the remaining devices cannot take it.
+  void replan(const std::vector<bool>& keep, const Entry& failed) {
+    std::set<std::string> failed_devices;
+    for (const auto& r : refusals) failed_devices.insert(r.device);
     auto described = tensors;
+    std::unordered_map<std::string, const Entry*> kept;
+    for (size_t i = 0; i < entries.size(); ++i) {
+      if (keep[i]) kept[entries[i].info->name] = &entries[i];
+    }
     for (auto& t : described) {
-      if (auto it = pinned.find(t.name); it != pinned.end()) t.pinned_device = it->second;
+      if (auto it = kept.find(t.name); it != kept.end()) t.pinned_device = it->second->device->name();
     }
-    placement::Plan next = placement::replan_without(failed_devices, describe_devices(inventory), described, shape, config);
+    placement::Plan next;
+    try {
+      next = placement::replan_without(failed_devices, describe_devices(inventory), described, shape, config);
+    } catch (const Error& error) {
+      if (error.code() != ErrorCode::out_of_memory) throw;
+      throw Error(ErrorCode::out_of_memory,
+                  fmt::format("cannot load {}: every device that could take it refused or has no room.\nRefused "
+                              "allocations:{}\nThe remaining devices: {}", failed.info->name, refusals_text(),
+                              error.what()));
+    }
     for (const auto& note : next.notes) report.notes.push_back(note);
-    // Loaded entries keep their buffers; the rest are rebuilt from the new plan, in its order.
-    std::vector<Entry> kept(std::make_move_iterator(entries.begin()), std::make_move_iterator(entries.begin() + loaded));
+    std::unordered_map<std::string, size_t> position;
+    for (size_t i = 0; i < next.tensors.size(); ++i) position[next.tensors[i].tensor] = i;
     plan = std::move(next);
-    entries = std::move(kept);
-    index.clear();
-    for (size_t i = 0; i < plan.tensors.size(); ++i) {
-      if (pinned.count(plan.tensors[i].tensor)) {
-        for (size_t k = 0; k < entries.size(); ++k) {
-          if (entries[k].info->name == plan.tensors[i].tensor) {
-            entries[k].plan_index = i;
-            index[plan.tensors[i].tensor] = k;
-          }
-        }
+    for (size_t i = 0; i < entries.size(); ++i) {
+      Entry& e = entries[i];
+      const auto it = position.find(e.info->name);
+      if (it == position.end()) throw Error(ErrorCode::internal, "the re-plan lost tensor " + e.info->name);
+      e.plan_index = it->second;
+      if (!keep[i]) {
+        e.device = inventory.find_device(plan.tensors[e.plan_index].device);
+        if (!e.device) throw Error(ErrorCode::internal, "the re-plan names unknown device " + plan.tensors[e.plan_index].device);
       }
-    }
-    for (size_t i = 0; i < plan.tensors.size(); ++i) {
-      if (!pinned.count(plan.tensors[i].tensor)) add_entry(i);
     }
   }
 
@@ -327,7 +365,17 @@ struct LoadedModel::State {
       }
       while (cache.stats.resident_bytes + bytes > cache.stats.budget_bytes) evict_oldest(cache);
     }
-    materialize(e);
+    try {
+      materialize(e);
+    } catch (const Error& error) {
+      if (error.code() != ErrorCode::out_of_memory) throw;
+      // Lazy mode re-plans too: resident tensors stay, the rest (this one included) move off the refusing device.
+      refused(e, error);
+      std::vector<bool> keep(entries.size());
+      for (size_t k = 0; k < entries.size(); ++k) keep[k] = entries[k].resident;
+      replan(keep, e);
+      return acquire(i);  // bounded: each device refuses at most once per load
+    }
     drain();  // the caller uses the tensor now
     if (!e.zero_copy) {
       cache.lru.push_front(i);

@@ -17,7 +17,7 @@
 #include "core/config/run_config.h"
 #include "core/gguf/file.h"
 #include "core/placement/planner.h"
-#include "core/plugin/loader.h"
+#include "core/plugin/discovery.h"
 
 namespace sy::loader {
 

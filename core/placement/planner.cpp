@@ -3,8 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <fmt/format.h>
+#include <re2/re2.h>
 #include <map>
-#include <regex>
+#include <memory>
 #include <set>
 
 #include "core/common/error.h"
@@ -304,15 +305,33 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
   }
 
   // 2. Overrides: the first rule whose expression matches a tensor's name decides its device.
-  std::vector<std::regex> rules;
-  for (const auto& o : config.placement.overrides) rules.emplace_back(o.pattern);
+  //    RE2 matches in time linear in the name, whatever the pattern: a user's `^(.|.|.)*X$` cannot hang a plan.
+  std::vector<std::unique_ptr<RE2>> rules;
+  RE2::Options options;
+  options.set_log_errors(false);
+  for (size_t r = 0; r < config.placement.overrides.size(); ++r) {
+    const auto& o = config.placement.overrides[r];
+    rules.push_back(std::make_unique<RE2>(o.pattern, options));
+    if (!rules.back()->ok()) {  // the config loader already refused it; a config built by hand may not have been
+      throw Error(ErrorCode::invalid_argument, fmt::format("placement.overrides[{}].pattern \"{}\" is not a valid "
+                                                           "regular expression (RE2 syntax): {}", r, o.pattern,
+                                                           rules.back()->error()));
+    }
+  }
   for (size_t i = 0; i < tensors.size(); ++i) {
     if (done[i]) continue;
     const auto& t = tensors[i];
     for (size_t r = 0; r < rules.size(); ++r) {
-      if (!std::regex_search(t.name, rules[r])) continue;
+      if (!RE2::PartialMatch(t.name, *rules[r])) continue;
       const auto& o = config.placement.overrides[r];
       DeviceState* s = b.find(o.device);
+      if (s && s->excluded) {
+        // The rule's device refused an allocation in this load: choosing it again would only repeat the refusal
+        // (and re-plan forever), so the tensor is placed by the policy like any other.
+        b.notes.push_back(fmt::format("placement.overrides[{}] sends {} to {}, which refused an allocation in this "
+                                      "load; placed by the policy instead", r, t.name, o.device));
+        break;
+      }
       if (!s) {
         throw Error(ErrorCode::invalid_argument,
                     fmt::format("placement.overrides[{}] sends {} to {}, which placement.device '{}' excludes", r,
@@ -390,6 +409,8 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
     if (policy == "cpu") {
       chosen = b.find("cpu");
       if (!chosen) throw Error(ErrorCode::not_found, "placement.policy is \"cpu\" but no cpu device is loaded");
+      // With the policy's only device refusing, nothing is left: the loader turns this into its final error.
+      if (chosen->excluded) no_room(label + " (placement.policy \"cpu\")", b.cost(*chosen, group, layer_kv).value_or(0), b);
       reason = "policy cpu";
     } else if (policy == "layers") {
       for (size_t r = 0; r < config.placement.layers.size(); ++r) {
@@ -403,6 +424,12 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
       if (!chosen) {
         chosen = b.find("cpu");
         reason = "no range in placement.layers covers this layer: the cpu";
+      }
+      if (chosen && chosen->excluded) {
+        // A device that refused takes nothing more: the layer goes to the next device with room, as in `auto`.
+        b.notes.push_back(fmt::format("{} ({}) would go to {}, which refused an allocation in this load; placed on "
+                                      "the next device with room instead", label, reason, chosen->description.name));
+        chosen = nullptr;
       }
     }
     if (chosen) {

@@ -132,3 +132,72 @@ TEST_CASE("edit distance") {
   CHECK(edit_distance("", "abc") == 3);
   CHECK(edit_distance("same", "same") == 0);
 }
+
+// Pathological documents are clear errors, found in linear time without recursion: 100,000 nested arrays used to
+// recurse through every pass (a stack overflow under the sanitizers), and thousands of keys took quadratic time.
+TEST_CASE("nesting, key counts and string lengths past any real configuration are refused, naming where") {
+  CHECK(contains(error_of(std::string(100000, '[') + std::string(100000, ']')),
+                 "the run configuration has nesting deeper than 32 levels at '[0][0][0][0][0][0][0][0]...'"));
+  std::string deep_objects;
+  for (int i = 0; i < 50000; ++i) deep_objects += R"({"a": )";
+  deep_objects += "1" + std::string(50000, '}');
+  CHECK(contains(error_of(R"({"placement": )" + deep_objects + "}"),
+                 "nesting deeper than 32 levels at 'placement"));
+  std::string many_keys = R"({"placement": {"devices": {)";
+  for (int i = 0; i < 100000; ++i) many_keys += (i ? "," : "") + ("\"d" + std::to_string(i) + "\": {}");
+  many_keys += "}}}";
+  CHECK(contains(error_of(many_keys), "an object with more than 4096 keys (at most 4096 keys are allowed) at "
+                                      "'placement.devices.d4095'"));
+  CHECK(contains(error_of(R"({"plugins": {"paths": [")" + std::string(100000, 'a') + R"("]}})"),
+                 "a string of 100000 bytes (at most 4096 bytes are allowed) at 'plugins.paths[0]'"));
+  CHECK(contains(error_of(R"({"plugins": {"paths": [)" + [] {
+                   std::string items;
+                   for (int i = 0; i < 5000; ++i) items += (i ? ",\"p\"" : "\"p\"");
+                   return items;
+                 }() + "]}}"),
+                 "an array with more than 4096 items"));
+}
+
+TEST_CASE("override patterns are RE2: backreferences, unbalanced groups and huge patterns are refused") {
+  CHECK(contains(error_of(R"({"placement": {"overrides": [{"pattern": "(a)\\1", "device": "cpu"}]}})"),
+                 "'placement.overrides[0].pattern' is \"(a)\\\\1\", which is not a valid regular expression (RE2 "
+                 "syntax): invalid escape sequence"));
+  const std::string nested = std::string(20000, '(') + std::string(20000, ')');
+  CHECK(contains(error_of(R"({"placement": {"overrides": [{"pattern": ")" + nested + R"(", "device": "cpu"}]}})"),
+                 "a string of 40000 bytes (at most 4096 bytes are allowed) at 'placement.overrides[0].pattern'"));
+  const std::string long_pattern(2000, 'a');
+  CHECK(contains(error_of(R"({"placement": {"overrides": [{"pattern": ")" + long_pattern + R"(", "device": "cpu"}]}})"),
+                 "'placement.overrides[0].pattern' is 2000 characters long, more than the 1024 allowed"));
+  // What backtracking engines take exponential time on is an ordinary pattern here.
+  sy::test::ScratchDir dir;
+  std::ofstream(dir / "c.json") << R"({"placement": {"overrides": [{"pattern": "^(.|.|.)*X$", "device": "cpu"}]}})";
+  CHECK(load_run_config(dir / "c.json", {}, {}).placement.overrides.at(0).pattern == "^(.|.|.)*X$");
+}
+
+TEST_CASE("sizes in MiB that overflow bytes and layer numbers past 2^63 are refused, not wrapped") {
+  CHECK(contains(error_of(R"({"placement": {"gpu_memory_limit_mib": 17592186044416}})"),
+                 "'placement.gpu_memory_limit_mib' is 17592186044416 MiB, more than the 17592186044415 MiB"));
+  CHECK(contains(error_of(R"({"placement": {"devices": {"cuda:0": {"reserve_mib": 17592186044416}}}})"),
+                 "'placement.devices.cuda:0.reserve_mib' is 17592186044416 MiB"));
+  CHECK(contains(error_of("{}", {{"placement.gpu_memory_limit_mib", "17592186044416", "env SWITCHYARD_GPU_MEMORY_LIMIT"}}),
+                 "env SWITCHYARD_GPU_MEMORY_LIMIT: 'placement.gpu_memory_limit_mib' is 17592186044416 MiB"));
+  CHECK(contains(error_of(R"({"placement": {"policy": "layers", "layers": [{"device": "cpu", "first": 0,
+                              "last": 9223372036854775808}]}})"),
+                 "'placement.layers[0].last' is 9223372036854775808, past the largest integer a configuration takes "
+                 "(9223372036854775807)"));
+}
+
+// A device name may hold a dot; --print-config used to split the path back into keys and index a missing one
+// (undefined behaviour, an assertion in debug builds).
+TEST_CASE("describe prints keys that contain a dot") {
+  sy::test::ScratchDir dir;
+  std::ofstream(dir / "c.json") << R"({"placement": {"devices": {"gpu.0": {"reserve_mib": 7}}}})";
+  const auto text = describe(load_run_config(dir / "c.json", {}, {}));
+  CHECK(contains(text, "placement.devices.gpu.0.reserve_mib = 7"));
+}
+
+TEST_CASE("a configuration given as text is bounded the same way (the fuzz target's entry point)") {
+  CHECK_THROWS_AS(parse_run_config(std::string(kMaxConfigBytes + 1, ' '), "big.json", {}, {}), sy::Error);
+  CHECK(parse_run_config(std::string_view(R"({"runtime": {"threads": 3}})"), "t.json", {}, {}).runtime.threads == 3);
+  CHECK(parse_run_config(std::nullopt, "", {}, {}).runtime.threads == 0);
+}

@@ -197,3 +197,69 @@ TEST_CASE("a cancelled load frees every buffer it allocated") {
   CHECK(calls == 5);
   CHECK(device->free_memory() == free_before);
 }
+
+// Re-planning is bounded: a refusing device is never chosen again in that load, whatever rule picked it first.
+// Before, an override or a layer range naming it sent the tensor back there forever (the test timed out).
+TEST_CASE("a refusing device named by an override or a layer range: the load re-plans once and completes") {
+  Model m("stories260K.gguf");
+  const char* configs[] = {
+      R"({"placement": {"policy": "gpu-first", "overrides": [{"pattern": "ffn_", "device": "simdev:0"}]},
+          "runtime": {"context_length": 32, "batch_size": 4}})",
+      R"({"placement": {"policy": "layers", "layers": [{"device": "simdev:0", "first": 0, "last": 4}]},
+          "runtime": {"context_length": 32, "batch_size": 4}})",
+  };
+  for (const char* json : configs) {
+    CAPTURE(json);
+    const auto config = make_config(json);
+    const auto shape = placement::run_shape(m.hp, config);
+    const auto inv = inventory("2x64MiB", {{"simdev.fail_alloc_after", "200KiB"}});
+    auto plan = placement::make_plan(loader::describe_devices(inv), m.tensors, shape, config);
+    auto model = loader::load_model(m.file, inv, plan, m.tensors, shape, config);
+    const auto notes = model.report().notes;
+    CHECK(std::count_if(notes.begin(), notes.end(), [](const std::string& n) {
+            return n.find("refused an allocation it had reported room for") != std::string::npos;
+          }) == 2);  // simdev:0, then simdev:1: one re-plan per refusing device
+    check_contents(model, m.file);
+  }
+}
+
+TEST_CASE("every device refuses: one error naming the tensor, each device tried and why it refused") {
+  Model m("stories260K.gguf");
+  const auto config = make_config(R"({"placement": {"device": "simdev", "policy": "gpu-first"},
+                                      "runtime": {"context_length": 32, "batch_size": 4}})");
+  const auto shape = placement::run_shape(m.hp, config);
+  const auto inv = inventory("2x64MiB", {{"simdev.fail_alloc_after", "100KiB"}});
+  auto plan = placement::make_plan(loader::describe_devices(inv), m.tensors, shape, config);
+  try {
+    loader::load_model(m.file, inv, plan, m.tensors, shape, config);
+    FAIL("the load succeeded");
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    CAPTURE(what);
+    CHECK(e.code() == ErrorCode::out_of_memory);
+    CHECK(what.rfind("cannot load token_embd.weight: ", 0) == 0);  // the first tensor, 128 KiB
+    CHECK(what.find("simdev:0 refused") != std::string::npos);
+    CHECK(what.find("simdev:1 refused") != std::string::npos);
+    CHECK(what.find("injected allocation failure") != std::string::npos);
+    CHECK(what.find("fits on no device") != std::string::npos);
+  }
+  CHECK(inv.find_device("simdev:0")->free_memory() == inv.find_device("simdev:0")->info().total_memory);
+}
+
+TEST_CASE("lazy mode re-plans too: a refusal on first use moves the tensor to the next device") {
+  Model m("stories260K.gguf");
+  const auto config = make_config(R"({"placement": {"policy": "gpu-first"}, "loading": {"mode": "lazy"},
+                                      "runtime": {"context_length": 32, "batch_size": 4}})");
+  const auto shape = placement::run_shape(m.hp, config);
+  const auto inv = inventory("2x64MiB", {{"simdev.fail_alloc_after", "200KiB"}});
+  auto plan = placement::make_plan(loader::describe_devices(inv), m.tensors, shape, config);
+  auto model = loader::load_model(m.file, inv, plan, m.tensors, shape, config);
+  for (const auto& p : plan.tensors) model.acquire(p.tensor);  // the original plan's order
+  const auto notes = model.report().notes;
+  REQUIRE(!notes.empty());
+  CHECK(notes.front().find("simdev:0 refused an allocation") == 0);
+  bool moved = false;
+  for (const auto& p : model.plan().tensors) moved |= p.device != "simdev:0" && p.layer >= 0;
+  CHECK(moved);
+  check_contents(model, m.file);
+}

@@ -2,6 +2,7 @@
 // move what they name, budgets are never exceeded, unsupported types move or convert, and failures re-plan.
 #include <doctest/doctest.h>
 
+#include <chrono>
 #include <fstream>
 #include <set>
 
@@ -217,4 +218,65 @@ TEST_CASE("re-planning after a failed allocation keeps what is loaded and avoids
   CHECK(second.find("blk.0.attn_q.weight")->reason == "already loaded here");
   CHECK(second.notes.front().find("simdev:0 refused an allocation") == 0);
   CHECK(second.usage("simdev:0")->kv_cache == 2 * shape.kv_bytes_per_layer);
+}
+
+// A device that refused is never chosen again in that load, whichever rule would pick it: re-planning without it
+// must send nothing new there, or the loader would retry the same refusal forever.
+TEST_CASE("re-planning never chooses a refusing device again: overrides, the layers policy and the cpu policy") {
+  Fixture f;
+  const std::vector<DeviceDescription> devices = {cpu(), gpu("simdev:0", 1ull << 30), gpu("simdev:1", 1ull << 30)};
+  auto nothing_new_on = [](const Plan& plan, const std::string& device) {
+    for (const auto& t : plan.tensors) {
+      if (t.device == device) return false;
+    }
+    return true;
+  };
+
+  SUBCASE("an override naming the refusing device: the policy places its tensors instead") {
+    const auto c = f.config(R"({"placement": {"overrides": [{"pattern": "ffn_", "device": "simdev:0"}]}})");
+    const Plan plan = replan_without({"simdev:0"}, devices, f.tensors, run_shape(f.hp, c), c);
+    CHECK(nothing_new_on(plan, "simdev:0"));
+    CHECK(plan.find("blk.0.ffn_up.weight")->device == "simdev:1");
+    CHECK(std::any_of(plan.notes.begin(), plan.notes.end(), [](const std::string& n) {
+      return n.find("placement.overrides[0] sends blk.0.ffn_up.weight to simdev:0, which refused") == 0;
+    }));
+  }
+  SUBCASE("a layer range naming the refusing device: the next device with room takes those layers") {
+    const auto c = f.config(R"({"placement": {"policy": "layers", "layers": [
+        {"device": "simdev:0", "first": 0, "last": 1}, {"device": "simdev:1", "first": 2, "last": 3}]}})");
+    const Plan plan = replan_without({"simdev:0"}, devices, f.tensors, run_shape(f.hp, c), c);
+    CHECK(nothing_new_on(plan, "simdev:0"));
+    CHECK(layers_on(plan, "simdev:1") == std::vector<int64_t>{0, 1, 2, 3});
+    CHECK(layers_on(plan, "cpu") == std::vector<int64_t>{4});
+  }
+  SUBCASE("uncovered layers with the cpu refusing go to the next device too") {
+    const auto c = f.config(R"({"placement": {"policy": "layers", "layers": [{"device": "simdev:1", "first": 0, "last": 1}]}})");
+    const Plan plan = replan_without({"cpu"}, devices, f.tensors, run_shape(f.hp, c), c);
+    CHECK(nothing_new_on(plan, "cpu"));
+  }
+  SUBCASE("policy cpu with the cpu refusing: nothing is left, an out-of-memory error naming the layer") {
+    const auto c = f.config(R"({"placement": {"policy": "cpu"}})");
+    try {
+      replan_without({"cpu"}, devices, f.tensors, run_shape(f.hp, c), c);
+      FAIL("placed on the refusing cpu");
+    } catch (const Error& e) {
+      CHECK(e.code() == ErrorCode::out_of_memory);
+      CHECK(std::string(e.what()).find("blk.0.* (placement.policy \"cpu\")") == 0);
+      CHECK(std::string(e.what()).find("cpu: ") != std::string::npos);
+      CHECK(std::string(e.what()).find("(excluded after a failed allocation)") != std::string::npos);
+    }
+  }
+}
+
+// A backtracking engine (std::regex, before) takes exponential time on this pattern against every tensor name that
+// does not end in X: minutes for one plan. RE2 matches in linear time.
+TEST_CASE("override patterns match in linear time: ^(.|.|.)*X$ plans at once") {
+  Fixture f;
+  const auto c = f.config(R"json({"placement": {"overrides": [{"pattern": "^(.|.|.)*X$", "device": "simdev:0"},
+                                                                {"pattern": "ffn_(up|down)", "device": "simdev:0"}]}})json");
+  const auto start = std::chrono::steady_clock::now();
+  const Plan plan = make_plan({cpu(), gpu("simdev:0", 1ull << 30)}, f.tensors, run_shape(f.hp, c), c);
+  CHECK(std::chrono::steady_clock::now() - start < std::chrono::seconds(10));
+  CHECK(plan.find("blk.0.ffn_up.weight")->reason == "override 'ffn_(up|down)' (placement.overrides[1])");
+  CHECK(plan.find("blk.0.attn_q.weight")->reason.find("override") == std::string::npos);
 }

@@ -1,5 +1,5 @@
 // Deliberately broken plugins, one per way a plugin can be wrong; BROKEN_KIND (set by tests/plugin/CMakeLists.txt)
-// picks which. loader_test.cpp asserts the loader skips each with the right one-sentence reason and goes on.
+// picks which. discovery_test.cpp asserts discovery skips each with the right one-sentence reason and goes on.
 #include <switchyard/plugin.h>
 #include <switchyard/plugin_helpers.hpp>
 

@@ -18,7 +18,7 @@
 #include "core/gguf/tensor_type.h"
 #include "core/kernels/quant_decoder.h"
 #include "core/kernels/reference_ops.h"
-#include "core/plugin/loader.h"
+#include "core/plugin/discovery.h"
 #include "core/quant/quantize.h"
 
 namespace {

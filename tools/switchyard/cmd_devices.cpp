@@ -8,7 +8,7 @@
 #include <variant>
 
 #include "core/gguf/tensor_type.h"
-#include "core/plugin/loader.h"
+#include "core/plugin/discovery.h"
 #include "tools/switchyard/commands.h"
 
 namespace sy::cli {

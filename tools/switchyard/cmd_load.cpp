@@ -105,7 +105,7 @@ void add_load_command(CLI::App& app, int& exit_code) {
   auto run = std::make_shared<RunOptions>();
   add_model_option(*cmd, opts->model);
   cmd->add_option("--format", opts->format, "Output format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
-  cmd->add_flag("--report", opts->report, "Also print the placement plan");
+  cmd->add_flag("--report", opts->report, "Also print the placement plan carried out (after any re-plan)");
   cmd->add_option("--touch", opts->touch_passes,
                   "Then use every tensor this many times in plan order, as forward passes would (shows lazy-cache "
                   "hits, misses and evictions)");
@@ -129,12 +129,13 @@ void add_load_command(CLI::App& app, int& exit_code) {
     const auto shape = placement::run_shape(structure.hp, config);
     auto plan = placement::make_plan(loader::describe_devices(inventory), tensors, shape, config);
     const double plan_seconds = seconds_since(start);
-    if (opts->report) std::cout << placement::plan_to_text(plan) << "\n";
 
     loader::LoadOptions options;
     auto bar = std::make_shared<ProgressBar>();
     if (isatty(STDERR_FILENO)) options.progress = [bar](const loader::Progress& p) { return bar->update(p); };
     loader::LoadedModel model = loader::load_model(file, inventory, std::move(plan), tensors, shape, config, options);
+    // The plan carried out, which differs from the one made above when a device refused and the load re-planned.
+    if (opts->report) std::cout << placement::plan_to_text(model.plan()) << "\n";
     start = Clock::now();
     for (unsigned pass = 0; pass < opts->touch_passes; ++pass) {
       for (const auto& t : model.plan().tensors) model.acquire(t.tensor);

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "core/config/run_config.h"
-#include "core/plugin/loader.h"
+#include "core/plugin/discovery.h"
 
 namespace sy::cli {
 

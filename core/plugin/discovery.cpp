@@ -1,6 +1,7 @@
-#include "core/plugin/loader.h"
+#include "core/plugin/discovery.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/dll/runtime_symbol_info.hpp>
@@ -12,6 +13,7 @@
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/common/regular_file.h"
 #include "core/plugin/status.h"
 
 #ifndef SWITCHYARD_BUILD_PLUGIN_DIR
@@ -63,8 +65,10 @@ std::string dlerror_text(const std::exception& error) {
   const std::string what = error.what();
   const std::string marker = "dlerror system message: ";
   if (auto at = what.find(marker); at != std::string::npos) {
+    // "...failed (dlerror system message: TEXT): ERRNO TEXT": TEXT ends at the last parenthesis; the errno
+    // after it is whatever errno happened to hold and says nothing about the library.
     std::string text = what.substr(at + marker.size());
-    if (!text.empty() && text.back() == ')') text.pop_back();
+    if (auto close = text.rfind(')'); close != std::string::npos) text.resize(close);
     return text;
   }
   return what;
@@ -80,10 +84,30 @@ std::vector<fs::path> plugin_files_in(const fs::path& directory) {
   std::vector<fs::path> files;
   std::error_code ec;
   for (const auto& entry : fs::directory_iterator(directory, ec)) {
-    if (is_plugin_file_name(entry.path().filename().string()) && entry.is_regular_file(ec)) files.push_back(entry.path());
+    // Not only regular files: a FIFO or directory with a plugin's name is reported as skipped, not ignored.
+    if (is_plugin_file_name(entry.path().filename().string())) files.push_back(entry.path());
   }
   std::sort(files.begin(), files.end());
   return files;
+}
+
+// Why `file` cannot be a plugin library before dlopen runs any of its code or reads it: missing, not a regular
+// file (a FIFO would block the loader), or no ELF header (dlopen's own message for that is obscure). Empty when
+// it looks like a shared library.
+std::string not_a_library(const fs::path& file) {
+  std::string error;
+  const int fd = open_regular_file(file, error);
+  if (fd < 0) {
+    const std::string prefix = file.string() + ": ";
+    return error.starts_with(prefix) ? error.substr(prefix.size()) : error;
+  }
+  unsigned char magic[4] = {};
+  const ssize_t n = ::read(fd, magic, sizeof magic);
+  ::close(fd);
+  if (n != static_cast<ssize_t>(sizeof magic) || magic[0] != 0x7f || magic[1] != 'E' || magic[2] != 'L' || magic[3] != 'F')
+    return "is not a shared library (it has no ELF header); a plugin is a libswitchyard-NAME.so built against the "
+           "Switchyard SDK: remove this file from the plugin path";
+  return {};
 }
 
 std::string plugin_label(const PluginRecord& record) {
@@ -151,8 +175,13 @@ LoadedLibrary* open_library(const fs::path& canonical, PluginRecord& record) {
     loaded->library.load(boost::dll::fs::path(canonical.string()),
                          boost::dll::load_mode::rtld_lazy | boost::dll::load_mode::rtld_local);
   } catch (const std::exception& error) {
-    record.skip_reason = "cannot be loaded: " + dlerror_text(error) +
-                         "; install the libraries it depends on (e.g. the CUDA or HIP runtime) or remove the file";
+    const std::string text = dlerror_text(error);
+    // Only a missing dependency is cured by installing something; other failures (a wrong architecture, an
+    // undefined symbol) need a rebuilt plugin.
+    record.skip_reason = "cannot be loaded: " + text +
+                         (text.find("cannot open shared object file") != std::string::npos
+                              ? "; install the libraries it depends on (e.g. the CUDA or HIP runtime) or remove the file"
+                              : "; rebuild the plugin for this machine against this Switchyard's SDK, or remove the file");
     return nullptr;
   }
   if (!loaded->library.has(SY_PLUGIN_NEGOTIATE_SYMBOL)) {
@@ -216,7 +245,7 @@ Inventory load_plugins(const LoaderOptions& options) {
       inventory.records_.push_back(std::move(record));
     };
 
-    if (!fs::is_regular_file(canonical, ec)) return skip("no such file", nullptr);
+    if (std::string why = not_a_library(canonical); !why.empty()) return skip(why, nullptr);
     LoadedLibrary* library = open_library(canonical, record);
     if (!library || !record.skip_reason.empty()) return skip(record.skip_reason, nullptr);
 

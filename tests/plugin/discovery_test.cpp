@@ -1,12 +1,14 @@
-// Pins core/plugin's loader: each deliberately broken plugin (broken_plugin.cpp) is skipped with the right reason
+// Pins core/plugin's discovery: each deliberately broken plugin (broken_plugin.cpp) is skipped with the right reason
 // while good plugins still load; search order, deduplication, `require` and status-to-error mapping.
 #include <doctest/doctest.h>
+
+#include <sys/stat.h>
 
 #include <cstdlib>
 #include <fstream>
 
 #include "core/common/error.h"
-#include "core/plugin/loader.h"
+#include "core/plugin/discovery.h"
 #include "core/plugin/status.h"
 #include "tests/test_support.h"
 
@@ -53,7 +55,9 @@ TEST_CASE("every broken plugin is skipped with a precise reason, and the good on
         "probe score 0 (cannot run on this machine): no frobnicator hardware found (driver error 38: ENOSYS)");
   CHECK(reason("libswitchyard-broken-throws.so") ==
         "probe failed: probe: unexpected exception inside the plugin: frobnicator table is corrupt");
-  CHECK(reason("libswitchyard-garbage.so").find("cannot be loaded: ") == 0);
+  CHECK(reason("libswitchyard-garbage.so") ==
+        "is not a shared library (it has no ELF header); a plugin is a libswitchyard-NAME.so built against the "
+        "Switchyard SDK: remove this file from the plugin path");
 
   const auto& cpu = record_for(inventory, "libswitchyard-cpu.so");
   CHECK(cpu.loaded);
@@ -184,4 +188,34 @@ TEST_CASE("an unknown ISA name is a negotiation error that says what to use") {
   REQUIRE(inventory.plugins().size() == 1);
   CHECK(inventory.plugins()[0].skip_reason.find("unknown CPU ISA level 'sse9': use scalar, avx2 or avx512") !=
         std::string::npos);
+}
+
+// A FIFO would block dlopen's read forever (and /etc/passwd used to get a stray parenthesis, a wrong errno and
+// advice about CUDA libraries): each is refused before it is opened as a library, with what it really is.
+TEST_CASE("a FIFO, a directory or a text file given as a plugin is skipped, saying what it is") {
+  sy::test::ScratchDir scratch;
+  REQUIRE(mkfifo((scratch / "libswitchyard-fifo.so").c_str(), 0600) == 0);
+  fs::create_directory(scratch / "libswitchyard-dir.so");
+  auto options = isolated_options();
+  options.config_paths = {scratch.path()};
+  options.explicit_files = {"/etc/passwd"};
+  const auto inventory = sy::plugin::load_plugins(options);
+  CHECK(record_for(inventory, "libswitchyard-fifo.so").skip_reason.find("is a FIFO (named pipe), not a regular file") == 0);
+  CHECK(record_for(inventory, "libswitchyard-dir.so").skip_reason.find("is a directory, not a regular file") == 0);
+  CHECK(record_for(inventory, "passwd").skip_reason.find("is not a shared library (it has no ELF header)") == 0);
+}
+
+TEST_CASE("dlopen's own reason is quoted whole, without the errno Boost appends") {
+  // An ELF header, then nothing: dlopen refuses it with its own sentence.
+  sy::test::ScratchDir scratch;
+  std::ofstream(scratch / "libswitchyard-short.so", std::ios::binary) << "\x7f" "ELF" "\x02\x01\x01";
+  auto options = isolated_options();
+  options.explicit_files = {scratch / "libswitchyard-short.so"};
+  const auto inventory = sy::plugin::load_plugins(options);
+  const std::string reason = record_for(inventory, "libswitchyard-short.so").skip_reason;
+  CAPTURE(reason);
+  CHECK(reason.find("cannot be loaded: " + (scratch / "libswitchyard-short.so").string() + ": ") == 0);
+  CHECK(reason.find("):") == std::string::npos);
+  CHECK(reason.find("CUDA") == std::string::npos);
+  CHECK(reason.find("rebuild the plugin") != std::string::npos);
 }
