@@ -369,6 +369,20 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
     }
   }
 
+  // placement.gpu_layers (-ngl N): the last N layers go to the GPUs, the others to the CPU. Without a usable GPU
+  // (none found, or placement.device excludes them) every layer stays on the CPU, as llama.cpp does.
+  const auto& gpu_layers = config.placement.gpu_layers;
+  const bool any_gpu = std::any_of(states.begin(), states.end(), [&](const DeviceState& s) {
+    return s.description.kind != DeviceKind::cpu && usable(s);
+  });
+  const uint64_t first_gpu_layer =
+      !gpu_layers ? 0 : !any_gpu ? shape.n_layer : shape.n_layer - std::min(*gpu_layers, shape.n_layer);
+  if (gpu_layers && *gpu_layers > 0 && !any_gpu) {
+    b.notes.push_back(fmt::format("placement.gpu_layers asks for {} layers on GPUs, but no GPU is usable here; every "
+                                  "layer stays on the cpu",
+                                  *gpu_layers));
+  }
+
   size_t cursor = 0;  // layers fill devices in ranking order and never go back
   for (auto& entry : layers) {
     // Plain names, not structured bindings: lambdas below capture them (C++20 allows it, clang 14 does not).
@@ -400,6 +414,13 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
       chosen = b.find("cpu");
       if (!chosen) throw Error(ErrorCode::not_found, "placement.policy is \"cpu\" but no cpu device is loaded");
       reason = "policy cpu";
+    } else if (gpu_layers && static_cast<uint64_t>(layer) < first_gpu_layer) {
+      chosen = b.find("cpu");
+      if (!chosen) throw Error(ErrorCode::not_found, "placement.gpu_layers keeps layers on the cpu, which is not loaded");
+      reason = !any_gpu ? fmt::format("placement.gpu_layers = {}, but no GPU is usable here", *gpu_layers)
+               : first_gpu_layer >= shape.n_layer
+                   ? std::string("placement.gpu_layers = 0: no layer goes to a GPU")
+                   : fmt::format("placement.gpu_layers = {}: only blk.{}.. go to GPUs", *gpu_layers, first_gpu_layer);
     } else if (policy == "layers") {
       for (size_t r = 0; r < config.placement.layers.size(); ++r) {
         const auto& range = config.placement.layers[r];
@@ -423,6 +444,7 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
       for (; cursor < states.size(); ++cursor) {
         DeviceState& s = states[cursor];
         if (!usable(s)) continue;
+        if (gpu_layers && s.description.kind == DeviceKind::cpu) continue;  // the CPU's layers were chosen above
         if (policy == "balanced" && s.description.kind != DeviceKind::cpu) {
           auto q = quota.find(s.description.name);
           if (q == quota.end() || q->second == 0) continue;
@@ -441,7 +463,10 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
       if (!chosen) {
         uint64_t need = layer_kv;
         for (const auto* t : group) need += t->bytes;
-        no_room(label, need, b);
+        no_room(gpu_layers ? label + " (one of the last " + std::to_string(*gpu_layers) +
+                                 " layers placement.gpu_layers puts on GPUs: lower -ngl)"
+                           : label,
+                need, b);
       }
     }
     if (layer_kv) b.add_kv(*chosen, layer);

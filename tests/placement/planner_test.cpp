@@ -174,6 +174,35 @@ TEST_CASE("explicit layer ranges, and layers no range covers go to the CPU") {
   CHECK(layers_on(plan, "cpu") == std::vector<int64_t>{4});
 }
 
+TEST_CASE("gpu_layers (-ngl): the last N layers on the GPUs, the others on the CPU, the head beside the last") {
+  Fixture f;
+  const auto c = f.config(R"({"placement": {"gpu_layers": 2}})");
+  const std::vector<DeviceDescription> devices = {cpu(), gpu("simdev:0", 1ull << 30)};
+  const Plan plan = make_plan(devices, f.tensors, run_shape(f.hp, c), c);
+  CHECK(layers_on(plan, "cpu") == std::vector<int64_t>{0, 1, 2});
+  CHECK(layers_on(plan, "simdev:0") == std::vector<int64_t>{3, 4});
+  CHECK(plan.find("output.weight")->device == "simdev:0");
+  CHECK(plan.find("blk.0.attn_q.weight")->reason.find("placement.gpu_layers = 2: only blk.3.. go to GPUs") == 0);
+  CHECK(plan.usage("cpu")->layers == std::vector<int64_t>{0, 1, 2});  // their KV cache stays with them
+
+  // More than the model has: every layer; none on a machine without a GPU, said in a note.
+  const auto all = f.config(R"({"placement": {"gpu_layers": 99}})");
+  CHECK(layers_on(make_plan(devices, f.tensors, run_shape(f.hp, all), all), "simdev:0") ==
+        std::vector<int64_t>{0, 1, 2, 3, 4});
+  const Plan cpu_only = make_plan({cpu()}, f.tensors, run_shape(f.hp, all), all);
+  CHECK(layers_on(cpu_only, "cpu") == std::vector<int64_t>{0, 1, 2, 3, 4});
+  REQUIRE(cpu_only.notes.size() == 1);
+  CHECK(cpu_only.notes[0].find("no GPU is usable here") != std::string::npos);
+
+  // Zero: everything on the CPU even with a GPU present.
+  const auto none = f.config(R"({"placement": {"gpu_layers": 0}})");
+  CHECK(layers_on(make_plan(devices, f.tensors, run_shape(f.hp, none), none), "simdev:0").empty());
+
+  // Policies that choose layers themselves conflict with it.
+  CHECK_THROWS_WITH_AS(f.config(R"({"placement": {"gpu_layers": 1, "policy": "cpu"}})"),
+                       doctest::Contains("keep one of them"), Error);
+}
+
 TEST_CASE("config errors: a device that does not exist, no room anywhere") {
   Fixture f;
   const auto missing = f.config(R"({"placement": {"overrides": [{"pattern": "ffn", "device": "cuda:3"}]}})");

@@ -105,7 +105,7 @@ void add_load_command(CLI::App& app, int& exit_code) {
   auto run = std::make_shared<RunOptions>();
   add_model_option(*cmd, opts->model);
   cmd->add_option("--format", opts->format, "Output format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
-  cmd->add_flag("--report", opts->report, "Also print the placement plan");
+  cmd->add_flag("--report", opts->report, "Also print the placement plan (with --format json: as its \"plan\" member)");
   cmd->add_option("--touch", opts->touch_passes,
                   "Then use every tensor this many times in plan order, as forward passes would (shows lazy-cache "
                   "hits, misses and evictions)");
@@ -129,7 +129,10 @@ void add_load_command(CLI::App& app, int& exit_code) {
     const auto shape = placement::run_shape(hp, config);
     auto plan = placement::make_plan(loader::describe_devices(inventory), tensors, shape, config);
     const double plan_seconds = seconds_since(start);
-    if (opts->report) std::cout << placement::plan_to_text(plan) << "\n";
+    // With --format json the plan goes inside the one JSON document stdout carries.
+    std::optional<nlohmann::ordered_json> plan_json;
+    if (opts->report && opts->format == "json") plan_json = placement::plan_to_json(plan);
+    if (opts->report && opts->format != "json") std::cout << placement::plan_to_text(plan) << "\n";
 
     loader::LoadOptions options;
     auto bar = std::make_shared<ProgressBar>();
@@ -153,6 +156,7 @@ void add_load_command(CLI::App& app, int& exit_code) {
     if (opts->format == "json") {
       auto j = report_to_json(report, file.file_size());
       j["model"] = opts->model;
+      if (plan_json) j["plan"] = std::move(*plan_json);
       if (verified) {
         j["verify"] = {{"tensors", verified->tensors}, {"bytes", verified->bytes},
                        {"mismatches", verified->mismatches}};
