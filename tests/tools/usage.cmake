@@ -135,3 +135,20 @@ if(SCRIPT)
     endif()
   endforeach()
 endif()
+
+# Bash completion (installed as share/bash-completion/completions/switchyard) completes commands and flags.
+find_program(BASH bash)
+if(BASH)
+  foreach(case "ins|inspect" "inspect --ten|--tensors" "plan --ctx|--ctx-size" "help pl|plan")
+    string(REPLACE "|" ";" parts "${case}")
+    list(GET parts 0 typed)
+    list(GET parts 1 wanted)
+    execute_process(COMMAND ${BASH} -c "source '${SOURCE_DIR}/tools/switchyard/switchyard-completion.bash'
+      COMP_WORDS=('${SWITCHYARD}' ${typed}); COMP_CWORD=$(( \${#COMP_WORDS[@]} - 1 )); _switchyard
+      echo \"\${COMPREPLY[*]}\"" OUTPUT_VARIABLE completed RESULT_VARIABLE rc)
+    string(STRIP "${completed}" completed)
+    if(NOT rc EQUAL 0 OR NOT completed STREQUAL "${wanted}")
+      message(FATAL_ERROR "completing 'switchyard ${typed}' gave '${completed}' (exit ${rc}), expected '${wanted}'")
+    endif()
+  endforeach()
+endif()
