@@ -136,6 +136,32 @@ if(SCRIPT)
   endforeach()
 endif()
 
+# Progress lines are drawn on a terminal, and --log-level off silences them with the logs.
+if(SCRIPT)
+  foreach(level warn off)
+    execute_process(COMMAND ${SCRIPT} -qec "${SWITCHYARD} load -m ${MODEL} --policy cpu --verify --log-level ${level}"
+                    /dev/null OUTPUT_VARIABLE terminal RESULT_VARIABLE rc)
+    string(FIND "${terminal}" "verify [" drawn)
+    if(NOT rc EQUAL 0 OR (level STREQUAL "off" AND NOT drawn EQUAL -1) OR (level STREQUAL "warn" AND drawn EQUAL -1))
+      message(FATAL_ERROR "--log-level ${level}: exit ${rc}, progress at ${drawn}:\n${terminal}")
+    endif()
+  endforeach()
+endif()
+
+# One byte formatter and singular nouns: `devices` prints memory as every other command does.
+run(0 devices)
+expect(stdout "1 device; probe score")
+expect(stdout "memory [0-9]+\\.[0-9] [KMGT]iB total, [0-9]+\\.[0-9] [KMGT]iB free")
+run(0 inspect -m ${MODEL})
+expect(stdout "tensors +48 tensors, 1\\.1 MiB\n")
+
+# The plan in ASCII under a locale that is not UTF-8, with its arrow under a UTF-8 one.
+execute_process(COMMAND ${CMAKE_COMMAND} -E env LC_ALL=C ${SWITCHYARD} plan -m ${MODEL} OUTPUT_VARIABLE ascii)
+execute_process(COMMAND ${CMAKE_COMMAND} -E env LC_ALL=C.UTF-8 ${SWITCHYARD} plan -m ${MODEL} OUTPUT_VARIABLE utf8)
+if(NOT ascii MATCHES "blk\\.0\\.\\* -> cpu" OR ascii MATCHES "→" OR NOT utf8 MATCHES "blk\\.0\\.\\* → cpu")
+  message(FATAL_ERROR "plan's arrows do not follow the locale:\nC: ${ascii}\nC.UTF-8: ${utf8}")
+endif()
+
 # Bash completion (installed as share/bash-completion/completions/switchyard) completes commands and flags.
 find_program(BASH bash)
 if(BASH)
@@ -151,4 +177,15 @@ if(BASH)
       message(FATAL_ERROR "completing 'switchyard ${typed}' gave '${completed}' (exit ${rc}), expected '${wanted}'")
     endif()
   endforeach()
+endif()
+
+# inspect: the model card's facts and every metadata key, long arrays shortened unless --full.
+run(0 inspect -m ${SHARED_DIR}/models/synth-tiny-Q4_K_M.gguf)
+expect(stdout "file type +MOSTLY_Q4_K_M \\(15\\)\n")
+expect(stdout "parameters +[0-9.]+M \\([0-9]+\\), [0-9]\\.[0-9][0-9] bits per weight\n")
+expect(stdout "metadata +[0-9]+ keys \\(arrays over 16 elements shortened; --full prints them\\)\n")
+expect(stdout "  tokenizer\\.ggml\\.tokens +\\[STRING\\] +\\[\"<unk>\",\"<s>\",\"</s>\",[^\n]*, \\.\\.\\. 504 more\\]\n")
+run(0 inspect -m ${MODEL} --full)
+if(stdout MATCHES "more\\]\n")
+  message(FATAL_ERROR "inspect --full still shortened an array:\n${stdout}")
 endif()

@@ -1,10 +1,8 @@
 // `switchyard load`: carries out the placement plan and reports what it cost — bytes per device, zero-copy bytes
 // versus copied bytes, peak resident memory and time per phase — as text or as JSON ("switchyard.load/1").
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <iostream>
 #include <optional>
 
@@ -13,7 +11,9 @@
 #include "core/model/llama.h"
 #include "core/placement/plan_report.h"
 #include "tools/switchyard/commands.h"
+#include "tools/switchyard/progress.h"
 #include "tools/switchyard/run_options.h"
+#include "tools/switchyard/usage.h"
 
 namespace sy::cli {
 namespace {
@@ -21,27 +21,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-// A one-line progress bar on stderr, redrawn in place: bytes, rate, estimated time left.
-class ProgressBar {
- public:
-  bool update(const loader::Progress& p) {
-    const double elapsed = seconds_since(start_);
-    const double rate = elapsed > 0 ? static_cast<double>(p.bytes_done) / elapsed : 0;
-    const double eta = rate > 0 ? static_cast<double>(p.bytes_total - p.bytes_done) / rate : 0;
-    const int width = 30;
-    const int filled = p.bytes_total ? static_cast<int>(width * static_cast<double>(p.bytes_done) / p.bytes_total) : width;
-    std::fprintf(stderr, "\r[%s%s] %s / %s  %s/s  ETA %.1fs ", std::string(filled, '=').c_str(),
-                 std::string(width - filled, ' ').c_str(), placement::format_bytes(p.bytes_done).c_str(),
-                 placement::format_bytes(p.bytes_total).c_str(),
-                 placement::format_bytes(static_cast<uint64_t>(rate)).c_str(), eta);
-    if (p.bytes_done == p.bytes_total) std::fprintf(stderr, "\n");
-    return true;
-  }
-
- private:
-  Clock::time_point start_ = Clock::now();
-};
 
 nlohmann::ordered_json report_to_json(const loader::LoadReport& r, uint64_t file_size) {
   nlohmann::ordered_json j;
@@ -73,7 +52,8 @@ nlohmann::ordered_json report_to_json(const loader::LoadReport& r, uint64_t file
 void print_text(const loader::LoadReport& r, uint64_t file_size) {
   std::cout << fmt::format("loaded ({} mode)\n", r.mode);
   for (const auto& d : r.devices) {
-    std::cout << fmt::format("  {:<10} {:>4} tensors  {:>10}  zero-copy {:>10}  copied {:>10}\n", d.device, d.tensors,
+    std::cout << fmt::format("  {:<10} {:>12}  {:>10}  zero-copy {:>10}  copied {:>10}\n", d.device,
+                             count_of(d.tensors, "tensor"),
                              placement::format_bytes(d.bytes), placement::format_bytes(d.zero_copy_bytes),
                              placement::format_bytes(d.copied_bytes));
   }
@@ -132,12 +112,17 @@ void add_load_command(CLI::App& app, int& exit_code) {
     // With --format json the plan goes inside the one JSON document stdout carries.
     std::optional<nlohmann::ordered_json> plan_json;
     if (opts->report && opts->format == "json") plan_json = placement::plan_to_json(plan);
-    if (opts->report && opts->format != "json") std::cout << placement::plan_to_text(plan) << "\n";
+    if (opts->report && opts->format != "json") std::cout << placement::plan_to_text(plan, false, locale_is_utf8()) << "\n";
 
     loader::LoadOptions options;
-    auto bar = std::make_shared<ProgressBar>();
-    if (isatty(STDERR_FILENO)) options.progress = [bar](const loader::Progress& p) { return bar->update(p); };
+    ProgressBar bar("load", 0);
+    options.progress = [&bar](const loader::Progress& p) {
+      bar.set_total(p.bytes_total);
+      bar.update(p.bytes_done, p.zero_copy_bytes, p.tensor);
+      return true;
+    };
     loader::LoadedModel model = loader::load_model(file, inventory, std::move(plan), tensors, shape, config, options);
+    bar.finish();
     start = Clock::now();
     for (unsigned pass = 0; pass < opts->touch_passes; ++pass) {
       for (const auto& t : model.plan().tensors) model.acquire(t.tensor);
@@ -150,7 +135,13 @@ void add_load_command(CLI::App& app, int& exit_code) {
     std::optional<loader::VerifyReport> verified;
     if (opts->verify) {
       start = Clock::now();
-      verified = loader::verify_model(model, file);
+      ProgressBar verify_bar("verify", 0);
+      verified = loader::verify_model(model, file, [&verify_bar](const loader::Progress& p) {
+        verify_bar.set_total(p.bytes_total);
+        verify_bar.update(p.bytes_done, 0, p.tensor);
+        return true;
+      });
+      verify_bar.finish();
       report.phase_seconds.push_back({"verify", seconds_since(start)});
     }
     if (opts->format == "json") {
@@ -165,7 +156,7 @@ void add_load_command(CLI::App& app, int& exit_code) {
     } else {
       print_text(report, file.file_size());
       if (verified) {
-        std::cout << fmt::format("verify            {} tensors, {} read back, {}\n", verified->tensors,
+        std::cout << fmt::format("verify            {}, {} read back, {}\n", count_of(verified->tensors, "tensor"),
                                  placement::format_bytes(verified->bytes),
                                  verified->mismatches.empty() ? "all identical to the file"
                                                               : fmt::format("{} differ", verified->mismatches.size()));

@@ -9,6 +9,7 @@
 #include "core/placement/plan_report.h"
 #include "tools/switchyard/commands.h"
 #include "tools/switchyard/run_options.h"
+#include "tools/switchyard/usage.h"
 
 namespace sy::cli {
 
@@ -38,7 +39,7 @@ void add_plan_command(CLI::App& app, int& exit_code) {
       j["model"] = opts->model;
       std::cout << j.dump(2) << "\n";
     } else {
-      std::cout << placement::plan_to_text(plan, opts->every_tensor);
+      std::cout << placement::plan_to_text(plan, opts->every_tensor, locale_is_utf8());
     }
     exit_code = 0;
   });

@@ -3,11 +3,10 @@
 // Metadata is copied (general.file_type updated), 1-D tensors stay F32, and the file is written atomically.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <set>
@@ -16,11 +15,13 @@
 #include <vector>
 
 #include "core/common/error.h"
+#include "core/common/format.h"
 #include "core/gguf/file.h"
 #include "core/gguf/writer.h"
 #include "core/quant/dequantize.h"
 #include "core/quant/quantize.h"
 #include "tools/switchyard/commands.h"
+#include "tools/switchyard/progress.h"
 
 namespace sy::cli {
 namespace {
@@ -200,7 +201,12 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
     const bool quantized_target = gguf::tensor_type_traits(target).quantized;
     bool wrote_file_type = false, wrote_version = false;
     for (const auto& kv : input.metadata()) {
-      if (kv.key == "general.alignment") continue;  // the writer records its own alignment
+      if (kv.key == "general.alignment") {
+        // The writer records an alignment other than the default itself; the default, when the input spells it
+        // out, is kept as the reference keeps it.
+        if (input.alignment() == gguf::kDefaultAlignment) writer.add(kv.key, kv.value);
+        continue;
+      }
       if (kv.key == "general.file_type") {
         writer.add(kv.key, gguf::Value::make_uint(gguf::ValueType::UINT32, file_type_of(target)));
         wrote_file_type = true;
@@ -219,9 +225,11 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
       writer.add("general.quantization_version", gguf::Value::make_uint(gguf::ValueType::UINT32, 2));
     }
 
-    const bool show_progress = isatty(STDERR_FILENO) != 0;
     const size_t n_tensors = input.tensors().size();
-    size_t done = 0, fallbacks = 0;
+    size_t fallbacks = 0;
+    uint64_t input_bytes = 0, done_bytes = 0, output_bytes = 0, elements = 0;
+    for (const auto& tensor : input.tensors()) input_bytes += tensor.n_bytes;
+    ProgressBar bar("quantize", input_bytes);
     std::vector<std::unique_ptr<Conversion>> conversions;  // kept alive until write() returns
     for (const auto& tensor : input.tensors()) {
       const auto own_target = per_tensor.find(tensor.name);
@@ -245,22 +253,27 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
                                 opts->model, tensor.name, gguf::to_string(tensor.type), gguf::to_string(tensor.type)));
       }
       const std::span<const uint64_t> ne(tensor.ne.data(), tensor.n_dims);
-      auto report = [&, name = tensor.name, from = tensor.type, to = type] {
-        ++done;
-        if (show_progress) {
-          std::fprintf(stderr, "\r\033[K[%zu/%zu] %s: %s -> %s", done, n_tensors, name.c_str(),
-                       std::string(gguf::to_string(from)).c_str(), std::string(gguf::to_string(to)).c_str());
-          if (done == n_tensors) std::fputc('\n', stderr);
-        }
+      auto report = [&bar, &done_bytes, bytes = tensor.n_bytes,
+                     item = fmt::format("{}: {} -> {}", tensor.name, gguf::to_string(tensor.type),
+                                        gguf::to_string(type))] {
+        done_bytes += bytes;
+        bar.update(done_bytes, 0, item);
       };
+      output_bytes += *gguf::tensor_storage_bytes(type, tensor.n_elements);
+      elements += tensor.n_elements;
       conversions.push_back(std::make_unique<Conversion>(input, tensor, type, report));
       auto* conversion = conversions.back().get();
       writer.add_tensor(tensor.name, type, ne,
                         [conversion](uint64_t offset, std::span<std::byte> out) { (*conversion)(offset, out); });
     }
     writer.write(opts->output);
-    spdlog::info("{}: wrote {} tensors as {} ({} fallbacks)", opts->output, n_tensors, gguf::to_string(target),
-                 fallbacks);
+    bar.finish();
+    // The summary llama-quantize prints: sizes before and after, and bits per weight.
+    std::cout << fmt::format("{}: {}, {} -> {} ({:.2f} bits per weight), mostly {}{}\n", opts->output,
+                             count_of(n_tensors, "tensor"), format_bytes(input_bytes), format_bytes(output_bytes),
+                             elements ? 8.0 * static_cast<double>(output_bytes) / static_cast<double>(elements) : 0.0,
+                             gguf::to_string(target),
+                             fallbacks ? fmt::format(", {} in a fallback type", count_of(fallbacks, "tensor")) : "");
     exit_code = 0;
   });
 }

@@ -7,6 +7,7 @@
 #include "core/common/error.h"
 #include "core/common/log.h"
 #include "tools/switchyard/commands.h"
+#include "tools/switchyard/progress.h"
 #include "tools/switchyard/usage.h"
 
 int main(int argc, char** argv) {
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
   app.parse_complete_callback([&] {
     try {
       sy::log_init(log_level);
+      sy::cli::set_progress_allowed(log_level != "off");  // off means nothing on stderr but errors
     } catch (const sy::Error& e) {
       throw CLI::ValidationError("--log-level", e.what());
     }

@@ -1,6 +1,10 @@
 #include "tools/switchyard/usage.h"
 
 #include <fmt/format.h>
+#include <langinfo.h>
+
+#include <clocale>
+#include <cstring>
 
 #include <iostream>
 #include <map>
@@ -127,6 +131,14 @@ std::string describe_unknown_arguments(const CLI::App& const_app, const CLI::Par
     }
   }
   return message + fmt::format("\nRun '{} --help' for its flags.", where);
+}
+
+bool locale_is_utf8() {
+  // Ask the environment's LC_CTYPE, then put back the program's own ("C"), which the rest of the code assumes.
+  const std::string previous = std::setlocale(LC_CTYPE, nullptr);
+  const bool utf8 = std::setlocale(LC_CTYPE, "") && std::strcmp(nl_langinfo(CODESET), "UTF-8") == 0;
+  std::setlocale(LC_CTYPE, previous.c_str());
+  return utf8;
 }
 
 bool json_output_requested(const CLI::App& const_app) {

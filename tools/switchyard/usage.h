@@ -28,6 +28,9 @@ bool json_output_requested(const CLI::App& app);
 // {"error": {"code": "...", "message": "..."}} on stdout, for a program reading the JSON a command prints.
 void print_json_error(std::string_view code, const std::string& message);
 
+// Whether the user's locale (LC_ALL, LC_CTYPE, LANG) encodes text as UTF-8; output is ASCII otherwise.
+bool locale_is_utf8();
+
 // Registers `help [COMMAND]` and `version`, which print what `--help` and `--version` print.
 void add_help_and_version_commands(CLI::App& app, int& exit_code);
 
