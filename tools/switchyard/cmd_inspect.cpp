@@ -258,14 +258,27 @@ void add_inspect_command(CLI::App& app, int& exit_code) {
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   cmd->callback([opts, &exit_code] {
-    const gguf::File file = gguf::File::open(opts->model);
-    const ordered_json j = build_json(file, opts->tensors, opts->full);
+    // A file whose tensor table or metadata has problems is still shown as far as its header reads; the problems
+    // are listed (validate checks the rest) and make the exit status 1.
+    const gguf::File file = gguf::File::open(opts->model, gguf::OnFindings::keep);
+    ordered_json j = build_json(file, opts->tensors, opts->full);
+    if (!file.findings().empty()) {
+      j["findings"] = ordered_json::array();
+      for (const auto& f : file.findings()) {
+        j["findings"].push_back({{"code", to_string(f.code)}, {"message", f.message}});
+      }
+    }
     if (opts->format == "json") {
       std::cout << j.dump(2) << "\n";
     } else {
       print_text(file, j, opts->tensors, opts->full);
     }
-    exit_code = 0;
+    for (const auto& f : file.findings()) std::cerr << fmt::format("problem: [{}] {}\n", to_string(f.code), f.message);
+    if (!file.findings().empty()) {
+      std::cerr << fmt::format("{}: {}; 'switchyard validate' checks the whole model\n", opts->model,
+                               count_of(file.findings().size(), "problem"));
+    }
+    exit_code = file.findings().empty() ? 0 : 1;
   });
 }
 

@@ -3,9 +3,10 @@
 #include <fmt/format.h>
 #include <langinfo.h>
 
+#include <algorithm>
 #include <clocale>
+#include <cstdint>
 #include <cstring>
-
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
