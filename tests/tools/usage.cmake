@@ -189,3 +189,19 @@ run(0 inspect -m ${MODEL} --full)
 if(stdout MATCHES "more\\]\n")
   message(FATAL_ERROR "inspect --full still shortened an array:\n${stdout}")
 endif()
+
+# --no-mmap reads the file into memory, --mlock locks it; the CPU still uses the weights in place, and both load
+# and verify.
+foreach(access "--no-mmap|read" "--mlock|mmap\\+mlock" "--no-mmap;--mlock|read\\+mlock")
+  string(REPLACE "|" ";" parts "${access}")
+  list(GET parts -1 expected)
+  list(REMOVE_AT parts -1)
+  run(0 load -m ${MODEL} --policy cpu --verify --format json ${parts})
+  string(JSON file_access GET "${stdout}" file_access)
+  string(JSON zero_copy GET "${stdout}" zero_copy_bytes)
+  string(JSON mismatches LENGTH "${stdout}" verify mismatches)
+  if(NOT file_access MATCHES "^${expected}$" OR NOT zero_copy EQUAL 1171200 OR NOT mismatches EQUAL 0)
+    message(FATAL_ERROR "load ${parts}: file_access ${file_access}, zero_copy_bytes ${zero_copy}, ${mismatches} "
+                        "mismatches:\n${stdout}")
+  endif()
+endforeach()

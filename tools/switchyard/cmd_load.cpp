@@ -11,6 +11,7 @@
 #include "core/model/llama.h"
 #include "core/placement/plan_report.h"
 #include "tools/switchyard/commands.h"
+#include "tools/switchyard/model_file.h"
 #include "tools/switchyard/progress.h"
 #include "tools/switchyard/run_options.h"
 #include "tools/switchyard/usage.h"
@@ -80,25 +81,35 @@ void add_load_command(CLI::App& app, int& exit_code) {
     bool report = false;
     unsigned touch_passes = 0;
     bool verify = false;
+    bool no_mmap = false;
+    bool mlock = false;
   };
   auto opts = std::make_shared<Options>();
   auto run = std::make_shared<RunOptions>();
   add_model_option(*cmd, opts->model);
   cmd->add_option("--format", opts->format, "Output format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
-  cmd->add_flag("--report", opts->report, "Also print the placement plan (with --format json: as its \"plan\" member)");
+  cmd->add_flag("--report", opts->report,
+                "Also print the placement plan (with --format json: as its \"plan\" member)");
   cmd->add_option("--touch", opts->touch_passes,
                   "Then use every tensor this many times in plan order, as forward passes would (shows lazy-cache "
                   "hits, misses and evictions)");
   cmd->add_flag("--verify", opts->verify,
                 "Then read every tensor back from its device and compare it byte for byte with the file (or with the "
                 "same conversion of it); exit 1 on any difference");
+  cmd->add_flag("--no-mmap", opts->no_mmap,
+                "Read the file into memory instead of mapping it (llama.cpp's --no-mmap; CPU weights are then used "
+                "in place from that copy)");
+  cmd->add_flag("--mlock", opts->mlock,
+                "Lock the model's pages in RAM so that they are never evicted (llama.cpp's --mlock; needs a "
+                "locked-memory limit, ulimit -l, as large as the file)");
   add_run_options(*cmd, run);
   cmd->callback([opts, run, &exit_code] {
     loader::LoadReport report;
     const config::RunConfig config = run->load();
     if (run->print_config) std::cerr << config::describe(config);
     auto start = Clock::now();
-    const gguf::File file = gguf::File::open(opts->model);
+    const ModelFile model_file = ModelFile::open(opts->model, opts->no_mmap, opts->mlock);
+    const gguf::File& file = model_file.file();
     const model::LlamaHparams hp = model::read_llama_hparams(file);
     const double open_seconds = seconds_since(start);
     start = Clock::now();
@@ -112,7 +123,9 @@ void add_load_command(CLI::App& app, int& exit_code) {
     // With --format json the plan goes inside the one JSON document stdout carries.
     std::optional<nlohmann::ordered_json> plan_json;
     if (opts->report && opts->format == "json") plan_json = placement::plan_to_json(plan);
-    if (opts->report && opts->format != "json") std::cout << placement::plan_to_text(plan, false, locale_is_utf8()) << "\n";
+    if (opts->report && opts->format != "json") {
+      std::cout << placement::plan_to_text(plan, false, locale_is_utf8()) << "\n";
+    }
 
     loader::LoadOptions options;
     ProgressBar bar("load", 0);
@@ -147,6 +160,7 @@ void add_load_command(CLI::App& app, int& exit_code) {
     if (opts->format == "json") {
       auto j = report_to_json(report, file.file_size());
       j["model"] = opts->model;
+      j["file_access"] = model_file.access();
       if (plan_json) j["plan"] = std::move(*plan_json);
       if (verified) {
         j["verify"] = {{"tensors", verified->tensors}, {"bytes", verified->bytes},
@@ -155,6 +169,7 @@ void add_load_command(CLI::App& app, int& exit_code) {
       std::cout << j.dump(2) << "\n";
     } else {
       print_text(report, file.file_size());
+      std::cout << fmt::format("file access       {}\n", model_file.access());
       if (verified) {
         std::cout << fmt::format("verify            {}, {} read back, {}\n", count_of(verified->tensors, "tensor"),
                                  placement::format_bytes(verified->bytes),
