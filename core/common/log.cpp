@@ -2,6 +2,8 @@
 
 #include <spdlog/sinks/stdout_color_sinks.h>
 
+#include <cstdlib>
+
 #include "core/common/error.h"
 
 namespace sy {
@@ -13,7 +15,10 @@ void log_init(std::string_view level) {
     throw Error(ErrorCode::invalid_argument,
                 "unknown log level '" + std::string(level) + "': use trace, debug, info, warn, error or off");
   }
-  auto logger = spdlog::stderr_color_mt("switchyard");
+  // NO_COLOR (no-color.org): present and not empty means no colour, terminal or not.
+  const char* no_color = std::getenv("NO_COLOR");
+  const auto colors = no_color && *no_color ? spdlog::color_mode::never : spdlog::color_mode::automatic;
+  auto logger = spdlog::stderr_color_mt("switchyard", colors);
   logger->set_pattern("%^[%l]%$ %v");
   logger->set_level(parsed);
   spdlog::set_default_logger(logger);

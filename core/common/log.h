@@ -8,7 +8,8 @@
 namespace sy {
 
 // Installs the stderr logger as spdlog's default, at `level` ("trace", "debug", "info", "warn", "error", "off").
-// Throws sy::Error(invalid_argument) naming the allowed levels when `level` is none of them.
+// Throws sy::Error(invalid_argument) naming the allowed levels when `level` is none of them. Messages are coloured
+// on a terminal unless NO_COLOR is set.
 void log_init(std::string_view level);
 
 }  // namespace sy

@@ -101,6 +101,7 @@ void fill_struct(RunConfig& c) {
   c.placement.device = p["device"].get<std::string>();
   c.placement.gpu_memory_limit_mib = get_or<uint64_t>(p, "gpu_memory_limit_mib", 0);
   c.placement.allow_conversion = p["allow_conversion"].get<bool>();
+  if (p.contains("gpu_layers")) c.placement.gpu_layers = p["gpu_layers"].get<uint64_t>();
   if (p.contains("devices")) {
     for (const auto& [name, budget] : p["devices"].items()) {
       c.placement.devices[name] = {get_or(budget, "max_utilization", 0.9), get_or<uint64_t>(budget, "reserve_mib", 0)};
@@ -168,6 +169,11 @@ void check_consistency(const RunConfig& c, const std::map<std::string, std::stri
   if (c.placement.policy == "layers" && c.placement.layers.empty()) {
     problems.push_back(origin("placement.policy") +
                        ": 'placement.policy' is \"layers\" but 'placement.layers' is empty; give at least one range");
+  }
+  if (c.placement.gpu_layers && (c.placement.policy == "layers" || c.placement.policy == "cpu")) {
+    problems.push_back(origin("placement.gpu_layers") + ": 'placement.gpu_layers' (-ngl) chooses the layers for the GPUs, "
+                       "which policy \"" + c.placement.policy + "\" (" + origin("placement.policy") +
+                       ") also does; keep one of them");
   }
 }
 

@@ -43,6 +43,7 @@ struct RunConfig {
     std::map<std::string, DeviceBudget> devices;
     std::vector<LayerRange> layers;
     std::vector<Override> overrides;
+    std::optional<uint64_t> gpu_layers;  // the last N layers on GPUs, the rest on the CPU (-ngl); none: the policy's
     bool allow_conversion = true;
   } placement;
   struct {

@@ -59,7 +59,9 @@ class Parser {
     locate_data_section();
     std::vector<Finding> findings = check_tensor_table();
     append_metadata_findings(file_, findings);
-    if (!findings.empty()) throw GgufError(std::move(findings));
+    if (findings.empty()) return;
+    if (!file_.keep_findings_) throw GgufError(std::move(findings));
+    file_.findings_ = std::move(findings);
   }
 
  private:
@@ -417,7 +419,7 @@ File File::parse(std::span<const std::byte> bytes, std::string name) {
   return file;
 }
 
-File File::open(const std::filesystem::path& path) {
+File File::open(const std::filesystem::path& path, OnFindings on_findings) {
   const std::string name = path.string();
   std::string error;
   const int fd = open_regular_file(path, error);  // a FIFO or device is refused before it can block
@@ -445,6 +447,7 @@ File File::open(const std::filesystem::path& path) {
   file.name_ = name;
   file.bytes_ = {static_cast<const std::byte*>(mapping->address), mapping->length};
   file.mapping_ = std::move(mapping);
+  file.keep_findings_ = on_findings == OnFindings::keep;
   Parser(file).run();
   return file;
 }
@@ -460,6 +463,7 @@ const TensorInfo* File::find_tensor(std::string_view name) const {
 }
 
 std::span<const std::byte> File::tensor_data(const TensorInfo& tensor) const {
+  if (!findings_.empty()) throw GgufError(findings_);
   // In range by construction: the parser refused every tensor that does not fit inside the mapping.
   return bytes_.subspan(data_offset_ + tensor.offset, tensor.n_bytes);
 }

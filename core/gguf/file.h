@@ -43,10 +43,15 @@ struct KeyValue {
   Value value;
 };
 
+// What File::open does with the tensor-table and metadata problems it collects (misaligned or overlapping
+// tensors, data past the end, bad known keys): throw them all (the default), or keep them in findings() so that a
+// tool such as `switchyard inspect` can still show the header. Structural errors always throw.
+enum class OnFindings { throw_them, keep };
+
 class File {
  public:
   // Maps `path` and parses its header. Throws GgufError (a sy::Error with code invalid_file, or io for I/O).
-  static File open(const std::filesystem::path& path);
+  static File open(const std::filesystem::path& path, OnFindings on_findings = OnFindings::throw_them);
   // Parses a header held in memory; `bytes` is borrowed and must outlive the File. `name` is used in messages.
   static File parse(std::span<const std::byte> bytes, std::string name);
 
@@ -66,8 +71,11 @@ class File {
   const std::vector<TensorInfo>& tensors() const { return tensors_; }
   const TensorInfo* find_tensor(std::string_view name) const;  // nullptr when absent
 
-  // The tensor's bytes inside the mapping: no copy, no read until touched.
+  // The tensor's bytes inside the mapping: no copy, no read until touched. Throws the kept findings instead when
+  // the file was opened with OnFindings::keep and has any: its tensor table cannot be trusted.
   std::span<const std::byte> tensor_data(const TensorInfo& tensor) const;
+  // With OnFindings::keep: the problems found, empty for a sound file.
+  const std::vector<Finding>& findings() const { return findings_; }
   std::span<const std::byte> bytes() const { return bytes_; }
 
   // Convenience for well-known keys: the architecture ("llama"), and "<arch>.<suffix>" lookups.
@@ -87,6 +95,8 @@ class File {
   std::unordered_map<std::string, size_t> key_index_;
   std::vector<TensorInfo> tensors_;
   std::unordered_map<std::string, size_t> tensor_index_;
+  bool keep_findings_ = false;
+  std::vector<Finding> findings_;
 
   friend class Parser;
 };

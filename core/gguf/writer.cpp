@@ -12,10 +12,15 @@ namespace {
 
 constexpr uint64_t kChunkBytes = 4u << 20;  // tensors stream to disk in pieces of this size
 
+// Writes `temporary`; messages name `path`, the file the user asked for (the temporary is renamed to it).
 class Output {
  public:
-  Output(const std::filesystem::path& path) : path_(path), file_(std::fopen(path.c_str(), "wb")) {
-    if (!file_) throw Error(ErrorCode::io, path.string() + ": cannot create: " + std::strerror(errno));
+  Output(const std::filesystem::path& temporary, const std::filesystem::path& path)
+      : path_(path), file_(std::fopen(temporary.c_str(), "wb")) {
+    if (!file_) {
+      throw Error(ErrorCode::io, path.string() + ": cannot create (through " + temporary.filename().string() +
+                                     "): " + std::strerror(errno));
+    }
   }
   ~Output() {
     if (file_) std::fclose(file_);
@@ -151,7 +156,7 @@ void Writer::write(const std::filesystem::path& path) const {
   std::filesystem::path temporary = path;
   temporary += ".tmp";
   try {
-    Output out(temporary);
+    Output out(temporary, path);
     out.bytes("GGUF", 4);
     out.scalar<uint32_t>(3);
     out.scalar<uint64_t>(tensors_.size());
@@ -184,7 +189,9 @@ void Writer::write(const std::filesystem::path& path) const {
       out.pad_to(alignment_);
     }
     out.close();
-    std::filesystem::rename(temporary, path);
+    std::error_code renamed;
+    std::filesystem::rename(temporary, path, renamed);
+    if (renamed) throw Error(ErrorCode::io, path.string() + ": cannot replace it: " + renamed.message());
   } catch (...) {
     std::error_code ignored;
     std::filesystem::remove(temporary, ignored);

@@ -243,7 +243,7 @@ struct LoadedModel::State {
   void progressive_load(const LoadOptions& options) {
     uint64_t total = 0;
     for (const auto& p : plan.tensors) total += file.find_tensor(p.tensor)->n_bytes;
-    uint64_t done_bytes = 0;
+    uint64_t done_bytes = 0, zero_copy_bytes = 0;
     for (size_t i = 0; i < entries.size(); ++i) {
       try {
         materialize(entries[i]);
@@ -257,8 +257,10 @@ struct LoadedModel::State {
         continue;
       }
       done_bytes += entries[i].info->n_bytes;
+      if (entries[i].zero_copy) zero_copy_bytes += entries[i].info->n_bytes;
       if (i + 1 == entries.size()) drain();
-      if (options.progress && !options.progress({done_bytes, total, plan.tensors[entries[i].plan_index].tensor})) {
+      if (options.progress &&
+          !options.progress({done_bytes, total, zero_copy_bytes, plan.tensors[entries[i].plan_index].tensor})) {
         throw Error(ErrorCode::cancelled, "loading cancelled after " + std::to_string(i + 1) + " of " +
                                               std::to_string(entries.size()) + " tensors; every buffer was freed");
       }
@@ -341,7 +343,9 @@ struct LoadedModel::State {
       Cache cache;
       const uint64_t budget_mib = config.loading.lazy_budget_mib;
       const uint64_t plan_room = usage.budget > usage.kv_cache + usage.scratch ? usage.budget - usage.kv_cache - usage.scratch : 0;
-      cache.stats.budget_bytes = budget_mib ? budget_mib << 20 : plan_room;
+      // Never more than the plan leaves on the device: a budget larger than the device is no budget at all (the
+      // planner says so in a note).
+      cache.stats.budget_bytes = budget_mib ? std::min(budget_mib << 20, plan_room) : plan_room;
       caches[usage.device] = cache;
     }
   }
@@ -458,9 +462,11 @@ LoadedModel load_model(const gguf::File& file, const plugin::Inventory& inventor
   return LoadedModel(std::move(state));
 }
 
-VerifyReport verify_model(LoadedModel& model, const gguf::File& file) {
+VerifyReport verify_model(LoadedModel& model, const gguf::File& file, const ProgressCallback& progress) {
   constexpr uint64_t kChunkBytes = uint64_t{16} << 20;  // host memory used, whatever the tensor's size
   VerifyReport report;
+  uint64_t total = 0;
+  for (const auto& p : model.plan().tensors) total += p.bytes;
   std::vector<std::byte> expected, found;
   std::vector<float> floats;
   for (const auto& p : model.plan().tensors) {
@@ -500,6 +506,7 @@ VerifyReport verify_model(LoadedModel& model, const gguf::File& file) {
     }
     report.tensors += 1;
     report.bytes += size;
+    if (progress && !progress({report.bytes, total, 0, p.tensor})) break;
   }
   return report;
 }

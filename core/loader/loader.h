@@ -24,6 +24,7 @@ namespace sy::loader {
 struct Progress {
   uint64_t bytes_done = 0;
   uint64_t bytes_total = 0;
+  uint64_t zero_copy_bytes = 0;  // of bytes_done, adopted in place: no transfer (progress rates leave them out)
   std::string_view tensor;  // the tensor just loaded
 };
 // Called after each tensor; return false to cancel the load (load_model then frees everything it allocated and
@@ -102,7 +103,9 @@ struct VerifyReport {
 
 // Reads every planned tensor back, 16 MiB at a time. In lazy mode this acquires each tensor in turn (uploads,
 // evictions). `model` and `file` are borrowed; `file` must be the one the model was loaded from.
-VerifyReport verify_model(LoadedModel& model, const gguf::File& file);
+// `progress` (optional) is called after each tensor with the bytes read back so far; returning false stops the
+// check early (the report then covers the tensors read until then).
+VerifyReport verify_model(LoadedModel& model, const gguf::File& file, const ProgressCallback& progress = {});
 
 // Device descriptions for the planner from the live inventory (free memory asked now).
 std::vector<placement::DeviceDescription> describe_devices(const plugin::Inventory& inventory);

@@ -14,8 +14,9 @@ std::string_view kind_name(DeviceKind k) {
   return "cpu";
 }
 
-// "[#####+++..........]": weights '#', KV cache '+', scratch '~', free '.', scaled to the budget.
-std::string bar(const DeviceUsage& d, int width = 40) {
+// "[#####+++..........]": weights '#', KV cache '+', scratch '~', free '.', scaled to the budget. 18 columns keep
+// a device's line within 80 with the largest sizes ("1023.9 MiB of 1023.9 GiB (1023.9 GiB free)").
+std::string bar(const DeviceUsage& d, int width = 18) {
   if (d.budget == 0) return "[" + std::string(width, ' ') + "] no budget";
   auto cells = [&](uint64_t bytes) {
     return static_cast<int>(static_cast<double>(bytes) / static_cast<double>(d.budget) * width + 0.5);
@@ -42,16 +43,21 @@ std::string layer_ranges(const std::vector<int64_t>& layers) {
 
 }  // namespace
 
-std::string plan_to_text(const Plan& plan, bool every_tensor) {
+std::string plan_to_text(const Plan& plan, bool every_tensor, bool unicode) {
+  constexpr size_t kColumns = 80;
   std::string out = fmt::format("placement plan (policy {})\n\n", plan.policy);
   for (const auto& d : plan.devices) {
-    out += fmt::format("{:<10} {:<4} {} {} of {} budget ({} free)\n", d.device, kind_name(d.kind), bar(d),
+    out += fmt::format("{:<10} {:<4} {} {} of {} ({} free)\n", d.device, kind_name(d.kind), bar(d),
                        format_bytes(d.used()), format_bytes(d.budget), format_bytes(d.free_memory));
-    out += fmt::format("{:<15} weights {}, KV cache {}, scratch {}{}\n", "", format_bytes(d.weights),
-                       format_bytes(d.kv_cache), format_bytes(d.scratch),
-                       d.layers.empty() ? std::string() : ", layers " + layer_ranges(d.layers));
+    std::string detail = fmt::format("{:<16}weights {}, KV cache {}, scratch {}", "", format_bytes(d.weights),
+                                     format_bytes(d.kv_cache), format_bytes(d.scratch));
+    if (!d.layers.empty()) {
+      const std::string layers = "layers " + layer_ranges(d.layers);
+      detail += detail.size() + 2 + layers.size() <= kColumns ? ", " + layers : fmt::format("\n{:<16}{}", "", layers);
+    }
+    out += detail + "\n";
   }
-  out += "\n";
+  out += "bars: # weights  + KV cache  ~ scratch  . rest of the budget\n\n";
   // One line per run of tensors of the same layer, device and reason ("blk.12.* → cuda:0: ...").
   for (size_t i = 0; i < plan.tensors.size();) {
     const auto& t = plan.tensors[i];
@@ -63,7 +69,7 @@ std::string plan_to_text(const Plan& plan, bool every_tensor) {
       }
     }
     const std::string label = j - i > 1 ? "blk." + std::to_string(t.layer) + ".*" : t.tensor;
-    out += fmt::format("{} → {}: {}\n", label, t.device, t.reason);
+    out += fmt::format("{} {} {}: {}\n", label, unicode ? "→" : "->", t.device, t.reason);
     i = j;
   }
   for (const auto& note : plan.notes) out += "note: " + note + "\n";

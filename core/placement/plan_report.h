@@ -9,7 +9,9 @@
 
 namespace sy::placement {
 
-std::string plan_to_text(const Plan& plan, bool every_tensor = false);
+// `unicode` false: ASCII only ("->" for the arrow), for a terminal whose locale is not UTF-8. Device lines fit 80
+// columns; a legend explains the bars.
+std::string plan_to_text(const Plan& plan, bool every_tensor = false, bool unicode = true);
 nlohmann::ordered_json plan_to_json(const Plan& plan);
 
 }  // namespace sy::placement

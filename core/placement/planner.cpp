@@ -32,6 +32,17 @@ std::optional<TensorType> stored_type_on(const DeviceDescription& d, const Tenso
   return std::nullopt;
 }
 
+// Why `d` cannot hold `group` at all: the first tensor whose type it can neither use nor be converted to.
+std::string cannot_hold(const DeviceDescription& d, const std::vector<const TensorDescription*>& group,
+                        bool allow_conversion) {
+  for (const auto* t : group) {
+    if (stored_type_on(d, *t, allow_conversion)) continue;
+    return fmt::format("{} cannot {} {} ({}){}", d.name, t->is_matrix ? "multiply" : "store", gguf::to_string(t->type),
+                       t->name, allow_conversion ? ", nor F16 or F32" : ", and placement.allow_conversion is false");
+  }
+  return d.name + " cannot hold it";
+}
+
 uint64_t stored_bytes(const TensorDescription& t, TensorType stored) {
   if (stored == t.type) return t.bytes;
   return *gguf::tensor_storage_bytes(stored, t.n_elements);
@@ -129,9 +140,12 @@ class Builder {
     const uint64_t bytes = stored_bytes(t, stored);
     s.usage.weights += bytes;
     if (stored != t.type) {
-      notes.push_back(fmt::format("{} converted from {} to {} on upload to {}: {} does not {} {}", t.name,
-                                  gguf::to_string(t.type), gguf::to_string(stored), s.description.name,
-                                  s.description.name, t.is_matrix ? "multiply" : "store", gguf::to_string(t.type)));
+      const Conversion key{s.description.name, t.type, stored, t.is_matrix, {}};
+      auto it = std::find_if(conversions.begin(), conversions.end(), [&](const Conversion& c) {
+        return c.device == key.device && c.from == key.from && c.to == key.to && c.matrix == key.matrix;
+      });
+      if (it == conversions.end()) it = conversions.insert(conversions.end(), key);
+      it->tensors.push_back(t.name);
     }
     placements.push_back({t.name, s.description.name, stored, bytes, t.layer, t.role, reason});
   }
@@ -150,6 +164,23 @@ class Builder {
     const uint64_t r = room(s);
     return format_bytes(r > extra ? r - extra : 0) + " left after reserve";
   }
+
+  // One note per kind of conversion (device, from, to), however many tensors it applies to.
+  std::vector<std::string> conversion_notes() const {
+    std::vector<std::string> out;
+    for (const auto& c : conversions) {
+      const std::string what = c.tensors.size() == 1 ? c.tensors[0]
+                               : c.tensors.size() == 2
+                                   ? fmt::format("2 tensors ({}, {})", c.tensors[0], c.tensors[1])
+                                   : fmt::format("{} tensors ({}, {}, ...)", c.tensors.size(), c.tensors[0], c.tensors[1]);
+      out.push_back(fmt::format("{} converted from {} to {} on upload to {}: {} does not {} {}", what,
+                                gguf::to_string(c.from), gguf::to_string(c.to), c.device, c.device,
+                                c.matrix ? "multiply" : "store", gguf::to_string(c.from)));
+    }
+    return out;
+  }
+
+  uint64_t lazy_cache_bytes() const { return config_.loading.lazy_budget_mib << 20; }
 
   std::vector<TensorPlacement> placements;
   std::vector<std::string> notes;
@@ -174,6 +205,13 @@ class Builder {
     }
   }
 
+  struct Conversion {
+    std::string device;
+    TensorType from, to;
+    bool matrix;
+    std::vector<std::string> tensors;
+  };
+  std::vector<Conversion> conversions;  // in the order first met
   const RunShape& shape_;
   const config::RunConfig& config_;
   std::vector<DeviceState> states_;
@@ -211,15 +249,18 @@ void check_named_devices(const std::vector<DeviceDescription>& devices, const co
   }
 }
 
-[[noreturn]] void no_room(const std::string& what, uint64_t bytes, Builder& b) {
+[[noreturn]] void no_room(const std::string& what, uint64_t bytes, Builder& b,
+                          const std::vector<std::string>& refusals = {}) {
   std::string budgets;
   for (const auto& s : b.states()) {
     budgets += fmt::format("\n  {}: {} free of a {} budget{}", s.description.name, format_bytes(b.room(s)),
                            format_bytes(s.usage.budget), s.excluded ? " (excluded after a failed allocation)" : "");
   }
+  for (const auto& r : refusals) budgets += "\n  " + r;
   throw Error(ErrorCode::out_of_memory,
-              fmt::format("{} ({}) fits on no device:{}\nLower runtime.context_length or runtime.batch_size, raise "
-                          "max_utilization, or add a device.",
+              fmt::format("{} ({}) fits on no device:{}\nLower --ctx-size / runtime.context_length or --batch-size / "
+                          "runtime.batch_size (the KV cache and scratch), raise "
+                          "placement.devices.<device>.max_utilization, or add a device.",
                           what, format_bytes(bytes), budgets));
 }
 
@@ -286,6 +327,53 @@ const DeviceUsage* Plan::usage(std::string_view device) const {
 }
 
 namespace {
+
+// Why `s` takes nothing: the policy or a flag left it out, it can use none of the layers' types, or its budget
+// holds the scratch and KV cache but not the smallest layer. Each reason names the setting that would change it.
+std::string why_unused(Builder& b, const DeviceState& s,
+                       const std::map<int64_t, std::vector<const TensorDescription*>>& layer_groups,
+                       const RunShape& shape, const config::RunConfig& config) {
+  const std::string& name = s.description.name;
+  const std::string& policy = config.placement.policy;
+  const std::string budget = format_bytes(s.usage.budget);
+  if (policy == "cpu") return name + " unused: placement.policy is \"cpu\" (--policy)";
+  if (policy == "layers" && std::none_of(config.placement.layers.begin(), config.placement.layers.end(),
+                                         [&](const auto& r) { return r.device == name; })) {
+    return name + " unused: no range in placement.layers names it";
+  }
+  if (config.placement.gpu_layers && s.description.kind != DeviceKind::cpu && *config.placement.gpu_layers == 0) {
+    return name + " unused: placement.gpu_layers is 0 (-ngl 0 keeps every layer on the cpu)";
+  }
+  std::optional<uint64_t> smallest;
+  std::string refusal;
+  for (const auto& [layer, group] : layer_groups) {
+    const auto bytes = b.cost(s, group, shape.kv_bytes_per_layer);
+    if (!bytes) {
+      if (refusal.empty()) refusal = cannot_hold(s.description, group, config.placement.allow_conversion);
+      continue;
+    }
+    if (!smallest || *bytes < *smallest) smallest = *bytes;
+  }
+  if (!smallest && !refusal.empty()) return name + " unused: " + refusal;
+  if (smallest && b.streams(s)) {
+    const uint64_t fixed = shape.scratch_bytes + shape.kv_bytes_per_layer;
+    if (fixed + b.lazy_cache_bytes() > s.usage.budget) {
+      return fmt::format("{} unused: its {} lazy cache (loading.lazy_budget_mib) plus scratch {} and one layer's KV "
+                         "cache {} exceed its {} budget; lower --lazy-budget to at most {} MiB",
+                         name, format_bytes(b.lazy_cache_bytes()), format_bytes(shape.scratch_bytes),
+                         format_bytes(shape.kv_bytes_per_layer), budget,
+                         s.usage.budget > fixed ? (s.usage.budget - fixed) >> 20 : 0);
+    }
+  } else if (smallest && shape.scratch_bytes + *smallest > s.usage.budget) {
+    return fmt::format("{} unused: scratch {} plus the smallest layer {} (with its KV cache) exceed its {} budget; "
+                       "lower --ctx-size or --batch-size, raise placement.devices.{}.max_utilization{}",
+                       name, format_bytes(shape.scratch_bytes), format_bytes(*smallest), budget, name,
+                       s.description.kind != DeviceKind::cpu && config.placement.gpu_memory_limit_mib > 0
+                           ? " or --gpu-memory-limit"
+                           : "");
+  }
+  return fmt::format("{} unused: policy {} gave every layer to devices ranked before it", name, policy);
+}
 
 Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<TensorDescription>& tensors,
                const RunShape& shape, const config::RunConfig& config, const std::set<std::string>& excluded) {
@@ -379,6 +467,20 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
     }
   }
 
+  // placement.gpu_layers (-ngl N): the last N layers go to the GPUs, the others to the CPU. Without a usable GPU
+  // (none found, or placement.device excludes them) every layer stays on the CPU, as llama.cpp does.
+  const auto& gpu_layers = config.placement.gpu_layers;
+  const bool any_gpu = std::any_of(states.begin(), states.end(), [&](const DeviceState& s) {
+    return s.description.kind != DeviceKind::cpu && usable(s);
+  });
+  const uint64_t first_gpu_layer =
+      !gpu_layers ? 0 : !any_gpu ? shape.n_layer : shape.n_layer - std::min(*gpu_layers, shape.n_layer);
+  if (gpu_layers && *gpu_layers > 0 && !any_gpu) {
+    b.notes.push_back(fmt::format("placement.gpu_layers asks for {} on GPUs, but no GPU is usable here; every layer "
+                                  "stays on the cpu",
+                                  count_of(*gpu_layers, "layer")));
+  }
+
   size_t cursor = 0;  // layers fill devices in ranking order and never go back
   for (auto& entry : layers) {
     // Plain names, not structured bindings: lambdas below capture them (C++20 allows it, clang 14 does not).
@@ -412,6 +514,13 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
       // With the policy's only device refusing, nothing is left: the loader turns this into its final error.
       if (chosen->excluded) no_room(label + " (placement.policy \"cpu\")", b.cost(*chosen, group, layer_kv).value_or(0), b);
       reason = "policy cpu";
+    } else if (gpu_layers && static_cast<uint64_t>(layer) < first_gpu_layer) {
+      chosen = b.find("cpu");
+      if (!chosen) throw Error(ErrorCode::not_found, "placement.gpu_layers keeps layers on the cpu, which is not loaded");
+      reason = !any_gpu ? fmt::format("placement.gpu_layers = {}, but no GPU is usable here", *gpu_layers)
+               : first_gpu_layer >= shape.n_layer
+                   ? std::string("placement.gpu_layers = 0: no layer goes to a GPU")
+                   : fmt::format("placement.gpu_layers = {}: only blk.{}.. go to GPUs", *gpu_layers, first_gpu_layer);
     } else if (policy == "layers") {
       for (size_t r = 0; r < config.placement.layers.size(); ++r) {
         const auto& range = config.placement.layers[r];
@@ -438,14 +547,19 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
       if (!b.fits(*chosen, *bytes, layer_kv)) no_room(label + " on " + chosen->description.name, *bytes, b);
       reason += ", " + b.left_after(*chosen, *bytes);
     } else {
+      std::vector<std::string> refusals;  // devices that cannot hold the layer's types at all
+      size_t candidates = 0;
       for (; cursor < states.size(); ++cursor) {
         DeviceState& s = states[cursor];
         if (!usable(s)) continue;
+        if (gpu_layers && s.description.kind == DeviceKind::cpu) continue;  // the CPU's layers were chosen above
         if (policy == "balanced" && s.description.kind != DeviceKind::cpu) {
           auto q = quota.find(s.description.name);
           if (q == quota.end() || q->second == 0) continue;
         }
+        ++candidates;
         auto bytes = b.cost(s, group, layer_kv);
+        if (!bytes) refusals.push_back(cannot_hold(s.description, group, config.placement.allow_conversion));
         if (!bytes || !b.fits(s, *bytes, layer_kv)) continue;
         chosen = &s;
         if (policy == "balanced" && s.description.kind != DeviceKind::cpu) {
@@ -459,7 +573,20 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
       if (!chosen) {
         uint64_t need = layer_kv;
         for (const auto* t : group) need += t->bytes;
-        no_room(label, need, b);
+        if (!refusals.empty() && refusals.size() == candidates) {
+          // Not memory: no device can use a type of this layer.
+          std::string message = label + " fits on no device:";
+          for (const auto& r : refusals) message += "\n  " + r;
+          throw Error(ErrorCode::unsupported,
+                      message + (config.placement.allow_conversion
+                                     ? "\nAdd a device that multiplies this type."
+                                     : "\nSet placement.allow_conversion to true in the --config file, or add a "
+                                       "device that multiplies this type."));
+        }
+        no_room(gpu_layers ? label + " (one of the last " + std::to_string(*gpu_layers) +
+                                 " layers placement.gpu_layers puts on GPUs: lower -ngl)"
+                           : label,
+                need, b, refusals);
       }
     }
     if (layer_kv) b.add_kv(*chosen, layer);
@@ -518,7 +645,16 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
   std::stable_sort(plan.tensors.begin(), plan.tensors.end(),
                    [&](const auto& x, const auto& y) { return order[x.tensor] < order[y.tensor]; });
   for (auto& s : states) plan.devices.push_back(s.usage);
-  plan.notes = std::move(b.notes);
+  plan.notes = b.conversion_notes();
+  plan.notes.insert(plan.notes.end(), b.notes.begin(), b.notes.end());
+  // 5. A device that got nothing says why, with the numbers and what would change it.
+  std::map<int64_t, std::vector<const TensorDescription*>> layer_groups;
+  for (const auto& t : tensors) {
+    if (t.layer >= 0) layer_groups[t.layer].push_back(&t);
+  }
+  for (const auto& s : states) {
+    if (s.usage.used() == 0 && !s.excluded) plan.notes.push_back(why_unused(b, s, layer_groups, shape, config));
+  }
   for (const auto& s : states) {
     if (b.streams(s) && s.usage.weights > (config.loading.lazy_budget_mib << 20)) {
       plan.notes.push_back(fmt::format("lazy mode: {} holds {} of weights through a {} cache; least-recently-used "

@@ -12,7 +12,7 @@
 #include "core/loader/loader.h"
 #include "core/model/architecture.h"
 #include "core/placement/planner.h"
-#include "core/plugin/loader.h"
+#include "core/plugin/discovery.h"
 #include "core/runtime/session.h"
 
 namespace sy::runtime {

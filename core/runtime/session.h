@@ -14,7 +14,7 @@
 #include "core/config/run_config.h"
 #include "core/loader/loader.h"
 #include "core/model/architecture.h"
-#include "core/plugin/loader.h"
+#include "core/plugin/discovery.h"
 #include "core/runtime/schedule.h"
 
 namespace sy::runtime {

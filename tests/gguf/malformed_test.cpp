@@ -211,6 +211,23 @@ TEST_CASE("several table problems are all reported") {
   }
 }
 
+TEST_CASE("OnFindings::keep: the header of a file with table problems is readable, its tensor data is not") {
+  sy::test::ScratchDir dir;
+  const std::string path = (dir / "two.gguf").string();
+  sy::test::write_file(path, build({}, {tensor("a", {32}, 0, 4), tensor("b", {32}, 0, 4096)}).span());
+  CHECK_THROWS_AS(File::open(path), GgufError);
+  const File file = File::open(path, OnFindings::keep);
+  REQUIRE(file.findings().size() >= 2);
+  CHECK(file.findings()[0].code == GgufErrorCode::offset_misaligned);
+  REQUIRE(file.tensors().size() == 2);
+  CHECK(file.tensors()[1].name == "b");
+  CHECK_THROWS_AS(file.tensor_data(file.tensors()[0]), GgufError);
+  // A sound file opened the same way has no findings and its data as usual.
+  const File sound = File::open(sy::test::shared_model("stories260K.gguf"), OnFindings::keep);
+  CHECK(sound.findings().empty());
+  CHECK(sound.tensor_data(sound.tensors()[0]).size() == sound.tensors()[0].n_bytes);
+}
+
 TEST_CASE("every truncation of a real model is refused cleanly") {
   const File file = File::open(sy::test::shared_model("stories260K-q4mix.gguf"));
   const auto bytes = file.bytes();

@@ -2,6 +2,7 @@
 // move what they name, budgets are never exceeded, unsupported types move or convert, and failures re-plan.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <set>
@@ -155,6 +156,71 @@ TEST_CASE("a device that cannot multiply a type: the tensor converts when allowe
   }
 }
 
+TEST_CASE("the plan says why: unused devices with numbers, conversions once per kind, the real cause of no fit") {
+  Fixture f;
+  const auto c = f.config(R"({"runtime": {"context_length": 64, "batch_size": 8}})");
+  const RunShape shape = run_shape(f.hp, c);
+  // The budget holds the scratch and half a layer: the GPU gets nothing, and the note gives the numbers.
+  const uint64_t per_layer = f.layer_bytes(0) + shape.kv_bytes_per_layer;
+  const auto free = static_cast<uint64_t>(static_cast<double>(shape.scratch_bytes + per_layer / 2) / 0.9);
+  const Plan small = make_plan({cpu(), gpu("simdev:0", free)}, f.tensors, shape, c);
+  CHECK(layers_on(small, "simdev:0").empty());
+  const std::string expected = "simdev:0 unused: scratch " + format_bytes(shape.scratch_bytes) +
+                               " plus the smallest layer " + format_bytes(per_layer) + " (with its KV cache) exceed " +
+                               "its " + format_bytes(small.usage("simdev:0")->budget) +
+                               " budget; lower --ctx-size or --batch-size";
+  REQUIRE(small.notes.size() == 1);
+  CHECK(small.notes[0].find(expected) == 0);
+
+  // Thirty-odd f32 matrices converted for the same device: one note, with a count and examples.
+  const uint64_t f16_only = uint64_t{1} << static_cast<uint32_t>(gguf::TensorType::F16);
+  DeviceDescription picky = gpu("simdev:0", 1ull << 30);
+  picky.multipliable_types = f16_only;
+  picky.storable_types = f16_only | 1;
+  const auto gpu_first = f.config(R"({"placement": {"policy": "gpu-first"}})");
+  const Plan converted = make_plan({cpu(), picky}, f.tensors, run_shape(f.hp, gpu_first), gpu_first);
+  size_t conversion_notes = 0;
+  for (const auto& note : converted.notes) conversion_notes += note.find("converted from") != std::string::npos;
+  CHECK(conversion_notes == 1);
+  CHECK(converted.notes[0].find(" tensors (blk.0.attn_q.weight, blk.0.attn_k.weight, ...) converted from f32 to f16 "
+                                "on upload to simdev:0: simdev:0 does not multiply f32") != std::string::npos);
+
+  // Only a device that cannot multiply f32, and conversion off: the cause is the type, not memory.
+  const auto strict = f.config(R"({"placement": {"device": "simdev:0", "allow_conversion": false}})");
+  try {
+    make_plan({cpu(), picky}, f.tensors, run_shape(f.hp, strict), strict);
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::unsupported);
+    CHECK(std::string(e.what()).find("fits on no device:\n  simdev:0 cannot multiply f32 (blk.0.attn_q.weight), and "
+                                     "placement.allow_conversion is false") != std::string::npos);
+  }
+  // Out of memory: the advice names the flags as well as the keys.
+  const auto defaults = f.config();
+  CHECK_THROWS_WITH_AS(make_plan({cpu(4096)}, f.tensors, run_shape(f.hp, defaults), defaults),
+                       doctest::Contains("Lower --ctx-size / runtime.context_length or --batch-size"), Error);
+}
+
+TEST_CASE("plan text: bars within 80 columns with a legend, ASCII when asked") {
+  Fixture f;
+  const auto c = f.config();
+  const Plan plan = make_plan({cpu(1000ull << 40), gpu("simdev:0", 1000ull << 30)}, f.tensors, run_shape(f.hp, c), c);
+  for (bool unicode : {true, false}) {
+    const std::string text = plan_to_text(plan, false, unicode);
+    CHECK(text.find("bars: # weights  + KV cache  ~ scratch  . rest of the budget") != std::string::npos);
+    size_t start = 0;
+    for (int line = 0; line < 7; ++line) {  // the title, the devices' lines and the legend
+      const size_t end = text.find('\n', start);
+      CHECK(end - start <= 80);
+      start = end + 1;
+    }
+    if (!unicode) {
+      CHECK(std::all_of(text.begin(), text.end(), [](char ch) { return static_cast<unsigned char>(ch) < 128; }));
+      CHECK(text.find("blk.0.* -> ") != std::string::npos);
+    }
+  }
+}
+
 TEST_CASE("max_utilization, reserve and the GPU memory limit bound every budget") {
   Fixture f;
   const auto c = f.config(R"({"placement": {"policy": "gpu-first", "gpu_memory_limit_mib": 1,
@@ -174,6 +240,35 @@ TEST_CASE("explicit layer ranges, and layers no range covers go to the CPU") {
   CHECK(layers_on(plan, "simdev:1") == std::vector<int64_t>{0, 1});
   CHECK(layers_on(plan, "simdev:0") == std::vector<int64_t>{2, 3});
   CHECK(layers_on(plan, "cpu") == std::vector<int64_t>{4});
+}
+
+TEST_CASE("gpu_layers (-ngl): the last N layers on the GPUs, the others on the CPU, the head beside the last") {
+  Fixture f;
+  const auto c = f.config(R"({"placement": {"gpu_layers": 2}})");
+  const std::vector<DeviceDescription> devices = {cpu(), gpu("simdev:0", 1ull << 30)};
+  const Plan plan = make_plan(devices, f.tensors, run_shape(f.hp, c), c);
+  CHECK(layers_on(plan, "cpu") == std::vector<int64_t>{0, 1, 2});
+  CHECK(layers_on(plan, "simdev:0") == std::vector<int64_t>{3, 4});
+  CHECK(plan.find("output.weight")->device == "simdev:0");
+  CHECK(plan.find("blk.0.attn_q.weight")->reason.find("placement.gpu_layers = 2: only blk.3.. go to GPUs") == 0);
+  CHECK(plan.usage("cpu")->layers == std::vector<int64_t>{0, 1, 2});  // their KV cache stays with them
+
+  // More than the model has: every layer; none on a machine without a GPU, said in a note.
+  const auto all = f.config(R"({"placement": {"gpu_layers": 99}})");
+  CHECK(layers_on(make_plan(devices, f.tensors, run_shape(f.hp, all), all), "simdev:0") ==
+        std::vector<int64_t>{0, 1, 2, 3, 4});
+  const Plan cpu_only = make_plan({cpu()}, f.tensors, run_shape(f.hp, all), all);
+  CHECK(layers_on(cpu_only, "cpu") == std::vector<int64_t>{0, 1, 2, 3, 4});
+  REQUIRE(cpu_only.notes.size() == 1);
+  CHECK(cpu_only.notes[0].find("no GPU is usable here") != std::string::npos);
+
+  // Zero: everything on the CPU even with a GPU present.
+  const auto none = f.config(R"({"placement": {"gpu_layers": 0}})");
+  CHECK(layers_on(make_plan(devices, f.tensors, run_shape(f.hp, none), none), "simdev:0").empty());
+
+  // Policies that choose layers themselves conflict with it.
+  CHECK_THROWS_WITH_AS(f.config(R"({"placement": {"gpu_layers": 1, "policy": "cpu"}})"),
+                       doctest::Contains("keep one of them"), Error);
 }
 
 TEST_CASE("config errors: a device that does not exist, no room anywhere") {

@@ -20,6 +20,15 @@ if(step_output MATCHES "warning:")
   message(FATAL_ERROR "simdev built with warnings against the installed SDK:\n${step_output}")
 endif()
 set(plugin "${WORK_DIR}/build/libswitchyard-simdev.so")
+# The SDK component carries the conformance suite, and switchyard_add_plugin(... INSTALL) puts the plugin where an
+# installed switchyard looks for it.
+if(NOT EXISTS "${WORK_DIR}/prefix/bin/switchyard-conformance")
+  message(FATAL_ERROR "the SDK install component lacks bin/switchyard-conformance")
+endif()
+run_step("simdev install" ${CMAKE_COMMAND} --install "${WORK_DIR}/build" --prefix "${WORK_DIR}/plugin-prefix")
+if(NOT EXISTS "${WORK_DIR}/plugin-prefix/lib/switchyard/plugins/libswitchyard-simdev.so")
+  message(FATAL_ERROR "switchyard_add_plugin(... INSTALL) did not install to lib/switchyard/plugins")
+endif()
 
 run_step("conformance on simdev" ${CMAKE_COMMAND} -E env SWITCHYARD_SIMDEV=2x64MiB
          "${CONFORMANCE}" --require-device "${plugin}")

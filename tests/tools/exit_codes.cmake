@@ -50,3 +50,20 @@ if(NOT last_output MATCHES "the run configuration is 17.0 MiB \\(17825792 bytes\
   message(FATAL_ERROR "a 17 MiB config is not refused with its size: ${last_output}")
 endif()
 file(REMOVE ${WORK_DIR}/huge-config.json ${WORK_DIR}/input.fifo)
+# inspect still shows what the header holds when the tensor table has problems, lists them, and exits 1.
+find_program(PYTHON3 python3)
+if(PYTHON3)
+  execute_process(COMMAND ${PYTHON3} -c [[
+import struct, sys
+def s(t): return struct.pack('<Q', len(t)) + t.encode()
+out = b'GGUF' + struct.pack('<IQQ', 3, 1, 1) + s('general.architecture') + struct.pack('<I', 8) + s('llama')
+out += s('a') + struct.pack('<I', 1) + struct.pack('<Q', 32) + struct.pack('<I', 0) + struct.pack('<Q', 4)
+out += b'\0' * (-len(out) % 32) + b'\0' * 256
+open(sys.argv[1], 'wb').write(out)
+]] ${WORK_DIR}/misaligned.gguf)
+  expect_exit(1 inspect -m ${WORK_DIR}/misaligned.gguf)
+  if(NOT last_output MATCHES "architecture +llama" OR NOT last_output MATCHES "problem: \\[offset_misaligned\\]")
+    message(FATAL_ERROR "inspect of a file with a misaligned tensor did not show its header and the problem:\n"
+                        "${last_output}")
+  endif()
+endif()

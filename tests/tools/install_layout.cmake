@@ -6,7 +6,8 @@ if(NOT rc EQUAL 0)
   message(FATAL_ERROR "cmake --install failed:\n${out}${err}")
 endif()
 foreach(path bin/switchyard bin/switchyard-conformance lib/switchyard/plugins/libswitchyard-cpu.so
-             include/switchyard/plugin.h lib/cmake/SwitchyardSDK/SwitchyardSDKConfig.cmake)
+             include/switchyard/plugin.h lib/cmake/SwitchyardSDK/SwitchyardSDKConfig.cmake
+             share/bash-completion/completions/switchyard)
   if(NOT EXISTS ${PREFIX}/${path})
     message(FATAL_ERROR "the install lacks ${path}")
   endif()

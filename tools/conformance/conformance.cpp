@@ -1,7 +1,9 @@
 // switchyard-conformance PLUGIN.so: the one test every backend plugin must pass, in tree or out of tree. It loads
 // the plugin through the core's own loader (core/plugin), then checks device queries, buffer round trips, every op
 // the plugin claims against the core's scalar reference (core/kernels) at the tolerances documented in
-// sdk/README.md, odd sizes, op sequences and error paths. Exit status: 0 all passed, 1 a check failed, 2 usage.
+// sdk/README.md, odd sizes, op sequences and error paths. Exit status as switchyard's: 0 all passed, 1 a check
+// failed (or the plugin did not load), 2 a usage or I/O error; errors are `error:` lines on stderr, logs as
+// switchyard writes them (--log-level, NO_COLOR).
 #include <switchyard/plugin_helpers.hpp>
 #include <CLI/CLI.hpp>
 
@@ -15,6 +17,7 @@
 #include <vector>
 
 #include "core/common/error.h"
+#include "core/common/log.h"
 #include "core/gguf/tensor_type.h"
 #include "core/kernels/quant_decoder.h"
 #include "core/kernels/reference_ops.h"
@@ -571,15 +574,34 @@ class DeviceSuite {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"switchyard-conformance: checks a backend plugin against the Switchyard plugin ABI and reference"};
+  CLI::App app{"switchyard-conformance: checks a backend plugin against the Switchyard plugin ABI and reference",
+               "switchyard-conformance"};
   std::string plugin_file;
   uint64_t seed = 1234;
   bool verbose = false, require_device = false;
-  app.add_option("plugin", plugin_file, "the plugin's shared library (libswitchyard-NAME.so)")->required();
-  app.add_option("--seed", seed, "seed of the random test data (failures print it)");
+  std::string log_level = "warn";
+  app.add_option("plugin", plugin_file, "the plugin's shared library (libswitchyard-NAME.so)")
+      ->required()
+      ->check(CLI::ExistingFile);
+  app.add_option("--seed", seed, "seed of the random test data (failures print it)")->capture_default_str();
   app.add_flag("-v,--verbose", verbose, "print passing checks too");
   app.add_flag("--require-device", require_device, "fail when the plugin loads but reports no device");
-  CLI11_PARSE(app, argc, argv);
+  app.add_option("--log-level", log_level, "Log verbosity on stderr: trace, debug, info, warn, error, off")
+      ->capture_default_str();
+  app.footer("Exit codes: 0 every check passed (with no device: negotiation only, unless --require-device); 1 a "
+             "check failed or the plugin did not load; 2 usage or I/O error.\nNO_COLOR set and not empty: log "
+             "messages without colour.");
+  try {
+    app.parse(argc, argv);
+    sy::log_init(log_level);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help
+    std::cerr << "error: " << e.what() << "\nRun 'switchyard-conformance --help' for the flags.\n";
+    return 2;
+  } catch (const sy::Error& e) {
+    std::cerr << "error: " << e.what() << "\n";
+    return 2;
+  }
 
   Report report;
   report.verbose = verbose;

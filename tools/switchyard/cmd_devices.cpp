@@ -1,12 +1,14 @@
 // `switchyard devices`: what the plugin loader (core/plugin) found on this machine — every plugin file, loaded or
 // skipped and why, and every device with its capabilities and live free memory — as text or as JSON (schema
-// "switchyard.devices/1").
+// "switchyard.devices/2").
 #include <fmt/format.h>
 
 #include <iostream>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <variant>
 
+#include "core/common/format.h"
 #include "core/gguf/tensor_type.h"
 #include "core/plugin/discovery.h"
 #include "tools/switchyard/commands.h"
@@ -32,8 +34,6 @@ std::string join(const std::vector<std::string>& parts) {
   return text.empty() ? "-" : text;
 }
 
-std::string gib(uint64_t bytes) { return fmt::format("{:.2f} GiB", static_cast<double>(bytes) / (1ull << 30)); }
-
 std::string version_text(uint32_t version) {
   return fmt::format("{}.{}", SY_ABI_VERSION_MAJOR_OF(version), SY_ABI_VERSION_MINOR_OF(version));
 }
@@ -49,13 +49,13 @@ std::variant<uint64_t, std::string> free_memory_of(const plugin::Device& device)
 
 ordered_json to_json(const plugin::LoaderOptions& options, const plugin::Inventory& inventory) {
   ordered_json out;
-  out["schema"] = "switchyard.devices/1";
+  out["schema"] = "switchyard.devices/2";
   out["search_path"] = ordered_json::array();
   for (const auto& [path, origin] : plugin::plugin_search_directories(options))
     out["search_path"].push_back({{"path", path.string()}, {"origin", origin}});
   out["plugins"] = ordered_json::array();
   for (const auto& record : inventory.plugins()) {
-    ordered_json plugin = {{"file", record.file.string()}, {"origin", record.origin}, {"loaded", record.loaded}};
+    ordered_json plugin = {{"path", record.file.string()}, {"origin", record.origin}, {"loaded", record.loaded}};
     if (!record.name.empty()) {
       plugin["name"] = record.name;
       plugin["version"] = record.version;
@@ -71,19 +71,23 @@ ordered_json to_json(const plugin::LoaderOptions& options, const plugin::Invento
     }
     out["plugins"].push_back(plugin);
   }
+  std::map<std::string, std::string> plugin_of;  // device name → the plugin's name (its path is in "plugins")
+  for (const auto& record : inventory.plugins()) {
+    for (const auto& name : record.device_names) plugin_of[name] = record.name;
+  }
   out["devices"] = ordered_json::array();
   for (const auto& device : inventory.devices()) {
     const auto& info = device->info();
-    ordered_json entry = {{"name", device->name()},
-                          {"plugin", device->owner()},
+    ordered_json entry = {{"device", device->name()},
+                          {"plugin", plugin_of.count(device->name()) ? plugin_of[device->name()] : device->owner()},
                           {"kind", plugin::to_string(info.kind)},
                           {"model", info.name},
                           {"arch", info.arch},
-                          {"total_memory", info.total_memory}};
+                          {"total_bytes", info.total_memory}};
     const auto free_bytes = free_memory_of(*device);
-    if (const auto* bytes = std::get_if<uint64_t>(&free_bytes)) entry["free_memory"] = *bytes;
-    else entry["free_memory_error"] = std::get<std::string>(free_bytes);
-    entry["max_allocation"] = info.max_allocation;
+    if (const auto* bytes = std::get_if<uint64_t>(&free_bytes)) entry["free_bytes"] = *bytes;
+    else entry["free_bytes_error"] = std::get<std::string>(free_bytes);
+    entry["max_allocation_bytes"] = info.max_allocation;
     entry["bandwidth_bytes_per_second"] = info.bandwidth_bytes_per_second;
     entry["compute_units"] = info.compute_units;
     entry["host_visible"] = (info.flags & SY_DEVICE_FLAG_HOST_VISIBLE) != 0;
@@ -106,7 +110,7 @@ void print_text(const plugin::LoaderOptions& options, const plugin::Inventory& i
     if (record.loaded) {
       std::cout << fmt::format("  loaded   {} {} ({}), ABI {}: {}\n", record.name, record.version, record.vendor,
                                version_text(record.abi_version), record.file.string());
-      std::cout << fmt::format("           {} device(s); probe score {}: {}\n", record.device_names.size(),
+      std::cout << fmt::format("           {}; probe score {}: {}\n", count_of(record.device_names.size(), "device"),
                                record.probe_score, record.probe_reason);
     } else {
       std::cout << fmt::format("  skipped  {}\n           {}\n", record.file.string(), record.skip_reason);
@@ -118,7 +122,7 @@ void print_text(const plugin::LoaderOptions& options, const plugin::Inventory& i
     const auto& info = device->info();
     const auto free_bytes = free_memory_of(*device);
     const std::string free_text =
-        std::holds_alternative<uint64_t>(free_bytes) ? gib(std::get<uint64_t>(free_bytes)) + " free"
+        std::holds_alternative<uint64_t>(free_bytes) ? format_bytes(std::get<uint64_t>(free_bytes)) + " free"
                                                      : "free memory unknown (" + std::get<std::string>(free_bytes) + ")";
     std::vector<std::string> flags;
     if (info.flags & SY_DEVICE_FLAG_HOST_VISIBLE) flags.push_back("host-visible");
@@ -126,9 +130,10 @@ void print_text(const plugin::LoaderOptions& options, const plugin::Inventory& i
     if (info.flags & SY_DEVICE_FLAG_ADOPTS_HOST_MEMORY) flags.push_back("zero-copy-host-memory");
     std::cout << fmt::format("  {:<10} {} ({}, {})\n", device->name(), info.name, plugin::to_string(info.kind),
                              info.arch);
-    std::cout << fmt::format("             memory {} total, {}, max allocation {}; ~{:.0f} GB/s; {} compute units\n",
-                             gib(info.total_memory), free_text, gib(info.max_allocation),
-                             static_cast<double>(info.bandwidth_bytes_per_second) / 1e9, info.compute_units);
+    std::cout << fmt::format("             memory {} total, {}, max allocation {}; ~{:.0f} GB/s; {}\n",
+                             format_bytes(info.total_memory), free_text, format_bytes(info.max_allocation),
+                             static_cast<double>(info.bandwidth_bytes_per_second) / 1e9,
+                             count_of(info.compute_units, "compute unit"));
     std::cout << fmt::format("             flags: {}\n", join(flags));
     std::cout << fmt::format("             multiplies: {}\n", join(type_names(info.multipliable_types)));
   }

@@ -1,7 +1,8 @@
 // `switchyard inspect`: what a GGUF file holds — architecture, hyperparameters, tokenizer, tensors and bytes per
-// type — as text for people or as JSON (schema "switchyard.inspect/1", documented in docs/cli-json.md).
+// type — as text for people or as JSON (schema "switchyard.inspect/2", documented in docs/cli-json.md).
 #include <fmt/format.h>
 
+#include <cstdint>
 #include <iostream>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -55,6 +56,42 @@ bool is_bulky(const gguf::Value& v) {
   return a && a->size() > 16;
 }
 
+// llama.cpp's names for general.file_type (enum llama_ftype); 40 is bitnet.cpp's MOSTLY_I2_S.
+std::string file_type_name(uint64_t id) {
+  static const std::map<uint64_t, const char*> kNames = {
+      {0, "ALL_F32"},       {1, "MOSTLY_F16"},     {2, "MOSTLY_Q4_0"},    {3, "MOSTLY_Q4_1"},
+      {7, "MOSTLY_Q8_0"},   {8, "MOSTLY_Q5_0"},    {9, "MOSTLY_Q5_1"},    {10, "MOSTLY_Q2_K"},
+      {11, "MOSTLY_Q3_K_S"}, {12, "MOSTLY_Q3_K_M"}, {13, "MOSTLY_Q3_K_L"}, {14, "MOSTLY_Q4_K_S"},
+      {15, "MOSTLY_Q4_K_M"}, {16, "MOSTLY_Q5_K_S"}, {17, "MOSTLY_Q5_K_M"}, {18, "MOSTLY_Q6_K"},
+      {19, "MOSTLY_IQ2_XXS"}, {20, "MOSTLY_IQ2_XS"}, {21, "MOSTLY_Q2_K_S"}, {22, "MOSTLY_IQ3_XS"},
+      {23, "MOSTLY_IQ3_XXS"}, {24, "MOSTLY_IQ1_S"}, {25, "MOSTLY_IQ4_NL"}, {26, "MOSTLY_IQ3_S"},
+      {27, "MOSTLY_IQ3_M"}, {28, "MOSTLY_IQ2_S"},   {29, "MOSTLY_IQ2_M"},  {30, "MOSTLY_IQ4_XS"},
+      {31, "MOSTLY_IQ1_M"}, {32, "MOSTLY_BF16"},    {36, "MOSTLY_TQ1_0"},  {37, "MOSTLY_TQ2_0"},
+      {38, "MOSTLY_MXFP4_MOE"}, {40, "MOSTLY_I2_S"}};
+  auto it = kNames.find(id);
+  return it == kNames.end() ? "unknown" : it->second;
+}
+
+// "1.2M", "6.7B": parameter counts as model cards write them.
+std::string short_count(uint64_t n) {
+  if (n >= 1'000'000'000) return fmt::format("{:.1f}B", static_cast<double>(n) / 1e9);
+  if (n >= 1'000'000) return fmt::format("{:.1f}M", static_cast<double>(n) / 1e6);
+  if (n >= 1'000) return fmt::format("{:.1f}K", static_cast<double>(n) / 1e3);
+  return std::to_string(n);
+}
+
+// A metadata value as one line of text: arrays longer than `limit` elements show their first few and a count.
+std::string value_text(const gguf::Value& v, size_t limit) {
+  const gguf::Array* a = v.as_array();
+  if (!a || a->size() <= limit) return value_to_json(v).dump();
+  ordered_json head = ordered_json::array();
+  const ordered_json all = value_to_json(v);
+  for (size_t i = 0; i < 8 && i < all.size(); ++i) head.push_back(all[i]);
+  std::string text = head.dump();
+  text.pop_back();
+  return text + fmt::format(", ... {} more]", a->size() - head.size());
+}
+
 std::string shape_of(const gguf::TensorInfo& t) {
   std::string out = "[";
   for (uint32_t d = 0; d < t.n_dims; ++d) out += (d ? ", " : "") + std::to_string(t.ne[d]);
@@ -65,15 +102,19 @@ struct Summary {
   ordered_json json;
 };
 
-ordered_json build_json(const gguf::File& file, bool with_tensors) {
+ordered_json build_json(const gguf::File& file, bool with_tensors, bool full) {
   ordered_json out;
-  out["schema"] = "switchyard.inspect/1";
-  out["file"] = file.name();
-  out["file_size"] = file.file_size();
+  out["schema"] = "switchyard.inspect/2";
+  out["model"] = file.name();
+  out["file_bytes"] = file.file_size();
   out["gguf_version"] = file.version();
   out["alignment"] = file.alignment();
   out["data_offset"] = file.data_offset();
   out["architecture"] = file.architecture();
+  if (const gguf::Value* v = file.find("general.name"); v && v->as_string()) out["name"] = *v->as_string();
+  if (const gguf::Value* v = file.find("general.file_type"); v && v->as_uint()) {
+    out["file_type"] = {{"id", *v->as_uint()}, {"name", file_type_name(*v->as_uint())}};
+  }
 
   ordered_json hparams = ordered_json::object();
   const std::string prefix = file.architecture() + ".";
@@ -84,7 +125,7 @@ ordered_json build_json(const gguf::File& file, bool with_tensors) {
     entry["type"] = kv.value.as_array() ? "ARRAY[" + std::string(to_string(kv.value.as_array()->element_type)) + "]"
                                         : std::string(to_string(kv.value.type()));
     if (const gguf::Array* a = kv.value.as_array()) entry["length"] = a->size();
-    if (!is_bulky(kv.value)) entry["value"] = value_to_json(kv.value);
+    if (full || !is_bulky(kv.value)) entry["value"] = value_to_json(kv.value);
     metadata.push_back(entry);
     if (!file.architecture().empty() && kv.key.starts_with(prefix) && !is_bulky(kv.value)) {
       hparams[kv.key.substr(prefix.size())] = value_to_json(kv.value);
@@ -133,8 +174,12 @@ ordered_json build_json(const gguf::File& file, bool with_tensors) {
       tensors.push_back(entry);
     }
   }
+  uint64_t parameters = 0;
+  for (const auto& t : file.tensors()) parameters += t.n_elements;
   out["tensor_count"] = file.tensors().size();
   out["tensor_bytes"] = total;
+  out["parameter_count"] = parameters;
+  out["bits_per_weight"] = parameters ? 8.0 * static_cast<double>(total) / static_cast<double>(parameters) : 0.0;
   ordered_json by_type = ordered_json::object();
   for (const auto& [type, counts] : per_type) by_type[type] = {{"tensors", counts.first}, {"bytes", counts.second}};
   out["bytes_per_type"] = by_type;
@@ -142,12 +187,20 @@ ordered_json build_json(const gguf::File& file, bool with_tensors) {
   return out;
 }
 
-void print_text(const gguf::File& file, const ordered_json& j, bool with_tensors) {
+void print_text(const gguf::File& file, const ordered_json& j, bool with_tensors, bool full) {
   std::cout << fmt::format("file          {}\n", file.name());
   std::cout << fmt::format("size          {} ({} bytes), GGUF v{}, alignment {}, data at byte {}\n",
-                           format_bytes(file.file_size(), 2), file.file_size(), file.version(), file.alignment(),
+                           format_bytes(file.file_size()), file.file_size(), file.version(), file.alignment(),
                            file.data_offset());
   std::cout << fmt::format("architecture  {}\n", file.architecture().empty() ? "(none)" : file.architecture());
+  if (j.contains("name")) std::cout << fmt::format("name          {}\n", j["name"].get<std::string>());
+  if (j.contains("file_type")) {
+    std::cout << fmt::format("file type     {} ({})\n", j["file_type"]["name"].get<std::string>(),
+                             j["file_type"]["id"].get<uint64_t>());
+  }
+  std::cout << fmt::format("parameters    {} ({}), {:.2f} bits per weight\n",
+                           short_count(j["parameter_count"].get<uint64_t>()), j["parameter_count"].get<uint64_t>(),
+                           j["bits_per_weight"].get<double>());
   if (!j["hyperparameters"].empty()) {
     std::cout << "hyperparameters\n";
     for (const auto& [key, value] : j["hyperparameters"].items()) {
@@ -163,11 +216,20 @@ void print_text(const gguf::File& file, const ordered_json& j, bool with_tensors
     std::cout << fmt::format("  {:<10} {} {}\n", name, token["id"].dump(),
                              token.contains("text") ? token["text"].dump() : std::string("(none: past the vocabulary)"));
   }
-  std::cout << fmt::format("tensors       {} tensors, {}\n", file.tensors().size(),
-                           format_bytes(j["tensor_bytes"].get<uint64_t>(), 2));
+  std::cout << fmt::format("tensors       {}, {}\n", count_of(file.tensors().size(), "tensor"),
+                           format_bytes(j["tensor_bytes"].get<uint64_t>()));
   for (const auto& [type, counts] : j["bytes_per_type"].items()) {
-    std::cout << fmt::format("  {:<8} {:>5} tensors  {:>12}\n", type, counts["tensors"].get<uint64_t>(),
-                             format_bytes(counts["bytes"].get<uint64_t>(), 2));
+    std::cout << fmt::format("  {:<8} {:>13}  {:>12}\n", type, count_of(counts["tensors"].get<uint64_t>(), "tensor"),
+                             format_bytes(counts["bytes"].get<uint64_t>()));
+  }
+  // Every key, as gguf-dump lists them; long arrays (vocabularies, merges) summarised unless --full.
+  std::cout << fmt::format("metadata      {}{}\n", count_of(file.metadata().size(), "key"),
+                           full ? "" : " (arrays over 16 elements shortened; --full prints them)");
+  for (const auto& kv : file.metadata()) {
+    const std::string type = kv.value.as_array()
+                                 ? "[" + std::string(to_string(kv.value.as_array()->element_type)) + "]"
+                                 : std::string(to_string(kv.value.type()));
+    std::cout << fmt::format("  {:<40} {:<9} {}\n", kv.key, type, value_text(kv.value, full ? SIZE_MAX : 16));
   }
   if (with_tensors) {
     std::cout << fmt::format("\n{:<32} {:<8} {:<22} {:>12} {:>12}\n", "name", "type", "shape", "bytes", "offset");
@@ -185,23 +247,39 @@ void add_inspect_command(CLI::App& app, int& exit_code) {
   struct Options {
     std::string model;
     bool tensors = false;
+    bool full = false;
     std::string format = "text";
   };
   auto opts = std::make_shared<Options>();
   add_model_option(*cmd, opts->model);
   cmd->add_flag("--tensors", opts->tensors, "List every tensor: name, type, shape, bytes, offset");
+  cmd->add_flag("--full", opts->full, "Print metadata arrays whole (text: summarised over 16 elements; JSON: "
+                                      "values of arrays over 16 elements are included)");
   cmd->add_option("--format", opts->format, "Output format")
       ->check(CLI::IsMember({"text", "json"}))
       ->capture_default_str();
   cmd->callback([opts, &exit_code] {
-    const gguf::File file = gguf::File::open(opts->model);
-    const ordered_json j = build_json(file, opts->tensors);
+    // A file whose tensor table or metadata has problems is still shown as far as its header reads; the problems
+    // are listed (validate checks the rest) and make the exit status 1.
+    const gguf::File file = gguf::File::open(opts->model, gguf::OnFindings::keep);
+    ordered_json j = build_json(file, opts->tensors, opts->full);
+    if (!file.findings().empty()) {
+      j["findings"] = ordered_json::array();
+      for (const auto& f : file.findings()) {
+        j["findings"].push_back({{"code", to_string(f.code)}, {"message", f.message}});
+      }
+    }
     if (opts->format == "json") {
       std::cout << j.dump(2) << "\n";
     } else {
-      print_text(file, j, opts->tensors);
+      print_text(file, j, opts->tensors, opts->full);
     }
-    exit_code = 0;
+    for (const auto& f : file.findings()) std::cerr << fmt::format("problem: [{}] {}\n", to_string(f.code), f.message);
+    if (!file.findings().empty()) {
+      std::cerr << fmt::format("{}: {}; 'switchyard validate' checks the whole model\n", opts->model,
+                               count_of(file.findings().size(), "problem"));
+    }
+    exit_code = file.findings().empty() ? 0 : 1;
   });
 }
 

@@ -1,10 +1,8 @@
 // `switchyard load`: carries out the placement plan and reports what it cost — bytes per device, zero-copy bytes
 // versus copied bytes, peak resident memory and time per phase — as text or as JSON ("switchyard.load/1").
 #include <fmt/format.h>
-#include <unistd.h>
 
 #include <chrono>
-#include <cstdio>
 #include <iostream>
 #include <optional>
 
@@ -13,7 +11,10 @@
 #include "core/model/architecture.h"
 #include "core/placement/plan_report.h"
 #include "tools/switchyard/commands.h"
+#include "tools/switchyard/model_file.h"
+#include "tools/switchyard/progress.h"
 #include "tools/switchyard/run_options.h"
+#include "tools/switchyard/usage.h"
 
 namespace sy::cli {
 namespace {
@@ -21,27 +22,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point start) { return std::chrono::duration<double>(Clock::now() - start).count(); }
-
-// A one-line progress bar on stderr, redrawn in place: bytes, rate, estimated time left.
-class ProgressBar {
- public:
-  bool update(const loader::Progress& p) {
-    const double elapsed = seconds_since(start_);
-    const double rate = elapsed > 0 ? static_cast<double>(p.bytes_done) / elapsed : 0;
-    const double eta = rate > 0 ? static_cast<double>(p.bytes_total - p.bytes_done) / rate : 0;
-    const int width = 30;
-    const int filled = p.bytes_total ? static_cast<int>(width * static_cast<double>(p.bytes_done) / p.bytes_total) : width;
-    std::fprintf(stderr, "\r[%s%s] %s / %s  %s/s  ETA %.1fs ", std::string(filled, '=').c_str(),
-                 std::string(width - filled, ' ').c_str(), placement::format_bytes(p.bytes_done).c_str(),
-                 placement::format_bytes(p.bytes_total).c_str(),
-                 placement::format_bytes(static_cast<uint64_t>(rate)).c_str(), eta);
-    if (p.bytes_done == p.bytes_total) std::fprintf(stderr, "\n");
-    return true;
-  }
-
- private:
-  Clock::time_point start_ = Clock::now();
-};
 
 nlohmann::ordered_json report_to_json(const loader::LoadReport& r, uint64_t file_size) {
   nlohmann::ordered_json j;
@@ -73,7 +53,8 @@ nlohmann::ordered_json report_to_json(const loader::LoadReport& r, uint64_t file
 void print_text(const loader::LoadReport& r, uint64_t file_size) {
   std::cout << fmt::format("loaded ({} mode)\n", r.mode);
   for (const auto& d : r.devices) {
-    std::cout << fmt::format("  {:<10} {:>4} tensors  {:>10}  zero-copy {:>10}  copied {:>10}\n", d.device, d.tensors,
+    std::cout << fmt::format("  {:<10} {:>12}  {:>10}  zero-copy {:>10}  copied {:>10}\n", d.device,
+                             count_of(d.tensors, "tensor"),
                              placement::format_bytes(d.bytes), placement::format_bytes(d.zero_copy_bytes),
                              placement::format_bytes(d.copied_bytes));
   }
@@ -100,25 +81,36 @@ void add_load_command(CLI::App& app, int& exit_code) {
     bool report = false;
     unsigned touch_passes = 0;
     bool verify = false;
+    bool no_mmap = false;
+    bool mlock = false;
   };
   auto opts = std::make_shared<Options>();
   auto run = std::make_shared<RunOptions>();
   add_model_option(*cmd, opts->model);
   cmd->add_option("--format", opts->format, "Output format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
-  cmd->add_flag("--report", opts->report, "Also print the placement plan carried out (after any re-plan)");
+  cmd->add_flag("--report", opts->report,
+                "Also print the placement plan carried out, after any re-plan (with --format json: as its \"plan\" "
+                "member)");
   cmd->add_option("--touch", opts->touch_passes,
                   "Then use every tensor this many times in plan order, as forward passes would (shows lazy-cache "
                   "hits, misses and evictions)");
   cmd->add_flag("--verify", opts->verify,
                 "Then read every tensor back from its device and compare it byte for byte with the file (or with the "
                 "same conversion of it); exit 1 on any difference");
+  cmd->add_flag("--no-mmap", opts->no_mmap,
+                "Read the file into memory instead of mapping it (llama.cpp's --no-mmap; CPU weights are then used "
+                "in place from that copy)");
+  cmd->add_flag("--mlock", opts->mlock,
+                "Lock the model's pages in RAM so that they are never evicted (llama.cpp's --mlock; needs a "
+                "locked-memory limit, ulimit -l, as large as the file)");
   add_run_options(*cmd, run);
   cmd->callback([opts, run, &exit_code] {
     loader::LoadReport report;
     const config::RunConfig config = run->load();
     if (run->print_config) std::cerr << config::describe(config);
     auto start = Clock::now();
-    const gguf::File file = gguf::File::open(opts->model);
+    const ModelFile model_file = ModelFile::open(opts->model, opts->no_mmap, opts->mlock);
+    const gguf::File& file = model_file.file();
     const model::ModelStructure structure = model::describe_model(file);
     const double open_seconds = seconds_since(start);
     start = Clock::now();
@@ -131,11 +123,21 @@ void add_load_command(CLI::App& app, int& exit_code) {
     const double plan_seconds = seconds_since(start);
 
     loader::LoadOptions options;
-    auto bar = std::make_shared<ProgressBar>();
-    if (isatty(STDERR_FILENO)) options.progress = [bar](const loader::Progress& p) { return bar->update(p); };
+    ProgressBar bar("load", 0);
+    options.progress = [&bar](const loader::Progress& p) {
+      bar.set_total(p.bytes_total);
+      bar.update(p.bytes_done, p.zero_copy_bytes, p.tensor);
+      return true;
+    };
     loader::LoadedModel model = loader::load_model(file, inventory, std::move(plan), tensors, shape, config, options);
+    bar.finish();
     // The plan carried out, which differs from the one made above when a device refused and the load re-planned.
-    if (opts->report) std::cout << placement::plan_to_text(model.plan()) << "\n";
+    // With --format json it goes inside the one JSON document stdout carries.
+    std::optional<nlohmann::ordered_json> plan_json;
+    if (opts->report && opts->format == "json") plan_json = placement::plan_to_json(model.plan());
+    if (opts->report && opts->format != "json") {
+      std::cout << placement::plan_to_text(model.plan(), false, locale_is_utf8()) << "\n";
+    }
     start = Clock::now();
     for (unsigned pass = 0; pass < opts->touch_passes; ++pass) {
       for (const auto& t : model.plan().tensors) model.acquire(t.tensor);
@@ -148,12 +150,20 @@ void add_load_command(CLI::App& app, int& exit_code) {
     std::optional<loader::VerifyReport> verified;
     if (opts->verify) {
       start = Clock::now();
-      verified = loader::verify_model(model, file);
+      ProgressBar verify_bar("verify", 0);
+      verified = loader::verify_model(model, file, [&verify_bar](const loader::Progress& p) {
+        verify_bar.set_total(p.bytes_total);
+        verify_bar.update(p.bytes_done, 0, p.tensor);
+        return true;
+      });
+      verify_bar.finish();
       report.phase_seconds.push_back({"verify", seconds_since(start)});
     }
     if (opts->format == "json") {
       auto j = report_to_json(report, file.file_size());
       j["model"] = opts->model;
+      j["file_access"] = model_file.access();
+      if (plan_json) j["plan"] = std::move(*plan_json);
       if (verified) {
         j["verify"] = {{"tensors", verified->tensors}, {"bytes", verified->bytes},
                        {"mismatches", verified->mismatches}};
@@ -161,8 +171,9 @@ void add_load_command(CLI::App& app, int& exit_code) {
       std::cout << j.dump(2) << "\n";
     } else {
       print_text(report, file.file_size());
+      std::cout << fmt::format("file access       {}\n", model_file.access());
       if (verified) {
-        std::cout << fmt::format("verify            {} tensors, {} read back, {}\n", verified->tensors,
+        std::cout << fmt::format("verify            {}, {} read back, {}\n", count_of(verified->tensors, "tensor"),
                                  placement::format_bytes(verified->bytes),
                                  verified->mismatches.empty() ? "all identical to the file"
                                                               : fmt::format("{} differ", verified->mismatches.size()));

@@ -10,6 +10,7 @@
 #include "core/placement/plan_report.h"
 #include "tools/switchyard/commands.h"
 #include "tools/switchyard/run_options.h"
+#include "tools/switchyard/usage.h"
 
 namespace sy::cli {
 
@@ -41,7 +42,8 @@ void add_plan_command(CLI::App& app, int& exit_code) {
       j["forward_pass"] = runtime::schedule_to_json(schedule);
       std::cout << j.dump(2) << "\n";
     } else {
-      std::cout << placement::plan_to_text(plan, opts->every_tensor) << "\n" << runtime::schedule_to_text(schedule);
+      std::cout << placement::plan_to_text(plan, opts->every_tensor, locale_is_utf8()) << "\n"
+                << runtime::schedule_to_text(schedule);
     }
     exit_code = 0;
   });

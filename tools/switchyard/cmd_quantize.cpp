@@ -1,26 +1,31 @@
 // `switchyard quantize`: rewrites a GGUF model with its matrices in another weight type using the reference
-// quantizers (core/quant), byte-identical to llama-quantize without an importance matrix for a single target type.
+// quantizers (core/quant), byte-identical to llama-quantize without an importance matrix for a single target type
+// and for its named mixes (Q4_K_M, Q4_K_S, Q5_K_M, Q6_K, Q8_0), whose per-tensor choices are the reference's.
 // Metadata is copied (general.file_type updated), 1-D tensors stay F32, and the file is written atomically.
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
-#include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
+#include <cctype>
+#include <cstring>
 #include <functional>
+#include <iostream>
 #include <map>
 #include <memory>
+#include <optional>
 #include <set>
 #include <string>
 #include <tuple>
 #include <vector>
 
 #include "core/common/error.h"
+#include "core/common/format.h"
 #include "core/gguf/file.h"
 #include "core/gguf/writer.h"
 #include "core/quant/dequantize.h"
 #include "core/quant/quantize.h"
 #include "tools/switchyard/commands.h"
+#include "tools/switchyard/progress.h"
 
 namespace sy::cli {
 namespace {
@@ -84,6 +89,78 @@ TensorType fallback_for(TensorType target, const gguf::TensorInfo& tensor) {
   }
   return fits(fallback, tensor) ? fallback : TensorType::F16;
 }
+
+// llama-quantize's named mixes: a main type and per-tensor exceptions, as llama-quant.cpp chooses them
+// (llama_tensor_get_type_impl) for a model without experts, quantized without an importance matrix.
+struct Mix {
+  const char* name;
+  TensorType main;
+  uint32_t file_type;  // llama_ftype
+};
+constexpr Mix kMixes[] = {{"Q4_K_M", TensorType::Q4_K, 15}, {"Q4_K_S", TensorType::Q4_K, 14},
+                          {"Q5_K_M", TensorType::Q5_K, 17}, {"Q6_K", TensorType::Q6_K, 18},
+                          {"Q8_0", TensorType::Q8_0, 7}};
+
+const Mix* find_mix(const std::string& name) {
+  for (const auto& mix : kMixes) {
+    if (std::equal(name.begin(), name.end(), mix.name, mix.name + std::strlen(mix.name),
+                   [](char a, char b) { return std::toupper(static_cast<unsigned char>(a)) == b; })) {
+      return &mix;
+    }
+  }
+  return nullptr;
+}
+
+// The reference's "more bits" layers: the first and last eighth, and every third one in between.
+bool use_more_bits(int64_t i, int64_t n) { return i < n / 8 || i >= 7 * n / 8 || (i - n / 8) % 3 == 2; }
+
+// Chooses each tensor's type under a mix, counting the attention-value and feed-forward-down matrices in file
+// order as the reference does.
+class MixChooser {
+ public:
+  MixChooser(const Mix& mix, const gguf::File& file) : mix_(mix) {
+    bool has_output = false;
+    for (const auto& t : file.tensors()) {
+      n_attention_v_ += t.name.ends_with("attn_v.weight");
+      n_ffn_down_ += t.name.ends_with("ffn_down.weight");
+      has_output = has_output || t.name == "output.weight";
+    }
+    tied_embeddings_ = !has_output;  // the head reuses token_embd: it is quantized as the output
+  }
+
+  TensorType choose(const gguf::TensorInfo& t) {
+    const bool k_quant = mix_.main == TensorType::Q4_K || mix_.main == TensorType::Q5_K;
+    if (t.name == "output.weight" || (tied_embeddings_ && t.name == "token_embd.weight")) {
+      if (!fits(mix_.main, t)) return TensorType::Q8_0;
+      return mix_.main == TensorType::Q8_0 ? TensorType::Q8_0 : TensorType::Q6_K;
+    }
+    if (t.name.ends_with("attn_v.weight")) {
+      const int64_t i = i_attention_v_++;
+      const std::string_view name = mix_.name;
+      if ((name == "Q4_K_M" || name == "Q5_K_M") && use_more_bits(i, n_attention_v_)) return TensorType::Q6_K;
+      if (name == "Q4_K_S" && i < 4) return TensorType::Q5_K;
+      return mix_.main;
+    }
+    if (t.name.ends_with("ffn_down.weight")) {
+      const int64_t i = i_ffn_down_++;
+      const std::string_view name = mix_.name;
+      if ((name == "Q4_K_M" || name == "Q5_K_M") && use_more_bits(i, n_ffn_down_)) return TensorType::Q6_K;
+      if (name == "Q4_K_S" && i < n_ffn_down_ / 8) return TensorType::Q5_K;
+      return mix_.main;
+    }
+    if (k_quant && t.name.ends_with("attn_qkv.weight")) {
+      const std::string_view name = mix_.name;
+      if (name == "Q4_K_M") return TensorType::Q5_K;
+      if (name == "Q5_K_M") return TensorType::Q6_K;
+    }
+    return mix_.main;
+  }
+
+ private:
+  const Mix& mix_;
+  int64_t n_attention_v_ = 0, n_ffn_down_ = 0, i_attention_v_ = 0, i_ffn_down_ = 0;
+  bool tied_embeddings_ = false;
+};
 
 bool is_one_dimensional(const gguf::TensorInfo& tensor) {
   return std::all_of(tensor.ne.begin() + 1, tensor.ne.end(), [](uint64_t d) { return d == 1; });
@@ -163,8 +240,9 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
   add_model_option(*cmd, opts->model);
   cmd->add_option("-o,--output", opts->output, "Where to write the quantized model")->required();
   cmd->add_option("--type", opts->type,
-                  "Target weight type: q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K, tq1_0, tq2_0, i2_s, f16, "
-                  "bf16 or f32")
+                  "A mix of llama-quantize's with its per-tensor choices (Q4_K_M, Q4_K_S, Q5_K_M, Q6_K, Q8_0), or one "
+                  "weight type for every matrix: q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K, tq1_0, tq2_0, i2_s, "
+                  "f16, bf16 or f32")
       ->required();
   cmd->add_option("--keep", opts->keep,
                   "Copy tensors stored in this type unchanged instead of converting them (repeatable), e.g. "
@@ -173,11 +251,13 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
                   "Type for output.weight (llama-quantize keeps it in q6_K for 4-bit types: --output-type q6_K)");
   cmd->add_option("--embedding-type", opts->embedding_type, "Type for token_embd.weight");
   cmd->callback([opts, &exit_code] {
-    const TensorType target = parse_type(opts->type, "--type");
+    const Mix* mix = find_mix(opts->type);
+    const TensorType target = mix ? mix->main : parse_type(opts->type, "--type");
     if (!is_weight_target(target)) {
       throw Error(ErrorCode::invalid_argument,
-                  fmt::format("--type {}: not a weight type the reference quantizer writes; choose q4_0, q4_1, "
-                              "q5_0, q5_1, q8_0, q4_K, q5_K, q6_K, tq1_0, tq2_0, i2_s, f16, bf16 or f32",
+                  fmt::format("--type {}: not a weight type the reference quantizer writes; choose a mix (Q4_K_M, "
+                              "Q4_K_S, Q5_K_M, Q6_K, Q8_0) or q4_0, q4_1, q5_0, q5_1, q8_0, q4_K, q5_K, q6_K, "
+                              "tq1_0, tq2_0, i2_s, f16, bf16 or f32",
                               opts->type));
     }
     std::set<TensorType> keep;
@@ -196,13 +276,21 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
     }
 
     const gguf::File input = gguf::File::open(opts->model);
+    const uint32_t file_type = mix ? mix->file_type : file_type_of(target);
+    std::optional<MixChooser> chooser;
+    if (mix) chooser.emplace(*mix, input);
     gguf::Writer writer(input.alignment());
     const bool quantized_target = gguf::tensor_type_traits(target).quantized;
     bool wrote_file_type = false, wrote_version = false;
     for (const auto& kv : input.metadata()) {
-      if (kv.key == "general.alignment") continue;  // the writer records its own alignment
+      if (kv.key == "general.alignment") {
+        // The writer records an alignment other than the default itself; the default, when the input spells it
+        // out, is kept as the reference keeps it.
+        if (input.alignment() == gguf::kDefaultAlignment) writer.add(kv.key, kv.value);
+        continue;
+      }
       if (kv.key == "general.file_type") {
-        writer.add(kv.key, gguf::Value::make_uint(gguf::ValueType::UINT32, file_type_of(target)));
+        writer.add(kv.key, gguf::Value::make_uint(gguf::ValueType::UINT32, file_type));
         wrote_file_type = true;
       } else if (kv.key == "general.quantization_version" && quantized_target) {
         writer.add(kv.key, gguf::Value::make_uint(gguf::ValueType::UINT32, 2));
@@ -212,20 +300,24 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
       }
     }
     if (!wrote_file_type) {
-      writer.add("general.file_type", gguf::Value::make_uint(gguf::ValueType::UINT32, file_type_of(target)));
+      writer.add("general.file_type", gguf::Value::make_uint(gguf::ValueType::UINT32, file_type));
     }
     // The reference records the version of the quantized block formats (GGML_QNT_VERSION, 2 since 2023).
     if (quantized_target && !wrote_version) {
       writer.add("general.quantization_version", gguf::Value::make_uint(gguf::ValueType::UINT32, 2));
     }
 
-    const bool show_progress = isatty(STDERR_FILENO) != 0;
     const size_t n_tensors = input.tensors().size();
-    size_t done = 0, fallbacks = 0;
+    size_t fallbacks = 0;
+    uint64_t input_bytes = 0, done_bytes = 0, output_bytes = 0, elements = 0;
+    for (const auto& tensor : input.tensors()) input_bytes += tensor.n_bytes;
+    ProgressBar bar("quantize", input_bytes);
     std::vector<std::unique_ptr<Conversion>> conversions;  // kept alive until write() returns
     for (const auto& tensor : input.tensors()) {
       const auto own_target = per_tensor.find(tensor.name);
-      const TensorType wanted = own_target != per_tensor.end() ? own_target->second : target;
+      const TensorType wanted = own_target != per_tensor.end() ? own_target->second
+                                : chooser && !is_one_dimensional(tensor) ? chooser->choose(tensor)
+                                                                         : target;
       TensorType type = wanted;
       if (keep.count(tensor.type)) {
         type = tensor.type;
@@ -245,22 +337,27 @@ void add_quantize_command(CLI::App& app, int& exit_code) {
                                 opts->model, tensor.name, gguf::to_string(tensor.type), gguf::to_string(tensor.type)));
       }
       const std::span<const uint64_t> ne(tensor.ne.data(), tensor.n_dims);
-      auto report = [&, name = tensor.name, from = tensor.type, to = type] {
-        ++done;
-        if (show_progress) {
-          std::fprintf(stderr, "\r\033[K[%zu/%zu] %s: %s -> %s", done, n_tensors, name.c_str(),
-                       std::string(gguf::to_string(from)).c_str(), std::string(gguf::to_string(to)).c_str());
-          if (done == n_tensors) std::fputc('\n', stderr);
-        }
+      auto report = [&bar, &done_bytes, bytes = tensor.n_bytes,
+                     item = fmt::format("{}: {} -> {}", tensor.name, gguf::to_string(tensor.type),
+                                        gguf::to_string(type))] {
+        done_bytes += bytes;
+        bar.update(done_bytes, 0, item);
       };
+      output_bytes += *gguf::tensor_storage_bytes(type, tensor.n_elements);
+      elements += tensor.n_elements;
       conversions.push_back(std::make_unique<Conversion>(input, tensor, type, report));
       auto* conversion = conversions.back().get();
       writer.add_tensor(tensor.name, type, ne,
                         [conversion](uint64_t offset, std::span<std::byte> out) { (*conversion)(offset, out); });
     }
     writer.write(opts->output);
-    spdlog::info("{}: wrote {} tensors as {} ({} fallbacks)", opts->output, n_tensors, gguf::to_string(target),
-                 fallbacks);
+    bar.finish();
+    // The summary llama-quantize prints: sizes before and after, and bits per weight.
+    std::cout << fmt::format("{}: {}, {} -> {} ({:.2f} bits per weight), mostly {}{}\n", opts->output,
+                             count_of(n_tensors, "tensor"), format_bytes(input_bytes), format_bytes(output_bytes),
+                             elements ? 8.0 * static_cast<double>(output_bytes) / static_cast<double>(elements) : 0.0,
+                             mix ? std::string(mix->name) : std::string(gguf::to_string(target)),
+                             fallbacks ? fmt::format(", {} in a fallback type", count_of(fallbacks, "tensor")) : "");
     exit_code = 0;
   });
 }

@@ -22,23 +22,23 @@ void add_score_command(CLI::App& app, int& exit_code) {
   struct Options {
     std::string model;
     std::string text_file;
-    uint64_t n_ctx = 512;
     std::string format = "text";
   };
   auto opts = std::make_shared<Options>();
   auto run = std::make_shared<RunOptions>();
-  auto* cmd = app.add_subcommand("score", "Perplexity of a text file (the reference implementation's protocol)");
+  auto* cmd = app.add_subcommand(
+      "score", "Perplexity of a text file (the reference implementation's protocol); -c sets the chunk size (default 512)");
   add_model_option(*cmd, opts->model);
   cmd->add_option("-f,--file", opts->text_file, "The text to score")->required()->check(CLI::ExistingFile);
-  cmd->add_option("-c,--chunk-size", opts->n_ctx, "Tokens per chunk (n_ctx); the second half of each is scored")
-      ->check(CLI::Range(uint64_t{4}, uint64_t{1} << 20))
-      ->capture_default_str();
   cmd->add_option("--format", opts->format, "Output format")->check(CLI::IsMember({"text", "json"}))->capture_default_str();
   add_run_options(*cmd, run);
   cmd->callback([opts, run, &exit_code] {
     config::RunConfig config = run->load();
     if (run->print_config) std::cerr << config::describe(config);
-    config.runtime.context_length = opts->n_ctx;  // each chunk starts from an empty cache of exactly n_ctx
+    // -c (runtime.context_length) is the chunk size, as for the reference's perplexity tool; 512 when not given.
+    const auto origin = config.origins.find("runtime.context_length");
+    if (origin == config.origins.end() || origin->second == "default") config.runtime.context_length = 512;
+    const uint64_t n_ctx = config.runtime.context_length;
     std::ifstream in(opts->text_file, std::ios::binary);
     if (!in) throw Error(ErrorCode::io, opts->text_file + ": cannot open");
     std::stringstream text;
@@ -50,7 +50,7 @@ void add_score_command(CLI::App& app, int& exit_code) {
     std::vector<int32_t> tokens = tokenizer.encode(text.str(), false, false);
     tokens.insert(tokens.begin(), *bos);
     const bool progress = isatty(STDERR_FILENO) && opts->format == "text";
-    const auto r = runtime::perplexity(engine->session(), tokens, opts->n_ctx, *bos, [&](uint64_t done, uint64_t total, double ppl) {
+    const auto r = runtime::perplexity(engine->session(), tokens, n_ctx, *bos, [&](uint64_t done, uint64_t total, double ppl) {
       if (!progress) return;
       const int width = 30, filled = static_cast<int>(width * done / total);
       std::cerr << fmt::format("\r[{}{}] chunk {}/{}  perplexity so far {:.4f}\x1b[K", std::string(filled, '#'),
@@ -64,15 +64,16 @@ void add_score_command(CLI::App& app, int& exit_code) {
       j["model"] = opts->model;
       j["file"] = opts->text_file;
       j["tokens"] = tokens.size();
-      j["n_ctx"] = opts->n_ctx;
+      j["n_ctx"] = n_ctx;
       j["chunks"] = r.chunks;
       j["scored_tokens"] = r.scored_tokens;
       j["perplexity"] = r.perplexity;
       j["perplexity_after_chunk"] = r.after_chunk;
       std::cout << j.dump(2) << "\n";
     } else {
-      std::cout << fmt::format("{}: perplexity {:.4f} over {} chunks of {} tokens ({} tokens scored, {} in the text)\n",
-                               opts->text_file, r.perplexity, r.chunks, opts->n_ctx, r.scored_tokens, tokens.size());
+      std::cout << fmt::format("{}: perplexity {:.4f} over {} chunk{} of {} tokens ({} tokens scored, {} in the text)\n",
+                               opts->text_file, r.perplexity, r.chunks, r.chunks == 1 ? "" : "s", n_ctx,
+                               r.scored_tokens, tokens.size());
     }
     exit_code = 0;
   });

@@ -40,8 +40,8 @@ void add_validate_command(CLI::App& app, int& exit_code) {
     }
     if (opts->format == "json") {
       nlohmann::ordered_json j;
-      j["schema"] = "switchyard.validate/1";
-      j["file"] = opts->model;
+      j["schema"] = "switchyard.validate/2";
+      j["model"] = opts->model;
       j["valid"] = findings.empty();
       j["findings"] = nlohmann::ordered_json::array();
       for (const auto& f : findings) j["findings"].push_back({{"code", f.code}, {"message", f.message}});

@@ -24,11 +24,11 @@ void add_devices_command(CLI::App& app, int& exit_code);
 // `switchyard tokenize` and `switchyard detokenize` (cmd_tokenize.cpp).
 void add_tokenize_commands(CLI::App& app, int& exit_code);
 
-// The model a command runs on when -m is not given: $SWITCHYARD_MODEL, else ../shared/models/stories260K.gguf
-// relative to the current directory.
+// The model a command runs on when -m is not given: $SWITCHYARD_MODEL, else none.
 std::string default_model_path();
 
-// Registers the common "-m,--model" option with its default on `command`.
+// Registers the common "-m,--model" option with its default on `command`; the command refuses to run, saying how
+// to pass a model, when there is neither.
 CLI::Option* add_model_option(CLI::App& command, std::string& model);
 
 }  // namespace sy::cli

@@ -22,10 +22,12 @@ struct RunOptions {
     std::string flag;  // e.g. "--threads", for messages and --print-config
   };
   std::vector<FlagValue> flag_values;  // in command-line order
+  std::vector<std::string> tensor_overrides;  // --override-tensor / -ot REGEX=DEVICE, in command-line order
   std::vector<std::string> plugin_paths;
   std::vector<std::string> require_devices;
 
-  // The merged configuration; throws sy::Error(invalid_argument) listing every problem.
+  // The merged configuration; throws sy::Error(invalid_argument) listing every problem. --override-tensor rules
+  // come before the file's placement.overrides (the first matching rule wins, and flags override the file).
   config::RunConfig load() const;
   // Loader options from the configuration (plugin paths and required devices, threads for the CPU plugin).
   plugin::LoaderOptions loader_options(const config::RunConfig& config) const;

@@ -1,0 +1,23 @@
+# switchyard-conformance's exit codes and messages are switchyard's: 2 with an `error:` line for a missing plugin
+# file or an unknown flag, 0 for --help.
+function(expect_exit code)
+  execute_process(COMMAND ${CONFORMANCE} ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL code)
+    message(FATAL_ERROR "switchyard-conformance ${ARGN}: exit ${rc}, expected ${code}\nstdout: ${out}\nstderr: ${err}")
+  endif()
+  set(stderr "${err}" PARENT_SCOPE)
+endfunction()
+
+expect_exit(2 /no/such/libswitchyard-x.so)
+if(NOT stderr MATCHES "^error: .*/no/such/libswitchyard-x.so")
+  message(FATAL_ERROR "a missing plugin file is not an error line naming it: ${stderr}")
+endif()
+expect_exit(2 --no-such-flag)
+if(NOT stderr MATCHES "^error: ")
+  message(FATAL_ERROR "an unknown flag is not an error line: ${stderr}")
+endif()
+expect_exit(2 --log-level loud ${CONFORMANCE})
+if(NOT stderr MATCHES "^error: unknown log level 'loud'")
+  message(FATAL_ERROR "a bad log level is not an error line: ${stderr}")
+endif()
+expect_exit(0 --help)
