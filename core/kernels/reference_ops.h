@@ -262,7 +262,7 @@ inline std::string describe_op_tensors(const sy_op& op, const RowDecoder& decode
 
 // Full check of an op about to run: shapes and types, then every named buffer holds the bytes the op touches.
 inline std::string check_op(const sy_op& op, const RowDecoder& decoder) {
-  std::vector<TensorUse> uses;
+  thread_local std::vector<TensorUse> uses;  // its capacity is kept: checking an op allocates nothing
   if (std::string error = describe_op_tensors(op, decoder, uses); !error.empty()) return error;
   for (const auto& use : uses) {
     if (!use.ref->buffer) {
@@ -336,7 +336,9 @@ inline void reference_binary(const sy_op& op, const float* a, const float* b, fl
 inline void reference_rope(const sy_op& op, const float* x, const int32_t* positions, float* dst) {
   const auto& p = op.params.rope;
   const bool neox = op.kind == SY_OP_ROPE_NEOX;
-  std::vector<float> cos_theta(static_cast<size_t>(p.n_rot / 2)), sin_theta(cos_theta.size());
+  thread_local std::vector<float> cos_theta, sin_theta;  // reused: a rope allocates nothing once they are wide enough
+  cos_theta.resize(static_cast<size_t>(p.n_rot / 2));
+  sin_theta.resize(cos_theta.size());
   for (int64_t t = 0; t < p.n_tokens; ++t) {
     rope_cos_sin_all(positions[t], p.freq_base, p.freq_scale, p.n_rot, cos_theta.data(), sin_theta.data());
     for (int64_t h = 0; h < p.n_heads; ++h) {
@@ -358,8 +360,13 @@ inline void reference_attention(const sy_op& op, const float* q, const void* k_c
                                 const RowDecoder& decoder) {
   const auto& p = op.params.attention;
   const int64_t group = p.n_heads / p.n_kv_heads;
-  std::vector<float> key(static_cast<size_t>(p.head_dim)), value(static_cast<size_t>(p.head_dim));
-  std::vector<double> scores(static_cast<size_t>(p.n_kv)), accumulator(static_cast<size_t>(p.head_dim));
+  // Per thread and reused: attention allocates nothing once they have grown to the longest context seen.
+  thread_local std::vector<float> key, value;
+  thread_local std::vector<double> scores, accumulator;
+  key.resize(static_cast<size_t>(p.head_dim));
+  value.resize(static_cast<size_t>(p.head_dim));
+  if (scores.size() < static_cast<size_t>(p.kv_capacity)) scores.resize(static_cast<size_t>(p.kv_capacity));
+  accumulator.resize(static_cast<size_t>(p.head_dim));
   const uint64_t kv_row = row_bytes(op.src[1].type, p.head_dim, decoder);
   const uint64_t v_row = row_bytes(op.src[2].type, p.head_dim, decoder);
   for (int64_t t = 0; t < p.n_tokens; ++t) {

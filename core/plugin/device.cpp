@@ -189,8 +189,9 @@ bool Device::supports(const sy_op& op) const {
 
 void Device::execute(std::span<const sy_op> ops) const {
   auto slot = require_slot(SY_VTABLE_SLOT(raw_->vtable, execute), owner_, "execute");
-  throw_if_failed(slot(raw_, ops.data(), static_cast<uint32_t>(ops.size()), nullptr), owner_ + " device " + name_,
-                  "execute");
+  // The status is looked at before any message is built: a call that succeeds allocates nothing here.
+  if (sy_status* status = slot(raw_, ops.data(), static_cast<uint32_t>(ops.size()), nullptr))
+    throw_if_failed(status, owner_ + " device " + name_, "execute");
 }
 
 void Device::synchronize() const {

@@ -36,7 +36,7 @@ CpuKernels::~CpuKernels() = default;
 int CpuKernels::threads() const { return arena_->arena.max_concurrency(); }
 
 std::string CpuKernels::check_shapes(const sy_op& op) const {
-  std::vector<kernels::TensorUse> uses;
+  thread_local std::vector<kernels::TensorUse> uses;  // capacity kept: checking allocates nothing
   return kernels::describe_op_tensors(op, decoder_, uses);
 }
 
@@ -124,7 +124,7 @@ void CpuKernels::matmul(const sy_op& op, const uint8_t* weight, const float* x, 
   // Chunks of output rows: each weight row is read once and reused for every token while it is in cache.
   arena_->arena.execute([&] {
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, p.n_out, 16), [&](const tbb::blocked_range<int64_t>& rows) {
-      std::vector<float> decoded;  // rows of the other quantized types and BF16 are decoded to float first
+      thread_local std::vector<float> decoded;  // rows of the other quantized types and BF16 are decoded first
       for (int64_t o = rows.begin(); o < rows.end(); ++o) {
         const uint8_t* row = weight + static_cast<uint64_t>(o) * row_bytes;
         const float* row_f32 = reinterpret_cast<const float*>(row);

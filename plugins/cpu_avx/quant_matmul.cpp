@@ -166,7 +166,8 @@ struct QuantizedActivations {
 // spares every weight row the shuffles, the activation sums and the scale conversions.
 void quantize_row_q8_0_groups(const float* x, simd::Q8_0Group* out, int64_t n) {
   const int64_t blocks = n / quant::kBlockElements;
-  std::vector<quant::BlockQ8_0> q8_0(static_cast<size_t>(blocks));
+  thread_local std::vector<quant::BlockQ8_0> q8_0;  // grows to the widest row once, then is reused
+  q8_0.resize(static_cast<size_t>(blocks));
   quant::quantize_row_q8_0(x, q8_0.data(), n);
   const int64_t groups = (blocks + simd::kQ8_0GroupBlocks - 1) / simd::kQ8_0GroupBlocks;
   std::fill(out, out + groups, simd::Q8_0Group{});
@@ -252,7 +253,11 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
   const simd::QuantTile tile = native.tile[set_index];
   const auto weight_row_bytes =
       static_cast<int64_t>(*gguf::row_storage_bytes(native.type, static_cast<uint64_t>(n_in)));
-  QuantizedActivations activations;
+  // Reused from call to call (per calling thread), so that decoding a token allocates nothing once the widest
+  // product of the largest batch has run. The workers below must read the caller's copy: they get it through this
+  // reference (a lambda naming a thread_local directly would see its own thread's, empty one).
+  thread_local QuantizedActivations reused;
+  QuantizedActivations& activations = reused;
   quantize_activations(set == KernelSet::scalar ? native.activation : native.simd_activation, x, n_in, n_tokens,
                        activations);
 
