@@ -303,7 +303,7 @@ RunConfig parse_run_config(const std::optional<std::string_view>& text, const st
     }
     try {
       doc = ordered_json::parse(*text);
-    } catch (const ordered_json::parse_error& e) {
+    } catch (const ordered_json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
       throw Error(ErrorCode::invalid_argument, name + ": not valid JSON: " + e.what());
     }
     std::vector<SchemaViolation> violations;
