@@ -163,6 +163,19 @@ class Parser {
                std::to_string(min_element) + " bytes each) but only " + std::to_string(remaining()) +
                " bytes remain in the file");
     }
+    if (array.element_type == ValueType::ARRAY) {
+      // An empty nested array is 12 bytes in the file but an Array in memory: bound what all nested arrays take
+      // by the file's own size (plus 64 KiB, for tiny files), or 240 MB of them would take 1.8 GB.
+      const uint64_t budget = bytes_.size() + (uint64_t{1} << 16);
+      if (count > (budget - std::min(budget, nested_array_bytes_)) / sizeof(Array)) {
+        fail(GgufErrorCode::array_past_end,
+             where(at) + field + " declares " + std::to_string(count) + " nested arrays, which with the " +
+                 std::to_string(nested_array_bytes_ / sizeof(Array)) + " before them would take more memory (" +
+                 std::to_string(sizeof(Array)) + " bytes each) than the file's " + std::to_string(bytes_.size()) +
+                 " bytes; no model nests that many arrays");
+      }
+      nested_array_bytes_ += count * sizeof(Array);
+    }
     if (array.element_type == ValueType::STRING) {
       array.strings.reserve(count);
       for (uint64_t i = 0; i < count; ++i) array.strings.push_back(read_string(field, i));
@@ -399,6 +412,7 @@ class Parser {
   uint64_t pos_ = 0;
   uint64_t n_tensors_ = 0;
   uint64_t n_kv_ = 0;
+  uint64_t nested_array_bytes_ = 0;  // memory taken by nested arrays so far, bounded by the file's size
 };
 
 // ---------------------------------------------------------------------------------------------------------------
