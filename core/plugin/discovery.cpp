@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -509,6 +510,65 @@ std::vector<Verdict> probe_in_children(const std::vector<fs::path>& files, const
   return verdicts;
 }
 
+// ---- Verdict cache -------------------------------------------------------------------------------------------------
+// Where a GPU runtime's start-up dominates a probe (75 ms for CUDA's without a driver, seconds with one), paying it
+// in a child on every command doubles it. Files that passed are remembered by path, size, modification time and
+// inode, so the child runs once per plugin file. Only passes are remembered: a plugin that failed is probed again
+// (the machine may have changed), and a file that changes in any of those ways is probed again.
+
+struct FileIdentity {
+  uint64_t size = 0, mtime_ns = 0, inode = 0;
+  bool operator==(const FileIdentity&) const = default;
+};
+
+std::optional<FileIdentity> identity_of(const fs::path& file) {
+  struct stat st {};
+  if (::stat(file.c_str(), &st) != 0) return std::nullopt;
+  return FileIdentity{static_cast<uint64_t>(st.st_size),
+                      static_cast<uint64_t>(st.st_mtim.tv_sec) * 1000000000u + static_cast<uint64_t>(st.st_mtim.tv_nsec),
+                      static_cast<uint64_t>(st.st_ino)};
+}
+
+// One line per file that passed: "SIZE MTIME_NS INODE PATH".
+std::map<std::string, FileIdentity> read_verdict_cache(const fs::path& cache) {
+  std::map<std::string, FileIdentity> passed;
+  std::string text;
+  try {
+    text = read_regular_file(cache, 1u << 20, "the plugin verdict cache");
+  } catch (const Error&) {
+    return passed;  // none yet, or unusable: every plugin is probed
+  }
+  std::istringstream lines(text);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream fields(line);
+    FileIdentity id;
+    std::string path;
+    if (fields >> id.size >> id.mtime_ns >> id.inode && std::getline(fields >> std::ws, path) && !path.empty())
+      passed[path] = id;
+  }
+  return passed;
+}
+
+void write_verdict_cache(const fs::path& cache, const std::map<std::string, FileIdentity>& passed) {
+  std::error_code ec;
+  fs::create_directories(cache.parent_path(), ec);
+  std::string text;
+  for (const auto& [path, id] : passed) {
+    if (path.find('\n') != std::string::npos) continue;
+    text += std::to_string(id.size) + " " + std::to_string(id.mtime_ns) + " " + std::to_string(id.inode) + " " + path + "\n";
+  }
+  // A private temporary beside it, renamed over it: a concurrent reader sees the old or the new list, whole.
+  std::string temporary = (cache.parent_path() / (cache.filename().string() + ".XXXXXX")).string();
+  const int fd = ::mkstemp(temporary.data());
+  if (fd < 0) {
+    spdlog::debug("plugin verdict cache {} not written: {}", cache.string(), std::strerror(errno));
+    return;
+  }
+  const bool written = ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+  ::close(fd);
+  if (!written || ::rename(temporary.c_str(), cache.c_str()) != 0) ::unlink(temporary.c_str());
+}
+
 bool isolation_wanted(const LoaderOptions& options) {
   if (!options.isolate) return false;
   const char* env = std::getenv("SWITCHYARD_PLUGIN_ISOLATION");
@@ -522,6 +582,12 @@ bool already_open(const fs::path& canonical) {
 }
 
 }  // namespace
+
+std::optional<fs::path> default_verdict_cache() {
+  if (const char* xdg = std::getenv("XDG_CACHE_HOME"); xdg && *xdg == '/') return fs::path(xdg) / "switchyard" / "plugin-verdicts";
+  if (const char* home = std::getenv("HOME"); home && *home == '/') return fs::path(home) / ".cache" / "switchyard" / "plugin-verdicts";
+  return std::nullopt;
+}
 
 Inventory load_plugins(const LoaderOptions& options) {
   Inventory inventory;
@@ -559,18 +625,33 @@ Inventory load_plugins(const LoaderOptions& options) {
   }
 
   // Verdicts from the children for files not yet open in this process (one already open has run its code here).
+  // Files that passed before (the verdict cache) are not probed again.
   std::vector<std::optional<Verdict>> verdicts(candidates.size());
   if (isolation_wanted(options)) {
+    auto passed = options.verdict_cache ? read_verdict_cache(*options.verdict_cache) : std::map<std::string, FileIdentity>{};
     std::vector<fs::path> to_probe;
     std::vector<size_t> indices;
+    std::vector<std::optional<FileIdentity>> identities;
     for (size_t i = 0; i < candidates.size(); ++i) {
-      if (!already_open(candidates[i].first) && not_a_library(candidates[i].first).empty()) {
-        to_probe.push_back(candidates[i].first);
-        indices.push_back(i);
-      }
+      const auto& file = candidates[i].first;
+      if (already_open(file) || !not_a_library(file).empty()) continue;
+      auto identity = identity_of(file);
+      if (auto it = passed.find(file.string()); identity && it != passed.end() && it->second == *identity) continue;
+      to_probe.push_back(file);
+      indices.push_back(i);
+      identities.push_back(identity);
     }
     const auto found = probe_in_children(to_probe, plugin_options, options.probe_timeout);
-    for (size_t k = 0; k < indices.size(); ++k) verdicts[indices[k]] = found[k];
+    bool learned = false;
+    for (size_t k = 0; k < indices.size(); ++k) {
+      verdicts[indices[k]] = found[k];
+      // Remembered only when the file is still the one that was probed.
+      if (found[k].passed && identities[k] && identity_of(to_probe[k]) == identities[k]) {
+        passed[to_probe[k].string()] = *identities[k];
+        learned = true;
+      }
+    }
+    if (learned && options.verdict_cache) write_verdict_cache(*options.verdict_cache, passed);
   }
 
   for (size_t i = 0; i < candidates.size(); ++i) {

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -18,6 +19,9 @@
 #include "core/plugin/device.h"
 
 namespace sy::plugin {
+
+// $XDG_CACHE_HOME/switchyard/plugin-verdicts, else ~/.cache/switchyard/plugin-verdicts; nullopt without either.
+std::optional<std::filesystem::path> default_verdict_cache();
 
 struct LoaderOptions {
   // Searched in this order; a directory contributes its libswitchyard-*.so files (sorted by name), a file itself.
@@ -34,6 +38,9 @@ struct LoaderOptions {
   // SWITCHYARD_PLUGIN_ISOLATION=off turns it off. All children run at once, within probe_timeout.
   bool isolate = true;
   std::chrono::milliseconds probe_timeout{20000};
+  // Where files that passed in a child are remembered (path, size, modification time, inode), so that the child
+  // runs once per plugin file rather than on every command; nullopt: remember nothing.
+  std::optional<std::filesystem::path> verdict_cache = default_verdict_cache();
   // key=value settings handed to every plugin at negotiation (e.g. {"threads", "8"}).
   std::vector<std::pair<std::string, std::string>> plugin_options;
 };

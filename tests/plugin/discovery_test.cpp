@@ -21,6 +21,7 @@ namespace {
 LoaderOptions isolated_options() {
   LoaderOptions options;
   options.use_environment = options.use_install_dir = options.use_build_tree = false;
+  options.verdict_cache = std::nullopt;  // every test probes afresh
   return options;
 }
 
@@ -295,4 +296,37 @@ TEST_CASE("only plugins that passed in the child are opened in the host; SWITCHY
   unsetenv("SWITCHYARD_PLUGIN_ISOLATION");
   CHECK(record_for(in_process, "libswitchyard-in-process.so").skip_reason.find("4294967295 devices") != std::string::npos);
   CHECK(mapped_here(scratch / "libswitchyard-in-process.so"));
+}
+
+TEST_CASE("the verdict cache: a file that passed is not probed again until its size, time or inode changes") {
+  sy::test::ScratchDir scratch;
+  const fs::path cache = scratch / "cache" / "plugin-verdicts";
+  fs::copy_file(SWITCHYARD_CPU_PLUGIN, scratch / "libswitchyard-cpu.so");
+  auto options = isolated_options();
+  options.verdict_cache = cache;
+  options.explicit_files = {scratch / "libswitchyard-cpu.so"};
+  CHECK(sy::plugin::load_plugins(options).plugins().at(0).loaded);
+  std::ifstream written(cache);
+  std::string line;
+  REQUIRE(std::getline(written, line));
+  CHECK(line.ends_with(" " + (scratch / "libswitchyard-cpu.so").string()));
+
+  // A cache entry is trusted only for the very file it describes: observable with a plugin the child would refuse
+  // (safely: it fails the same way in the host), which a trusted entry sends straight to the host.
+  const fs::path hostile = fs::path(SWITCHYARD_HOSTILE_PLUGIN_DIR) / "libswitchyard-hostile-absurd-device-count.so";
+  fs::copy_file(hostile, scratch / "libswitchyard-trusted.so");
+  fs::copy_file(hostile, scratch / "libswitchyard-stale.so");
+  const auto entry = [&](const fs::path& file, int64_t mtime_shift) {
+    struct stat st {};
+    REQUIRE(stat(file.c_str(), &st) == 0);
+    const int64_t mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec + mtime_shift;
+    return std::to_string(st.st_size) + " " + std::to_string(mtime_ns) + " " + std::to_string(st.st_ino) + " " +
+           file.string() + "\n";
+  };
+  std::ofstream(cache) << entry(scratch / "libswitchyard-trusted.so", 0) << entry(scratch / "libswitchyard-stale.so", 1);
+  options.explicit_files = {scratch / "libswitchyard-trusted.so", scratch / "libswitchyard-stale.so"};
+  const auto inventory = sy::plugin::load_plugins(options);
+  CHECK(mapped_here(scratch / "libswitchyard-trusted.so"));    // the cache said it passed: no child
+  CHECK_FALSE(mapped_here(scratch / "libswitchyard-stale.so"));  // modified since: probed in a child, refused there
+  CHECK(record_for(inventory, "libswitchyard-stale.so").skip_reason.find("4294967295 devices") != std::string::npos);
 }
