@@ -15,6 +15,7 @@
 #include <limits>
 
 #include "core/common/regular_file.h"
+#include "core/common/signal_safety.h"
 #include "core/gguf/metadata_checks.h"
 #include "core/gguf/utf8.h"
 
@@ -27,7 +28,9 @@ namespace sy::gguf {
 struct File::Mapping {
   void* address = nullptr;
   size_t length = 0;
+  int signal_slot = -1;  // registered with the SIGBUS handler: a file truncated under us is reported, not a crash
   ~Mapping() {
+    unregister_mapping(signal_slot);
     if (address) munmap(address, length);
   }
 };
@@ -454,6 +457,7 @@ File File::open(const std::filesystem::path& path) {
     }
   }
   ::close(fd);  // the mapping keeps the file alive
+  if (mapping->address) mapping->signal_slot = register_mapping(mapping->address, mapping->length, name.c_str());
 
   File file;
   file.name_ = name;

@@ -116,8 +116,10 @@ void add_dequant_command(CLI::App& app, int& exit_code) {
         exit_code = 1;
         continue;
       }
+      // Each line is flushed whole: should the process stop (a model truncated while mapped ends it from the
+      // SIGBUS handler, which flushes nothing), stdout holds only complete lines.
       std::cout << (opts->sha256 ? digest_line(opts->model, file, *tensor) : values_line(opts->model, file, *tensor))
-                << '\n';
+                << '\n' << std::flush;
     }
   });
 }
