@@ -151,6 +151,8 @@ void add_load_command(CLI::App& app, int& exit_code) {
       verified = loader::verify_model(model, file);
       report.phase_seconds.push_back({"verify", seconds_since(start)});
     }
+    // The high-water mark of the whole command, every phase included (--verify reads the whole model back).
+    report.peak_resident_bytes = loader::peak_resident_bytes();
     if (opts->format == "json") {
       auto j = report_to_json(report, file.file_size());
       j["model"] = opts->model;
