@@ -285,7 +285,7 @@ Probed negotiate_and_probe(const fs::path& canonical, const std::vector<sy_optio
                       std::to_string(std::max(plugin->struct_size, plugin->vtable->struct_size)) +
                       " bytes (at most " + std::to_string(kMaxStructSize) + " are plausible); it is garbage, and "
                       "the plugin is not called again",
-                  nullptr);
+                  plugin);  // destroy only: the first slot, whatever the table's size (as for an ABI mismatch)
     // A different major: the layout of everything past the headers is unknown, so only destroy may be called.
     if (SY_ABI_VERSION_MAJOR_OF(plugin->abi_version) != SY_ABI_VERSION_MAJOR)
       return skip("ABI mismatch: the plugin speaks ABI " + version_text(plugin->abi_version) +
@@ -329,12 +329,13 @@ Probed negotiate_and_probe(const fs::path& canonical, const std::vector<sy_optio
                   plugin);
     return {plugin, count};
   } catch (const std::exception& error) {
-    // Only reachable when a plugin lets an exception escape across the C boundary (a plugin bug).
-    return skip(std::string("a call into the plugin threw a C++ exception across the ABI: ") + error.what(), nullptr);
+    // Only reachable when a plugin lets an exception escape across the C boundary (a plugin bug); its object, if
+    // any, is still destroyed (release_plugin guards that call too).
+    return skip(std::string("a call into the plugin threw a C++ exception across the ABI: ") + error.what(), plugin);
   } catch (...) {
     return skip("a call into the plugin threw an exception of unknown type (not a std::exception) across the ABI; "
                 "exceptions must not cross the C ABI",
-                nullptr);
+                plugin);
   }
 }
 
