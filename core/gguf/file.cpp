@@ -17,7 +17,7 @@
 #include "core/common/regular_file.h"
 #include "core/common/signal_safety.h"
 #include "core/gguf/metadata_checks.h"
-#include "core/gguf/utf8.h"
+#include "core/common/utf8.h"
 
 namespace sy::gguf {
 

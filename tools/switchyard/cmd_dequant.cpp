@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/common/json_text.h"
 #include "core/common/error.h"
 #include "core/common/sha256.h"
 #include "core/gguf/file.h"
@@ -32,7 +33,7 @@ std::string format_float(float value) {
   return text;
 }
 
-std::string json_string(const std::string& text) { return nlohmann::json(text).dump(); }
+std::string json_string(const std::string& text) { return json_text(nlohmann::ordered_json(text)); }
 
 // Decodes `tensor` piece by piece, calling `consume` with each run of floats in order.
 template <class Consume>

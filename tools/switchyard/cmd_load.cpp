@@ -8,6 +8,7 @@
 #include <iostream>
 #include <optional>
 
+#include "core/common/json_text.h"
 #include "core/gguf/file.h"
 #include "core/loader/loader.h"
 #include "core/model/llama.h"
@@ -160,7 +161,7 @@ void add_load_command(CLI::App& app, int& exit_code) {
         j["verify"] = {{"tensors", verified->tensors}, {"bytes", verified->bytes},
                        {"mismatches", verified->mismatches}};
       }
-      std::cout << j.dump(2) << "\n";
+      std::cout << json_text(j, 2) << "\n";
     } else {
       print_text(report, file.file_size());
       if (verified) {

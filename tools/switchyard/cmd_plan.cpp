@@ -3,6 +3,7 @@
 // "switchyard.plan/1" (docs/cli-json.md).
 #include <iostream>
 
+#include "core/common/json_text.h"
 #include "core/gguf/file.h"
 #include "core/loader/loader.h"
 #include "core/model/llama.h"
@@ -36,7 +37,7 @@ void add_plan_command(CLI::App& app, int& exit_code) {
     if (opts->format == "json") {
       auto j = placement::plan_to_json(plan);
       j["model"] = opts->model;
-      std::cout << j.dump(2) << "\n";
+      std::cout << json_text(j, 2) << "\n";
     } else {
       std::cout << placement::plan_to_text(plan, opts->every_tensor);
     }
