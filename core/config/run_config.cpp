@@ -25,8 +25,13 @@ std::vector<std::string> split_path(const std::string& path) {
 const json* schema_at(const std::string& path) {
   const json* node = &run_config_schema();
   for (const auto& part : split_path(path)) {
-    if (!node->contains("properties") || !(*node)["properties"].contains(part)) return nullptr;
-    node = &(*node)["properties"][part];
+    if (node->contains("properties") && (*node)["properties"].contains(part)) {
+      node = &(*node)["properties"][part];
+    } else if (node->contains("additionalProperties") && (*node)["additionalProperties"].is_object()) {
+      node = &(*node)["additionalProperties"];  // a key of a free-form object, e.g. plugins.options.isa
+    } else {
+      return nullptr;
+    }
   }
   return node;
 }
@@ -96,6 +101,9 @@ void fill_struct(RunConfig& c) {
   const auto& plugins = d["plugins"];
   c.plugins.paths = get_or(plugins, "paths", std::vector<std::string>{});
   c.plugins.require = get_or(plugins, "require", std::vector<std::string>{});
+  if (plugins.contains("options")) {
+    for (const auto& [key, value] : plugins["options"].items()) c.plugins.options[key] = value.get<std::string>();
+  }
   const auto& p = d["placement"];
   c.placement.policy = p["policy"].get<std::string>();
   c.placement.device = p["device"].get<std::string>();
@@ -265,6 +273,15 @@ DeviceBudget RunConfig::budget_for(const std::string& device) const {
   return it == placement.devices.end() ? DeviceBudget{} : it->second;
 }
 
+std::vector<std::pair<std::string, std::string>> RunConfig::plugin_settings() const {
+  std::vector<std::pair<std::string, std::string>> out(plugins.options.begin(), plugins.options.end());
+  if (runtime.threads > 0) {
+    std::erase_if(out, [](const auto& setting) { return setting.first == "threads"; });
+    out.emplace_back("threads", std::to_string(runtime.threads));
+  }
+  return out;
+}
+
 std::vector<Setting> settings_from_environment(const char* (*getenv)(const char*)) {
   if (!getenv) getenv = [](const char* name) -> const char* { return std::getenv(name); };
   static const std::pair<const char*, const char*> kVariables[] = {
@@ -272,6 +289,7 @@ std::vector<Setting> settings_from_environment(const char* (*getenv)(const char*
       {"SWITCHYARD_GPU_MEMORY_LIMIT", "placement.gpu_memory_limit_mib"},
       {"SWITCHYARD_THREADS", "runtime.threads"},
       {"SWITCHYARD_SEED", "runtime.seed"},
+      {"SWITCHYARD_CPU_ISA", "plugins.options.isa"},
   };
   std::vector<Setting> out;
   for (const auto& [variable, path] : kVariables) {
@@ -311,7 +329,7 @@ RunConfig parse_run_config(const std::optional<std::string_view>& text, const st
     }
     try {
       doc = ordered_json::parse(*text);
-    } catch (const ordered_json::parse_error& e) {
+    } catch (const ordered_json::exception& e) {  // parse_error, and out_of_range for a number like 1e400
       throw Error(ErrorCode::invalid_argument, name + ": not valid JSON: " + e.what());
     }
     std::vector<SchemaViolation> violations;

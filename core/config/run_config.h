@@ -9,6 +9,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "core/common/error.h"
@@ -35,6 +36,7 @@ struct RunConfig {
   struct {
     std::vector<std::string> paths;
     std::vector<std::string> require;
+    std::map<std::string, std::string> options;  // plugin-specific settings ("isa"), handed to every plugin
   } plugins;
   struct {
     std::string policy = "auto";
@@ -75,6 +77,11 @@ struct RunConfig {
 
   // Budget for `device`: its entry in placement.devices, else the defaults.
   DeviceBudget budget_for(const std::string& device) const;
+
+  // The key=value settings every plugin receives at negotiation: plugins.options, and runtime.threads as
+  // "threads" when set. This is the only way settings reach plugins (they read no environment themselves), so the
+  // precedence config < environment < flags resolved here is the one they see.
+  std::vector<std::pair<std::string, std::string>> plugin_settings() const;
 };
 
 // One value set from outside the file: the key path ("runtime.threads"), the value as text, and its source
@@ -87,7 +94,7 @@ struct Setting {
 
 // The environment variables that override the file, as settings (SWITCHYARD_DEVICE → placement.device,
 // SWITCHYARD_GPU_MEMORY_LIMIT → placement.gpu_memory_limit_mib, SWITCHYARD_THREADS → runtime.threads,
-// SWITCHYARD_SEED → runtime.seed). `getenv` is injectable for tests.
+// SWITCHYARD_SEED → runtime.seed, SWITCHYARD_CPU_ISA → plugins.options.isa). `getenv` is injectable for tests.
 std::vector<Setting> settings_from_environment(const char* (*getenv)(const char*) = nullptr);
 
 // A run configuration is a few kilobytes; anything this large is a mistake (or an attack) and is refused with

@@ -15,8 +15,9 @@
 #include <limits>
 
 #include "core/common/regular_file.h"
+#include "core/common/signal_safety.h"
 #include "core/gguf/metadata_checks.h"
-#include "core/gguf/utf8.h"
+#include "core/common/utf8.h"
 
 namespace sy::gguf {
 
@@ -27,7 +28,9 @@ namespace sy::gguf {
 struct File::Mapping {
   void* address = nullptr;
   size_t length = 0;
+  int signal_slot = -1;  // registered with the SIGBUS handler: a file truncated under us is reported, not a crash
   ~Mapping() {
+    unregister_mapping(signal_slot);
     if (address) munmap(address, length);
   }
 };
@@ -164,6 +167,19 @@ class Parser {
                std::string(to_string(array.element_type)) + " elements (at least " +
                std::to_string(min_element) + " bytes each) but only " + std::to_string(remaining()) +
                " bytes remain in the file");
+    }
+    if (array.element_type == ValueType::ARRAY) {
+      // An empty nested array is 12 bytes in the file but an Array in memory: bound what all nested arrays take
+      // by the file's own size (plus 64 KiB, for tiny files), or 240 MB of them would take 1.8 GB.
+      const uint64_t budget = bytes_.size() + (uint64_t{1} << 16);
+      if (count > (budget - std::min(budget, nested_array_bytes_)) / sizeof(Array)) {
+        fail(GgufErrorCode::array_past_end,
+             where(at) + field + " declares " + std::to_string(count) + " nested arrays, which with the " +
+                 std::to_string(nested_array_bytes_ / sizeof(Array)) + " before them would take more memory (" +
+                 std::to_string(sizeof(Array)) + " bytes each) than the file's " + std::to_string(bytes_.size()) +
+                 " bytes; no model nests that many arrays");
+      }
+      nested_array_bytes_ += count * sizeof(Array);
     }
     if (array.element_type == ValueType::STRING) {
       array.strings.reserve(count);
@@ -401,6 +417,7 @@ class Parser {
   uint64_t pos_ = 0;
   uint64_t n_tensors_ = 0;
   uint64_t n_kv_ = 0;
+  uint64_t nested_array_bytes_ = 0;  // memory taken by nested arrays so far, bounded by the file's size
 };
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -442,6 +459,7 @@ File File::open(const std::filesystem::path& path, OnFindings on_findings) {
     }
   }
   ::close(fd);  // the mapping keeps the file alive
+  if (mapping->address) mapping->signal_slot = register_mapping(mapping->address, mapping->length, name.c_str());
 
   File file;
   file.name_ = name;

@@ -1,10 +1,10 @@
 #include "core/gguf/writer.h"
 
 #include <bit>
-#include <cstdio>
 #include <cstring>
 #include <memory>
 
+#include "core/common/atomic_file.h"
 #include "core/common/error.h"
 
 namespace sy::gguf {
@@ -12,23 +12,12 @@ namespace {
 
 constexpr uint64_t kChunkBytes = 4u << 20;  // tensors stream to disk in pieces of this size
 
-// Writes `temporary`; messages name `path`, the file the user asked for (the temporary is renamed to it).
+// Counts what it writes (for padding) and hands it to the atomic output file.
 class Output {
  public:
-  Output(const std::filesystem::path& temporary, const std::filesystem::path& path)
-      : path_(path), file_(std::fopen(temporary.c_str(), "wb")) {
-    if (!file_) {
-      throw Error(ErrorCode::io, path.string() + ": cannot create (through " + temporary.filename().string() +
-                                     "): " + std::strerror(errno));
-    }
-  }
-  ~Output() {
-    if (file_) std::fclose(file_);
-  }
+  explicit Output(AtomicOutputFile& file) : file_(file) {}
   void bytes(const void* data, size_t n) {
-    if (n && std::fwrite(data, 1, n, file_) != n) {
-      throw Error(ErrorCode::io, path_.string() + ": write failed: " + std::strerror(errno));
-    }
+    if (n) file_.write(data, n);
     written_ += n;
   }
   template <class T>
@@ -46,16 +35,10 @@ class Output {
       pad -= n;
     }
   }
-  void close() {
-    const bool ok = std::fflush(file_) == 0 && std::fclose(file_) == 0;
-    file_ = nullptr;
-    if (!ok) throw Error(ErrorCode::io, path_.string() + ": write failed: " + std::strerror(errno));
-  }
   uint64_t written() const { return written_; }
 
  private:
-  std::filesystem::path path_;
-  FILE* file_;
+  AtomicOutputFile& file_;
   uint64_t written_ = 0;
 };
 
@@ -153,50 +136,41 @@ void Writer::add_tensor(std::string name, TensorType type, std::span<const uint6
 }
 
 void Writer::write(const std::filesystem::path& path) const {
-  std::filesystem::path temporary = path;
-  temporary += ".tmp";
-  try {
-    Output out(temporary, path);
-    out.bytes("GGUF", 4);
-    out.scalar<uint32_t>(3);
-    out.scalar<uint64_t>(tensors_.size());
-    out.scalar<uint64_t>(metadata_.size());
-    for (const auto& kv : metadata_) {
-      out.string(kv.key);
-      out.scalar(static_cast<uint32_t>(kv.value.type()));
-      write_value(out, kv.value);
-    }
-    uint64_t offset = 0;
-    for (const auto& t : tensors_) {
-      out.string(t.name);
-      out.scalar<uint32_t>(static_cast<uint32_t>(t.ne.size()));
-      for (uint64_t d : t.ne) out.scalar(d);
-      out.scalar(static_cast<uint32_t>(t.type));
-      out.scalar(offset);
-      offset += (t.n_bytes + alignment_ - 1) / alignment_ * alignment_;
+  // A unique temporary beside `path`, renamed over it when complete; removed on failure, SIGINT or SIGTERM.
+  AtomicOutputFile file(path);
+  Output out(file);
+  out.bytes("GGUF", 4);
+  out.scalar<uint32_t>(3);
+  out.scalar<uint64_t>(tensors_.size());
+  out.scalar<uint64_t>(metadata_.size());
+  for (const auto& kv : metadata_) {
+    out.string(kv.key);
+    out.scalar(static_cast<uint32_t>(kv.value.type()));
+    write_value(out, kv.value);
+  }
+  uint64_t offset = 0;
+  for (const auto& t : tensors_) {
+    out.string(t.name);
+    out.scalar<uint32_t>(static_cast<uint32_t>(t.ne.size()));
+    for (uint64_t d : t.ne) out.scalar(d);
+    out.scalar(static_cast<uint32_t>(t.type));
+    out.scalar(offset);
+    offset += (t.n_bytes + alignment_ - 1) / alignment_ * alignment_;
+  }
+  out.pad_to(alignment_);
+  std::vector<std::byte> chunk;
+  for (const auto& t : tensors_) {
+    chunk.resize(std::min<uint64_t>(t.n_bytes, kChunkBytes));
+    for (uint64_t done = 0; done < t.n_bytes;) {
+      const uint64_t n = std::min<uint64_t>(t.n_bytes - done, kChunkBytes);
+      std::span<std::byte> piece(chunk.data(), n);
+      t.producer(done, piece);
+      out.bytes(piece.data(), piece.size());
+      done += n;
     }
     out.pad_to(alignment_);
-    std::vector<std::byte> chunk;
-    for (const auto& t : tensors_) {
-      chunk.resize(std::min<uint64_t>(t.n_bytes, kChunkBytes));
-      for (uint64_t done = 0; done < t.n_bytes;) {
-        const uint64_t n = std::min<uint64_t>(t.n_bytes - done, kChunkBytes);
-        std::span<std::byte> piece(chunk.data(), n);
-        t.producer(done, piece);
-        out.bytes(piece.data(), piece.size());
-        done += n;
-      }
-      out.pad_to(alignment_);
-    }
-    out.close();
-    std::error_code renamed;
-    std::filesystem::rename(temporary, path, renamed);
-    if (renamed) throw Error(ErrorCode::io, path.string() + ": cannot replace it: " + renamed.message());
-  } catch (...) {
-    std::error_code ignored;
-    std::filesystem::remove(temporary, ignored);
-    throw;
   }
+  file.commit();
 }
 
 }  // namespace sy::gguf

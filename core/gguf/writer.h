@@ -1,6 +1,7 @@
 // The GGUF writer: tests, the quantizer and benchmark models build files with it. It writes version 3,
-// little-endian, to a temporary file beside the target and renames it into place, so a failed or interrupted
-// write never leaves a half-written model behind. Files it writes read back identically with File::open.
+// little-endian, through AtomicOutputFile (a unique temporary beside the target, fsync, rename), so a failed or
+// interrupted write never leaves a half-written model behind and two writers never mix their bytes. Files it
+// writes read back identically with File::open.
 #pragma once
 
 #include <cstddef>
@@ -29,7 +30,8 @@ class Writer {
   void add_tensor(std::string name, TensorType type, std::span<const uint64_t> ne, std::span<const std::byte> data);
   void add_tensor(std::string name, TensorType type, std::span<const uint64_t> ne, Producer producer);
 
-  // Writes everything to `path` (through `path`.tmp and a rename). Throws sy::Error on failure.
+  // Writes everything to `path` (through a unique temporary and a rename). Throws sy::Error on failure, and
+  // refuses to replace a symbolic link, device, FIFO or directory at `path`.
   void write(const std::filesystem::path& path) const;
 
  private:

@@ -9,12 +9,41 @@ namespace sy::plugin {
 
 namespace {
 
+// A slot called through the ABI boundary: whatever a buggy plugin lets escape (a C++ exception of any type; the
+// C ABI allows none) becomes sy::Error(plugin) naming the plugin and the call, instead of terminating the host.
+template <class Slot>
+struct GuardedSlot {
+  Slot slot;
+  const std::string* owner;
+  const char* name;
+
+  explicit operator bool() const { return slot != nullptr; }
+  template <class... Args>
+  sy_status* operator()(Args&&... args) const {
+    try {
+      return slot(std::forward<Args>(args)...);
+    } catch (const std::exception& error) {
+      throw Error(ErrorCode::plugin, *owner + ": " + name + " threw a C++ exception across the C ABI (a plugin bug): " +
+                                         error.what());
+    } catch (...) {
+      throw Error(ErrorCode::plugin, *owner + ": " + name + " threw an exception of unknown type across the C ABI "
+                                                            "(a plugin bug)");
+    }
+  }
+};
+
 // A required device slot: a plugin whose vtable lacks it fails the call with a message naming the slot.
 template <class Slot>
-Slot require_slot(Slot slot, const std::string& owner, const char* name) {
+GuardedSlot<Slot> require_slot(Slot slot, const std::string& owner, const char* name) {
   if (!slot) throw Error(ErrorCode::plugin, owner + ": its device vtable has no '" + name + "' entry; the plugin is "
                                                     "broken or built for another ABI, rebuild it against this SDK");
-  return slot;
+  return {slot, &owner, name};
+}
+
+// An optional slot (nullptr when absent), guarded the same way when present.
+template <class Slot>
+GuardedSlot<Slot> optional_slot(Slot slot, const std::string& owner, const char* name) {
+  return {slot, &owner, name};
 }
 
 }  // namespace
@@ -62,7 +91,7 @@ void Buffer::download(uint64_t offset, void* destination, uint64_t size) const {
 }
 
 void* Buffer::map() const {
-  auto slot = SY_VTABLE_SLOT(raw_->vtable, map);
+  auto slot = optional_slot(SY_VTABLE_SLOT(raw_->vtable, map), device_->owner_, "buffer map");
   if (!slot) return nullptr;
   void* pointer = nullptr;
   throw_if_failed(slot(raw_, &pointer), device_->owner_, "buffer map");
@@ -133,7 +162,7 @@ Buffer Device::allocate(uint64_t size) const {
 }
 
 std::optional<Stream> Device::create_stream() const {
-  auto slot = SY_VTABLE_SLOT(raw_->vtable, stream_create);
+  auto slot = optional_slot(SY_VTABLE_SLOT(raw_->vtable, stream_create), owner_, "stream_create");
   if (!slot) return std::nullopt;
   sy_stream* raw_stream = nullptr;
   throw_if_failed(slot(raw_, &raw_stream), owner_ + " device " + name_, "stream_create");
@@ -145,7 +174,7 @@ StagingMemory Device::allocate_staging(uint64_t size) const {
   StagingMemory staging;
   staging.device_ = this;
   staging.size_ = size;
-  auto allocate = SY_VTABLE_SLOT(raw_->vtable, host_memory_allocate);
+  auto allocate = optional_slot(SY_VTABLE_SLOT(raw_->vtable, host_memory_allocate), owner_, "host_memory_allocate");
   auto release = SY_VTABLE_SLOT(raw_->vtable, host_memory_free);
   if (allocate && release) {
     void* pointer = nullptr;
@@ -159,7 +188,7 @@ StagingMemory Device::allocate_staging(uint64_t size) const {
 }
 
 std::optional<Buffer> Device::adopt_host(void* host_pointer, uint64_t size) const {
-  auto slot = SY_VTABLE_SLOT(raw_->vtable, buffer_adopt_host);
+  auto slot = optional_slot(SY_VTABLE_SLOT(raw_->vtable, buffer_adopt_host), owner_, "buffer_adopt_host");
   if (!slot) return std::nullopt;
   sy_buffer* raw_buffer = nullptr;
   int32_t code = 0;

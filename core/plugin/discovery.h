@@ -1,12 +1,17 @@
 // Plugin discovery and the device inventory. The core knows no backend at build time: load_plugins finds
-// libswitchyard-*.so files at run time (Boost.DLL), negotiates the ABI with each, probes it, opens its devices and
-// records every file it looked at, loaded or skipped with one sentence saying why. Libraries are never unloaded.
+// libswitchyard-*.so files at run time (Boost.DLL), probes each new one first in a short-lived child process (so a
+// plugin that crashes, exits or blocks while loading cannot take the host down), then negotiates the ABI with the
+// ones that passed, probes them, opens their devices and records every file it looked at, loaded or skipped with
+// one sentence saying why. Every value read from a plugin is bounded before it is believed. Libraries are never
+// unloaded.
 #pragma once
 
 #include <switchyard/plugin.h>
 
+#include <chrono>
 #include <filesystem>
 #include <memory>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -14,6 +19,9 @@
 #include "core/plugin/device.h"
 
 namespace sy::plugin {
+
+// $XDG_CACHE_HOME/switchyard/plugin-verdicts, else ~/.cache/switchyard/plugin-verdicts; nullopt without either.
+std::optional<std::filesystem::path> default_verdict_cache();
 
 struct LoaderOptions {
   // Searched in this order; a directory contributes its libswitchyard-*.so files (sorted by name), a file itself.
@@ -25,6 +33,14 @@ struct LoaderOptions {
   // Each entry must match at least one device, by plugin name ("cuda"), device name ("cuda:1") or kind ("gpu");
   // otherwise load_plugins throws sy::Error(not_found) with the reasons the matching plugins were skipped.
   std::vector<std::string> require;
+  // Probe each plugin file not yet open in this process in a short-lived child first (open, negotiate, probe,
+  // count devices), so that a plugin that crashes, exits or blocks there is skipped instead of taking the host down.
+  // SWITCHYARD_PLUGIN_ISOLATION=off turns it off. All children run at once, within probe_timeout.
+  bool isolate = true;
+  std::chrono::milliseconds probe_timeout{20000};
+  // Where files that passed in a child are remembered (path, size, modification time, inode), so that the child
+  // runs once per plugin file rather than on every command; nullopt: remember nothing.
+  std::optional<std::filesystem::path> verdict_cache = default_verdict_cache();
   // key=value settings handed to every plugin at negotiation (e.g. {"threads", "8"}).
   std::vector<std::pair<std::string, std::string>> plugin_options;
 };

@@ -21,7 +21,7 @@ plugin::LoaderOptions loader_options(const config::RunConfig& config) {
   plugin::LoaderOptions options;
   for (const auto& p : config.plugins.paths) options.config_paths.emplace_back(p);
   options.require = config.plugins.require;
-  if (config.runtime.threads > 0) options.plugin_options.push_back({"threads", std::to_string(config.runtime.threads)});
+  options.plugin_options = config.plugin_settings();
   return options;
 }
 

@@ -33,8 +33,8 @@ constexpr uint64_t kAlignment = 64;  // a cache line, and the widest vector load
 struct CpuPlugin {
   sy_plugin object{};
   sdk::HostLog log;
-  std::string requested_isa;  // "isa" option or SWITCHYARD_CPU_ISA
-  int threads = 0;            // "threads" option or SWITCHYARD_THREADS; 0 = all
+  std::string requested_isa;  // the "isa" option (the host maps SWITCHYARD_CPU_ISA to it)
+  int threads = 0;            // the "threads" option (runtime.threads); 0 = all
   CpuFeatures features;
 };
 
@@ -302,23 +302,21 @@ extern "C" SY_PLUGIN_EXPORT sy_status* sy_plugin_negotiate(const sy_negotiation_
     const uint32_t version = sy::sdk::negotiate_version(request, "cpu plugin");
     auto plugin = std::make_unique<CpuPlugin>();
     plugin->log.attach(request->host);
-    // Config options first; the environment overrides them, so a test or a user can force a level on any run.
+    // Settings come only from the host (plugins.options, runtime.threads), which has already applied
+    // config < environment < flags: reading SWITCHYARD_THREADS here used to override the user's --threads.
     for (uint32_t i = 0; i < request->option_count; ++i) {
       const std::string key = request->options[i].key ? request->options[i].key : "";
       const std::string value = request->options[i].value ? request->options[i].value : "";
       if (key == "isa") plugin->requested_isa = value;
       if (key == "threads") plugin->threads = parse_threads(value, "the 'threads' option");
     }
-    if (const char* isa = std::getenv("SWITCHYARD_CPU_ISA"); isa && *isa) plugin->requested_isa = isa;
-    if (const char* threads = std::getenv("SWITCHYARD_THREADS"); threads && *threads)
-      plugin->threads = parse_threads(threads, "SWITCHYARD_THREADS");
     plugin->features = detect_cpu_features();
     std::string note;
     try {
       choose_isa_level(plugin->features, plugin->requested_isa, note);  // reject an unknown name now
     } catch (const std::invalid_argument& error) {
       throw sy::sdk::StatusError(SY_STATUS_INVALID_ARGUMENT, std::string("cpu: ") + error.what() +
-                                                                 " (from SWITCHYARD_CPU_ISA or the 'isa' option)");
+                                                                 " (the 'isa' option: plugins.options.isa or SWITCHYARD_CPU_ISA)");
     }
     plugin->object = sy::sdk::make_struct<sy_plugin>();
     plugin->object.abi_version = version;

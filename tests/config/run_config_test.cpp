@@ -121,6 +121,9 @@ TEST_CASE("errors from the environment and flags name their source") {
 
 TEST_CASE("malformed JSON and inconsistent ranges are refused with the file named") {
   CHECK(contains(error_of("{\"runtime\": "), "not valid JSON"));
+  // Found by fuzz_run_config: a number past double's range was an out_of_range exception that escaped as such.
+  CHECK(contains(error_of(R"({"runtime": {"seed": 1e400}})"), "not valid JSON: [json.exception.out_of_range.406] number "
+                                                             "overflow parsing '1e400'"));
   CHECK(contains(error_of(R"({"placement": {"policy": "layers", "layers": [{"device": "cpu", "first": 4, "last": 2}]}})"),
                  "'placement.layers[0]' has first 4 after last 2"));
   CHECK(contains(error_of(R"({"placement": {"policy": "layers"}})"), "'placement.layers' is empty"));
@@ -200,4 +203,27 @@ TEST_CASE("a configuration given as text is bounded the same way (the fuzz targe
   CHECK_THROWS_AS(parse_run_config(std::string(kMaxConfigBytes + 1, ' '), "big.json", {}, {}), sy::Error);
   CHECK(parse_run_config(std::string_view(R"({"runtime": {"threads": 3}})"), "t.json", {}, {}).runtime.threads == 3);
   CHECK(parse_run_config(std::nullopt, "", {}, {}).runtime.threads == 0);
+}
+
+// Plugins read no environment: the core resolves config < environment < flags and hands the result over.
+TEST_CASE("plugins.options and runtime.threads reach plugins through one resolver") {
+  sy::test::ScratchDir dir;
+  std::ofstream(dir / "c.json") << R"({"plugins": {"options": {"isa": "avx2", "simdev.devices": "2x64MiB"}},
+                                       "runtime": {"threads": 4}})";
+  const auto from_file = load_run_config(dir / "c.json", {}, {});
+  CHECK(from_file.plugin_settings() == std::vector<std::pair<std::string, std::string>>{
+                                           {"isa", "avx2"}, {"simdev.devices", "2x64MiB"}, {"threads", "4"}});
+  const char* (*fake_env)(const char*) = [](const char* name) -> const char* {
+    if (std::string(name) == "SWITCHYARD_CPU_ISA") return "scalar";
+    if (std::string(name) == "SWITCHYARD_THREADS") return "3";
+    return nullptr;
+  };
+  const auto merged = load_run_config(dir / "c.json", settings_from_environment(fake_env),
+                                      {{"runtime.threads", "2", "flag --threads"}});
+  CHECK(merged.plugins.options.at("isa") == "scalar");
+  CHECK(merged.origins.at("plugins.options.isa") == "env SWITCHYARD_CPU_ISA");
+  CHECK(merged.plugin_settings() == std::vector<std::pair<std::string, std::string>>{
+                                        {"isa", "scalar"}, {"simdev.devices", "2x64MiB"}, {"threads", "2"}});
+  CHECK(contains(describe(merged), "plugins.options.isa = \"scalar\""));
+  CHECK(contains(error_of(R"({"plugins": {"options": {"isa": 2}}})"), "'plugins.options.isa' is an integer (2), expected a string"));
 }

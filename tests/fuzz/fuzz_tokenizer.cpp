@@ -14,7 +14,7 @@
 
 #include "core/common/error.h"
 #include "core/gguf/file.h"
-#include "core/gguf/utf8.h"
+#include "core/common/utf8.h"
 #include "core/tokenizer/tokenizer.h"
 #include "core/tokenizer/unicode.h"
 
@@ -49,9 +49,9 @@ void check_text(const Tokenizer& t, std::string_view text, bool parse_special) {
   for (int32_t id : ids) {
     if (!v.contains(id)) std::abort();
     joined += t.token_to_piece(id, /*show_control=*/true);
-    if (!sy::gguf::is_valid_utf8(stream.push(id))) std::abort();
+    if (!sy::is_valid_utf8(stream.push(id))) std::abort();
   }
-  if (!sy::gguf::is_valid_utf8(stream.finish())) std::abort();
+  if (!sy::is_valid_utf8(stream.finish())) std::abort();
   (void)t.decode(ids);
   if (parse_special || text.find("\xE2\x96\x81") != std::string_view::npos) return;
   std::string expected;

@@ -125,6 +125,12 @@ TEST_CASE("each malformed-input class yields its own error code") {
   cases.push_back({"unknown array element type", build({kv_array("k", 99, 0, "")}, {}),
                    GgufErrorCode::unknown_value_type});
   cases.push_back({"arrays nested too deep", build({nested}, {}), GgufErrorCode::nesting_too_deep});
+  // 100,000 empty nested arrays: 1.2 MB in the file, would be 8 MB of Array objects.
+  cases.push_back({"empty nested arrays past the file's size in memory", build({[](RawGguf& r) {
+                     r.str("k").u32(9).u32(9).u64(100000);
+                     for (int i = 0; i < 100000; ++i) r.u32(4).u64(0);
+                   }}, {}),
+                   GgufErrorCode::array_past_end});
   cases.push_back({"key not UTF-8", build({kv_u32("k\xff\xfe", 1)}, {}), GgufErrorCode::key_not_utf8});
   cases.push_back({"key with an overlong encoding", build({kv_u32("\xc0\xaf", 1)}, {}), GgufErrorCode::key_not_utf8});
   cases.push_back({"empty key", build({kv_u32("", 1)}, {}), GgufErrorCode::empty_key});

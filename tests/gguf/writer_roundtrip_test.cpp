@@ -2,6 +2,13 @@
 // and strings included) and random tensors of every type in the traits table read back identically.
 #include <doctest/doctest.h>
 
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstring>
+#include <fstream>
 #include <random>
 
 #include "core/gguf/file.h"
@@ -141,7 +148,81 @@ TEST_CASE("a failed write leaves no file behind") {
   });
   CHECK_THROWS(writer.write(dir / "out.gguf"));
   CHECK_FALSE(std::filesystem::exists(dir / "out.gguf"));
-  CHECK_FALSE(std::filesystem::exists(dir / "out.gguf.tmp"));
+  CHECK(std::filesystem::is_empty(dir.path()));  // nor any temporary
+}
+
+namespace {
+
+Writer one_tensor_writer(float value) {
+  Writer writer;
+  const uint64_t ne[] = {32};
+  writer.add_tensor("t", TensorType::F32, ne, [value](uint64_t, std::span<std::byte> out) {
+    for (size_t i = 0; i < out.size(); i += 4) std::memcpy(out.data() + i, &value, 4);
+  });
+  return writer;
+}
+
+size_t entries_in(const std::filesystem::path& dir) {
+  return static_cast<size_t>(std::distance(std::filesystem::directory_iterator(dir), {}));
+}
+
+}  // namespace
+
+// Outputs are private to their writer: a fixed "OUT.tmp" name used to be shared by two writers (one run's data
+// followed by another's) and to follow a symbolic link an attacker planted there.
+TEST_CASE("atomic outputs: the mode is kept; links, directories, devices and FIFOs are refused; a planted .tmp is untouched") {
+  sy::test::ScratchDir dir;
+  const auto out = dir / "out.gguf";
+  one_tensor_writer(1.0f).write(out);
+  REQUIRE(chmod(out.c_str(), 0640) == 0);
+  one_tensor_writer(2.0f).write(out);
+  struct stat st {};
+  REQUIRE(stat(out.c_str(), &st) == 0);
+  CHECK((st.st_mode & 07777) == 0640);
+  CHECK(File::open(out).tensors().size() == 1);
+
+  // A file at the old fixed temporary name, or a link there, is never written through.
+  std::ofstream(dir / "victim") << "precious";
+  std::filesystem::create_symlink(dir / "victim", dir / "out.gguf.tmp");
+  one_tensor_writer(3.0f).write(out);
+  std::ifstream victim(dir / "victim");
+  std::string text;
+  std::getline(victim, text);
+  CHECK(text == "precious");
+
+  std::filesystem::create_symlink(out, dir / "link.gguf");
+  CHECK_THROWS_WITH_AS(one_tensor_writer(1.0f).write(dir / "link.gguf"),
+                       doctest::Contains("link.gguf: is a symbolic link; it is not replaced"), sy::Error);
+  std::filesystem::create_directory(dir / "dir.gguf");
+  CHECK_THROWS_WITH_AS(one_tensor_writer(1.0f).write(dir / "dir.gguf"),
+                       doctest::Contains("dir.gguf: is a directory, not a regular file; it is not replaced"), sy::Error);
+  REQUIRE(mkfifo((dir / "fifo.gguf").c_str(), 0600) == 0);
+  CHECK_THROWS_WITH_AS(one_tensor_writer(1.0f).write(dir / "fifo.gguf"),
+                       doctest::Contains("is a FIFO (named pipe), not a regular file"), sy::Error);
+  CHECK_THROWS_WITH_AS(one_tensor_writer(1.0f).write("/dev/null"),
+                       doctest::Contains("/dev/null: is a character device"), sy::Error);
+  CHECK(entries_in(dir.path()) == 6);  // out, victim, out.gguf.tmp, link, dir, fifo: no temporaries left
+}
+
+TEST_CASE("SIGTERM while writing removes the temporary and ends the writer as the signal does") {
+  sy::test::ScratchDir dir;
+  const pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    Writer writer;
+    const uint64_t ne[] = {2u << 20};  // 8 MiB: two 4 MiB pieces
+    writer.add_tensor("t", TensorType::F32, ne, [](uint64_t offset, std::span<std::byte> out) {
+      std::memset(out.data(), 0, out.size());
+      if (offset > 0) std::raise(SIGTERM);  // mid-file, the temporary holds the first piece
+    });
+    writer.write(dir / "out.gguf");
+    _exit(0);  // not reached
+  }
+  int status = 0;
+  REQUIRE(waitpid(pid, &status, 0) == pid);
+  CHECK(WIFSIGNALED(status));
+  CHECK(WTERMSIG(status) == SIGTERM);
+  CHECK(std::filesystem::is_empty(dir.path()));
 }
 
 TEST_CASE("the writer refuses what the reader would refuse") {

@@ -10,6 +10,34 @@
 #define KIND_FAILING_NEGOTIATION 3
 #define KIND_PROBE_ZERO 4
 #define KIND_THROWS 5
+// Hostile: what isolation (probing in a child process) and the host's bounds must survive.
+#define KIND_CONSTRUCTOR_CRASHES 6
+#define KIND_CONSTRUCTOR_ABORTS 7
+#define KIND_CONSTRUCTOR_EXITS 8
+#define KIND_CONSTRUCTOR_BLOCKS 9
+#define KIND_THROWS_INT 10
+#define KIND_ABSURD_DEVICE_COUNT 11
+#define KIND_GARBAGE_STRUCT_SIZE 12
+
+#if BROKEN_KIND >= KIND_CONSTRUCTOR_CRASHES && BROKEN_KIND <= KIND_CONSTRUCTOR_BLOCKS
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+
+// Runs as soon as the library is opened, before the host can call anything.
+__attribute__((constructor)) static void hostile_constructor() {
+#if BROKEN_KIND == KIND_CONSTRUCTOR_CRASHES
+  std::raise(SIGSEGV);
+#elif BROKEN_KIND == KIND_CONSTRUCTOR_ABORTS
+  std::abort();
+#elif BROKEN_KIND == KIND_CONSTRUCTOR_EXITS
+  std::exit(0);  // used to make `load --verify` exit 0 with no output at all
+#else
+  for (;;) ::pause();
+#endif
+}
+#endif
 
 namespace {
 
@@ -22,6 +50,9 @@ sy_status* probe(sy_plugin*, sy_probe_result* out) {
   (void)out;
   // A plugin bug inside a call: the SDK's guard must turn it into a status instead of letting it unwind into the host.
   return sy::sdk::guard("probe", [] { throw std::runtime_error("frobnicator table is corrupt"); });
+#elif BROKEN_KIND == KIND_THROWS_INT
+  (void)out;
+  throw 42;  // no guard: an int crosses the C ABI (it used to terminate the host)
 #else
   out->score = 1;
   return nullptr;
@@ -29,6 +60,10 @@ sy_status* probe(sy_plugin*, sy_probe_result* out) {
 }
 
 sy_status* device_count(sy_plugin*, uint32_t* out_count) {
+#if BROKEN_KIND == KIND_ABSURD_DEVICE_COUNT
+  *out_count = 0xFFFFFFFFu;  // used to make the host open devices (and warn) four billion times
+  return nullptr;
+#endif
   *out_count = 0;
   return nullptr;
 }
@@ -40,8 +75,13 @@ sy_status* device_open(sy_plugin*, uint32_t, sy_device**) {
 void destroy(sy_plugin* plugin) { delete plugin; }
 
 // Unused in the missing-symbol variant, which exports no negotiation function at all.
+#if BROKEN_KIND == KIND_GARBAGE_STRUCT_SIZE
+// Believing this size would make the host read slots far past the real table.
+[[maybe_unused]] const sy_plugin_vtable kVtable = {0xFFFFFFF0u, SY_ABI_VERSION, destroy, probe, device_count, device_open};
+#else
 [[maybe_unused]] const sy_plugin_vtable kVtable = {sizeof(sy_plugin_vtable), SY_ABI_VERSION, destroy, probe,
                                                    device_count, device_open};
+#endif
 
 }  // namespace
 

@@ -21,6 +21,7 @@ namespace {
 LoaderOptions isolated_options() {
   LoaderOptions options;
   options.use_environment = options.use_install_dir = options.use_build_tree = false;
+  options.verdict_cache = std::nullopt;  // every test probes afresh
   return options;
 }
 
@@ -218,4 +219,114 @@ TEST_CASE("dlopen's own reason is quoted whole, without the errno Boost appends"
   CHECK(reason.find("):") == std::string::npos);
   CHECK(reason.find("CUDA") == std::string::npos);
   CHECK(reason.find("rebuild the plugin") != std::string::npos);
+}
+
+// The hostile suite: plugins whose constructors crash, abort, exit or block, that throw an int across the ABI or
+// report absurd counts and sizes. Probed in child processes, each is skipped with a sentence saying what happened
+// while the host goes on and the good plugin loads. Before, the first one took the test process down.
+TEST_CASE("hostile plugins are probed in child processes and skipped with what happened; the host survives") {
+  auto options = isolated_options();
+  options.config_paths = {SWITCHYARD_HOSTILE_PLUGIN_DIR, SWITCHYARD_CPU_PLUGIN};
+  options.probe_timeout = std::chrono::milliseconds(3000);
+  const auto start = std::chrono::steady_clock::now();
+  const auto inventory = sy::plugin::load_plugins(options);
+  const auto elapsed = std::chrono::steady_clock::now() - start;
+  const auto reason = [&](const std::string& file) {
+    const auto& record = record_for(inventory, file);
+    CHECK_FALSE(record.loaded);
+    return record.skip_reason;
+  };
+  CHECK(reason("libswitchyard-hostile-constructor-crashes.so").find("crashed with signal 11") == 0);
+  CHECK(reason("libswitchyard-hostile-constructor-aborts.so").find("crashed with signal 6") == 0);
+  CHECK(reason("libswitchyard-hostile-constructor-exits.so").find("exited with code 0 while being loaded") == 0);
+  CHECK(reason("libswitchyard-hostile-constructor-blocks.so").find("did not finish loading and probing within 3.0 s") == 0);
+  CHECK(reason("libswitchyard-hostile-throws-int.so").find("threw an exception of unknown type") != std::string::npos);
+  CHECK(reason("libswitchyard-hostile-absurd-device-count.so") ==
+        "device_count reported 4294967295 devices, more than the 256 any machine has; the plugin is broken");
+  CHECK(reason("libswitchyard-hostile-garbage-struct-size.so").find("claiming 4294967280 bytes") != std::string::npos);
+  CHECK(record_for(inventory, "libswitchyard-hostile-throws-int.so").name == "broken");  // what the child saw
+  CHECK(record_for(inventory, "libswitchyard-cpu.so").loaded);
+  REQUIRE(inventory.devices().size() == 1);
+  // All children run at once: the blocking one costs the timeout once, not once per plugin.
+  CHECK(elapsed < std::chrono::seconds(10));
+}
+
+// Without isolation the host's own guards still hold for what does not kill a process: every exception type
+// at the ABI boundary, and bounds on counts and sizes.
+TEST_CASE("in-process, an int thrown across the ABI and absurd counts are caught and refused") {
+  auto options = isolated_options();
+  options.isolate = false;
+  options.explicit_files = {fs::path(SWITCHYARD_HOSTILE_PLUGIN_DIR) / "libswitchyard-hostile-throws-int.so",
+                            fs::path(SWITCHYARD_HOSTILE_PLUGIN_DIR) / "libswitchyard-hostile-absurd-device-count.so",
+                            fs::path(SWITCHYARD_HOSTILE_PLUGIN_DIR) / "libswitchyard-hostile-garbage-struct-size.so"};
+  const auto inventory = sy::plugin::load_plugins(options);
+  CHECK(record_for(inventory, "libswitchyard-hostile-throws-int.so").skip_reason ==
+        "a call into the plugin threw an exception of unknown type (not a std::exception) across the ABI; exceptions "
+        "must not cross the C ABI");
+  CHECK(record_for(inventory, "libswitchyard-hostile-absurd-device-count.so").skip_reason.find("4294967295 devices") !=
+        std::string::npos);
+  CHECK(record_for(inventory, "libswitchyard-hostile-garbage-struct-size.so").skip_reason.find("it is garbage") !=
+        std::string::npos);
+}
+
+// Whether `file` is mapped into this process (a library dlopen'ed here appears in /proc/self/maps).
+bool mapped_here(const fs::path& file) {
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    if (line.find(file.string()) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_CASE("only plugins that passed in the child are opened in the host; SWITCHYARD_PLUGIN_ISOLATION=off opens all") {
+  sy::test::ScratchDir scratch;
+  const fs::path hostile = fs::path(SWITCHYARD_HOSTILE_PLUGIN_DIR) / "libswitchyard-hostile-absurd-device-count.so";
+  fs::copy_file(hostile, scratch / "libswitchyard-isolated.so");
+  fs::copy_file(hostile, scratch / "libswitchyard-in-process.so");
+  auto options = isolated_options();
+  options.explicit_files = {scratch / "libswitchyard-isolated.so"};
+  const auto isolated = sy::plugin::load_plugins(options);
+  CHECK(record_for(isolated, "libswitchyard-isolated.so").skip_reason.find("4294967295 devices") != std::string::npos);
+  CHECK_FALSE(mapped_here(scratch / "libswitchyard-isolated.so"));
+
+  setenv("SWITCHYARD_PLUGIN_ISOLATION", "off", 1);
+  options.explicit_files = {scratch / "libswitchyard-in-process.so"};
+  const auto in_process = sy::plugin::load_plugins(options);
+  unsetenv("SWITCHYARD_PLUGIN_ISOLATION");
+  CHECK(record_for(in_process, "libswitchyard-in-process.so").skip_reason.find("4294967295 devices") != std::string::npos);
+  CHECK(mapped_here(scratch / "libswitchyard-in-process.so"));
+}
+
+TEST_CASE("the verdict cache: a file that passed is not probed again until its size, time or inode changes") {
+  sy::test::ScratchDir scratch;
+  const fs::path cache = scratch / "cache" / "plugin-verdicts";
+  fs::copy_file(SWITCHYARD_CPU_PLUGIN, scratch / "libswitchyard-cpu.so");
+  auto options = isolated_options();
+  options.verdict_cache = cache;
+  options.explicit_files = {scratch / "libswitchyard-cpu.so"};
+  CHECK(sy::plugin::load_plugins(options).plugins().at(0).loaded);
+  std::ifstream written(cache);
+  std::string line;
+  REQUIRE(std::getline(written, line));
+  CHECK(line.ends_with(" " + (scratch / "libswitchyard-cpu.so").string()));
+
+  // A cache entry is trusted only for the very file it describes: observable with a plugin the child would refuse
+  // (safely: it fails the same way in the host), which a trusted entry sends straight to the host.
+  const fs::path hostile = fs::path(SWITCHYARD_HOSTILE_PLUGIN_DIR) / "libswitchyard-hostile-absurd-device-count.so";
+  fs::copy_file(hostile, scratch / "libswitchyard-trusted.so");
+  fs::copy_file(hostile, scratch / "libswitchyard-stale.so");
+  const auto entry = [&](const fs::path& file, int64_t mtime_shift) {
+    struct stat st {};
+    REQUIRE(stat(file.c_str(), &st) == 0);
+    const int64_t mtime_ns = int64_t{st.st_mtim.tv_sec} * 1000000000 + st.st_mtim.tv_nsec + mtime_shift;
+    return std::to_string(st.st_size) + " " + std::to_string(mtime_ns) + " " + std::to_string(st.st_ino) + " " +
+           file.string() + "\n";
+  };
+  std::ofstream(cache) << entry(scratch / "libswitchyard-trusted.so", 0) << entry(scratch / "libswitchyard-stale.so", 1);
+  options.explicit_files = {scratch / "libswitchyard-trusted.so", scratch / "libswitchyard-stale.so"};
+  const auto inventory = sy::plugin::load_plugins(options);
+  CHECK(mapped_here(scratch / "libswitchyard-trusted.so"));    // the cache said it passed: no child
+  CHECK_FALSE(mapped_here(scratch / "libswitchyard-stale.so"));  // modified since: probed in a child, refused there
+  CHECK(record_for(inventory, "libswitchyard-stale.so").skip_reason.find("4294967295 devices") != std::string::npos);
 }

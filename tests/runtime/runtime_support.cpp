@@ -36,14 +36,17 @@ config::RunConfig placement_config(Placement placement, uint64_t batch) {
   std::ofstream(dir / "c.json") << json;
   const std::vector<config::Setting> flags = {{"runtime.context_length", "256", "test"},
                                               {"runtime.batch_size", std::to_string(batch), "test"}};
-  return config::load_run_config(dir / "c.json", {}, flags);
+  // The environment counts (SWITCHYARD_CPU_ISA picks the CPU plugin's kernel level for the per-ISA runs).
+  return config::load_run_config(dir / "c.json", config::settings_from_environment(), flags);
 }
 
 std::unique_ptr<runtime::Engine> open_engine(const std::string& name, Placement placement, uint64_t batch,
                                              int threads) {
+  const config::RunConfig config = placement_config(placement, batch);
   plugin::LoaderOptions plugins;
   plugins.use_environment = false;
   plugins.use_install_dir = false;
+  plugins.plugin_options = config.plugin_settings();
   if (threads > 0) plugins.plugin_options.push_back({"threads", std::to_string(threads)});
   if (placement != Placement::cpu) {
     const char* simdev = std::getenv("SWITCHYARD_TEST_SIMDEV");
@@ -51,7 +54,7 @@ std::unique_ptr<runtime::Engine> open_engine(const std::string& name, Placement 
     plugins.explicit_files = {simdev};
     plugins.plugin_options.push_back({"simdev.devices", placement == Placement::mixed ? "1x256MiB" : "2x256MiB"});
   }
-  return runtime::Engine::open(shared_model(name), placement_config(placement, batch), plugins);
+  return runtime::Engine::open(shared_model(name), config, plugins);
 }
 
 }  // namespace sy::test

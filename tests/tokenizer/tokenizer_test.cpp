@@ -8,7 +8,7 @@
 #include <sstream>
 
 #include "core/common/error.h"
-#include "core/gguf/utf8.h"
+#include "core/common/utf8.h"
 #include "core/gguf/writer.h"
 #include "core/tokenizer/pretokenizer.h"
 #include "core/tokenizer/tokenizer.h"
@@ -342,12 +342,12 @@ void check_round_trip(const Tokenizer& t, const std::string& text) {
   std::string streamed;
   for (int32_t id : ids) {
     const std::string part = stream.push(id);
-    CHECK(gguf::is_valid_utf8(part));
+    CHECK(is_valid_utf8(part));
     streamed += part;
   }
   streamed += stream.finish();
-  CHECK(gguf::is_valid_utf8(streamed));
-  if (gguf::is_valid_utf8(text)) CHECK(streamed == joined_pieces(t, ids));
+  CHECK(is_valid_utf8(streamed));
+  if (is_valid_utf8(text)) CHECK(streamed == joined_pieces(t, ids));
 }
 
 }  // namespace

@@ -67,3 +67,20 @@ open(sys.argv[1], 'wb').write(out)
                         "${last_output}")
   endif()
 endif()
+
+# Metadata that is not UTF-8 (and holds an escape sequence) is escaped in JSON output: inspect --format json used
+# to fail with "[json.exception.type_error.316] invalid UTF-8 byte", naming neither file nor key.
+execute_process(COMMAND python3 -c [=[
+import struct, sys
+def s(b): return struct.pack('<Q', len(b)) + b
+kv = [(b'general.architecture', s(b'llama')), (b'general.name', s(b'bad\xff\x1b[31mname'))]
+out = b'GGUF' + struct.pack('<IQQ', 3, 0, len(kv)) + b''.join(s(k) + struct.pack('<I', 8) + v for k, v in kv)
+open(sys.argv[1], 'wb').write(out)
+]=] ${WORK_DIR}/not-utf8.gguf RESULT_VARIABLE python_rc)
+if(NOT python_rc EQUAL 0)
+  message(FATAL_ERROR "could not write not-utf8.gguf")
+endif()
+expect_exit(0 inspect -m ${WORK_DIR}/not-utf8.gguf --format json)
+if(NOT last_output MATCHES "\"value\": \"bad\\\\\\\\xff\\\\u001b\\[31mname\"")
+  message(FATAL_ERROR "inspect --format json does not escape the invalid byte: ${last_output}")
+endif()

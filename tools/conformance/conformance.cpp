@@ -21,6 +21,7 @@
 #include "core/gguf/tensor_type.h"
 #include "core/kernels/quant_decoder.h"
 #include "core/kernels/reference_ops.h"
+#include "core/config/run_config.h"
 #include "core/plugin/discovery.h"
 #include "core/quant/quantize.h"
 
@@ -608,6 +609,14 @@ int main(int argc, char** argv) {
   sy::plugin::LoaderOptions options;
   options.explicit_files = {plugin_file};
   options.use_environment = options.use_install_dir = options.use_build_tree = false;
+  // Settings reach the plugin the way the CLI hands them over (SWITCHYARD_CPU_ISA, SWITCHYARD_THREADS, ...).
+  try {
+    options.plugin_options =
+        sy::config::load_run_config(std::nullopt, sy::config::settings_from_environment(), {}).plugin_settings();
+  } catch (const std::exception& error) {
+    std::cout << "FAIL  settings: " << error.what() << "\n";
+    return 1;
+  }
 
   sy::plugin::Inventory inventory;
   try {

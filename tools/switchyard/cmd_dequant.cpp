@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/common/json_text.h"
 #include "core/common/error.h"
 #include "core/common/sha256.h"
 #include "core/gguf/file.h"
@@ -32,7 +33,7 @@ std::string format_float(float value) {
   return text;
 }
 
-std::string json_string(const std::string& text) { return nlohmann::json(text).dump(); }
+std::string json_string(const std::string& text) { return json_text(nlohmann::ordered_json(text)); }
 
 // Decodes `tensor` piece by piece, calling `consume` with each run of floats in order.
 template <class Consume>
@@ -116,8 +117,10 @@ void add_dequant_command(CLI::App& app, int& exit_code) {
         exit_code = 1;
         continue;
       }
+      // Each line is flushed whole: should the process stop (a model truncated while mapped ends it from the
+      // SIGBUS handler, which flushes nothing), stdout holds only complete lines.
       std::cout << (opts->sha256 ? digest_line(opts->model, file, *tensor) : values_line(opts->model, file, *tensor))
-                << '\n';
+                << '\n' << std::flush;
     }
   });
 }

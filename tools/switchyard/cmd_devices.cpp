@@ -9,6 +9,7 @@
 #include <variant>
 
 #include "core/common/format.h"
+#include "core/common/json_text.h"
 #include "core/gguf/tensor_type.h"
 #include "core/plugin/discovery.h"
 #include "tools/switchyard/commands.h"
@@ -162,7 +163,7 @@ void add_devices_command(CLI::App& app, int& exit_code) {
     loader_options.require = options->require;
     const auto inventory = plugin::load_plugins(loader_options);  // a missing required device throws sy::Error
     if (options->format == "json") {
-      std::cout << to_json(loader_options, inventory).dump(2) << "\n";
+      std::cout << json_text(to_json(loader_options, inventory), 2) << "\n";
     } else {
       print_text(loader_options, inventory);
     }

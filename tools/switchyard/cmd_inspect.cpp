@@ -8,6 +8,8 @@
 #include <nlohmann/json.hpp>
 
 #include "core/common/format.h"
+#include "core/common/json_text.h"
+#include "core/common/utf8.h"
 #include "core/gguf/file.h"
 #include "core/tokenizer/special_tokens.h"
 #include "tools/switchyard/commands.h"
@@ -204,7 +206,7 @@ void print_text(const gguf::File& file, const ordered_json& j, bool with_tensors
   if (!j["hyperparameters"].empty()) {
     std::cout << "hyperparameters\n";
     for (const auto& [key, value] : j["hyperparameters"].items()) {
-      std::cout << fmt::format("  {:<36} {}\n", key, value.dump());
+      std::cout << fmt::format("  {:<36} {}\n", key, json_text(value));
     }
   }
   const auto& tok = j["tokenizer"];
@@ -213,8 +215,8 @@ void print_text(const gguf::File& file, const ordered_json& j, bool with_tensors
                            tok.contains("merges") ? fmt::format(", {} merges", tok["merges"].get<uint64_t>()) : "");
   for (const auto& [name, token] : tok["special_tokens"].items()) {
     // An id past the vocabulary (often 2^32 - 1, i.e. -1) is how converters write "no such token".
-    std::cout << fmt::format("  {:<10} {} {}\n", name, token["id"].dump(),
-                             token.contains("text") ? token["text"].dump() : std::string("(none: past the vocabulary)"));
+    std::cout << fmt::format("  {:<10} {} {}\n", name, json_text(token["id"]),
+                             token.contains("text") ? json_text(token["text"]) : std::string("(none: past the vocabulary)"));
   }
   std::cout << fmt::format("tensors       {}, {}\n", count_of(file.tensors().size(), "tensor"),
                            format_bytes(j["tensor_bytes"].get<uint64_t>()));
@@ -234,8 +236,9 @@ void print_text(const gguf::File& file, const ordered_json& j, bool with_tensors
   if (with_tensors) {
     std::cout << fmt::format("\n{:<32} {:<8} {:<22} {:>12} {:>12}\n", "name", "type", "shape", "bytes", "offset");
     for (const auto& t : file.tensors()) {
-      std::cout << fmt::format("{:<32} {:<8} {:<22} {:>12} {:>12}\n", t.name, to_string(t.type), shape_of(t),
-                               t.n_bytes, file.data_offset() + t.offset);
+      // Names are UTF-8 (the reader checks) but may hold control characters: escaped before a terminal sees them.
+      std::cout << fmt::format("{:<32} {:<8} {:<22} {:>12} {:>12}\n", escape_text(t.name, true), to_string(t.type),
+                               shape_of(t), t.n_bytes, file.data_offset() + t.offset);
     }
   }
 }
@@ -270,7 +273,7 @@ void add_inspect_command(CLI::App& app, int& exit_code) {
       }
     }
     if (opts->format == "json") {
-      std::cout << j.dump(2) << "\n";
+      std::cout << json_text(j, 2) << "\n";
     } else {
       print_text(file, j, opts->tensors, opts->full);
     }

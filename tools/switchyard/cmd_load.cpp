@@ -6,6 +6,7 @@
 #include <iostream>
 #include <optional>
 
+#include "core/common/json_text.h"
 #include "core/gguf/file.h"
 #include "core/loader/loader.h"
 #include "core/model/architecture.h"
@@ -159,6 +160,8 @@ void add_load_command(CLI::App& app, int& exit_code) {
       verify_bar.finish();
       report.phase_seconds.push_back({"verify", seconds_since(start)});
     }
+    // The high-water mark of the whole command, every phase included (--verify reads the whole model back).
+    report.peak_resident_bytes = loader::peak_resident_bytes();
     if (opts->format == "json") {
       auto j = report_to_json(report, file.file_size());
       j["model"] = opts->model;
@@ -168,7 +171,7 @@ void add_load_command(CLI::App& app, int& exit_code) {
         j["verify"] = {{"tensors", verified->tensors}, {"bytes", verified->bytes},
                        {"mismatches", verified->mismatches}};
       }
-      std::cout << j.dump(2) << "\n";
+      std::cout << json_text(j, 2) << "\n";
     } else {
       print_text(report, file.file_size());
       std::cout << fmt::format("file access       {}\n", model_file.access());

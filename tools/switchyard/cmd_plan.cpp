@@ -3,6 +3,7 @@
 // "switchyard.plan/1" (docs/cli-json.md).
 #include <iostream>
 
+#include "core/common/json_text.h"
 #include "core/gguf/file.h"
 #include "core/loader/loader.h"
 #include "core/model/architecture.h"
@@ -40,7 +41,7 @@ void add_plan_command(CLI::App& app, int& exit_code) {
       auto j = placement::plan_to_json(plan);
       j["model"] = opts->model;
       j["forward_pass"] = runtime::schedule_to_json(schedule);
-      std::cout << j.dump(2) << "\n";
+      std::cout << json_text(j, 2) << "\n";
     } else {
       std::cout << placement::plan_to_text(plan, opts->every_tensor, locale_is_utf8()) << "\n"
                 << runtime::schedule_to_text(schedule);

@@ -11,7 +11,7 @@
 
 #include "core/common/error.h"
 #include "core/gguf/file.h"
-#include "core/gguf/utf8.h"
+#include "core/common/utf8.h"
 #include "core/tokenizer/tokenizer.h"
 #include "tools/switchyard/commands.h"
 
@@ -42,7 +42,7 @@ std::string escape_piece(const std::string& piece) {
     } else {
       // Copy a whole well-formed character, else escape this byte.
       size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-      if (n && i + n <= piece.size() && gguf::is_valid_utf8(std::string_view(piece).substr(i, n))) {
+      if (n && i + n <= piece.size() && is_valid_utf8(std::string_view(piece).substr(i, n))) {
         out.append(piece, i, n);
         i += n;
         continue;

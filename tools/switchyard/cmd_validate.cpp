@@ -5,6 +5,7 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "core/common/json_text.h"
 #include "core/gguf/file.h"
 #include "core/model/architecture.h"
 #include "tools/switchyard/commands.h"
@@ -45,7 +46,7 @@ void add_validate_command(CLI::App& app, int& exit_code) {
       j["valid"] = findings.empty();
       j["findings"] = nlohmann::ordered_json::array();
       for (const auto& f : findings) j["findings"].push_back({{"code", f.code}, {"message", f.message}});
-      std::cout << j.dump(2) << "\n";
+      std::cout << json_text(j, 2) << "\n";
     } else if (findings.empty()) {
       std::cout << fmt::format("{}: valid, runnable as {}\n", opts->model, architecture);
     } else {

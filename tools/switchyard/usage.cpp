@@ -75,6 +75,7 @@ std::string help_footer() {
          "  SWITCHYARD_SEED                  runtime.seed: sampling seed (--seed)\n"
          "  SWITCHYARD_PLUGIN_PATH           plugin files or directories, colon-separated, searched after "
          "--plugin-path\n"
+         "  SWITCHYARD_PLUGIN_ISOLATION      off: open plugins in this process without probing them in a child first\n"
          "  SWITCHYARD_CPU_ISA               CPU plugin: scalar, avx2 or avx512, at most what the processor has\n"
          "  SWITCHYARD_CUDA_BLAS_MIN_TOKENS  CUDA plugin: batches of at least this many tokens multiply in cuBLAS "
          "(default 32)\n"
