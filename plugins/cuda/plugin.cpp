@@ -17,6 +17,8 @@
 #include "plugins/cuda/gpu_runtime.h"
 #include "plugins/cuda/weight_rows.h"
 #if !defined(SY_GPU_HIP)
+#include <dlfcn.h>
+
 #include "plugins/cuda/blas_matmul.h"
 #endif
 
@@ -47,6 +49,21 @@ int64_t blas_min_tokens_from_environment() {
   const long long value = std::strtoll(text, &end, 10);
   return *end == '\0' && value >= 0 ? value : sy::gpu::BlasMatmul::kDefaultMinTokens;
 #endif
+}
+
+// Why the runtime found no device, in the user's terms. Without the NVIDIA driver at all, the CUDA runtime says
+// its "driver version is insufficient", which sends people looking for a newer driver they do not have.
+std::string no_device_reason(gpuError_t error) {
+#if !defined(SY_GPU_HIP)
+  if (error == cudaErrorInsufficientDriver || error == cudaErrorNoDevice) {
+    void* driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+    if (!driver) {
+      return "no NVIDIA driver found (libcuda.so.1 cannot be loaded): install the NVIDIA driver to use a GPU";
+    }
+    dlclose(driver);
+  }
+#endif
+  return std::string(SY_GPU_RUNTIME_NAME " reports no usable device: ") + gpuGetErrorString(error);
 }
 
 void check_gpu(gpuError_t error, const std::string& what) {
@@ -369,7 +386,8 @@ sy_status* plugin_probe(sy_plugin* object, sy_probe_result* out) {
   // A machine without a GPU still loads this plugin (score 1, zero devices), so `switchyard devices` can say why.
   out->score = plugin->device_count > 0 ? 100 : 1;
   sy::sdk::copy_text(out->reason, plugin->device_count > 0
-                                      ? std::to_string(plugin->device_count) + " " SY_GPU_RUNTIME_NAME " device(s)"
+                                      ? std::to_string(plugin->device_count) + " " SY_GPU_RUNTIME_NAME +
+                                            (plugin->device_count == 1 ? " device" : " devices")
                                       : plugin->no_device_reason);
   return nullptr;
 }
@@ -436,7 +454,7 @@ extern "C" SY_PLUGIN_EXPORT sy_status* sy_plugin_negotiate(const sy_negotiation_
     const gpuError_t error = gpuGetDeviceCount(&plugin->device_count);
     if (error != gpuSuccess) {
       plugin->device_count = 0;
-      plugin->no_device_reason = std::string(SY_GPU_RUNTIME_NAME " reports no usable device: ") + gpuGetErrorString(error);
+      plugin->no_device_reason = no_device_reason(error);
       static_cast<void>(gpuGetLastError());  // clear the error, so later calls do not report it again
     } else if (plugin->device_count == 0) {
       plugin->no_device_reason = SY_GPU_RUNTIME_NAME " runtime found no GPU on this machine";
