@@ -179,9 +179,9 @@ void check_consistency(const RunConfig& c, const std::map<std::string, std::stri
                        ": 'placement.policy' is \"layers\" but 'placement.layers' is empty; give at least one range");
   }
   if (c.placement.gpu_layers && (c.placement.policy == "layers" || c.placement.policy == "cpu")) {
-    problems.push_back(origin("placement.gpu_layers") + ": 'placement.gpu_layers' (-ngl) chooses the layers for the GPUs, "
-                       "which policy \"" + c.placement.policy + "\" (" + origin("placement.policy") +
-                       ") also does; keep one of them");
+    problems.push_back(origin("placement.gpu_layers") +
+                       ": 'placement.gpu_layers' (-ngl) chooses the layers for the GPUs, which policy \"" +
+                       c.placement.policy + "\" (" + origin("placement.policy") + ") also does; keep one of them");
   }
 }
 

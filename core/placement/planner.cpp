@@ -169,10 +169,10 @@ class Builder {
   std::vector<std::string> conversion_notes() const {
     std::vector<std::string> out;
     for (const auto& c : conversions) {
-      const std::string what = c.tensors.size() == 1 ? c.tensors[0]
-                               : c.tensors.size() == 2
-                                   ? fmt::format("2 tensors ({}, {})", c.tensors[0], c.tensors[1])
-                                   : fmt::format("{} tensors ({}, {}, ...)", c.tensors.size(), c.tensors[0], c.tensors[1]);
+      const size_t n = c.tensors.size();
+      const std::string what = n == 1   ? c.tensors[0]
+                               : n == 2 ? fmt::format("2 tensors ({}, {})", c.tensors[0], c.tensors[1])
+                                        : fmt::format("{} tensors ({}, {}, ...)", n, c.tensors[0], c.tensors[1]);
       out.push_back(fmt::format("{} converted from {} to {} on upload to {}: {} does not {} {}", what,
                                 gguf::to_string(c.from), gguf::to_string(c.to), c.device, c.device,
                                 c.matrix ? "multiply" : "store", gguf::to_string(c.from)));
@@ -516,7 +516,9 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
       reason = "policy cpu";
     } else if (gpu_layers && static_cast<uint64_t>(layer) < first_gpu_layer) {
       chosen = b.find("cpu");
-      if (!chosen) throw Error(ErrorCode::not_found, "placement.gpu_layers keeps layers on the cpu, which is not loaded");
+      if (!chosen) {
+        throw Error(ErrorCode::not_found, "placement.gpu_layers keeps layers on the cpu, which is not loaded");
+      }
       reason = !any_gpu ? fmt::format("placement.gpu_layers = {}, but no GPU is usable here", *gpu_layers)
                : first_gpu_layer >= shape.n_layer
                    ? std::string("placement.gpu_layers = 0: no layer goes to a GPU")

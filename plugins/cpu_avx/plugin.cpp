@@ -90,7 +90,12 @@ sy_status* buffer_map(sy_buffer* object, void** out_host_pointer) {
   return guard("map", [&] { *out_host_pointer = static_cast<CpuBufferView*>(object->impl)->data; });
 }
 
-const sy_buffer_vtable kBufferVtable = {sizeof(sy_buffer_vtable), SY_ABI_VERSION, buffer_destroy, buffer_map};
+const sy_buffer_vtable kBufferVtable = {
+    .struct_size = sizeof(sy_buffer_vtable),
+    .abi_version = SY_ABI_VERSION,
+    .destroy = buffer_destroy,
+    .map = buffer_map,
+};
 
 CpuBuffer* new_buffer(CpuDevice* device, uint8_t* data, uint64_t size, bool adopted) {
   auto* buffer = new CpuBuffer{{data}, sdk::make_struct<sy_buffer>(), device, adopted};
@@ -223,16 +228,22 @@ sy_status* device_execute(sy_device* object, const sy_op* ops, uint32_t op_count
 }
 
 const sy_device_vtable kDeviceVtable = {
-    sizeof(sy_device_vtable), SY_ABI_VERSION,
-    device_destroy,           device_get_info,
-    device_memory_free,       device_buffer_allocate,
-    device_buffer_adopt_host, device_buffer_upload,
-    device_buffer_download,   device_buffer_copy,
-    nullptr,  // stream_create: every call is synchronous, so the host passes NULL streams
-    device_synchronize,       device_supports,
-    device_execute,
-    nullptr,  // host_memory_allocate: nothing to stage, the CPU adopts host memory
-    nullptr,  // host_memory_free
+    .struct_size = sizeof(sy_device_vtable),
+    .abi_version = SY_ABI_VERSION,
+    .destroy = device_destroy,
+    .get_info = device_get_info,
+    .memory_free = device_memory_free,
+    .buffer_allocate = device_buffer_allocate,
+    .buffer_adopt_host = device_buffer_adopt_host,
+    .buffer_upload = device_buffer_upload,
+    .buffer_download = device_buffer_download,
+    .buffer_copy = device_buffer_copy,
+    .stream_create = nullptr,  // every call is synchronous, so the host passes NULL streams
+    .synchronize = device_synchronize,
+    .supports = device_supports,
+    .execute = device_execute,
+    .host_memory_allocate = nullptr,  // nothing to stage: the CPU adopts host memory
+    .host_memory_free = nullptr,
 };
 
 // ---- Plugin ------------------------------------------------------------------------------------------------------
@@ -278,8 +289,14 @@ sy_status* plugin_device_open(sy_plugin* object, uint32_t index, sy_device** out
   });
 }
 
-const sy_plugin_vtable kPluginVtable = {sizeof(sy_plugin_vtable), SY_ABI_VERSION, plugin_destroy,
-                                        plugin_probe,             plugin_device_count, plugin_device_open};
+const sy_plugin_vtable kPluginVtable = {
+    .struct_size = sizeof(sy_plugin_vtable),
+    .abi_version = SY_ABI_VERSION,
+    .destroy = plugin_destroy,
+    .probe = plugin_probe,
+    .device_count = plugin_device_count,
+    .device_open = plugin_device_open,
+};
 
 int parse_threads(const std::string& text, const char* source) {
   try {

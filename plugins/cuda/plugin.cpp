@@ -17,6 +17,8 @@
 #include "plugins/cuda/gpu_runtime.h"
 #include "plugins/cuda/weight_rows.h"
 #if !defined(SY_GPU_HIP)
+#include <dlfcn.h>
+
 #include "plugins/cuda/blas_matmul.h"
 #endif
 
@@ -47,6 +49,21 @@ int64_t blas_min_tokens_from_environment() {
   const long long value = std::strtoll(text, &end, 10);
   return *end == '\0' && value >= 0 ? value : sy::gpu::BlasMatmul::kDefaultMinTokens;
 #endif
+}
+
+// Why the runtime found no device, in the user's terms. Without the NVIDIA driver at all, the CUDA runtime says
+// its "driver version is insufficient", which sends people looking for a newer driver they do not have.
+std::string no_device_reason(gpuError_t error) {
+#if !defined(SY_GPU_HIP)
+  if (error == cudaErrorInsufficientDriver || error == cudaErrorNoDevice) {
+    void* driver = dlopen("libcuda.so.1", RTLD_LAZY | RTLD_LOCAL);
+    if (!driver) {
+      return "no NVIDIA driver found (libcuda.so.1 cannot be loaded): install the NVIDIA driver to use a GPU";
+    }
+    dlclose(driver);
+  }
+#endif
+  return std::string(SY_GPU_RUNTIME_NAME " reports no usable device: ") + gpuGetErrorString(error);
 }
 
 void check_gpu(gpuError_t error, const std::string& what) {
@@ -126,7 +143,12 @@ void buffer_destroy(sy_buffer* object) {
   delete buffer;
 }
 
-const sy_buffer_vtable kBufferVtable = {sizeof(sy_buffer_vtable), SY_ABI_VERSION, buffer_destroy, nullptr};
+const sy_buffer_vtable kBufferVtable = {
+    .struct_size = sizeof(sy_buffer_vtable),
+    .abi_version = SY_ABI_VERSION,
+    .destroy = buffer_destroy,
+    .map = nullptr,  // device memory is not host-visible
+};
 
 sy_status* stream_synchronize(sy_stream* object) {
   return guard("stream synchronize", [&] {
@@ -142,7 +164,12 @@ void stream_destroy(sy_stream* object) {
   delete stream;
 }
 
-const sy_stream_vtable kStreamVtable = {sizeof(sy_stream_vtable), SY_ABI_VERSION, stream_destroy, stream_synchronize};
+const sy_stream_vtable kStreamVtable = {
+    .struct_size = sizeof(sy_stream_vtable),
+    .abi_version = SY_ABI_VERSION,
+    .destroy = stream_destroy,
+    .synchronize = stream_synchronize,
+};
 
 // ---- Device ------------------------------------------------------------------------------------------------------
 
@@ -345,22 +372,24 @@ sy_status* device_execute(sy_device* object, const sy_op* ops, uint32_t op_count
   });
 }
 
-const sy_device_vtable kDeviceVtable = {sizeof(sy_device_vtable),
-                                        SY_ABI_VERSION,
-                                        device_destroy,
-                                        device_get_info,
-                                        device_memory_free,
-                                        device_buffer_allocate,
-                                        nullptr,  // buffer_adopt_host: device memory is separate; the host uploads
-                                        device_buffer_upload,
-                                        device_buffer_download,
-                                        device_buffer_copy,
-                                        device_stream_create,
-                                        device_synchronize,
-                                        device_supports,
-                                        device_execute,
-                                        device_host_memory_allocate,
-                                        device_host_memory_free};
+const sy_device_vtable kDeviceVtable = {
+    .struct_size = sizeof(sy_device_vtable),
+    .abi_version = SY_ABI_VERSION,
+    .destroy = device_destroy,
+    .get_info = device_get_info,
+    .memory_free = device_memory_free,
+    .buffer_allocate = device_buffer_allocate,
+    .buffer_adopt_host = nullptr,  // device memory is separate; the host uploads
+    .buffer_upload = device_buffer_upload,
+    .buffer_download = device_buffer_download,
+    .buffer_copy = device_buffer_copy,
+    .stream_create = device_stream_create,
+    .synchronize = device_synchronize,
+    .supports = device_supports,
+    .execute = device_execute,
+    .host_memory_allocate = device_host_memory_allocate,
+    .host_memory_free = device_host_memory_free,
+};
 
 // ---- Plugin ------------------------------------------------------------------------------------------------------
 
@@ -371,7 +400,8 @@ sy_status* plugin_probe(sy_plugin* object, sy_probe_result* out) {
   // A machine without a GPU still loads this plugin (score 1, zero devices), so `switchyard devices` can say why.
   out->score = plugin->device_count > 0 ? 100 : 1;
   sy::sdk::copy_text(out->reason, plugin->device_count > 0
-                                      ? std::to_string(plugin->device_count) + " " SY_GPU_RUNTIME_NAME " device(s)"
+                                      ? std::to_string(plugin->device_count) + " " SY_GPU_RUNTIME_NAME +
+                                            (plugin->device_count == 1 ? " device" : " devices")
                                       : plugin->no_device_reason);
   return nullptr;
 }
@@ -423,8 +453,14 @@ sy_status* plugin_device_open(sy_plugin* object, uint32_t index, sy_device** out
   });
 }
 
-const sy_plugin_vtable kPluginVtable = {sizeof(sy_plugin_vtable), SY_ABI_VERSION, plugin_destroy,
-                                        plugin_probe,             plugin_device_count, plugin_device_open};
+const sy_plugin_vtable kPluginVtable = {
+    .struct_size = sizeof(sy_plugin_vtable),
+    .abi_version = SY_ABI_VERSION,
+    .destroy = plugin_destroy,
+    .probe = plugin_probe,
+    .device_count = plugin_device_count,
+    .device_open = plugin_device_open,
+};
 
 }  // namespace
 
@@ -438,7 +474,7 @@ extern "C" SY_PLUGIN_EXPORT sy_status* sy_plugin_negotiate(const sy_negotiation_
     const gpuError_t error = gpuGetDeviceCount(&plugin->device_count);
     if (error != gpuSuccess) {
       plugin->device_count = 0;
-      plugin->no_device_reason = std::string(SY_GPU_RUNTIME_NAME " reports no usable device: ") + gpuGetErrorString(error);
+      plugin->no_device_reason = no_device_reason(error);
       static_cast<void>(gpuGetLastError());  // clear the error, so later calls do not report it again
     } else if (plugin->device_count == 0) {
       plugin->no_device_reason = SY_GPU_RUNTIME_NAME " runtime found no GPU on this machine";

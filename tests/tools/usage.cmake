@@ -1,6 +1,8 @@
 # The command line's habits: `error:` and a did-you-mean for unknown commands and flags, in the order typed;
 # global flags after the subcommand; help and version as commands and flags; llama.cpp's short forms; no model
 # of its own; every SWITCHYARD_* variable the sources read listed in --help and the README.
+file(MAKE_DIRECTORY ${WORK_DIR})
+
 function(run expected_exit)
   execute_process(COMMAND ${CMAKE_COMMAND} -E env --unset=SWITCHYARD_MODEL ${SWITCHYARD} ${ARGN}
                   RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
@@ -205,3 +207,12 @@ foreach(access "--no-mmap|read" "--mlock|mmap\\+mlock" "--no-mmap;--mlock|read\\
                         "mismatches:\n${stdout}")
   endif()
 endforeach()
+
+# devices takes --config, and sees the plugins plan and load would: the config's paths and requirements.
+file(WRITE ${WORK_DIR}/devices-config.json
+     "{\"plugins\": {\"paths\": [\"${WORK_DIR}/no-plugins-here\"], \"require\": [\"nosuchbackend\"]}}")
+run(2 devices --config ${WORK_DIR}/devices-config.json)
+expect(stderr "required device 'nosuchbackend' is not available")
+file(WRITE ${WORK_DIR}/devices-config.json "{\"plugins\": {\"paths\": [\"${WORK_DIR}/no-plugins-here\"]}}")
+run(0 devices --config ${WORK_DIR}/devices-config.json --format json)
+expect(stdout "\"path\": \"[^\"]*/no-plugins-here\"")

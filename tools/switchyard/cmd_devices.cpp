@@ -10,6 +10,7 @@
 
 #include "core/common/format.h"
 #include "core/common/json_text.h"
+#include "core/config/run_config.h"
 #include "core/gguf/tensor_type.h"
 #include "core/plugin/discovery.h"
 #include "tools/switchyard/commands.h"
@@ -147,6 +148,7 @@ void add_devices_command(CLI::App& app, int& exit_code) {
     std::string format = "text";
     std::vector<std::string> plugin_paths;
     std::vector<std::string> require;
+    std::string config_file;
   };
   auto options = std::make_shared<Options>();
   CLI::App* command = app.add_subcommand("devices", "List backend plugins (loaded or skipped, and why) and devices");
@@ -157,10 +159,20 @@ void add_devices_command(CLI::App& app, int& exit_code) {
                       "Extra plugin directory or file, searched before SWITCHYARD_PLUGIN_PATH (repeatable)");
   command->add_option("--require-device", options->require,
                       "Fail unless a device of this plugin, name or kind exists, e.g. cuda, cuda:1, gpu (repeatable)");
+  command->add_option("--config", options->config_file,
+                      "Run configuration (JSON) whose plugins.paths and plugins.require apply, as for plan and load")
+      ->check(CLI::ExistingFile);
   command->callback([options, &exit_code] {
+    // The same plugins plan and load would see: the config's paths and requirements, then the flags'.
     plugin::LoaderOptions loader_options;
+    if (!options->config_file.empty()) {
+      const config::RunConfig config =
+          config::load_run_config(options->config_file, config::settings_from_environment(), {});
+      for (const auto& path : config.plugins.paths) loader_options.config_paths.emplace_back(path);
+      loader_options.require = config.plugins.require;
+    }
     for (const auto& path : options->plugin_paths) loader_options.config_paths.emplace_back(path);
-    loader_options.require = options->require;
+    loader_options.require.insert(loader_options.require.end(), options->require.begin(), options->require.end());
     const auto inventory = plugin::load_plugins(loader_options);  // a missing required device throws sy::Error
     if (options->format == "json") {
       std::cout << json_text(to_json(loader_options, inventory), 2) << "\n";

@@ -139,7 +139,12 @@ void buffer_destroy(sy_buffer* object) {
 }
 
 // No map slot: simdev memory is not host-visible, on purpose.
-const sy_buffer_vtable kBufferVtable = {sizeof(sy_buffer_vtable), SY_ABI_VERSION, buffer_destroy, nullptr};
+const sy_buffer_vtable kBufferVtable = {
+    .struct_size = sizeof(sy_buffer_vtable),
+    .abi_version = SY_ABI_VERSION,
+    .destroy = buffer_destroy,
+    .map = nullptr,
+};
 
 sy_status* stream_synchronize(sy_stream* object) {
   return guard("stream synchronize", [&] {
@@ -161,7 +166,12 @@ void stream_destroy(sy_stream* object) {
   delete stream;
 }
 
-const sy_stream_vtable kStreamVtable = {sizeof(sy_stream_vtable), SY_ABI_VERSION, stream_destroy, stream_synchronize};
+const sy_stream_vtable kStreamVtable = {
+    .struct_size = sizeof(sy_stream_vtable),
+    .abi_version = SY_ABI_VERSION,
+    .destroy = stream_destroy,
+    .synchronize = stream_synchronize,
+};
 
 // ---- Device ------------------------------------------------------------------------------------------------------
 
@@ -351,22 +361,24 @@ sy_status* device_execute(sy_device* object, const sy_op* ops, uint32_t op_count
   });
 }
 
-const sy_device_vtable kDeviceVtable = {sizeof(sy_device_vtable),
-                                        SY_ABI_VERSION,
-                                        device_destroy,
-                                        device_get_info,
-                                        device_memory_free,
-                                        device_buffer_allocate,
-                                        nullptr,  // buffer_adopt_host: device memory is separate from the host's
-                                        device_buffer_upload,
-                                        device_buffer_download,
-                                        device_buffer_copy,
-                                        device_stream_create,
-                                        device_synchronize,
-                                        device_supports,
-                                        device_execute,
-                                        device_host_memory_allocate,
-                                        device_host_memory_free};
+const sy_device_vtable kDeviceVtable = {
+    .struct_size = sizeof(sy_device_vtable),
+    .abi_version = SY_ABI_VERSION,
+    .destroy = device_destroy,
+    .get_info = device_get_info,
+    .memory_free = device_memory_free,
+    .buffer_allocate = device_buffer_allocate,
+    .buffer_adopt_host = nullptr,  // device memory is separate from the host's
+    .buffer_upload = device_buffer_upload,
+    .buffer_download = device_buffer_download,
+    .buffer_copy = device_buffer_copy,
+    .stream_create = device_stream_create,
+    .synchronize = device_synchronize,
+    .supports = device_supports,
+    .execute = device_execute,
+    .host_memory_allocate = device_host_memory_allocate,
+    .host_memory_free = device_host_memory_free,
+};
 
 // ---- Plugin ------------------------------------------------------------------------------------------------------
 
@@ -405,8 +417,14 @@ sy_status* plugin_device_open(sy_plugin* object, uint32_t index, sy_device** out
   });
 }
 
-const sy_plugin_vtable kPluginVtable = {sizeof(sy_plugin_vtable), SY_ABI_VERSION, plugin_destroy,
-                                        plugin_probe,             plugin_device_count, plugin_device_open};
+const sy_plugin_vtable kPluginVtable = {
+    .struct_size = sizeof(sy_plugin_vtable),
+    .abi_version = SY_ABI_VERSION,
+    .destroy = plugin_destroy,
+    .probe = plugin_probe,
+    .device_count = plugin_device_count,
+    .device_open = plugin_device_open,
+};
 
 std::string setting(const sy_negotiation_request* request, const char* key, const char* environment_name) {
   for (uint32_t i = 0; i < request->option_count; ++i)
