@@ -8,6 +8,7 @@
 
 #include "core/quant/k_scales.h"  // static: compiled here with this unit's flags
 #include "plugins/cpu_avx/simd_kernels.h"
+#include "plugins/cpu_avx/ternary_tile.h"  // internal linkage: compiled here with this unit's flags
 
 #ifdef __AVX512VNNI__
 #define SY_AVX512_KERNEL(name) name##_avx512_vnni
@@ -507,6 +508,74 @@ float SY_AVX512_KERNEL(dot_tq2_0_q8_k)(const void* w_row, const void* a_row, int
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(half_at(w + kTQ2_0D) * float_at(a)), acc);
   }
   return _mm512_reduce_add_ps(acc);
+}
+
+// ---- Ternary tiles (I2_S, TQ1_0; see simd_kernels.h) ------------------------------------------------------------
+
+namespace {
+
+// (p * 3) >> 8 per byte, the top trit (ternary_tile.h), with 16-bit high products: the low byte of each lane
+// shifted up, the high byte masked in place.
+__m512i top_trits(__m512i p) {
+  const __m512i three = _mm512_set1_epi16(3);
+  const __m512i low = _mm512_mulhi_epu16(_mm512_slli_epi16(p, 8), three);
+  const __m512i high = _mm512_mulhi_epu16(_mm512_and_si512(p, _mm512_set1_epi16(static_cast<int16_t>(0xff00))), three);
+  return _mm512_or_si512(low, _mm512_slli_epi16(high, 8));
+}
+
+// Codes 0, 1, 2 of one Q8_K block's worth of weights, 64 per vector in element order (byte p of vector k is
+// element 64 k + p): four vectors, or two for I2_S's closing half block.
+struct TernaryCodes {
+  __m512i v[4];
+  int vectors;
+};
+
+// The sixteen int32 lanes of the byte products fold into the reference's eight (ternary_tile.h): byte p of a
+// vector is element e with e mod 64 == p, so lanes L and L + 8 together hold the elements with (e mod 32) / 4 == L.
+__m256i ternary_lanes(const TernaryCodes& codes, const uint8_t* a) {
+  __m512i sum = _mm512_setzero_si512();
+  for (int k = 0; k < codes.vectors; ++k) sum = dot_u8s8(sum, codes.v[k], load512(a + kQ8_KQuants + 64 * k));
+  const __m256i folded = _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1));
+  return _mm256_sub_epi32(folded, ternary_quant_sums(a, codes.vectors == 2));
+}
+
+// I2_S: 32 bytes hold 128 elements, bit pair 3 - m of byte j being element 32 m + j; the 32 bytes in both halves of
+// a vector, each half shifted by its own amount.
+void decode_i2_s(const uint8_t* w, int64_t elements, TernaryCodes& codes) {
+  const __m512i two_bits = _mm512_set1_epi8(3);
+  const __m512i shifts01 = join(_mm256_set1_epi16(6), _mm256_set1_epi16(4));
+  const __m512i shifts23 = join(_mm256_set1_epi16(2), _mm256_setzero_si256());
+  codes.vectors = elements >= 256 ? 4 : 2;
+  for (int half = 0; half < codes.vectors / 2; ++half) {
+    const __m512i packed = _mm512_broadcast_i64x4(load256(w + kI2SBytes * half));
+    codes.v[2 * half] = _mm512_and_si512(_mm512_srlv_epi16(packed, shifts01), two_bits);
+    codes.v[2 * half + 1] = _mm512_and_si512(_mm512_srlv_epi16(packed, shifts23), two_bits);
+  }
+}
+
+// TQ1_0 (blocks.h, dequantize_chunk_tq1_0): trit n of bytes 0..31 is elements 32 n + m, trit n of bytes 32..47
+// elements 160 + 16 n + m, and the high bytes elements 240..255 (tq1_0_high_bytes).
+void decode_tq1_0(const uint8_t* w, int64_t, TernaryCodes& codes) {
+  codes.vectors = 4;
+  __m256i p[5];
+  p[0] = load256(w);
+  for (int n = 1; n < 5; ++n) p[n] = ternary_times_three(p[n - 1]);
+  __m128i q[5];
+  q[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 32));
+  for (int n = 1; n < 5; ++n) q[n] = ternary_times_three(q[n - 1]);
+  codes.v[0] = top_trits(join(p[0], p[1]));
+  codes.v[1] = top_trits(join(p[2], p[3]));
+  codes.v[2] = top_trits(join(p[4], _mm256_set_m128i(q[1], q[0])));
+  codes.v[3] = top_trits(join(_mm256_set_m128i(q[3], q[2]), _mm256_set_m128i(tq1_0_high_bytes(w), q[4])));
+}
+
+}  // namespace
+
+void SY_AVX512_KERNEL(tile_i2_s_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
+  run_ternary_tile<TernaryCodes, decode_i2_s, ternary_lanes, 2 * kI2SBytes>(args, rows, tokens);
+}
+void SY_AVX512_KERNEL(tile_tq1_0_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
+  run_ternary_tile<TernaryCodes, decode_tq1_0, ternary_lanes, kTQ1_0Bytes>(args, rows, tokens);
 }
 
 }  // namespace sy::cpu::simd

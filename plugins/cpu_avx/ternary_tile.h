@@ -1,0 +1,81 @@
+// The loop of the ternary tiles (simd_kernels.h, "Ternary tiles") shared by the AVX2 and AVX-512 units, which
+// include it after their own helpers: each supplies the codes of a weight block and their eight int32 lanes, this
+// file the reference's float arithmetic on them. Everything here has internal linkage and needs AVX2 + FMA, so it
+// is compiled into each ISA unit with that unit's flags and never reaches code that runs on an older CPU.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "plugins/cpu_avx/simd_kernels.h"
+
+namespace sy::cpu::simd {
+namespace {
+
+// TQ1_0's bytes hold base-3 numbers scaled to 256 (core/quant/blocks.h, tq1_0_trit): multiplying by 3 modulo 256
+// moves the next trit to the top.
+[[maybe_unused]] __m256i ternary_times_three(__m256i p) { return _mm256_add_epi8(p, _mm256_add_epi8(p, p)); }
+[[maybe_unused]] __m128i ternary_times_three(__m128i p) { return _mm_add_epi8(p, _mm_add_epi8(p, p)); }
+
+// TQ1_0's four high bytes (elements 240..255: trit n of byte j is element 240 + 4 n + j) spread over 16 bytes,
+// byte k holding qh[k % 4] * 3^(k / 4), so that the top trit of byte k is element 240 + k.
+[[maybe_unused]] __m128i tq1_0_high_bytes(const uint8_t* w) {
+  uint32_t high;
+  __builtin_memcpy(&high, w + kTQ1_0High, sizeof high);
+  const __m128i h0 = _mm_set1_epi32(static_cast<int>(high)), h1 = ternary_times_three(h0),
+                h2 = ternary_times_three(h1), h3 = ternary_times_three(h2);
+  return _mm_blend_epi32(_mm_blend_epi32(_mm_blend_epi32(h0, h1, 0x2), h2, 0x4), h3, 0x8);
+}
+
+// The lanes' subtrahend: lane L gets the sum of the activation quants 32 L .. 32 L + 31 (two of the block's
+// 16-element sums), for the four first lanes only where the weight block is half a block.
+__m256i ternary_quant_sums(const uint8_t* a, bool half) {
+  const __m256i sums = half ? _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + kQ8_KSums)))
+                            : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + kQ8_KSums));
+  return _mm256_madd_epi16(sums, _mm256_set1_epi16(1));
+}
+
+// ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)): the reference's horizontal sum (hsum_float_8).
+float ternary_total(__m256 v) {
+  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+  return _mm_cvtss_f32(_mm_add_ss(sum, _mm_movehdup_ps(sum)));
+}
+
+// One ISA's tile: `decode(w, elements, codes)` unpacks the weight block at w (elements: the row's remaining count,
+// >= 128), `lanes(codes, a)` gives its eight int32 lanes against Q8_K block `a`; kBlockBytes is the weight's bytes
+// per 256 elements; the weight scale is I2_S's tensor scale or TQ1_0's block d. Each weight block is unpacked once
+// and met by every token of the tile.
+template <class Codes, void (*decode)(const uint8_t*, int64_t, Codes&), __m256i (*lanes)(const Codes&, const uint8_t*),
+          int kBlockBytes>
+void run_ternary_tile(const QuantTileArgs& args, int rows, int tokens) {
+  static_assert(kBlockBytes == 2 * kI2SBytes || kBlockBytes == kTQ1_0Bytes);
+  const int64_t blocks = (args.n + 255) / 256;
+  Codes codes;
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* w = args.w + r * args.w_stride;
+    __m256 acc[kTileTokens];
+    for (int t = 0; t < tokens; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b, w += kBlockBytes) {
+      decode(w, args.n - 256 * b, codes);
+      float weight_scale = args.w_scale;
+      if constexpr (kBlockBytes == kTQ1_0Bytes) {
+        uint16_t d;
+        __builtin_memcpy(&d, w + kTQ1_0D, sizeof d);
+        weight_scale = _cvtsh_ss(d);
+      }
+      for (int t = 0; t < tokens; ++t) {
+        const uint8_t* a = args.a + t * args.a_stride + b * kQ8_KBytes;
+        float activation_scale;
+        __builtin_memcpy(&activation_scale, a, sizeof activation_scale);
+        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes(codes, a)), _mm256_set1_ps(activation_scale * weight_scale),
+                                 acc[t]);
+      }
+    }
+    for (int t = 0; t < tokens; ++t) args.out[t * args.out_stride + r] = ternary_total(acc[t]);
+  }
+}
+
+}  // namespace
+}  // namespace sy::cpu::simd
