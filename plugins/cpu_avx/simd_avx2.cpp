@@ -346,56 +346,68 @@ __m256i top_trits(__m256i p) {
   return _mm256_or_si256(low, _mm256_slli_epi16(high, 8));
 }
 
-// Codes 0, 1, 2 of one Q8_K block's worth of weights, 32 per vector in element order (byte p of vector k is
-// element 32 k + p): eight vectors, or four for I2_S's closing half block.
-struct TernaryCodes {
-  __m256i v[8];
-  int vectors;
-};
-
-// Lane L (ternary_tile.h) sums the byte products at positions 4 L .. 4 L + 3 of every vector: elements with
-// (e mod 32) / 4 == L. Pair sums stay far from int16 saturation: eight of them are at most 8 * 2 * 2 * 128.
-__m256i ternary_lanes(const TernaryCodes& codes, const uint8_t* a) {
+// The byte products of k code vectors (byte p of vector j is element 32 j + p) with the quants: lane L sums
+// positions 4 L .. 4 L + 3 of every vector, the elements with (e mod 32) / 4 == L. Pair sums stay far from int16
+// saturation: eight of them are at most 8 * 2 * 2 * 128.
+template <int kVectors>
+__m256i ternary_products(const __m256i* codes, const uint8_t* a) {
   __m256i pairs = _mm256_setzero_si256();
-  for (int k = 0; k < codes.vectors; ++k)
-    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(codes.v[k], load256(a + kQ8_KQuants + 32 * k)));
-  return _mm256_sub_epi32(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)), ternary_quant_sums(a, codes.vectors == 4));
+#pragma GCC unroll 8
+  for (int k = 0; k < kVectors; ++k)
+    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(codes[k], load256(a + kQ8_KQuants + 32 * k)));
+  return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
 }
 
 // I2_S: 32 bytes hold 128 elements, bit pair 3 - m of byte j being element 32 m + j.
-void decode_i2_s(const uint8_t* w, int64_t elements, TernaryCodes& codes) {
-  const __m256i two_bits = _mm256_set1_epi8(3);
-  codes.vectors = elements >= 256 ? 8 : 4;
-  for (int half = 0; half < codes.vectors / 4; ++half) {
-    const __m256i packed = load256(w + kI2SBytes * half);
-    codes.v[4 * half + 0] = _mm256_and_si256(_mm256_srli_epi16(packed, 6), two_bits);
-    codes.v[4 * half + 1] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), two_bits);
-    codes.v[4 * half + 2] = _mm256_and_si256(_mm256_srli_epi16(packed, 2), two_bits);
-    codes.v[4 * half + 3] = _mm256_and_si256(packed, two_bits);
+struct I2SKernel {
+  using Vector = __m256i;
+  static constexpr int kVectors = 8, kBlockBytes = 2 * kI2SBytes;
+  template <int k>
+  static void decode(const uint8_t* w, __m256i* codes) {
+    const __m256i two_bits = _mm256_set1_epi8(3);
+#pragma GCC unroll 2
+    for (int half = 0; half < k / 4; ++half) {
+      const __m256i packed = load256(w + kI2SBytes * half);
+      codes[4 * half + 0] = _mm256_and_si256(_mm256_srli_epi16(packed, 6), two_bits);
+      codes[4 * half + 1] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), two_bits);
+      codes[4 * half + 2] = _mm256_and_si256(_mm256_srli_epi16(packed, 2), two_bits);
+      codes[4 * half + 3] = _mm256_and_si256(packed, two_bits);
+    }
   }
-}
+  template <int k>
+  static __m256i products(const __m256i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
+};
 
 // TQ1_0 (blocks.h, dequantize_chunk_tq1_0): trit n of bytes 0..31 is elements 32 n + m, trit n of bytes 32..47
 // elements 160 + 16 n + m, and the high bytes elements 240..255 (tq1_0_high_bytes).
-void decode_tq1_0(const uint8_t* w, int64_t, TernaryCodes& codes) {
-  codes.vectors = 8;
-  __m256i p = load256(w);
-  for (int n = 0; n < 5; ++n, p = ternary_times_three(p)) codes.v[n] = top_trits(p);
-  __m128i q[5];
-  q[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 32));
-  for (int n = 1; n < 5; ++n) q[n] = ternary_times_three(q[n - 1]);
-  codes.v[5] = top_trits(_mm256_set_m128i(q[1], q[0]));
-  codes.v[6] = top_trits(_mm256_set_m128i(q[3], q[2]));
-  codes.v[7] = top_trits(_mm256_set_m128i(tq1_0_high_bytes(w), q[4]));
-}
+struct TQ1_0Kernel {
+  using Vector = __m256i;
+  static constexpr int kVectors = 8, kBlockBytes = kTQ1_0Bytes;
+  template <int k>
+  static void decode(const uint8_t* w, __m256i* codes) {
+    static_assert(k == kVectors);
+    __m256i p = load256(w);
+#pragma GCC unroll 5
+    for (int n = 0; n < 5; ++n, p = ternary_times_three(p)) codes[n] = top_trits(p);
+    __m128i q[5];
+    q[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 32));
+#pragma GCC unroll 4
+    for (int n = 1; n < 5; ++n) q[n] = ternary_times_three(q[n - 1]);
+    codes[5] = top_trits(_mm256_set_m128i(q[1], q[0]));
+    codes[6] = top_trits(_mm256_set_m128i(q[3], q[2]));
+    codes[7] = top_trits(_mm256_set_m128i(tq1_0_high_bytes(w), q[4]));
+  }
+  template <int k>
+  static __m256i products(const __m256i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
+};
 
 }  // namespace
 
 void tile_i2_s_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens) {
-  run_ternary_tile<TernaryCodes, decode_i2_s, ternary_lanes, 2 * kI2SBytes>(args, rows, tokens);
+  run_ternary_tile<I2SKernel>(args, rows, tokens);
 }
 void tile_tq1_0_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens) {
-  run_ternary_tile<TernaryCodes, decode_tq1_0, ternary_lanes, kTQ1_0Bytes>(args, rows, tokens);
+  run_ternary_tile<TQ1_0Kernel>(args, rows, tokens);
 }
 
 }  // namespace sy::cpu::simd

@@ -523,59 +523,70 @@ __m512i top_trits(__m512i p) {
   return _mm512_or_si512(low, _mm512_slli_epi16(high, 8));
 }
 
-// Codes 0, 1, 2 of one Q8_K block's worth of weights, 64 per vector in element order (byte p of vector k is
-// element 64 k + p): four vectors, or two for I2_S's closing half block.
-struct TernaryCodes {
-  __m512i v[4];
-  int vectors;
-};
-
-// The sixteen int32 lanes of the byte products fold into the reference's eight (ternary_tile.h): byte p of a
-// vector is element e with e mod 64 == p, so lanes L and L + 8 together hold the elements with (e mod 32) / 4 == L.
-__m256i ternary_lanes(const TernaryCodes& codes, const uint8_t* a) {
+// The byte products of k code vectors (byte p of vector j is element 64 j + p) with the quants, folded into the
+// reference's eight lanes (ternary_tile.h): lanes L and L + 8 of the sixteen hold the elements with
+// (e mod 32) / 4 == L.
+template <int kVectors>
+__m256i ternary_products(const __m512i* codes, const uint8_t* a) {
   __m512i sum = _mm512_setzero_si512();
-  for (int k = 0; k < codes.vectors; ++k) sum = dot_u8s8(sum, codes.v[k], load512(a + kQ8_KQuants + 64 * k));
-  const __m256i folded = _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1));
-  return _mm256_sub_epi32(folded, ternary_quant_sums(a, codes.vectors == 2));
+#pragma GCC unroll 8
+  for (int k = 0; k < kVectors; ++k) sum = dot_u8s8(sum, codes[k], load512(a + kQ8_KQuants + 64 * k));
+  return _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1));
 }
 
 // I2_S: 32 bytes hold 128 elements, bit pair 3 - m of byte j being element 32 m + j; the 32 bytes in both halves of
 // a vector, each half shifted by its own amount.
-void decode_i2_s(const uint8_t* w, int64_t elements, TernaryCodes& codes) {
-  const __m512i two_bits = _mm512_set1_epi8(3);
-  const __m512i shifts01 = join(_mm256_set1_epi16(6), _mm256_set1_epi16(4));
-  const __m512i shifts23 = join(_mm256_set1_epi16(2), _mm256_setzero_si256());
-  codes.vectors = elements >= 256 ? 4 : 2;
-  for (int half = 0; half < codes.vectors / 2; ++half) {
-    const __m512i packed = _mm512_broadcast_i64x4(load256(w + kI2SBytes * half));
-    codes.v[2 * half] = _mm512_and_si512(_mm512_srlv_epi16(packed, shifts01), two_bits);
-    codes.v[2 * half + 1] = _mm512_and_si512(_mm512_srlv_epi16(packed, shifts23), two_bits);
+struct I2SKernel {
+  using Vector = __m512i;
+  static constexpr int kVectors = 4, kBlockBytes = 2 * kI2SBytes;
+  template <int k>
+  static void decode(const uint8_t* w, __m512i* codes) {
+    const __m512i two_bits = _mm512_set1_epi8(3);
+    const __m512i shifts01 = join(_mm256_set1_epi16(6), _mm256_set1_epi16(4));
+    const __m512i shifts23 = join(_mm256_set1_epi16(2), _mm256_setzero_si256());
+#pragma GCC unroll 2
+    for (int half = 0; half < k / 2; ++half) {
+      const __m512i packed = _mm512_broadcast_i64x4(load256(w + kI2SBytes * half));
+      codes[2 * half] = _mm512_and_si512(_mm512_srlv_epi16(packed, shifts01), two_bits);
+      codes[2 * half + 1] = _mm512_and_si512(_mm512_srlv_epi16(packed, shifts23), two_bits);
+    }
   }
-}
+  template <int k>
+  static __m256i products(const __m512i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
+};
 
 // TQ1_0 (blocks.h, dequantize_chunk_tq1_0): trit n of bytes 0..31 is elements 32 n + m, trit n of bytes 32..47
 // elements 160 + 16 n + m, and the high bytes elements 240..255 (tq1_0_high_bytes).
-void decode_tq1_0(const uint8_t* w, int64_t, TernaryCodes& codes) {
-  codes.vectors = 4;
-  __m256i p[5];
-  p[0] = load256(w);
-  for (int n = 1; n < 5; ++n) p[n] = ternary_times_three(p[n - 1]);
-  __m128i q[5];
-  q[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 32));
-  for (int n = 1; n < 5; ++n) q[n] = ternary_times_three(q[n - 1]);
-  codes.v[0] = top_trits(join(p[0], p[1]));
-  codes.v[1] = top_trits(join(p[2], p[3]));
-  codes.v[2] = top_trits(join(p[4], _mm256_set_m128i(q[1], q[0])));
-  codes.v[3] = top_trits(join(_mm256_set_m128i(q[3], q[2]), _mm256_set_m128i(tq1_0_high_bytes(w), q[4])));
-}
+struct TQ1_0Kernel {
+  using Vector = __m512i;
+  static constexpr int kVectors = 4, kBlockBytes = kTQ1_0Bytes;
+  template <int k>
+  static void decode(const uint8_t* w, __m512i* codes) {
+    static_assert(k == kVectors);
+    __m256i p[5];
+    p[0] = load256(w);
+#pragma GCC unroll 4
+    for (int n = 1; n < 5; ++n) p[n] = ternary_times_three(p[n - 1]);
+    __m128i q[5];
+    q[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 32));
+#pragma GCC unroll 4
+    for (int n = 1; n < 5; ++n) q[n] = ternary_times_three(q[n - 1]);
+    codes[0] = top_trits(join(p[0], p[1]));
+    codes[1] = top_trits(join(p[2], p[3]));
+    codes[2] = top_trits(join(p[4], _mm256_set_m128i(q[1], q[0])));
+    codes[3] = top_trits(join(_mm256_set_m128i(q[3], q[2]), _mm256_set_m128i(tq1_0_high_bytes(w), q[4])));
+  }
+  template <int k>
+  static __m256i products(const __m512i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
+};
 
 }  // namespace
 
 void SY_AVX512_KERNEL(tile_i2_s_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
-  run_ternary_tile<TernaryCodes, decode_i2_s, ternary_lanes, 2 * kI2SBytes>(args, rows, tokens);
+  run_ternary_tile<I2SKernel>(args, rows, tokens);
 }
 void SY_AVX512_KERNEL(tile_tq1_0_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
-  run_ternary_tile<TernaryCodes, decode_tq1_0, ternary_lanes, kTQ1_0Bytes>(args, rows, tokens);
+  run_ternary_tile<TQ1_0Kernel>(args, rows, tokens);
 }
 
 }  // namespace sy::cpu::simd

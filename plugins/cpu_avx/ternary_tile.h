@@ -43,37 +43,61 @@ float ternary_total(__m256 v) {
   return _mm_cvtss_f32(_mm_add_ss(sum, _mm_movehdup_ps(sum)));
 }
 
-// One ISA's tile: `decode(w, elements, codes)` unpacks the weight block at w (elements: the row's remaining count,
-// >= 128), `lanes(codes, a)` gives its eight int32 lanes against Q8_K block `a`; kBlockBytes is the weight's bytes
-// per 256 elements; the weight scale is I2_S's tensor scale or TQ1_0's block d. Each weight block is unpacked once
-// and met by every token of the tile.
-template <class Codes, void (*decode)(const uint8_t*, int64_t, Codes&), __m256i (*lanes)(const Codes&, const uint8_t*),
-          int kBlockBytes>
-void run_ternary_tile(const QuantTileArgs& args, int rows, int tokens) {
-  static_assert(kBlockBytes == 2 * kI2SBytes || kBlockBytes == kTQ1_0Bytes);
-  const int64_t blocks = (args.n + 255) / 256;
-  Codes codes;
+// One weight block of 256 elements (kVectors == Kernel::kVectors) or I2_S's closing half block (half as many):
+// unpacked once into registers, then met by each of the tile's kTokens tokens. Every count is a constant and every
+// loop unrolled, so codes and accumulators stay in registers (a loop left rolled at -O2 spilled them: 40% slower).
+template <class Kernel, int kVectors, int kTokens>
+void ternary_block(const uint8_t* w, int64_t b, const QuantTileArgs& args, __m256* acc) {
+  typename Kernel::Vector codes[kVectors];
+  Kernel::template decode<kVectors>(w, codes);
+  float weight_scale = args.w_scale;
+  if constexpr (Kernel::kBlockBytes == kTQ1_0Bytes) {
+    uint16_t d;
+    __builtin_memcpy(&d, w + kTQ1_0D, sizeof d);
+    weight_scale = _cvtsh_ss(d);
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < kTokens; ++t) {
+    const uint8_t* a = args.a + t * args.a_stride + b * kQ8_KBytes;
+    float activation_scale;
+    __builtin_memcpy(&activation_scale, a, sizeof activation_scale);
+    const __m256i lanes = _mm256_sub_epi32(Kernel::template products<kVectors>(codes, a),
+                                           ternary_quant_sums(a, kVectors < Kernel::kVectors));
+    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(activation_scale * weight_scale), acc[t]);
+  }
+}
+
+template <class Kernel, int kTokens>
+void ternary_rows(const QuantTileArgs& args, int rows) {
+  const int64_t whole = args.n / 256;
   for (int r = 0; r < rows; ++r) {
     const uint8_t* w = args.w + r * args.w_stride;
-    __m256 acc[kTileTokens];
-    for (int t = 0; t < tokens; ++t) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < blocks; ++b, w += kBlockBytes) {
-      decode(w, args.n - 256 * b, codes);
-      float weight_scale = args.w_scale;
-      if constexpr (kBlockBytes == kTQ1_0Bytes) {
-        uint16_t d;
-        __builtin_memcpy(&d, w + kTQ1_0D, sizeof d);
-        weight_scale = _cvtsh_ss(d);
-      }
-      for (int t = 0; t < tokens; ++t) {
-        const uint8_t* a = args.a + t * args.a_stride + b * kQ8_KBytes;
-        float activation_scale;
-        __builtin_memcpy(&activation_scale, a, sizeof activation_scale);
-        acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes(codes, a)), _mm256_set1_ps(activation_scale * weight_scale),
-                                 acc[t]);
-      }
-    }
-    for (int t = 0; t < tokens; ++t) args.out[t * args.out_stride + r] = ternary_total(acc[t]);
+    __m256 acc[kTokens];
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < whole; ++b)
+      ternary_block<Kernel, Kernel::kVectors, kTokens>(w + b * Kernel::kBlockBytes, b, args, acc);
+    if constexpr (Kernel::kBlockBytes == 2 * kI2SBytes)
+      if (args.n % 256 != 0)
+        ternary_block<Kernel, Kernel::kVectors / 2, kTokens>(w + whole * Kernel::kBlockBytes, whole, args, acc);
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) args.out[t * args.out_stride + r] = ternary_total(acc[t]);
+  }
+}
+
+// One ISA's tile. Kernel supplies: Vector; kVectors (per 256 elements); kBlockBytes (weight bytes per 256
+// elements); decode<k>(w, codes), the codes 0, 1, 2 of k vectors in element order; products<k>(codes, a), the
+// eight int32 lanes of the codes' products with Q8_K block a's quants (the lane rule of simd_kernels.h). Only
+// I2_S rows end in a half block.
+template <class Kernel>
+void run_ternary_tile(const QuantTileArgs& args, int rows, int tokens) {
+  static_assert(Kernel::kBlockBytes == 2 * kI2SBytes || Kernel::kBlockBytes == kTQ1_0Bytes);
+  static_assert(kTileTokens == 4);
+  switch (tokens) {
+    case 1: return ternary_rows<Kernel, 1>(args, rows);
+    case 2: return ternary_rows<Kernel, 2>(args, rows);
+    case 3: return ternary_rows<Kernel, 3>(args, rows);
+    default: return ternary_rows<Kernel, 4>(args, rows);
   }
 }
 
