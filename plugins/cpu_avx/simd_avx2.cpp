@@ -337,20 +337,19 @@ float dot_tq2_0_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
 
 namespace {
 
-// (p * 3) >> 8 per byte, the top trit (ternary_tile.h), with 16-bit high products: the low byte of each lane
-// shifted up, the high byte masked in place.
-__m256i top_trits(__m256i p) {
-  const __m256i three = _mm256_set1_epi16(3);
-  const __m256i low = _mm256_mulhi_epu16(_mm256_slli_epi16(p, 8), three);
-  const __m256i high = _mm256_mulhi_epu16(_mm256_and_si256(p, _mm256_set1_epi16(static_cast<int16_t>(0xff00))), three);
-  return _mm256_or_si256(low, _mm256_slli_epi16(high, 8));
+// The top trits of biased TQ1_0 bytes (ternary_tile.h): [x > kTritOne] + [x > kTritTwo], from two compares whose
+// masks are -1.
+SY_TERNARY_INLINE __m256i top_trits(__m256i biased) {
+  const __m256i ones = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(kTritOne));
+  const __m256i twos = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(kTritTwo));
+  return _mm256_abs_epi8(_mm256_add_epi8(ones, twos));
 }
 
 // The byte products of k code vectors (byte p of vector j is element 32 j + p) with the quants: lane L sums
 // positions 4 L .. 4 L + 3 of every vector, the elements with (e mod 32) / 4 == L. Pair sums stay far from int16
 // saturation: eight of them are at most 8 * 2 * 2 * 128.
 template <int kVectors>
-__m256i ternary_products(const __m256i* codes, const uint8_t* a) {
+SY_TERNARY_INLINE __m256i ternary_products(const __m256i* codes, const uint8_t* a) {
   __m256i pairs = _mm256_setzero_si256();
 #pragma GCC unroll 8
   for (int k = 0; k < kVectors; ++k)
@@ -363,7 +362,7 @@ struct I2SKernel {
   using Vector = __m256i;
   static constexpr int kVectors = 8, kBlockBytes = 2 * kI2SBytes;
   template <int k>
-  static void decode(const uint8_t* w, __m256i* codes) {
+  SY_TERNARY_INLINE static void decode(const uint8_t* w, __m256i* codes) {
     const __m256i two_bits = _mm256_set1_epi8(3);
 #pragma GCC unroll 2
     for (int half = 0; half < k / 4; ++half) {
@@ -375,30 +374,23 @@ struct I2SKernel {
     }
   }
   template <int k>
-  static __m256i products(const __m256i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
+  SY_TERNARY_INLINE static __m256i products(const __m256i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
 };
 
-// TQ1_0 (blocks.h, dequantize_chunk_tq1_0): trit n of bytes 0..31 is elements 32 n + m, trit n of bytes 32..47
-// elements 160 + 16 n + m, and the high bytes elements 240..255 (tq1_0_high_bytes).
+// TQ1_0 (blocks.h, dequantize_chunk_tq1_0; the byte order in ternary_tile.h).
 struct TQ1_0Kernel {
   using Vector = __m256i;
   static constexpr int kVectors = 8, kBlockBytes = kTQ1_0Bytes;
   template <int k>
-  static void decode(const uint8_t* w, __m256i* codes) {
+  SY_TERNARY_INLINE static void decode(const uint8_t* w, __m256i* codes) {
     static_assert(k == kVectors);
-    __m256i p = load256(w);
-#pragma GCC unroll 5
-    for (int n = 0; n < 5; ++n, p = ternary_times_three(p)) codes[n] = top_trits(p);
-    __m128i q[5];
-    q[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 32));
-#pragma GCC unroll 4
-    for (int n = 1; n < 5; ++n) q[n] = ternary_times_three(q[n - 1]);
-    codes[5] = top_trits(_mm256_set_m128i(q[1], q[0]));
-    codes[6] = top_trits(_mm256_set_m128i(q[3], q[2]));
-    codes[7] = top_trits(_mm256_set_m128i(tq1_0_high_bytes(w), q[4]));
+    tq1_0_first_bytes(w, codes);
+    tq1_0_last_bytes(w, codes + 5);
+#pragma GCC unroll 8
+    for (int n = 0; n < 8; ++n) codes[n] = top_trits(codes[n]);
   }
   template <int k>
-  static __m256i products(const __m256i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
+  SY_TERNARY_INLINE static __m256i products(const __m256i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
 };
 
 }  // namespace

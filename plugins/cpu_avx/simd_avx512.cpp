@@ -514,20 +514,18 @@ float SY_AVX512_KERNEL(dot_tq2_0_q8_k)(const void* w_row, const void* a_row, int
 
 namespace {
 
-// (p * 3) >> 8 per byte, the top trit (ternary_tile.h), with 16-bit high products: the low byte of each lane
-// shifted up, the high byte masked in place.
-__m512i top_trits(__m512i p) {
-  const __m512i three = _mm512_set1_epi16(3);
-  const __m512i low = _mm512_mulhi_epu16(_mm512_slli_epi16(p, 8), three);
-  const __m512i high = _mm512_mulhi_epu16(_mm512_and_si512(p, _mm512_set1_epi16(static_cast<int16_t>(0xff00))), three);
-  return _mm512_or_si512(low, _mm512_slli_epi16(high, 8));
+// The top trits of biased TQ1_0 bytes (ternary_tile.h): [x > kTritOne] + [x > kTritTwo], from two compare masks.
+SY_TERNARY_INLINE __m512i top_trits(__m512i biased) {
+  const __mmask64 ones = _mm512_cmpgt_epi8_mask(biased, _mm512_set1_epi8(kTritOne));
+  const __mmask64 twos = _mm512_cmpgt_epi8_mask(biased, _mm512_set1_epi8(kTritTwo));
+  return _mm512_mask_mov_epi8(_mm512_maskz_mov_epi8(ones, _mm512_set1_epi8(1)), twos, _mm512_set1_epi8(2));
 }
 
 // The byte products of k code vectors (byte p of vector j is element 64 j + p) with the quants, folded into the
 // reference's eight lanes (ternary_tile.h): lanes L and L + 8 of the sixteen hold the elements with
 // (e mod 32) / 4 == L.
 template <int kVectors>
-__m256i ternary_products(const __m512i* codes, const uint8_t* a) {
+SY_TERNARY_INLINE __m256i ternary_products(const __m512i* codes, const uint8_t* a) {
   __m512i sum = _mm512_setzero_si512();
 #pragma GCC unroll 8
   for (int k = 0; k < kVectors; ++k) sum = dot_u8s8(sum, codes[k], load512(a + kQ8_KQuants + 64 * k));
@@ -540,7 +538,7 @@ struct I2SKernel {
   using Vector = __m512i;
   static constexpr int kVectors = 4, kBlockBytes = 2 * kI2SBytes;
   template <int k>
-  static void decode(const uint8_t* w, __m512i* codes) {
+  SY_TERNARY_INLINE static void decode(const uint8_t* w, __m512i* codes) {
     const __m512i two_bits = _mm512_set1_epi8(3);
     const __m512i shifts01 = join(_mm256_set1_epi16(6), _mm256_set1_epi16(4));
     const __m512i shifts23 = join(_mm256_set1_epi16(2), _mm256_setzero_si256());
@@ -552,32 +550,26 @@ struct I2SKernel {
     }
   }
   template <int k>
-  static __m256i products(const __m512i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
+  SY_TERNARY_INLINE static __m256i products(const __m512i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
 };
 
-// TQ1_0 (blocks.h, dequantize_chunk_tq1_0): trit n of bytes 0..31 is elements 32 n + m, trit n of bytes 32..47
-// elements 160 + 16 n + m, and the high bytes elements 240..255 (tq1_0_high_bytes).
+// TQ1_0 (blocks.h, dequantize_chunk_tq1_0; the byte order in ternary_tile.h).
 struct TQ1_0Kernel {
   using Vector = __m512i;
   static constexpr int kVectors = 4, kBlockBytes = kTQ1_0Bytes;
   template <int k>
-  static void decode(const uint8_t* w, __m512i* codes) {
+  SY_TERNARY_INLINE static void decode(const uint8_t* w, __m512i* codes) {
     static_assert(k == kVectors);
-    __m256i p[5];
-    p[0] = load256(w);
-#pragma GCC unroll 4
-    for (int n = 1; n < 5; ++n) p[n] = ternary_times_three(p[n - 1]);
-    __m128i q[5];
-    q[0] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 32));
-#pragma GCC unroll 4
-    for (int n = 1; n < 5; ++n) q[n] = ternary_times_three(q[n - 1]);
-    codes[0] = top_trits(join(p[0], p[1]));
-    codes[1] = top_trits(join(p[2], p[3]));
-    codes[2] = top_trits(join(p[4], _mm256_set_m128i(q[1], q[0])));
-    codes[3] = top_trits(join(_mm256_set_m128i(q[3], q[2]), _mm256_set_m128i(tq1_0_high_bytes(w), q[4])));
+    __m256i first[5], last[3];
+    tq1_0_first_bytes(w, first);
+    tq1_0_last_bytes(w, last);
+    codes[0] = top_trits(join(first[0], first[1]));
+    codes[1] = top_trits(join(first[2], first[3]));
+    codes[2] = top_trits(join(first[4], last[0]));
+    codes[3] = top_trits(join(last[1], last[2]));
   }
   template <int k>
-  static __m256i products(const __m512i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
+  SY_TERNARY_INLINE static __m256i products(const __m512i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
 };
 
 }  // namespace
