@@ -44,7 +44,8 @@ int main(int argc, char** argv) {
       else
         sy::quant::quantize_row(type, ternary.data(), out.data(), static_cast<int64_t>(n));
     });
-    std::printf("%-8s %12.2f %10.1f\n", std::string(sy::gguf::to_string(type)).c_str(), seconds * 1e3, n / seconds / 1e6);
+    std::printf("%-8s %12.2f %10.1f\n", std::string(sy::gguf::to_string(type)).c_str(), seconds * 1e3,
+                n / seconds / 1e6);
   }
   return 0;
 }

@@ -131,7 +131,8 @@ void ternary_tile_scalar(const simd::QuantTileArgs& args, int rows, int tokens) 
           lanes[e / 32] -= a->qs[e];
         }
         const float d = a->d * weight_scale;
-        for (int lane = 0; lane < kLanes; ++lane) acc[t][lane] = std::fma(static_cast<float>(lanes[lane]), d, acc[t][lane]);
+        for (int lane = 0; lane < kLanes; ++lane)
+          acc[t][lane] = std::fma(static_cast<float>(lanes[lane]), d, acc[t][lane]);
       }
     }
     for (int t = 0; t < tokens; ++t) {
@@ -331,7 +332,8 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
   const auto weight_row_bytes =
       static_cast<int64_t>(*gguf::row_storage_bytes(native.type, static_cast<uint64_t>(n_in)));
   // I2_S's one scale follows the tensor's rows (plugin.h, SY_OP_MATMUL).
-  const float weight_scale = native.type == TensorType::I2_S ? quant::i2_s_scale(weight + n_out * weight_row_bytes) : 1.0f;
+  const float weight_scale =
+      native.type == TensorType::I2_S ? quant::i2_s_scale(weight + n_out * weight_row_bytes) : 1.0f;
   QuantizedActivations activations;
   quantize_activations(set == KernelSet::scalar ? native.activation : native.simd_activation, x, n_in, n_tokens,
                        activations);

@@ -374,7 +374,9 @@ struct I2SKernel {
     }
   }
   template <int k>
-  SY_TERNARY_INLINE static __m256i products(const __m256i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
+  SY_TERNARY_INLINE static __m256i products(const __m256i* codes, const uint8_t* a) {
+    return ternary_products<k>(codes, a);
+  }
 };
 
 // TQ1_0 (blocks.h, dequantize_chunk_tq1_0; the byte order in ternary_tile.h).
@@ -390,7 +392,9 @@ struct TQ1_0Kernel {
     for (int n = 0; n < 8; ++n) codes[n] = top_trits(codes[n]);
   }
   template <int k>
-  SY_TERNARY_INLINE static __m256i products(const __m256i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
+  SY_TERNARY_INLINE static __m256i products(const __m256i* codes, const uint8_t* a) {
+    return ternary_products<k>(codes, a);
+  }
 };
 
 }  // namespace

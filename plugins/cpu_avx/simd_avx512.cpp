@@ -550,7 +550,9 @@ struct I2SKernel {
     }
   }
   template <int k>
-  SY_TERNARY_INLINE static __m256i products(const __m512i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
+  SY_TERNARY_INLINE static __m256i products(const __m512i* codes, const uint8_t* a) {
+    return ternary_products<k>(codes, a);
+  }
 };
 
 // TQ1_0 (blocks.h, dequantize_chunk_tq1_0; the byte order in ternary_tile.h).
@@ -569,7 +571,9 @@ struct TQ1_0Kernel {
     codes[3] = top_trits(join(last[1], last[2]));
   }
   template <int k>
-  SY_TERNARY_INLINE static __m256i products(const __m512i* codes, const uint8_t* a) { return ternary_products<k>(codes, a); }
+  SY_TERNARY_INLINE static __m256i products(const __m512i* codes, const uint8_t* a) {
+    return ternary_products<k>(codes, a);
+  }
 };
 
 }  // namespace
