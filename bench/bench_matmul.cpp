@@ -57,7 +57,8 @@ int main(int argc, char** argv) {
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
   for (auto& v : x) v = uniform(rng);
   for (const auto type : {sy::gguf::TensorType::Q4_0, sy::gguf::TensorType::Q8_0, sy::gguf::TensorType::Q4_K,
-                          sy::gguf::TensorType::Q6_K, sy::gguf::TensorType::TQ2_0, sy::gguf::TensorType::F16}) {
+                          sy::gguf::TensorType::Q6_K, sy::gguf::TensorType::TQ2_0, sy::gguf::TensorType::TQ1_0,
+                          sy::gguf::TensorType::I2_S, sy::gguf::TensorType::F16}) {
     int64_t n_out = 0;
     const auto weight = sy::bench::make_native_weight(type, kInputs, options.mib << 20, n_out, rng);
     std::vector<float> y(static_cast<size_t>(n_out * options.tokens));

@@ -112,7 +112,8 @@ int main(int argc, char** argv) {
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
   for (auto& v : x) v = uniform(rng);
   for (const TensorType type :
-       {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::TQ2_0, TensorType::F16}) {
+       {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::TQ2_0, TensorType::TQ1_0,
+        TensorType::I2_S, TensorType::F16}) {
     int64_t n_out = 0;
     const auto weight = sy::bench::make_native_weight(type, kInputs, bytes, n_out, rng);
     std::vector<float> y(static_cast<size_t>(n_out));

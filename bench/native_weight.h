@@ -29,7 +29,8 @@ double median_seconds(int runs, Body&& body) {
 }
 
 // A weight of about `bytes` of `type` with rows of n_in: 64 distinct quantized rows, repeated (quantizing 256 MiB
-// with the reference quantizers would take longer than the benchmark; the kernels do not care). Sets n_out.
+// with the reference quantizers would take longer than the benchmark; the kernels do not care). Sets n_out. An I2_S
+// weight is a whole tensor: its rows, then the 32-byte tail with the scale (sdk/include/switchyard/plugin.h).
 inline std::vector<uint8_t> make_native_weight(gguf::TensorType type, int64_t n_in, uint64_t bytes, int64_t& n_out,
                                                std::mt19937_64& rng) {
   const uint64_t row_bytes = *gguf::row_storage_bytes(type, static_cast<uint64_t>(n_in));
@@ -38,7 +39,19 @@ inline std::vector<uint8_t> make_native_weight(gguf::TensorType type, int64_t n_
   std::normal_distribution<float> normal(0.0f, 0.02f);
   std::vector<float> values(static_cast<size_t>(n_in));
   constexpr int64_t kDistinct = 64;
-  for (int64_t r = 0; r < std::min(kDistinct, n_out); ++r) {
+  if (type == gguf::TensorType::I2_S) {
+    // Ternary values (the I2_S quantizer keeps signs only) for the distinct rows, quantized as one tensor.
+    const int64_t distinct = std::min(kDistinct, n_out);
+    std::vector<float> ternary(static_cast<size_t>(distinct * n_in));
+    for (auto& v : ternary) v = 0.02f * static_cast<float>(static_cast<int>(rng() % 3) - 1);
+    std::vector<std::byte> packed(*gguf::tensor_storage_bytes(type, ternary.size()));
+    quant::quantize_i2_s(ternary, packed);
+    weight.resize(weight.size() + (packed.size() - row_bytes * static_cast<uint64_t>(distinct)));
+    std::memcpy(weight.data(), packed.data(), row_bytes * static_cast<uint64_t>(distinct));
+    std::memcpy(weight.data() + row_bytes * static_cast<uint64_t>(n_out),
+                packed.data() + row_bytes * static_cast<uint64_t>(distinct), packed.size() - row_bytes * distinct);
+  }
+  for (int64_t r = 0; r < std::min(kDistinct, n_out) && type != gguf::TensorType::I2_S; ++r) {
     for (auto& v : values) v = normal(rng);
     uint8_t* row = weight.data() + static_cast<uint64_t>(r) * row_bytes;
     if (type == gguf::TensorType::F16) {

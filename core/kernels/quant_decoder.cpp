@@ -16,13 +16,26 @@ void core_decode_row(uint32_t type, const void* source, float* destination, int6
   quant::dequantize_row(static_cast<gguf::TensorType>(type), source, destination, n);
 }
 
+// I2_S's one scale sits in a 32-byte tail after the tensor's codes (shared/formats/I2_S.md).
+uint64_t core_tensor_tail_bytes(uint32_t type) {
+  if (type != static_cast<uint32_t>(gguf::TensorType::I2_S)) return 0;
+  return *gguf::tensor_storage_bytes(gguf::TensorType::I2_S, 0);
+}
+
+void core_decode_row_with_tail(uint32_t type, const void* source, const void* tail, float* destination, int64_t n) {
+  if (type != static_cast<uint32_t>(gguf::TensorType::I2_S)) return core_decode_row(type, source, destination, n);
+  quant::dequantize_i2_s(source, quant::i2_s_scale(tail), destination, n);
+}
+
 RowDecoder make_core_row_decoder() {
   RowDecoder decoder;
   decoder.row_bytes = core_row_bytes;
   decoder.decode_row = core_decode_row;
+  decoder.tensor_tail_bytes = core_tensor_tail_bytes;
+  decoder.decode_row_with_tail = core_decode_row_with_tail;
   for (uint32_t id = 0; id < 64; ++id) {
     const auto traits = gguf::tensor_type_traits(id);
-    if (traits && traits->quantized && quant::can_dequantize_row(traits->type)) decoder.quantized_types |= SY_TYPE_BIT(id);
+    if (traits && traits->quantized && quant::can_dequantize(traits->type)) decoder.quantized_types |= SY_TYPE_BIT(id);
   }
   return decoder;
 }

@@ -6,7 +6,8 @@
 
 namespace sy::kernels {
 
-// A RowDecoder for every quantized type core/quant decodes row by row (I2_S is excluded: its scale is per tensor).
+// A RowDecoder for every quantized type core/quant decodes: row by row, and I2_S's rows with the scale in the
+// tensor's tail (RowDecoder::decode_row_with_tail).
 const RowDecoder& core_row_decoder();
 
 }  // namespace sy::kernels

@@ -27,6 +27,14 @@ struct RowDecoder {
   void (*decode_row)(uint32_t type, const void* source, float* destination, int64_t n) = nullptr;
   // Type mask of the quantized types this decoder handles.
   uint64_t quantized_types = 0;
+  // (optional; null: no type has a tail) Bytes that follow the rows of a whole tensor of `type` and belong to it:
+  // 32 for I2_S, whose one scale sits there; 0 for types whose rows decode on their own. A weight operand of such
+  // a type is the whole tensor, rows then tail (plugin.h, SY_OP_MATMUL).
+  uint64_t (*tensor_tail_bytes)(uint32_t type) = nullptr;
+  // (optional; required where tensor_tail_bytes is non-zero) As decode_row for a row of a type with a tail; `tail`
+  // points at the tensor's tail. Both pointers are borrowed for the call.
+  void (*decode_row_with_tail)(uint32_t type, const void* source, const void* tail, float* destination,
+                               int64_t n) = nullptr;
 };
 
 inline bool is_plain_float_type(uint32_t type) {
@@ -51,6 +59,18 @@ inline uint64_t row_bytes(uint32_t type, int64_t n, const RowDecoder& decoder) {
   return 0;
 }
 
+// Bytes after a whole tensor's rows that belong to it (I2_S's scale tail); 0 for every other type.
+inline uint64_t tensor_tail_bytes(uint32_t type, const RowDecoder& decoder) {
+  if (type >= 64 || !(decoder.quantized_types & SY_TYPE_BIT(type)) || !decoder.tensor_tail_bytes) return 0;
+  return decoder.tensor_tail_bytes(type);
+}
+
+// Bytes of a whole tensor of `n_rows` rows of `n` elements, tail included; 0 when row_bytes is.
+inline uint64_t tensor_bytes(uint32_t type, int64_t n_rows, int64_t n, const RowDecoder& decoder) {
+  const uint64_t row = row_bytes(type, n, decoder);
+  return row ? row * static_cast<uint64_t>(n_rows) + tensor_tail_bytes(type, decoder) : 0;
+}
+
 // Types a weight (MATMUL, GET_ROWS, CONVERT source) may have with this decoder.
 inline uint64_t weight_types(const RowDecoder& decoder) {
   return SY_TYPE_BIT(SY_TYPE_F32) | SY_TYPE_BIT(SY_TYPE_F16) | SY_TYPE_BIT(SY_TYPE_BF16) | decoder.quantized_types;
@@ -71,6 +91,19 @@ inline void decode_row(uint32_t type, const void* source, float* destination, in
     }
     default: decoder.decode_row(type, source, destination, n);
   }
+}
+
+// Row `row` of a whole tensor of `n_rows` rows of `n` elements at `tensor`: decode_row, with the tensor's tail
+// where its type has one.
+inline void decode_tensor_row(uint32_t type, const void* tensor, int64_t row, int64_t n_rows, int64_t n,
+                              float* destination, const RowDecoder& decoder) {
+  const uint64_t bytes = row_bytes(type, n, decoder);
+  const auto* base = static_cast<const uint8_t*>(tensor);
+  const uint8_t* source = base + static_cast<uint64_t>(row) * bytes;
+  if (tensor_tail_bytes(type, decoder))
+    decoder.decode_row_with_tail(type, source, base + static_cast<uint64_t>(n_rows) * bytes, destination, n);
+  else
+    decode_row(type, source, destination, n, decoder);
 }
 
 inline void encode_row(uint32_t type, const float* source, void* destination, int64_t n) {
@@ -145,7 +178,7 @@ inline std::string describe_op_tensors(const sy_op& op, const RowDecoder& decode
                std::to_string(p.n_cols);
       if (!(error = expect_type(op.src[1], SY_TYPE_I32, "ids")).empty()) return error;
       if (!(error = expect_type(op.dst, SY_TYPE_F32, "dst")).empty()) return error;
-      uses = {{&op.src[0], table_row * static_cast<uint64_t>(p.n_table_rows), "table", false},
+      uses = {{&op.src[0], tensor_bytes(op.src[0].type, p.n_table_rows, p.n_cols, decoder), "table", false},
               {&op.src[1], static_cast<uint64_t>(p.n_ids) * 4, "ids", false},
               {&op.dst, f32(p.n_ids * p.n_cols), "dst", false}};
       return {};
@@ -159,7 +192,7 @@ inline std::string describe_op_tensors(const sy_op& op, const RowDecoder& decode
                std::to_string(p.n_in);
       if (!(error = expect_type(op.src[1], SY_TYPE_F32, "x")).empty()) return error;
       if (!(error = expect_type(op.dst, SY_TYPE_F32, "dst")).empty()) return error;
-      uses = {{&op.src[0], weight_row * static_cast<uint64_t>(p.n_out), "weight", false},
+      uses = {{&op.src[0], tensor_bytes(op.src[0].type, p.n_out, p.n_in, decoder), "weight", false},
               {&op.src[1], f32(p.n_tokens * p.n_in), "x", false},
               {&op.dst, f32(p.n_tokens * p.n_out), "dst", false}};
       return {};
@@ -252,7 +285,7 @@ inline std::string describe_op_tensors(const sy_op& op, const RowDecoder& decode
         return "convert: source type id " + std::to_string(op.src[0].type) + " is not supported with n " +
                std::to_string(p.n);
       if (!is_plain_float_type(op.dst.type)) return "convert: destination must be F32, F16 or BF16";
-      uses = {{&op.src[0], source_bytes, "source", false},
+      uses = {{&op.src[0], tensor_bytes(op.src[0].type, 1, p.n, decoder), "source", false},
               {&op.dst, row_bytes(op.dst.type, p.n, decoder), "dst", false}};
       return {};
     }
@@ -285,24 +318,20 @@ inline std::string check_op(const sy_op& op, const RowDecoder& decoder) {
 inline void reference_get_rows(const sy_op& op, const void* table, const int32_t* ids, float* dst,
                                const RowDecoder& decoder) {
   const auto& p = op.params.get_rows;
-  const uint64_t table_row = row_bytes(op.src[0].type, p.n_cols, decoder);
   for (int64_t i = 0; i < p.n_ids; ++i) {
     const int64_t row = ids[i];
     if (row < 0 || row >= p.n_table_rows)
       throw std::out_of_range("get_rows: id " + std::to_string(row) + " at index " + std::to_string(i) +
                               " is outside the table of " + std::to_string(p.n_table_rows) + " rows");
-    decode_row(op.src[0].type, static_cast<const uint8_t*>(table) + static_cast<uint64_t>(row) * table_row,
-               dst + i * p.n_cols, p.n_cols, decoder);
+    decode_tensor_row(op.src[0].type, table, row, p.n_table_rows, p.n_cols, dst + i * p.n_cols, decoder);
   }
 }
 
 inline void reference_matmul(const sy_op& op, const void* weight, const float* x, float* dst, const RowDecoder& decoder) {
   const auto& p = op.params.matmul;
-  const uint64_t weight_row = row_bytes(op.src[0].type, p.n_in, decoder);
   std::vector<float> row(static_cast<size_t>(p.n_in));
   for (int64_t o = 0; o < p.n_out; ++o) {
-    decode_row(op.src[0].type, static_cast<const uint8_t*>(weight) + static_cast<uint64_t>(o) * weight_row, row.data(),
-               p.n_in, decoder);
+    decode_tensor_row(op.src[0].type, weight, o, p.n_out, p.n_in, row.data(), decoder);
     for (int64_t t = 0; t < p.n_tokens; ++t) {
       double sum = 0;
       const float* xt = x + t * p.n_in;
@@ -419,7 +448,7 @@ inline void reference_kv_write(const sy_op& op, const float* x, void* cache, con
 inline void reference_convert(const sy_op& op, const void* source, void* dst, const RowDecoder& decoder) {
   const auto& p = op.params.convert;
   std::vector<float> values(static_cast<size_t>(p.n));
-  decode_row(op.src[0].type, source, values.data(), p.n, decoder);
+  decode_tensor_row(op.src[0].type, source, 0, 1, p.n, values.data(), decoder);  // the source is one whole tensor
   encode_row(op.dst.type, values.data(), dst, p.n);
 }
 

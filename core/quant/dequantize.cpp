@@ -124,6 +124,23 @@ void dequantize_row(TensorType type, const void* src, float* dst, int64_t n) {
   decode_row(type, static_cast<const std::byte*>(src), dst, n);
 }
 
+void dequantize_i2_s(const void* packed, float scale, float* dst, int64_t n) {
+  if (n < 0 || n % kI2SBlockElements != 0) {
+    throw Error(ErrorCode::invalid_argument, "cannot dequantize " + std::to_string(n) +
+                                                 " elements of type i2_s: rows hold whole blocks of 128 elements");
+  }
+  for (int64_t block = 0; block < n / kI2SBlockElements; ++block) {
+    dequantize_block_i2_s(static_cast<const uint8_t*>(packed) + block * (kI2SBlockElements / 4), scale,
+                          dst + block * kI2SBlockElements);
+  }
+}
+
+float i2_s_scale(const void* tail) {
+  float scale;
+  std::memcpy(&scale, tail, sizeof scale);
+  return scale;
+}
+
 void dequantize_range(TensorType type, std::span<const std::byte> data, uint64_t n_elements, uint64_t first,
                       std::span<float> out, std::string_view tensor_name) {
   if (!can_dequantize(type)) throw_unsupported(type, tensor_name);
@@ -148,12 +165,7 @@ void dequantize_range(TensorType type, std::span<const std::byte> data, uint64_t
   const std::byte* src = data.data() + first_block * traits.bytes_per_block;
 
   if (type == TensorType::I2_S) {
-    float scale;
-    std::memcpy(&scale, data.data() + n_elements / 4, sizeof scale);  // the tail's first four bytes
-    for (uint64_t block = 0; block < count / kI2SBlockElements; ++block) {
-      dequantize_block_i2_s(reinterpret_cast<const uint8_t*>(src) + block * (kI2SBlockElements / 4), scale,
-                            out.data() + block * kI2SBlockElements);
-    }
+    dequantize_i2_s(src, i2_s_scale(data.data() + n_elements / 4), out.data(), static_cast<int64_t>(count));
     return;
   }
   decode_row(type, src, out.data(), static_cast<int64_t>(count));

@@ -26,6 +26,13 @@ bool can_dequantize_row(gguf::TensorType type);
 // when it is not handled, sy::Error(invalid_argument) when `n` is not a whole number of blocks.
 void dequantize_row(gguf::TensorType type, const void* src, float* dst, int64_t n);
 
+// I2_S's row decode: `n` elements (a multiple of 128, starting on a block boundary of the flattened tensor) from
+// `packed`, times the tensor's one `scale` (read from its tail with i2_s_scale). Both pointers are borrowed.
+void dequantize_i2_s(const void* packed, float scale, float* dst, int64_t n);
+
+// The scale an I2_S tensor keeps in the first four bytes of its 32-byte tail (`tail` is borrowed).
+float i2_s_scale(const void* tail);
+
 // Decodes elements [first, first + out.size()) of a whole tensor of `n_elements` stored in `data` (its complete
 // storage, tensor_storage_bytes long: for I2_S the 32-byte tail with the scale included). `first` and the count
 // must be multiples of the block size (128 for I2_S, whose blocks run over the flattened tensor). `tensor_name`

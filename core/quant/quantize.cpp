@@ -609,16 +609,25 @@ void quantize_i2_s(std::span<const float> src, std::span<std::byte> dst) {
                     " bytes: i2_s needs a multiple of 128 elements and exactly n/4 + 32 bytes (" +
                     std::to_string(n / 4 + kI2STailBytes) + " here)");
   }
-  std::memset(dst.data(), 0, dst.size());
+  std::memset(dst.data() + n / 4, 0, kI2STailBytes);
+  // One pass, a byte at a time with its four elements (j, j + 32, j + 64, j + 96 of a block): branch-free selects
+  // the compiler vectorises, where an element at a time with a read-modify-write of its byte ran at 85 M/s.
   float scale = 0;
-  for (float value : src) scale = std::max(scale, std::fabs(value));
   auto* packed = reinterpret_cast<uint8_t*>(dst.data());
-  for (uint64_t j = 0; j < n; ++j) {
-    const float value = src[j];
-    const int code = std::fabs(value) < 1e-6f ? 1 : (value > 0 ? 2 : 0);
-    const uint64_t block = j / kI2SBlockElements;
-    const uint64_t in_block = j % kI2SBlockElements;
-    packed[block * 32 + in_block % 32] |= static_cast<uint8_t>(code << (6 - 2 * (in_block / 32)));
+  constexpr int kGroup = kI2SBlockElements / 4;
+  for (uint64_t block = 0; block < n / kI2SBlockElements; ++block) {
+    const float* x = src.data() + block * kI2SBlockElements;
+    uint8_t* out = packed + block * kGroup;
+    for (int j = 0; j < kGroup; ++j) {
+      unsigned byte = 0;
+      for (int m = 0; m < 4; ++m) {
+        const float value = x[kGroup * m + j];
+        scale = std::max(scale, std::fabs(value));
+        const unsigned code = std::fabs(value) < 1e-6f ? 1u : (value > 0 ? 2u : 0u);
+        byte |= code << (6 - 2 * m);
+      }
+      out[j] = static_cast<uint8_t>(byte);
+    }
   }
   std::memcpy(dst.data() + n / 4, &scale, sizeof scale);
 }

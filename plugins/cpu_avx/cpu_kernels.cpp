@@ -81,10 +81,17 @@ void CpuKernels::get_rows(const sy_op& op, const uint8_t* table, const int32_t* 
                               " is outside the table of " + std::to_string(p.n_table_rows) + " rows");
   }
   const int64_t rows_per_task = std::max<int64_t>(1, kDecodeGrain / p.n_cols);
+  // A type whose scale sits in the tensor's tail (I2_S) is decoded by the core's scalar decoder: tables are
+  // embeddings, which stay F16 or Q6_K in ternary models, so no SIMD decoder is worth having for it.
+  const bool tail = kernels::tensor_tail_bytes(type, decoder_) != 0;
   arena_->arena.execute([&] {
     tbb::parallel_for(tbb::blocked_range<int64_t>(0, p.n_ids, rows_per_task), [&](const tbb::blocked_range<int64_t>& r) {
-      for (int64_t i = r.begin(); i < r.end(); ++i)
-        decode_row(type, table + static_cast<uint64_t>(ids[i]) * table_row, dst + i * p.n_cols, p.n_cols);
+      for (int64_t i = r.begin(); i < r.end(); ++i) {
+        if (tail)
+          kernels::decode_tensor_row(type, table, ids[i], p.n_table_rows, p.n_cols, dst + i * p.n_cols, decoder_);
+        else
+          decode_row(type, table + static_cast<uint64_t>(ids[i]) * table_row, dst + i * p.n_cols, p.n_cols);
+      }
     });
   });
 }
@@ -97,16 +104,25 @@ void CpuKernels::convert(const sy_op& op, const uint8_t* source, uint8_t* dst) c
   const int64_t block = gguf::tensor_type_traits(static_cast<gguf::TensorType>(from)).block_size;
   const int64_t chunk = std::max<int64_t>(1, kDecodeGrain / block) * block;
   const int64_t chunks = (p.n + chunk - 1) / chunk;
+  // A chunk of a type with a tail (I2_S) needs the whole tensor's tail, after all p.n elements.
+  const uint8_t* tail = kernels::tensor_tail_bytes(from, decoder_) ? source + kernels::row_bytes(from, p.n, decoder_)
+                                                                   : nullptr;
+  const auto decode_chunk = [&](const uint8_t* from_bytes, float* values, int64_t count) {
+    if (tail)
+      decoder_.decode_row_with_tail(from, from_bytes, tail, values, count);
+    else
+      decode_row(from, from_bytes, values, count);
+  };
   arena_->arena.execute([&] {
     tbb::parallel_for(int64_t{0}, chunks, [&](int64_t c) {
       const int64_t first = c * chunk, count = std::min(chunk, p.n - first);
       const uint8_t* from_bytes = source + kernels::row_bytes(from, first, decoder_);
       if (to == SY_TYPE_F32) {
-        decode_row(from, from_bytes, reinterpret_cast<float*>(dst) + first, count);
+        decode_chunk(from_bytes, reinterpret_cast<float*>(dst) + first, count);
         return;
       }
       std::vector<float> values(static_cast<size_t>(count));
-      decode_row(from, from_bytes, values.data(), count);
+      decode_chunk(from_bytes, values.data(), count);
       kernels::encode_row(to, values.data(), dst + kernels::row_bytes(to, first, decoder_), count);
     });
   });

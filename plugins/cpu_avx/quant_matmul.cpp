@@ -10,12 +10,15 @@
 #include <oneapi/tbb/task_arena.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstddef>
+#include <cstring>
 #include <stdexcept>
 #include <string>
 
 #include "core/gguf/tensor_type.h"
 #include "core/quant/blocks.h"
+#include "core/quant/dequantize.h"
 #include "core/quant/quantize.h"
 #include "plugins/cpu_avx/simd_kernels.h"
 
@@ -33,6 +36,9 @@ static_assert(sizeof(quant::BlockQ6_K) == kQ6_KBytes && offsetof(quant::BlockQ6_
 static_assert(sizeof(quant::BlockQ8_K) == kQ8_KBytes && offsetof(quant::BlockQ8_K, qs) == kQ8_KQuants &&
               offsetof(quant::BlockQ8_K, bsums) == kQ8_KSums);
 static_assert(sizeof(quant::BlockTQ2_0) == kTQ2_0Bytes && offsetof(quant::BlockTQ2_0, d) == kTQ2_0D);
+static_assert(sizeof(quant::BlockTQ1_0) == kTQ1_0Bytes && offsetof(quant::BlockTQ1_0, qh) == kTQ1_0High &&
+              offsetof(quant::BlockTQ1_0, d) == kTQ1_0D);
+static_assert(kI2SBytes * 4 == quant::kI2SBlockElements);
 
 }  // namespace simd
 
@@ -82,6 +88,58 @@ float dot_f16_avx2(const void* w, const void* x, int64_t n) {
 }
 float dot_f16_avx512(const void* w, const void* x, int64_t n) {
   return simd::dot_f16_avx512(static_cast<const uint16_t*>(w), static_cast<const float*>(x), n);
+}
+
+// ---- Ternary types (I2_S, TQ1_0): the scalar level of simd_kernels.h's "Ternary tiles" -----------------------
+
+void decode_i2_s_unit(const uint8_t* w, int64_t elements, float* values) {
+  quant::dequantize_i2_s(w, 1.0f, values, elements);
+}
+void decode_tq1_0_unit(const uint8_t* w, int64_t, float* values) {
+  quant::BlockTQ1_0 block;
+  std::memcpy(&block, w, sizeof block);
+  block.d = quant::fp32_to_fp16(1.0f);
+  quant::dequantize_block_tq1_0(&block, values);
+}
+
+// The reference's arithmetic as simd_kernels.h spells it, the weights decoded by core/quant at unit scale (which
+// gives the values -1, 0 and +1 exactly): eight integer lanes per block, one std::fma per lane, the reference's
+// horizontal order. This unit is compiled without -mfma, so nothing else here is contracted.
+template <void (*decode)(const uint8_t* w, int64_t elements, float* values), TensorType kType>
+void ternary_tile_scalar(const simd::QuantTileArgs& args, int rows, int tokens) {
+  constexpr int64_t kBlockBytes = kType == TensorType::I2_S ? 2 * simd::kI2SBytes : simd::kTQ1_0Bytes;
+  constexpr int kLanes = 8;
+  const int64_t blocks = (args.n + kQKK - 1) / kQKK;
+  float values[kQKK];
+  for (int r = 0; r < rows; ++r) {
+    float acc[simd::kTileTokens][kLanes] = {};
+    for (int64_t b = 0; b < blocks; ++b) {
+      const uint8_t* w = args.w + r * args.w_stride + b * kBlockBytes;
+      const int64_t elements = std::min<int64_t>(kQKK, args.n - kQKK * b);
+      decode(w, elements, values);
+      float weight_scale = args.w_scale;
+      if constexpr (kType == TensorType::TQ1_0) {
+        uint16_t d;
+        std::memcpy(&d, w + simd::kTQ1_0D, sizeof d);
+        weight_scale = quant::fp16_to_fp32(d);
+      }
+      for (int t = 0; t < tokens; ++t) {
+        const auto* a = reinterpret_cast<const quant::BlockQ8_K*>(args.a + t * args.a_stride) + b;
+        int32_t lanes[kLanes] = {};
+        for (int64_t e = 0; e < elements; ++e) {
+          lanes[(e % 32) / 4] += (static_cast<int32_t>(values[e]) + 1) * a->qs[e];
+          lanes[e / 32] -= a->qs[e];
+        }
+        const float d = a->d * weight_scale;
+        for (int lane = 0; lane < kLanes; ++lane)
+          acc[t][lane] = std::fma(static_cast<float>(lanes[lane]), d, acc[t][lane]);
+      }
+    }
+    for (int t = 0; t < tokens; ++t) {
+      const float* l = acc[t];
+      args.out[t * args.out_stride + r] = ((l[0] + l[4]) + (l[2] + l[6])) + ((l[1] + l[5]) + (l[3] + l[7]));
+    }
+  }
 }
 
 // A tile (simd_kernels.h) of one dot product per output, for the kernels without tiles of their own.
@@ -141,6 +199,17 @@ const NativeType kNativeTypes[] = {
      {tile_of_dots<dot_tq2_0_scalar>, tile_of_dots<simd::dot_tq2_0_q8_k_avx2>,
       tile_of_dots<simd::dot_tq2_0_q8_k_avx512>, tile_of_dots<simd::dot_tq2_0_q8_k_avx512_vnni>},
      {1, 1, 1, 1}},
+    // Ternary types: tiles that do the reference's arithmetic at every level (simd_kernels.h, "Ternary tiles"), so
+    // every level gives the same bits. I2_S rows may end in half a Q8_K block: its activations are padded
+    // (quantize_activations).
+    {TensorType::I2_S, Activation::q8_k, Activation::q8_k,
+     {ternary_tile_scalar<decode_i2_s_unit, TensorType::I2_S>, simd::tile_i2_s_q8_k_avx2, simd::tile_i2_s_q8_k_avx512,
+      simd::tile_i2_s_q8_k_avx512_vnni},
+     {1, 1, 1, 1}},
+    {TensorType::TQ1_0, Activation::q8_k, Activation::q8_k,
+     {ternary_tile_scalar<decode_tq1_0_unit, TensorType::TQ1_0>, simd::tile_tq1_0_q8_k_avx2,
+      simd::tile_tq1_0_q8_k_avx512, simd::tile_tq1_0_q8_k_avx512_vnni},
+     {1, 1, 1, 1}},
     {TensorType::F16, Activation::f32, Activation::f32,
      {tile_of_dots<dot_f16_scalar>, tile_of_dots<dot_f16_avx2>, tile_of_dots<dot_f16_avx512>,
       tile_of_dots<dot_f16_avx512>},
@@ -186,6 +255,16 @@ void quantize_row_q8_0_groups(const float* x, simd::Q8_0Group* out, int64_t n) {
   }
 }
 
+// Q8_K rows of n rounded up to whole blocks: an I2_S row may end in half a block, whose other half quantizes zeros.
+void quantize_row_q8_k_padded(const float* x, quant::BlockQ8_K* y, int64_t n) {
+  const int64_t whole = n / kQKK * kQKK;
+  if (whole > 0) quant::quantize_row_q8_k(x, y, whole);
+  if (whole == n) return;
+  float rest[kQKK] = {};
+  std::copy(x + whole, x + n, rest);
+  quant::quantize_row_q8_k(rest, y + whole / kQKK, kQKK);
+}
+
 void quantize_activations(Activation format, const float* x, int64_t n_in, int64_t n_tokens,
                           QuantizedActivations& out) {
   const auto per_token = [&](auto& blocks, int64_t block_elements, auto quantize_row) {
@@ -201,7 +280,7 @@ void quantize_activations(Activation format, const float* x, int64_t n_in, int64
     case Activation::q8_0_groups:
       per_token(out.q8_0_groups, quant::kBlockElements * simd::kQ8_0GroupBlocks, quantize_row_q8_0_groups);
       return;
-    case Activation::q8_k: per_token(out.q8_k, quant::kSuperBlockElements, quant::quantize_row_q8_k); return;
+    case Activation::q8_k: per_token(out.q8_k, quant::kSuperBlockElements, quantize_row_q8_k_padded); return;
     case Activation::f32:
       out.data = reinterpret_cast<const uint8_t*>(x);
       out.row_bytes = n_in * static_cast<int64_t>(sizeof(float));
@@ -253,6 +332,9 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
   const simd::QuantTile tile = native.tile[set_index];
   const auto weight_row_bytes =
       static_cast<int64_t>(*gguf::row_storage_bytes(native.type, static_cast<uint64_t>(n_in)));
+  // I2_S's one scale follows the tensor's rows (plugin.h, SY_OP_MATMUL).
+  const float weight_scale =
+      native.type == TensorType::I2_S ? quant::i2_s_scale(weight + n_out * weight_row_bytes) : 1.0f;
   // Reused from call to call (per calling thread), so that decoding a token allocates nothing once the widest
   // product of the largest batch has run. The workers below must read the caller's copy: they get it through this
   // reference (a lambda naming a thread_local directly would see its own thread's, empty one).
@@ -276,7 +358,8 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
                                        activations.row_bytes,
                                        n_in,
                                        dst + t0 * n_out + o,
-                                       n_out};
+                                       n_out,
+                                       weight_scale};
         tile(args, static_cast<int>(std::min<int64_t>(tile_rows, rows.end() - o)), tokens);
       }
     }

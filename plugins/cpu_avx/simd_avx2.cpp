@@ -6,6 +6,7 @@
 
 #include "core/quant/k_scales.h"  // static: compiled here with this unit's flags
 #include "plugins/cpu_avx/simd_kernels.h"
+#include "plugins/cpu_avx/ternary_tile.h"  // internal linkage: compiled here with this unit's flags
 
 namespace sy::cpu::simd {
 
@@ -330,6 +331,79 @@ float dot_tq2_0_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
     acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(half_at(w + kTQ2_0D) * float_at(a)), acc);
   }
   return horizontal_sum(acc);
+}
+
+// ---- Ternary tiles (I2_S, TQ1_0; see simd_kernels.h) ------------------------------------------------------------
+
+namespace {
+
+// The top trits of biased TQ1_0 bytes (ternary_tile.h): [x > kTritOne] + [x > kTritTwo], from two compares whose
+// masks are -1.
+SY_TERNARY_INLINE __m256i top_trits(__m256i biased) {
+  const __m256i ones = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(kTritOne));
+  const __m256i twos = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(kTritTwo));
+  return _mm256_abs_epi8(_mm256_add_epi8(ones, twos));
+}
+
+// The byte products of k code vectors (byte p of vector j is element 32 j + p) with the quants: lane L sums
+// positions 4 L .. 4 L + 3 of every vector, the elements with (e mod 32) / 4 == L. Pair sums stay far from int16
+// saturation: eight of them are at most 8 * 2 * 2 * 128.
+template <int kVectors>
+SY_TERNARY_INLINE __m256i ternary_products(const __m256i* codes, const uint8_t* a) {
+  __m256i pairs = _mm256_setzero_si256();
+#pragma GCC unroll 8
+  for (int k = 0; k < kVectors; ++k)
+    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(codes[k], load256(a + kQ8_KQuants + 32 * k)));
+  return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+}
+
+// I2_S: 32 bytes hold 128 elements, bit pair 3 - m of byte j being element 32 m + j.
+struct I2SKernel {
+  using Vector = __m256i;
+  static constexpr int kVectors = 8, kBlockBytes = 2 * kI2SBytes;
+  template <int k>
+  SY_TERNARY_INLINE static void decode(const uint8_t* w, __m256i* codes) {
+    const __m256i two_bits = _mm256_set1_epi8(3);
+#pragma GCC unroll 2
+    for (int half = 0; half < k / 4; ++half) {
+      const __m256i packed = load256(w + kI2SBytes * half);
+      codes[4 * half + 0] = _mm256_and_si256(_mm256_srli_epi16(packed, 6), two_bits);
+      codes[4 * half + 1] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), two_bits);
+      codes[4 * half + 2] = _mm256_and_si256(_mm256_srli_epi16(packed, 2), two_bits);
+      codes[4 * half + 3] = _mm256_and_si256(packed, two_bits);
+    }
+  }
+  template <int k>
+  SY_TERNARY_INLINE static __m256i products(const __m256i* codes, const uint8_t* a) {
+    return ternary_products<k>(codes, a);
+  }
+};
+
+// TQ1_0 (blocks.h, dequantize_chunk_tq1_0; the byte order in ternary_tile.h).
+struct TQ1_0Kernel {
+  using Vector = __m256i;
+  static constexpr int kVectors = 8, kBlockBytes = kTQ1_0Bytes;
+  template <int k>
+  SY_TERNARY_INLINE static void decode(const uint8_t* w, __m256i* codes) {
+    static_assert(k == kVectors);
+    tq1_0_first_bytes(w, codes);
+    tq1_0_last_bytes(w, codes + 5);
+#pragma GCC unroll 8
+    for (int n = 0; n < 8; ++n) codes[n] = top_trits(codes[n]);
+  }
+  template <int k>
+  SY_TERNARY_INLINE static __m256i products(const __m256i* codes, const uint8_t* a) {
+    return ternary_products<k>(codes, a);
+  }
+};
+
+}  // namespace
+
+void tile_i2_s_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens) {
+  run_ternary_tile<I2SKernel>(args, rows, tokens);
+}
+void tile_tq1_0_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens) {
+  run_ternary_tile<TQ1_0Kernel>(args, rows, tokens);
 }
 
 }  // namespace sy::cpu::simd

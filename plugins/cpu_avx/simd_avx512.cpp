@@ -8,6 +8,7 @@
 
 #include "core/quant/k_scales.h"  // static: compiled here with this unit's flags
 #include "plugins/cpu_avx/simd_kernels.h"
+#include "plugins/cpu_avx/ternary_tile.h"  // internal linkage: compiled here with this unit's flags
 
 #ifdef __AVX512VNNI__
 #define SY_AVX512_KERNEL(name) name##_avx512_vnni
@@ -507,6 +508,81 @@ float SY_AVX512_KERNEL(dot_tq2_0_q8_k)(const void* w_row, const void* a_row, int
     acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(half_at(w + kTQ2_0D) * float_at(a)), acc);
   }
   return _mm512_reduce_add_ps(acc);
+}
+
+// ---- Ternary tiles (I2_S, TQ1_0; see simd_kernels.h) ------------------------------------------------------------
+
+namespace {
+
+// The top trits of biased TQ1_0 bytes (ternary_tile.h): [x > kTritOne] + [x > kTritTwo], from two compare masks.
+SY_TERNARY_INLINE __m512i top_trits(__m512i biased) {
+  const __mmask64 ones = _mm512_cmpgt_epi8_mask(biased, _mm512_set1_epi8(kTritOne));
+  const __mmask64 twos = _mm512_cmpgt_epi8_mask(biased, _mm512_set1_epi8(kTritTwo));
+  return _mm512_mask_mov_epi8(_mm512_maskz_mov_epi8(ones, _mm512_set1_epi8(1)), twos, _mm512_set1_epi8(2));
+}
+
+// The byte products of k code vectors (byte p of vector j is element 64 j + p) with the quants, folded into the
+// reference's eight lanes (ternary_tile.h): lanes L and L + 8 of the sixteen hold the elements with
+// (e mod 32) / 4 == L.
+template <int kVectors>
+SY_TERNARY_INLINE __m256i ternary_products(const __m512i* codes, const uint8_t* a) {
+  __m512i sum = _mm512_setzero_si512();
+#pragma GCC unroll 8
+  for (int k = 0; k < kVectors; ++k) sum = dot_u8s8(sum, codes[k], load512(a + kQ8_KQuants + 64 * k));
+  return _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1));
+}
+
+// I2_S: 32 bytes hold 128 elements, bit pair 3 - m of byte j being element 32 m + j; the 32 bytes in both halves of
+// a vector, each half shifted by its own amount.
+struct I2SKernel {
+  using Vector = __m512i;
+  static constexpr int kVectors = 4, kBlockBytes = 2 * kI2SBytes;
+  template <int k>
+  SY_TERNARY_INLINE static void decode(const uint8_t* w, __m512i* codes) {
+    const __m512i two_bits = _mm512_set1_epi8(3);
+    const __m512i shifts01 = join(_mm256_set1_epi16(6), _mm256_set1_epi16(4));
+    const __m512i shifts23 = join(_mm256_set1_epi16(2), _mm256_setzero_si256());
+#pragma GCC unroll 2
+    for (int half = 0; half < k / 2; ++half) {
+      const __m512i packed = _mm512_broadcast_i64x4(load256(w + kI2SBytes * half));
+      codes[2 * half] = _mm512_and_si512(_mm512_srlv_epi16(packed, shifts01), two_bits);
+      codes[2 * half + 1] = _mm512_and_si512(_mm512_srlv_epi16(packed, shifts23), two_bits);
+    }
+  }
+  template <int k>
+  SY_TERNARY_INLINE static __m256i products(const __m512i* codes, const uint8_t* a) {
+    return ternary_products<k>(codes, a);
+  }
+};
+
+// TQ1_0 (blocks.h, dequantize_chunk_tq1_0; the byte order in ternary_tile.h).
+struct TQ1_0Kernel {
+  using Vector = __m512i;
+  static constexpr int kVectors = 4, kBlockBytes = kTQ1_0Bytes;
+  template <int k>
+  SY_TERNARY_INLINE static void decode(const uint8_t* w, __m512i* codes) {
+    static_assert(k == kVectors);
+    __m256i first[5], last[3];
+    tq1_0_first_bytes(w, first);
+    tq1_0_last_bytes(w, last);
+    codes[0] = top_trits(join(first[0], first[1]));
+    codes[1] = top_trits(join(first[2], first[3]));
+    codes[2] = top_trits(join(first[4], last[0]));
+    codes[3] = top_trits(join(last[1], last[2]));
+  }
+  template <int k>
+  SY_TERNARY_INLINE static __m256i products(const __m512i* codes, const uint8_t* a) {
+    return ternary_products<k>(codes, a);
+  }
+};
+
+}  // namespace
+
+void SY_AVX512_KERNEL(tile_i2_s_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
+  run_ternary_tile<I2SKernel>(args, rows, tokens);
+}
+void SY_AVX512_KERNEL(tile_tq1_0_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
+  run_ternary_tile<TQ1_0Kernel>(args, rows, tokens);
 }
 
 }  // namespace sy::cpu::simd

@@ -1,9 +1,9 @@
 // The CPU plugin's vectorised inner loops, one translation unit per ISA level (simd_avx2.cpp, simd_avx512.cpp,
 // each compiled with its own -m flags). Only the dispatchers (cpu_kernels.cpp, quant_matmul.cpp) call them, and
 // only after the CPU was checked.
-// The ISA units include nothing but <immintrin.h>, <cstdint>, this header and core/quant/k_scales.h (whose
-// functions have internal linkage): an inline function from a shared header (core/quant/blocks.h included) compiled
-// there with -mavx512f could be picked by the linker for the whole plugin and crash older CPUs. So the block
+// The ISA units include nothing but <immintrin.h>, <cstdint>, this header, ternary_tile.h and core/quant/k_scales.h
+// (whose functions have internal linkage): an inline function from a shared header (core/quant/blocks.h included)
+// compiled there with -mavx512f could be picked by the linker for the whole plugin and crash older CPUs. So the block
 // layouts reach them as the offsets below, which quant_matmul.cpp static_asserts against core/quant/blocks.h, the
 // one definition.
 #pragma once
@@ -80,8 +80,30 @@ struct QuantTileArgs {
   int64_t n;           // elements per row, a whole number of weight blocks
   float* out;          // borrowed: out[t * out_stride + r] is written
   int64_t out_stride;  // floats from one token's outputs to the next
+  float w_scale = 1;   // I2_S: the tensor's one scale (the other types carry theirs in their blocks)
 };
 using QuantTile = void (*)(const QuantTileArgs& args, int rows, int tokens);
+
+// ---- Ternary tiles (I2_S, TQ1_0) against Q8_K activations --------------------------------------------------------
+// The reference's arithmetic (ggml_vec_dot_tq1_0_q8_K and _tq2_0_, AVX2), written out so that every level can do
+// exactly it: per Q8_K block b (256 elements; I2_S's last may be half a block, see below), eight int32 lanes
+//   lane_L = sum over e with (e mod 32) / 4 == L of code_e * q_e  -  sum over e in [32 L, 32 L + 32) of q_e,
+// code_e in {0, 1, 2} the weight's ternary code (value + 1) and q_e the activation quant; then per lane
+//   acc_L = fma(float(lane_L), d_b * scale_b, acc_L)
+// block after block (d_b the activation block's scale, scale_b the weight's: I2_S's tensor scale in
+// QuantTileArgs::w_scale, TQ1_0's block d), and the output ((acc_0 + acc_4) + (acc_2 + acc_6)) + ((acc_1 + acc_5) +
+// (acc_3 + acc_7)). Integers are exact and fma is correctly rounded, so the levels give the same bits.
+// I2_S rows are n / 4 bytes, n a multiple of 128: where n is 128 modulo 256 the last block is half a block, met by
+// the first half of its activation block (the other half quantizes zero padding).
+constexpr int kI2SBytes = 32;  // one 128-element I2_S block: element j in byte j % 32 at shift 6 - 2 (j / 32)
+constexpr int kTQ1_0Bytes = 54, kTQ1_0High = 48, kTQ1_0D = 52;  // 48 bytes of five trits, 4 of four, fp16 d
+
+void tile_i2_s_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens);
+void tile_tq1_0_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens);
+void tile_i2_s_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
+void tile_tq1_0_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
+void tile_i2_s_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
+void tile_tq1_0_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 
 void tile_q4_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
 void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);

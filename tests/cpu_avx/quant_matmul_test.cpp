@@ -1,4 +1,4 @@
-// Pins plugins/cpu_avx/quant_matmul.h: every native weight type (Q4_0, Q8_0, Q4_K, Q6_K, TQ2_0, F16) at every
+// Pins plugins/cpu_avx/quant_matmul.h: every native weight type (Q4_0, Q8_0, Q4_K, Q6_K, TQ2_0, TQ1_0, I2_S, F16) at every
 // kernel set this CPU runs (scalar, avx2, avx512, avx512_vnni), matrix-vector and matrix-matrix (token counts
 // around the kernels' tiles), against the scalar reference built from core/quant: dequantize the weight row, dot
 // in double.
@@ -12,6 +12,10 @@
 //     sum_i |w_i * x_i|, step_i = max |x| over i's activation block / 127, one quantization step of the activation
 //     (rounding is at most half a step; the other half covers the fp16 rounding of the Q8_0 scale). F16 weights keep
 //     float activations: step_i = 0.
+// The ternary types (TQ1_0, TQ2_0, I2_S) do the reference's arithmetic: eight lanes per block, each the codes'
+// products (codes = value + 1) minus a share of the activation sums that is not the same share, scaled in float and
+// added. The offsets cancel only in the total, so float rounding of each lane adds up to 1e-6 * sum over blocks of
+// d_w * sum_i |xq_i| (d_w = the block's largest |w|) to both bounds, which matters where S_q is tiny.
 #include <doctest/doctest.h>
 
 #include <oneapi/tbb/task_arena.h>
@@ -24,6 +28,7 @@
 #include <cstring>
 #include <limits>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -40,8 +45,8 @@ namespace {
 using sy::cpu::KernelSet;
 using sy::gguf::TensorType;
 
-constexpr TensorType kNativeTypes[] = {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K,
-                                       TensorType::Q6_K, TensorType::TQ2_0, TensorType::F16};
+constexpr TensorType kNativeTypes[] = {TensorType::Q4_0,  TensorType::Q8_0,  TensorType::Q4_K, TensorType::Q6_K,
+                                       TensorType::TQ2_0, TensorType::TQ1_0, TensorType::I2_S, TensorType::F16};
 
 // The activation format the kernels quantize x to for a weight type; F32 where x stays float.
 TensorType activation_type(TensorType weight) {
@@ -64,6 +69,18 @@ struct Data {
   std::vector<float> x_quantized;   // x through the activation quantizer and back (== x for F16)
 };
 
+// Q8_K rows of n rounded up to whole blocks with zeros, as the kernels pad I2_S rows that end in half a block.
+void quantize_activation_row(TensorType activation, const float* x, float* decoded, int64_t n) {
+  const int64_t block = activation == TensorType::Q8_K ? 256 : 32;
+  const int64_t padded = (n + block - 1) / block * block;
+  std::vector<float> row(static_cast<size_t>(padded), 0.0f), back(row.size());
+  std::copy(x, x + n, row.begin());
+  std::vector<uint8_t> blocks(*sy::gguf::row_storage_bytes(activation, static_cast<uint64_t>(padded)));
+  sy::quant::quantize_row(activation, row.data(), blocks.data(), padded);
+  sy::quant::dequantize_row(activation, blocks.data(), back.data(), padded);
+  std::copy(back.begin(), back.begin() + n, decoded);
+}
+
 Data make_data(TensorType type, const Problem& p, std::mt19937_64& rng) {
   Data data;
   const uint64_t row_bytes = *sy::gguf::row_storage_bytes(type, static_cast<uint64_t>(p.n_in));
@@ -71,7 +88,16 @@ Data make_data(TensorType type, const Problem& p, std::mt19937_64& rng) {
   data.weight_f32.resize(static_cast<size_t>(p.n_out * p.n_in));
   std::normal_distribution<float> normal(0.0f, 1.0f);
   std::vector<float> values(static_cast<size_t>(p.n_in));
-  for (int64_t o = 0; o < p.n_out; ++o) {
+  if (type == TensorType::I2_S) {
+    // One tensor, rows then the scale tail; the quantizer keeps signs only, so the values are ternary already.
+    const auto n = static_cast<uint64_t>(p.n_out * p.n_in);
+    std::vector<float> ternary(n);
+    for (auto& v : ternary) v = 0.37f * static_cast<float>(static_cast<int>(rng() % 3) - 1);
+    data.weight.resize(*sy::gguf::tensor_storage_bytes(type, n));
+    sy::quant::quantize_i2_s(ternary, std::as_writable_bytes(std::span(data.weight)));
+    sy::quant::dequantize_range(type, std::as_bytes(std::span(data.weight)), n, 0, data.weight_f32);
+  }
+  for (int64_t o = 0; o < p.n_out && type != TensorType::I2_S; ++o) {
     for (auto& v : values) v = normal(rng);
     uint8_t* row = data.weight.data() + static_cast<uint64_t>(o) * row_bytes;
     if (type == TensorType::F16) {
@@ -91,11 +117,8 @@ Data make_data(TensorType type, const Problem& p, std::mt19937_64& rng) {
   data.x_quantized = data.x;
   const TensorType activation = activation_type(type);
   if (activation != TensorType::F32) {
-    std::vector<uint8_t> blocks(*sy::gguf::row_storage_bytes(activation, static_cast<uint64_t>(p.n_in)));
-    for (int64_t t = 0; t < p.n_tokens; ++t) {
-      sy::quant::quantize_row(activation, data.x.data() + t * p.n_in, blocks.data(), p.n_in);
-      sy::quant::dequantize_row(activation, blocks.data(), data.x_quantized.data() + t * p.n_in, p.n_in);
-    }
+    for (int64_t t = 0; t < p.n_tokens; ++t)
+      quantize_activation_row(activation, data.x.data() + t * p.n_in, data.x_quantized.data() + t * p.n_in, p.n_in);
   }
   return data;
 }
@@ -124,11 +147,15 @@ void check(KernelSet set, TensorType type, const Problem& p, int threads, std::m
     const float* xq = data.x_quantized.data() + t * p.n_in;
     for (int64_t o = 0; o < p.n_out && failures < 3; ++o) {
       const float* w = data.weight_f32.data() + o * p.n_in;
-      double want = 0, want_q = 0, scale = 0, scale_q = 0, step_bound = 0;
+      double want = 0, want_q = 0, scale = 0, scale_q = 0, step_bound = 0, lane_bound = 0;
       for (int64_t b = 0; b < p.n_in; b += activation_block) {
         const int64_t end = std::min(p.n_in, b + activation_block);
-        double amax = 0;
+        double amax = 0, wmax = 0, xq_sum = 0;
         for (int64_t i = b; i < end; ++i) amax = std::max(amax, std::fabs(static_cast<double>(x[i])));
+        for (int64_t i = b; i < end; ++i) wmax = std::max(wmax, std::fabs(static_cast<double>(w[i])));
+        for (int64_t i = b; i < end; ++i) xq_sum += std::fabs(static_cast<double>(xq[i]));
+        if (type == TensorType::TQ1_0 || type == TensorType::TQ2_0 || type == TensorType::I2_S)
+          lane_bound += 1e-6 * wmax * xq_sum;
         for (int64_t i = b; i < end; ++i) {
           want += static_cast<double>(w[i]) * x[i];
           want_q += static_cast<double>(w[i]) * xq[i];
@@ -138,8 +165,8 @@ void check(KernelSet set, TensorType type, const Problem& p, int threads, std::m
         }
       }
       const double got = dst[static_cast<size_t>(t * p.n_out + o)];
-      const bool near_quantized = std::fabs(got - want_q) <= 1e-5 * scale_q + 1e-6;
-      const bool near_float = std::fabs(got - want) <= 1e-5 * scale + step_bound + 1e-6;
+      const bool near_quantized = std::fabs(got - want_q) <= 1e-5 * scale_q + lane_bound + 1e-6;
+      const bool near_float = std::fabs(got - want) <= 1e-5 * scale + step_bound + lane_bound + 1e-6;
       if (!near_quantized || !near_float) {
         ++failures;
         CAPTURE(t);
@@ -172,6 +199,8 @@ TEST_CASE("native matmul: every type at every kernel set matches the core/quant 
       const int64_t block = traits.block_size == 1 ? 32 : traits.block_size;
       std::vector<int64_t> lengths = {block, 3 * block};
       if (block == 32) lengths = {block, 3 * block, 8 * block, 14 * block, 15 * block};
+      // The ternary kernels sum 16 Q8_K blocks per call: also a row of 17 blocks and a half (I2_S) or 17 (TQ1_0).
+      if (type == TensorType::I2_S || type == TensorType::TQ1_0) lengths.push_back(17 * 256 + (block == 128 ? 128 : 0));
       if (type == TensorType::F16) lengths.push_back(67);
       for (const int64_t n_in : lengths) {
         // Odd row counts, none divisible by the 3 threads or by a tile's rows. Token counts around the kernels' tile
@@ -191,7 +220,8 @@ TEST_CASE("native matmul: one thread and many give the same numbers") {
   // different shapes (and into matrix-vector calls for the last token) from one run to the other.
   const Problem p{301, 512, 7};
   for (const KernelSet set : sets) {
-    for (const TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K}) {
+    for (const TensorType type : {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::TQ1_0,
+                                  TensorType::I2_S}) {
       CAPTURE(std::string(sy::cpu::to_string(set)));
       CAPTURE(std::string(sy::gguf::to_string(type)));
       const Data data = make_data(type, p, rng);
@@ -206,6 +236,35 @@ TEST_CASE("native matmul: one thread and many give the same numbers") {
       }
       // Each output's arithmetic is fixed whatever thread and tile compute it: bit-identical.
       CHECK(one == many);
+    }
+  }
+}
+
+TEST_CASE("native matmul: the ternary types give the same bits at every kernel set") {
+  auto rng = sy::test::make_rng("cpu_avx native matmul ternary levels");
+  const auto sets = sy::cpu::runnable_kernel_sets(sy::cpu::detect_cpu_features());
+  // Rows of 17.5 Q8_K blocks (I2_S) and 17 (TQ1_0): a chunk of 16 blocks and a rest; 1 token (generation) and 6
+  // (a tile and a part).
+  for (const TensorType type : {TensorType::I2_S, TensorType::TQ1_0}) {
+    for (const int64_t tokens : {1, 6}) {
+      const Problem p{37, type == TensorType::I2_S ? 17 * 256 + 128 : 17 * 256, tokens};
+      CAPTURE(std::string(sy::gguf::to_string(type)));
+      CAPTURE(tokens);
+      const Data data = make_data(type, p, rng);
+      std::vector<std::vector<float>> outputs;
+      for (const KernelSet set : sets) {
+        std::vector<float> out(static_cast<size_t>(p.n_out * p.n_tokens), std::numeric_limits<float>::quiet_NaN());
+        tbb::task_arena arena(2);
+        arena.execute([&] {
+          sy::cpu::native_matmul(set, static_cast<uint32_t>(type), data.weight.data(), p.n_out, p.n_in,
+                                 data.x.data(), p.n_tokens, out.data());
+        });
+        outputs.push_back(std::move(out));
+      }
+      for (size_t i = 1; i < outputs.size(); ++i) {
+        CAPTURE(std::string(sy::cpu::to_string(sets[i])));
+        CHECK(std::memcmp(outputs[i].data(), outputs[0].data(), outputs[0].size() * sizeof(float)) == 0);
+      }
     }
   }
 }

@@ -62,6 +62,20 @@ print("perplexity", ppl)
 check(abs(ppl["stories260K"] / 4.1399 - 1) < 1e-3, f"perplexity {ppl['stories260K']} vs reference 4.1399")
 check(abs(ppl["stories260K-F16"] / ppl["stories260K"] - 1) < 1e-3, f"F16 perplexity {ppl['stories260K-F16']}")
 
+# Ternary types: the F32 BitNet file quantized to I2_S and TQ1_0 (embedding in Q6_K as the reference's TQ2_0 file has
+# it) runs within 5e-2 of the TQ2_0 reference: the same ternary weights, the same activation rounding.
+with tempfile.TemporaryDirectory() as work:
+    for kind in ("i2_s", "tq1_0"):
+        out = os.path.join(work, f"bitnet-{kind}.gguf")
+        switchyard("quantize", "-m", os.path.join(MODELS, "synth-bitnet-F32.gguf"), "-o", out, "--type", kind,
+                   "--embedding-type", "q6_K")
+        result = switchyard("crossval", "-m", out, "--reference",
+                            os.path.join(SHARED, "reference", "synth-bitnet-TQ2_0.quick-brown-fox.json"),
+                            "--tolerance", "5e-2", "--device", "cpu", "--format", "json")
+        report = json.loads(result.stdout)
+        print(kind, "max |error|", report["max_abs_error"])
+        check(report["passed"] and report["greedy_reproduced"], f"{kind} against the TQ2_0 reference: {report}")
+
 # Batch jobs.
 with tempfile.TemporaryDirectory() as work:
     prompts = os.path.join(work, "prompts.jsonl")

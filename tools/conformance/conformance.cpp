@@ -13,6 +13,7 @@
 #include <functional>
 #include <iostream>
 #include <random>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -106,6 +107,19 @@ std::vector<uint8_t> make_weight(std::mt19937_64& rng, uint32_t type, int64_t ro
   const uint64_t row_bytes = sy::kernels::row_bytes(type, cols, decoder);
   std::vector<uint8_t> bytes(row_bytes * static_cast<uint64_t>(rows));
   const auto gguf_type = static_cast<sy::gguf::TensorType>(type);
+  if (gguf_type == sy::gguf::TensorType::I2_S) {
+    // The whole tensor (plugin.h): ternary values times one scale, then the 32-byte tail, whose 28 bytes after the
+    // scale are left random as in real files (a plugin must not read them).
+    const auto n = static_cast<uint64_t>(rows * cols);
+    const float scale = std::uniform_real_distribution<float>(0.25f, 2.0f)(rng);
+    std::vector<float> values(n);
+    for (auto& v : values) v = scale * static_cast<float>(static_cast<int>(rng() % 3) - 1);
+    bytes.resize(sy::kernels::tensor_bytes(type, rows, cols, decoder));
+    for (auto& b : bytes) b = static_cast<uint8_t>(rng());
+    sy::quant::quantize_i2_s(values, std::as_writable_bytes(std::span(bytes)));
+    for (uint64_t i = n / 4 + sizeof(float); i < bytes.size(); ++i) bytes[i] = static_cast<uint8_t>(rng());
+    return bytes;
+  }
   if (sy::kernels::is_plain_float_type(type) || sy::quant::can_quantize(gguf_type)) {
     for (int64_t r = 0; r < rows; ++r) {
       const auto values = random_floats(rng, static_cast<size_t>(cols));
@@ -319,6 +333,20 @@ class DeviceSuite {
     op.params.swiglu = {4, 16};
     expect_error("op whose destination is too small", sy::ErrorCode::invalid_argument,
                  [&] { device_.execute({&op, 1}); });
+    // An I2_S weight whose buffer ends before its scale tail: the tail is part of the operand (plugin.h).
+    if (info.multipliable_types & SY_TYPE_BIT(static_cast<uint32_t>(sy::gguf::TensorType::I2_S))) {
+      const uint32_t i2_s = static_cast<uint32_t>(sy::gguf::TensorType::I2_S);
+      auto weight = make_twin(device_, std::vector<uint8_t>(4 * 128 / 4), i2_s);  // 4 rows of 128, no tail
+      auto input = make_twin(device_, as_bytes(random_floats(rng_, 128)), SY_TYPE_F32);
+      auto output = make_output(device_, 4 * 4, SY_TYPE_F32);
+      sy_op matmul = make_op(SY_OP_MATMUL);
+      matmul.src[0] = device_ref(weight);
+      matmul.src[1] = device_ref(input);
+      matmul.dst = device_ref(output);
+      matmul.params.matmul = {4, 128, 1};
+      expect_error("i2_s matmul whose buffer lacks the scale tail", sy::ErrorCode::invalid_argument,
+                   [&] { device_.execute({&matmul, 1}); });
+    }
     const auto untouched = download_floats(too_small);
     uint32_t poison_word;
     std::memset(&poison_word, kPoison, 4);
@@ -380,10 +408,9 @@ class DeviceSuite {
           std::vector<double> scale(static_cast<size_t>(n_tokens * n_out)), quantization(scale.size());
           const bool quantized_weight = !sy::kernels::is_plain_float_type(type);
           std::vector<float> row(static_cast<size_t>(n_in));
-          const uint64_t row_bytes = sy::kernels::row_bytes(type, n_in, decoder_);
           const auto xs = host_floats(x);
           for (int64_t o = 0; o < n_out; ++o) {
-            sy::kernels::decode_row(type, weight.host.data() + o * row_bytes, row.data(), n_in, decoder_);
+            sy::kernels::decode_tensor_row(type, weight.host.data(), o, n_out, n_in, row.data(), decoder_);
             for (int64_t t = 0; t < n_tokens; ++t) {
               double sum = 0, weight_sum = 0, x_max = 0;
               for (int64_t i = 0; i < n_in; ++i) {
@@ -413,12 +440,13 @@ class DeviceSuite {
       op.dst = device_ref(out);
       op.params.get_rows = {n_rows, n_cols, n_ids};
       check_op("get_rows " + type_name(type), op, {&table, &id_tensor, &out}, out, {0, 1e-6});
-      // convert to F32 of the same data.
-      auto converted = make_output(device_, static_cast<size_t>(n_cols) * 4, SY_TYPE_F32);
+      // convert to F32 of the same data: its first row, or the whole tensor for a type with a tail (I2_S).
+      const int64_t n_convert = sy::kernels::tensor_tail_bytes(type, decoder_) ? n_rows * n_cols : n_cols;
+      auto converted = make_output(device_, static_cast<size_t>(n_convert) * 4, SY_TYPE_F32);
       sy_op convert = make_op(SY_OP_CONVERT);
       convert.src[0] = device_ref(table);
       convert.dst = device_ref(converted);
-      convert.params.convert = {n_cols};
+      convert.params.convert = {n_convert};
       check_op("convert " + type_name(type) + " -> f32", convert, {&table, &converted}, converted, {0, 1e-6});
     }
 

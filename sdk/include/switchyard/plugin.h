@@ -303,9 +303,14 @@ typedef struct sy_tensor_ref {
 
 typedef enum sy_op_kind {
   /* dst[i, :] = dequantize(table[ids[i], :]). table [n_table_rows, n_cols] of any multipliable type;
-   * ids [n_ids] I32 (each < n_table_rows); dst [n_ids, n_cols] F32. */
+   * ids [n_ids] I32 (each < n_table_rows); dst [n_ids, n_cols] F32.
+   * Quantized operands are GGUF rows of whole blocks. I2_S (type 36, the BitNet b1.58 ternary type) is the one
+   * exception, for this op, SY_OP_MATMUL and SY_OP_CONVERT: its operand is the whole tensor, rows * cols / 4 bytes
+   * of 2-bit codes in 128-element blocks followed by the 32-byte tail whose first 4 bytes hold the tensor's one
+   * float scale; the tail is part of the operand (bounds checks cover it) and cols must be a multiple of 128. */
   SY_OP_GET_ROWS = 1,
-  /* dst[t, o] = sum_i weight[o, i] * x[t, i]. weight [n_out, n_in] of any multipliable type; x [n_tokens, n_in];
+  /* dst[t, o] = sum_i weight[o, i] * x[t, i]. weight [n_out, n_in] of any multipliable type (I2_S: the whole
+   * tensor with its scale tail, n_in a multiple of 128; see SY_OP_GET_ROWS); x [n_tokens, n_in];
    * dst [n_tokens, n_out]. */
   SY_OP_MATMUL = 2,
   /* dst[r, :] = x[r, :] / sqrt(mean(x[r, :]^2) + eps) * weight[:]. x, dst [n_rows, n_cols]; weight [n_cols] or
@@ -331,7 +336,8 @@ typedef enum sy_op_kind {
   /* cache[first_position + t, :] = convert(x[t, :]). x [n_tokens, row_size] F32; cache [kv_capacity, row_size]
    * F32 or F16, with first_position + n_tokens <= kv_capacity. */
   SY_OP_KV_WRITE = 9,
-  /* dst = convert(src) for n elements; src of F32/F16/BF16 or any multipliable type, dst F32/F16/BF16. */
+  /* dst = convert(src) for n elements; src of F32/F16/BF16 or any multipliable type (I2_S: a whole tensor of n
+   * elements with its scale tail), dst F32/F16/BF16. */
   SY_OP_CONVERT = 10,
   /* --- ABI 1.2 (a plugin that negotiated 1.1 never receives these; `supports` answers 0 for kinds it lacks) --- */
   /* Rotary embedding, NEOX mode (qwen2, bitnet): as SY_OP_ROPE (same params) but pair k < n_rot/2 is

@@ -1,0 +1,127 @@
+// The loop of the ternary tiles (simd_kernels.h, "Ternary tiles") shared by the AVX2 and AVX-512 units, which
+// include it after their own helpers: each supplies the codes of a weight block and their eight int32 lanes, this
+// file the reference's float arithmetic on them. Everything here has internal linkage and needs AVX2 + FMA, so it
+// is compiled into each ISA unit with that unit's flags and never reaches code that runs on an older CPU.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "plugins/cpu_avx/simd_kernels.h"
+
+// Forced inline: the units' decoders hand their code vectors over in registers only when inlined, and GCC at -O2
+// declines for a decoder used by four tile shapes (TQ1_0 at AVX-512 then read 26% of the bandwidth instead of 40%).
+#define SY_TERNARY_INLINE [[gnu::always_inline]] inline
+
+namespace sy::cpu::simd {
+namespace {
+
+// TQ1_0's bytes hold base-3 numbers scaled to 256 (core/quant/blocks.h, tq1_0_trit): multiplying by 3 modulo 256
+// moves the next trit to the top, and the top trit, (p * 3) >> 8, is [p >= 86] + [p >= 171]. The units work on
+// p ^ 0x80, which signed compares read directly (p >= 86 is x > -43, p >= 171 is x > 42) and which multiplying by
+// 3 keeps biased: (p + 128) * 3 = 3 p + 128 modulo 256.
+constexpr int8_t kTritBias = -128, kTritOne = -43, kTritTwo = 42;  // x = p ^ 0x80 > kTritOne: trit >= 1; > kTritTwo: 2
+SY_TERNARY_INLINE __m256i ternary_times_three(__m256i p) { return _mm256_add_epi8(p, _mm256_add_epi8(p, p)); }
+SY_TERNARY_INLINE __m128i ternary_times_three(__m128i p) { return _mm_add_epi8(p, _mm_add_epi8(p, p)); }
+
+// TQ1_0's bytes 0..31, biased: trit n (n = 0..4) of byte m is element 32 n + m, the top trit of biased[n].
+[[maybe_unused]] SY_TERNARY_INLINE void tq1_0_first_bytes(const uint8_t* w, __m256i* biased) {
+  biased[0] = _mm256_xor_si256(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(w)), _mm256_set1_epi8(kTritBias));
+#pragma GCC unroll 4
+  for (int n = 1; n < 5; ++n) biased[n] = ternary_times_three(biased[n - 1]);
+}
+
+// TQ1_0's bytes 32..51, biased, as three vectors whose top trits are elements 160..191, 192..223 and 224..255:
+// trit n of bytes 32..47 is element 160 + 16 n + m; trit n of the four high bytes is element 240 + 4 n + j, so their
+// 16 bytes are qh[k % 4] * 3^(k / 4) for byte k.
+[[maybe_unused]] SY_TERNARY_INLINE void tq1_0_last_bytes(const uint8_t* w, __m256i* biased) {
+  __m128i q[5];
+  q[0] = _mm_xor_si128(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 32)), _mm_set1_epi8(kTritBias));
+#pragma GCC unroll 4
+  for (int n = 1; n < 5; ++n) q[n] = ternary_times_three(q[n - 1]);
+  uint32_t high;
+  __builtin_memcpy(&high, w + kTQ1_0High, sizeof high);
+  const __m128i h0 = _mm_xor_si128(_mm_set1_epi32(static_cast<int>(high)), _mm_set1_epi8(kTritBias)),
+                h1 = ternary_times_three(h0), h2 = ternary_times_three(h1), h3 = ternary_times_three(h2);
+  const __m128i h = _mm_blend_epi32(_mm_blend_epi32(_mm_blend_epi32(h0, h1, 0x2), h2, 0x4), h3, 0x8);
+  biased[0] = _mm256_set_m128i(q[1], q[0]);
+  biased[1] = _mm256_set_m128i(q[3], q[2]);
+  biased[2] = _mm256_set_m128i(h, q[4]);
+}
+
+// The lanes' subtrahend: lane L gets the sum of the activation quants 32 L .. 32 L + 31 (two of the block's
+// 16-element sums), for the four first lanes only where the weight block is half a block.
+SY_TERNARY_INLINE __m256i ternary_quant_sums(const uint8_t* a, bool half) {
+  const __m256i sums = half ? _mm256_zextsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + kQ8_KSums)))
+                            : _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a + kQ8_KSums));
+  return _mm256_madd_epi16(sums, _mm256_set1_epi16(1));
+}
+
+// ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)): the reference's horizontal sum (hsum_float_8).
+SY_TERNARY_INLINE float ternary_total(__m256 v) {
+  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+  return _mm_cvtss_f32(_mm_add_ss(sum, _mm_movehdup_ps(sum)));
+}
+
+// One weight block of 256 elements (kVectors == Kernel::kVectors) or I2_S's closing half block (half as many):
+// unpacked once into registers, then met by each of the tile's kTokens tokens. Every count is a constant and every
+// loop unrolled, so codes and accumulators stay in registers (a loop left rolled at -O2 spilled them: 40% slower).
+template <class Kernel, int kVectors, int kTokens>
+SY_TERNARY_INLINE void ternary_block(const uint8_t* w, int64_t b, const QuantTileArgs& args, __m256* acc) {
+  typename Kernel::Vector codes[kVectors];
+  Kernel::template decode<kVectors>(w, codes);
+  float weight_scale = args.w_scale;
+  if constexpr (Kernel::kBlockBytes == kTQ1_0Bytes) {
+    uint16_t d;
+    __builtin_memcpy(&d, w + kTQ1_0D, sizeof d);
+    weight_scale = _cvtsh_ss(d);
+  }
+#pragma GCC unroll 4
+  for (int t = 0; t < kTokens; ++t) {
+    const uint8_t* a = args.a + t * args.a_stride + b * kQ8_KBytes;
+    float activation_scale;
+    __builtin_memcpy(&activation_scale, a, sizeof activation_scale);
+    const __m256i lanes = _mm256_sub_epi32(Kernel::template products<kVectors>(codes, a),
+                                           ternary_quant_sums(a, kVectors < Kernel::kVectors));
+    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(activation_scale * weight_scale), acc[t]);
+  }
+}
+
+template <class Kernel, int kTokens>
+void ternary_rows(const QuantTileArgs& args, int rows) {
+  const int64_t whole = args.n / 256;
+  for (int r = 0; r < rows; ++r) {
+    const uint8_t* w = args.w + r * args.w_stride;
+    __m256 acc[kTokens];
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
+    for (int64_t b = 0; b < whole; ++b)
+      ternary_block<Kernel, Kernel::kVectors, kTokens>(w + b * Kernel::kBlockBytes, b, args, acc);
+    if constexpr (Kernel::kBlockBytes == 2 * kI2SBytes)
+      if (args.n % 256 != 0)
+        ternary_block<Kernel, Kernel::kVectors / 2, kTokens>(w + whole * Kernel::kBlockBytes, whole, args, acc);
+#pragma GCC unroll 4
+    for (int t = 0; t < kTokens; ++t) args.out[t * args.out_stride + r] = ternary_total(acc[t]);
+  }
+}
+
+// One ISA's tile. Kernel supplies: Vector; kVectors (per 256 elements); kBlockBytes (weight bytes per 256
+// elements); decode<k>(w, codes), the codes 0, 1, 2 of k vectors in element order; products<k>(codes, a), the
+// eight int32 lanes of the codes' products with Q8_K block a's quants (the lane rule of simd_kernels.h). Only
+// I2_S rows end in a half block.
+template <class Kernel>
+void run_ternary_tile(const QuantTileArgs& args, int rows, int tokens) {
+  static_assert(Kernel::kBlockBytes == 2 * kI2SBytes || Kernel::kBlockBytes == kTQ1_0Bytes);
+  static_assert(kTileTokens == 4);
+  switch (tokens) {
+    case 1: return ternary_rows<Kernel, 1>(args, rows);
+    case 2: return ternary_rows<Kernel, 2>(args, rows);
+    case 3: return ternary_rows<Kernel, 3>(args, rows);
+    default: return ternary_rows<Kernel, 4>(args, rows);
+  }
+}
+
+}  // namespace
+}  // namespace sy::cpu::simd
