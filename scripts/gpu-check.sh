@@ -5,7 +5,10 @@
 #     3-token matmuls), with cuBLAS taking every F32, F16 and BF16 matmul (SWITCHYARD_CUDA_BLAS_MIN_TOKENS=1), and
 #     under compute-sanitizer's memcheck where the toolkit has it;
 #  2. `switchyard load --verify` of every model in MODELS_DIR onto the GPU, progressive and lazy (a 2 MiB cache, so
-#     that tensors are evicted and uploaded again), each tensor read back and compared with the file.
+#     that tensors are evicted and uploaded again), each tensor read back and compared with the file;
+#  3. `switchyard crossval` of every reference run in REFERENCE_DIR (../shared/reference) with every layer on the GPU
+#     and with half of them (-ngl), the logits compared with the reference's at every position (the documented
+#     default tolerances).
 # Prints a short table; must finish within 8 minutes on one GPU.
 #   scripts/gpu-check.sh [--prebuilt] [BUILD_DIR [LOG_DIR]]
 #     --prebuilt  use the binaries already in BUILD_DIR (bin/, lib/switchyard/plugins/, as a build or an install
@@ -171,6 +174,24 @@ load_verify() {
   fi
 }
 
+# crossval_gpu NAME MODEL REFERENCE ARGS...: one teacher-forced comparison with a placement onto the GPU, one row.
+crossval_gpu() {
+  local name="$1" model="$2" reference="$3"
+  shift 3
+  local output rc
+  output="$(timeout "$(remaining)" "$build/bin/switchyard" crossval -m "$model" --reference "$reference" "$@" 2>&1)"
+  rc=$?
+  printf '%s\n' "$output" >>"$logs/crossval.log"
+  local summary
+  summary="$(grep -oE 'largest absolute error [^ ]+' <<<"$output" | head -1)"
+  if ((rc != 0)); then
+    rows+=("$name|FAIL (rc $rc)|-|${summary:-see $logs/crossval.log}")
+    status=1
+  else
+    rows+=("$name|pass|gpu|$summary")
+  fi
+}
+
 if ((found_gpu_device)); then
   if [[ -d "$models" ]]; then
     for model in "$models"/*.gguf; do
@@ -178,8 +199,18 @@ if ((found_gpu_device)); then
       load_verify "load $base" "$model"
       load_verify "lazy $base" "$model" --load-mode lazy --lazy-budget 2 --touch 1
     done
+    references="${REFERENCE_DIR:-$repo/../shared/reference}"
+    for reference in "$references"/*.*.json; do
+      base="$(basename "$reference" .json)"
+      model="$models/${base%.*}.gguf"
+      [[ -f "$model" ]] || continue
+      crossval_gpu "crossval gpu $base" "$model" "$reference" --policy gpu-first
+      layers="$("$build/bin/switchyard" inspect -m "$model" --format json 2>/dev/null |
+        grep -oE '"block_count": [0-9]+' | grep -oE '[0-9]+$')"
+      crossval_gpu "crossval half $base" "$model" "$reference" --policy gpu-first --n-gpu-layers "$(((${layers:-2} + 1) / 2))"
+    done
   else
-    log "no models in $models (set MODELS_DIR): loads not checked"
+    log "no models in $models (set MODELS_DIR): loads and crossval not checked"
   fi
 fi
 {

@@ -61,6 +61,13 @@ for model in ("stories260K", "stories260K-F16"):
 print("perplexity", ppl)
 check(abs(ppl["stories260K"] / 4.1399 - 1) < 1e-3, f"perplexity {ppl['stories260K']} vs reference 4.1399")
 check(abs(ppl["stories260K-F16"] / ppl["stories260K"] - 1) < 1e-3, f"F16 perplexity {ppl['stories260K-F16']}")
+# An F16 KV cache: within 0.1% of the reference's own F16-cache perplexity (4.1397), greedy tokens unchanged.
+out = switchyard("score", "-m", STORIES, "-f", park, "-c", "128", "--kv-type", "f16", "--format", "json")
+ppl_f16_kv = json.loads(out.stdout)["perplexity"]
+check(abs(ppl_f16_kv / 4.1397 - 1) < 1e-3, f"F16 KV cache perplexity {ppl_f16_kv} vs reference 4.1397")
+out = switchyard("crossval", "-m", STORIES, "--reference", os.path.join(SHARED, "reference", "stories260K.once-upon-a-time.json"),
+                 "--kv-type", "f16", "--tolerance", "2e-2", "--format", "json")
+check(json.loads(out.stdout)["greedy_reproduced"], "greedy tokens with an F16 KV cache")
 
 # Ternary types: the F32 BitNet file quantized to I2_S and TQ1_0 (embedding in Q6_K as the reference's TQ2_0 file has
 # it) runs within 5e-2 of the TQ2_0 reference: the same ternary weights, the same activation rounding.
