@@ -6,6 +6,7 @@
 #include <sstream>
 
 #include "core/common/error.h"
+#include "core/quant/dequantize.h"
 
 namespace sy::model {
 namespace {
@@ -245,6 +246,13 @@ ModelStructure examine(const gguf::File& file, std::vector<ModelFinding>& findin
     if (!std::equal(found.begin(), found.end(), s.ne.begin(), s.ne.end())) {
       findings.push_back({"bad_shape", file.name() + ": tensor '" + s.name + "' has shape " + shape_string(found) +
                                            ", expected " + shape_string(s.ne)});
+    }
+    // A type no device can use would pass planning (as "converted on upload") and fail only when loading.
+    if (!quant::can_dequantize(s.info->type)) {
+      findings.push_back({"unsupported_type", file.name() + ": tensor '" + s.name + "' is stored as " +
+                                                  std::string(gguf::to_string(s.info->type)) +
+                                                  ", which Switchyard cannot decode; quantize the original model to "
+                                                  "a supported type (switchyard quantize --help lists them)"});
     }
   };
   for (const TensorSlot* s : {&m.token_embd, &m.output_norm, &m.output}) check(*s);

@@ -112,7 +112,7 @@ struct ModelStructure {
 
 struct ModelFinding {
   std::string code;     // missing_hyperparameter, bad_hyperparameter, missing_tensor, bad_shape,
-                        // unsupported_architecture, unsupported_feature, unexpected_tensor
+                        // unsupported_architecture, unsupported_feature, unsupported_type, unexpected_tensor
   std::string message;  // names the file, key or tensor, what was expected and what was found
 };
 

@@ -187,3 +187,31 @@ TEST_CASE("a tensor of a layer past block_count is a finding") {
   CHECK(findings[0].code == "unexpected_tensor");
   CHECK(findings[0].message.find("blk.7.attn_norm.weight") != std::string::npos);
 }
+
+TEST_CASE("a tensor type Switchyard cannot decode is a finding up front, not a failed load") {
+  // Regression: IQ2_XXS and MXFP4 tensors were called valid and planned for conversion, then load failed.
+  const auto source = gguf::File::open(test::shared_model("stories260K.gguf"));
+  test::ScratchDir dir;
+  gguf::Writer writer(source.alignment());
+  for (const auto& kv : source.metadata()) {
+    if (kv.key != "general.alignment") writer.add(kv.key, kv.value);
+  }
+  for (const auto& t : source.tensors()) {
+    if (t.name != "blk.0.ffn_down.weight") {
+      writer.add_tensor(t.name, t.type, std::span<const uint64_t>(t.ne.data(), t.n_dims), source.tensor_data(t));
+      continue;
+    }
+    // MXFP4 (type 39): 32 elements in 17 bytes; [172, 64] is not whole blocks, so give it a shape of [256, 64]
+    // and expect the shape finding too.
+    const uint64_t ne[] = {256, 64};
+    std::vector<std::byte> data(256 / 32 * 17 * 64);
+    writer.add_tensor(t.name, gguf::TensorType::MXFP4, ne, data);
+  }
+  writer.write(dir / "mxfp4.gguf");
+  const auto findings = model::check_model(gguf::File::open(dir / "mxfp4.gguf"));
+  const bool found = std::any_of(findings.begin(), findings.end(), [](const model::ModelFinding& f) {
+    return f.code == "unsupported_type" && f.message.find("blk.0.ffn_down.weight") != std::string::npos;
+  });
+  CHECK(found);
+  CHECK_THROWS_AS(model::describe_model(gguf::File::open(dir / "mxfp4.gguf")), Error);
+}
