@@ -93,7 +93,8 @@ with tempfile.TemporaryDirectory() as work:
             if i == 3:
                 f.write("{not json\n")
     results = os.path.join(work, "results.jsonl")
-    out = switchyard("run", "-m", STORIES, "--prompts", prompts, "--output", results, expect=1)
+    job = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "configs", "batch-job.json")
+    out = switchyard("run", "-m", STORIES, "--config", job, "--prompts", prompts, "--output", results, expect=1)
     check("prompts.jsonl:5:" in out.stderr, "a malformed line is reported with its number: " + out.stderr)
     lines = [json.loads(line) for line in open(results)]
     check([r["id"] for r in lines] == ids, "every valid prompt has a result, in order")
@@ -106,7 +107,8 @@ with tempfile.TemporaryDirectory() as work:
     with open(results, "w") as f:
         f.writelines(kept)
         f.write('{"id": "p5", "te')
-    out = switchyard("run", "-m", STORIES, "--prompts", prompts, "--output", results, "--resume", expect=1)
+    out = switchyard("run", "-m", STORIES, "--config", job, "--prompts", prompts, "--output", results, "--resume",
+                     expect=1)
     again = [json.loads(line) for line in open(results)]
     check([r["id"] for r in again] == ids, "resume completes the job without duplicates: " + str([r["id"] for r in again]))
     strip = lambda rs: [(r["id"], r["text"], r["tokens"], r["stop_reason"]) for r in rs]  # metrics are timings
