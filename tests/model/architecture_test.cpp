@@ -196,6 +196,8 @@ TEST_CASE("a tensor type Switchyard cannot decode is a finding up front, not a f
   for (const auto& kv : source.metadata()) {
     if (kv.key != "general.alignment") writer.add(kv.key, kv.value);
   }
+  // The writer reads tensor data when it writes: the replacement's bytes live until then.
+  std::vector<std::byte> data(256 / 32 * 17 * 64);
   for (const auto& t : source.tensors()) {
     if (t.name != "blk.0.ffn_down.weight") {
       writer.add_tensor(t.name, t.type, std::span<const uint64_t>(t.ne.data(), t.n_dims), source.tensor_data(t));
@@ -204,7 +206,6 @@ TEST_CASE("a tensor type Switchyard cannot decode is a finding up front, not a f
     // MXFP4 (type 39): 32 elements in 17 bytes; [172, 64] is not whole blocks, so give it a shape of [256, 64]
     // and expect the shape finding too.
     const uint64_t ne[] = {256, 64};
-    std::vector<std::byte> data(256 / 32 * 17 * 64);
     writer.add_tensor(t.name, gguf::TensorType::MXFP4, ne, data);
   }
   writer.write(dir / "mxfp4.gguf");

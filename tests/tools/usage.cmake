@@ -124,11 +124,12 @@ if(NOT code STREQUAL "usage" OR NOT message MATCHES "^unknown flag '--tensor'")
   message(FATAL_ERROR "a usage error with --format json is not an error object on stdout:\n${stdout}")
 endif()
 
-# NO_COLOR: log messages on a terminal are coloured unless it is set (script(1) gives the command a terminal).
+# NO_COLOR: log messages on a terminal are coloured unless it is set (script(1) gives the command a terminal; TERM
+# names a colour terminal, since the logger colours only those and the test's own environment may have none).
 find_program(SCRIPT script)
 if(SCRIPT)
   foreach(no_color "" 1)
-    execute_process(COMMAND ${SCRIPT} -qec "env NO_COLOR=${no_color} ${SWITCHYARD} devices --log-level info" /dev/null
+    execute_process(COMMAND ${SCRIPT} -qec "env TERM=xterm-256color NO_COLOR=${no_color} ${SWITCHYARD} devices --log-level info" /dev/null
                     OUTPUT_VARIABLE terminal RESULT_VARIABLE rc)
     string(ASCII 27 escape)
     string(FIND "${terminal}" "${escape}[" coloured)
