@@ -12,20 +12,9 @@ import time
 SWITCHYARD, SHARED = sys.argv[1], sys.argv[2]
 MODELS = os.path.join(SHARED, "models")
 STORIES = os.path.join(MODELS, "stories260K.gguf")
-failures = []
+from cli_harness import check, failures, runner
 
-
-def check(condition, what):
-    if not condition:
-        failures.append(what)
-        print("FAIL:", what)
-
-
-def switchyard(*args, expect=0, stdin=None):
-    result = subprocess.run([SWITCHYARD, *args], capture_output=True, text=True, input=stdin, timeout=300)
-    check(result.returncode == expect, f"switchyard {' '.join(args)}: exit {result.returncode}, expected {expect}\n"
-                                       f"stdout: {result.stdout[:2000]}\nstderr: {result.stderr[:2000]}")
-    return result
+switchyard = runner(SWITCHYARD)
 
 
 # Greedy generation reproduces the reference's prompt tokens and generated tokens exactly.

@@ -23,6 +23,8 @@ void add_crossval_command(CLI::App& app, int& exit_code);
 void add_devices_command(CLI::App& app, int& exit_code);
 // `switchyard tokenize` and `switchyard detokenize` (cmd_tokenize.cpp).
 void add_tokenize_commands(CLI::App& app, int& exit_code);
+// `switchyard bench`: prompt and generation speed in llama-bench's formats (cmd_bench.cpp).
+void add_bench_command(CLI::App& app, int& exit_code);
 
 // The model a command runs on when -m is not given: $SWITCHYARD_MODEL, else none.
 std::string default_model_path();

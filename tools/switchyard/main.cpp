@@ -32,6 +32,7 @@ int main(int argc, char** argv) {
   sy::cli::add_score_command(app, exit_code);
   sy::cli::add_crossval_command(app, exit_code);
   sy::cli::add_tokenize_commands(app, exit_code);
+  sy::cli::add_bench_command(app, exit_code);
   sy::cli::add_help_and_version_commands(app, exit_code);
 
   app.parse_complete_callback([&] {

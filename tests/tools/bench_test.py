@@ -1,0 +1,55 @@
+"""`switchyard bench` as a user runs it, on tiny sizes: the JSON reads like llama-bench's (one object per test,
+its field names and counts), md and csv carry their headers, and a bad list is a usage error naming the flag."""
+import json
+import os
+import subprocess
+import sys
+
+SWITCHYARD, SHARED = sys.argv[1], sys.argv[2]
+MODELS = os.path.join(SHARED, "models")
+from cli_harness import check, failures, runner
+
+bench = runner(SWITCHYARD, "bench")
+
+
+for name in ("stories260K.gguf", "synth-tiny-Q4_0.gguf"):
+    model = os.path.join(MODELS, name)
+    out = bench("-m", model, "-p", "8", "-n", "4", "-r", "2", "-t", "1", "--format", "json")
+    rows = json.loads(out.stdout)
+    check(isinstance(rows, list) and len(rows) == 2, f"{name}: two tests (pp8, tg4): {out.stdout[:500]}")
+    check(out.stderr == "", f"{name}: nothing on stderr when it is not a terminal: {out.stderr[:500]}")
+    expected = [(8, 0), (0, 4)]
+    for row, (n_prompt, n_gen) in zip(rows, expected):
+        for field in ("build_commit", "cpu_info", "backends", "model_filename", "model_type", "model_size",
+                      "model_n_params", "n_batch", "type_k", "test_time", "avg_ns", "stddev_ns", "stddev_ts",
+                      "samples_ns", "load_seconds", "peak_resident_bytes", "placement",
+                      "read_bandwidth_bytes_per_second"):
+            check(field in row, f"{name}: field {field}")
+        check(row["n_prompt"] == n_prompt and row["n_gen"] == n_gen, f"{name}: n_prompt/n_gen {row}")
+        check(row["n_threads"] == 1, f"{name}: n_threads")
+        check(len(row["samples_ts"]) == 2 and len(row["samples_ns"]) == 2, f"{name}: two samples")
+        check(row["avg_ts"] > 0, f"{name}: avg_ts > 0")
+        check(row["read_bandwidth_bytes_per_second"] > 1e8, f"{name}: read bandwidth measured")
+        check(row["placement"] == ["cpu"], f"{name}: placement {row['placement']}")
+        check(("bandwidth_fraction" in row) == (n_gen > 0), f"{name}: bandwidth_fraction only for tg")
+    check(rows[1].get("bandwidth_fraction", 0) > 0, f"{name}: bandwidth_fraction > 0")
+
+model = os.path.join(MODELS, "synth-tiny-Q4_0.gguf")
+md = bench("-m", model, "-p", "8", "-n", "4", "-r", "2", "-t", "1,2").stdout.splitlines()
+check(len(md) == 6, f"md: header, rule and four rows: {md}")
+check(md and md[0].split("|")[1:-1] and [c.strip() for c in md[0].split("|")[1:-1]] ==
+      ["model", "size", "params", "backend", "threads", "test", "t/s"], f"md header: {md[:1]}")
+check([line.split("|")[6].strip() for line in md[2:]] == ["pp8", "tg4", "pp8", "tg4"], f"md: test names {md}")
+check(any("±" in line and "tg4" in line for line in md), "md: tg4 row with mean ± stddev")
+check([line.split("|")[5].strip() for line in md[2:]] == ["1", "1", "2", "2"], f"md: thread counts {md}")
+csv = bench("-m", model, "-p", "8", "-n", "0", "-r", "2", "-t", "1", "--format", "csv").stdout.splitlines()
+check(len(csv) == 2 and csv[0].startswith("build_commit,") and "avg_ts" in csv[0].split(","), f"csv: {csv}")
+
+for flag, value in (("-p", "8,x"), ("-n", "-1"), ("-t", "0"), ("-p", "")):
+    out = bench("-m", model, flag, value, expect=2)
+    check(f"{flag} '" in out.stderr, f"bad {flag} names the flag: {out.stderr}")
+
+if failures:
+    print(f"{len(failures)} check(s) failed")
+    sys.exit(1)
+print("bench CLI: all checks passed")
