@@ -96,12 +96,15 @@ double stddev(const std::vector<double>& v) {
 
 // Sustained read bandwidth with `threads` threads over `bytes` (membw.c's method): each thread max-reduces its
 // share of the buffer with independent accumulators so the loop waits on memory, not on a dependency chain; the
-// best of five passes, threads started inside the timed region as membw starts them.
+// best of five passes, threads started inside the timed region as membw starts them. A buffer smaller than
+// 256 MiB is read several times per pass, so that starting the threads does not dominate the time; a small model's
+// weights stay in cache between tokens just as such a buffer does, so the fraction compares like with like.
 double measure_read_bandwidth(uint64_t bytes, uint64_t threads) {
   const uint64_t words = std::max<uint64_t>(bytes / 8, uint64_t{1} << 17) / 64 * 64;
   std::vector<uint64_t> buffer(words);
   for (uint64_t i = 0; i < words; ++i) buffer[i] = i & 1023;
   const uint64_t share = words / threads / 8 * 8;
+  const uint64_t sweeps = std::max<uint64_t>(1, (uint64_t{256} << 20) / (words * 8));
   std::vector<uint64_t> sinks(threads * 8);  // one cache line per thread
   double best = 0;
   for (int pass = 0; pass < 5; ++pass) {
@@ -111,8 +114,10 @@ double measure_read_bandwidth(uint64_t bytes, uint64_t threads) {
       workers.emplace_back([&, t] {
         const uint64_t* p = buffer.data() + t * share;
         uint64_t m[8] = {};
-        for (uint64_t i = 0; i < share; i += 8) {
-          for (int k = 0; k < 8; ++k) m[k] = std::max(m[k], p[i + k]);
+        for (uint64_t sweep = 0; sweep < sweeps; ++sweep) {
+          for (uint64_t i = 0; i < share; i += 8) {
+            for (int k = 0; k < 8; ++k) m[k] = std::max(m[k], p[i + k] + sweep);
+          }
         }
         uint64_t r = 0;
         for (const uint64_t x : m) r = std::max(r, x);
@@ -121,7 +126,7 @@ double measure_read_bandwidth(uint64_t bytes, uint64_t threads) {
     }
     for (auto& w : workers) w.join();
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    best = std::max(best, static_cast<double>(share * threads * 8) / seconds);
+    best = std::max(best, static_cast<double>(share * threads * 8 * sweeps) / seconds);
   }
   if (std::find(sinks.begin(), sinks.end(), 12345) != sinks.end()) std::fputs("", stderr);  // keeps the loads
   return best;
@@ -283,7 +288,10 @@ void print_csv(const std::vector<nlohmann::ordered_json>& rows) {
     for (const auto& [key, value] : j.items()) {
       if (value.is_array() && key != "placement") continue;  // samples: JSON only, as in llama-bench
       std::string text = value.is_string() ? value.get<std::string>() : value.dump();
-      if (key == "placement") text = backends(value.get<std::vector<std::string>>()) == "CPU" ? "cpu" : value.dump();
+      if (key == "placement") {
+        text.clear();
+        for (const auto& device : value) text += (text.empty() ? "" : ";") + device.get<std::string>();
+      }
       std::string quoted;
       for (const char c : text) quoted += c == '"' ? std::string("\"\"") : std::string(1, c);
       names += (names.empty() ? "" : ",") + key;
@@ -321,6 +329,7 @@ int run_bench(const BenchOptions& options) {
   const std::string cpu = cpu_info();
   std::vector<nlohmann::ordered_json> rows;
   ProgressBar progress("bench", tests.size() * (options.repetitions + 1));
+  progress.set_unit("runs");
   uint64_t runs_done = 0;
   std::mt19937 random(1234);  // fixed: every run and every thread count evaluates the same tokens
   for (const uint64_t threads : thread_counts) {

@@ -48,9 +48,12 @@ std::string ProgressBar::render(uint64_t done, uint64_t free_bytes, std::string_
                                 size_t width) const {
   const uint64_t transferred = done - std::min(done, free_bytes);
   const double rate = elapsed_seconds > 0 ? static_cast<double>(transferred) / elapsed_seconds : 0;
-  std::string numbers = fmt::format(" {} / {}", format_bytes(done), format_bytes(total_));
+  const auto amount = [&](uint64_t n) { return unit_.empty() ? format_bytes(n) : fmt::format("{} {}", n, unit_); };
+  std::string numbers = unit_.empty() ? fmt::format(" {} / {}", amount(done), amount(total_))
+                                      : fmt::format(" {} / {}", done, amount(total_));
   if (transferred > 0 && rate > 0) {
-    numbers += fmt::format("  {}/s", format_bytes(static_cast<uint64_t>(rate)));
+    numbers += unit_.empty() ? fmt::format("  {}/s", amount(static_cast<uint64_t>(rate)))
+                             : fmt::format("  {:.1f} {}/s", rate, unit_);
     if (done < total_) numbers += "  ETA " + format_seconds(static_cast<double>(total_ - done) / rate);
   }
   if (free_bytes > 0) numbers += fmt::format("  ({} zero-copy)", format_bytes(std::min(done, free_bytes)));

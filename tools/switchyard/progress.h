@@ -24,6 +24,8 @@ class ProgressBar {
 
   // The total may change as work is re-planned (a device refusing an allocation).
   void set_total(uint64_t total_bytes) { total_ = total_bytes; }
+  // Counts `unit` ("runs") instead of bytes: done and total then print as plain numbers.
+  void set_unit(std::string unit) { unit_ = std::move(unit); }
   // Ends the line if anything was drawn, so that what follows starts on its own line.
   void finish();
 
@@ -39,6 +41,7 @@ class ProgressBar {
   using Clock = std::chrono::steady_clock;
   std::string label_;
   uint64_t total_;
+  std::string unit_;  // empty: bytes
   bool enabled_;
   bool drawn_ = false;
   Clock::time_point start_ = Clock::now();
