@@ -263,7 +263,7 @@ Session::Session(const model::ModelStructure& model, loader::LoadedModel& weight
   if (!kv_type)
     throw Error(ErrorCode::invalid_argument, "runtime.kv_type '" + config.runtime.kv_type + "' is not f32 or f16");
   s.kv_type = model::kv_type_id(*kv_type);
-  s.lazy = weights.report().mode == "lazy";
+  s.lazy = config.loading.mode == "lazy";  // the weights were loaded with this configuration
 
   for (const auto& name : s.schedule.devices) {
     const plugin::Device* device = inventory.find_device(name);
