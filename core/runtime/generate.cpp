@@ -6,6 +6,19 @@
 
 namespace sy::runtime {
 
+GenerationParams generation_params(const config::RunConfig& config) {
+  GenerationParams p;
+  p.sampling.temperature = config.sampling.temperature;
+  p.sampling.top_k = config.sampling.top_k;
+  p.sampling.top_p = config.sampling.top_p;
+  p.sampling.min_p = config.sampling.min_p;
+  p.sampling.repeat_penalty = config.sampling.repeat_penalty;
+  p.sampling.repeat_last_n = config.sampling.repeat_last_n;
+  p.sampling.seed = config.runtime.seed;
+  p.max_tokens = config.sampling.max_tokens;
+  return p;
+}
+
 std::string_view to_string(StopReason reason) {
   switch (reason) {
     case StopReason::end_of_generation: return "eos";

@@ -9,6 +9,7 @@
 #include <string_view>
 #include <vector>
 
+#include "core/config/run_config.h"
 #include "core/runtime/sampler.h"
 #include "core/runtime/session.h"
 
@@ -19,6 +20,9 @@ struct GenerationParams {
   uint64_t max_tokens = 128;  // tokens to generate at most
   bool ignore_eos = false;    // keep going past end-of-generation tokens
 };
+
+// The configuration's sampling.* values, runtime.seed and sampling.max_tokens as generation parameters.
+GenerationParams generation_params(const config::RunConfig& config);
 
 enum class StopReason { end_of_generation, max_tokens, context_full, cancelled };
 std::string_view to_string(StopReason reason);  // "eos", "length", "context", "cancelled"

@@ -44,15 +44,7 @@ struct RunCommandOptions {
 };
 
 runtime::GenerationParams generation_params(const config::RunConfig& config, bool ignore_eos) {
-  runtime::GenerationParams p;
-  p.sampling.temperature = config.sampling.temperature;
-  p.sampling.top_k = config.sampling.top_k;
-  p.sampling.top_p = config.sampling.top_p;
-  p.sampling.min_p = config.sampling.min_p;
-  p.sampling.repeat_penalty = config.sampling.repeat_penalty;
-  p.sampling.repeat_last_n = config.sampling.repeat_last_n;
-  p.sampling.seed = config.runtime.seed;
-  p.max_tokens = config.sampling.max_tokens;
+  runtime::GenerationParams p = runtime::generation_params(config);
   p.ignore_eos = ignore_eos;
   return p;
 }
