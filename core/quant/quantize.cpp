@@ -322,6 +322,17 @@ void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n) {
   }
 }
 
+void quantize_row_q8_0_activations(const float* x, BlockQ8_0* y, int64_t n) {
+  require_whole_blocks(n, kBlockElements, "q8_0");
+  for (int64_t i = 0; i < n / kBlockElements; ++i, x += kBlockElements) {
+    float amax = 0.0f;
+    for (int j = 0; j < kBlockElements; ++j) amax = std::max(amax, std::fabs(x[j]));
+    y[i].d = fp32_to_fp16(amax / 127.f);
+    const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+    for (int j = 0; j < kBlockElements; ++j) y[i].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
+  }
+}
+
 void quantize_row_q8_1(const float* x, BlockQ8_1* y, int64_t n) {
   require_whole_blocks(n, kBlockElements, "q8_1");
   for (int64_t i = 0; i < n / kBlockElements; ++i, x += kBlockElements) {

@@ -18,7 +18,12 @@ void quantize_row_q4_0(const float* x, BlockQ4_0* y, int64_t n);
 void quantize_row_q4_1(const float* x, BlockQ4_1* y, int64_t n);
 void quantize_row_q5_0(const float* x, BlockQ5_0* y, int64_t n);
 void quantize_row_q5_1(const float* x, BlockQ5_1* y, int64_t n);
-void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n);  // weights, and activations for Q4_0/Q5_0/Q8_0
+void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n);  // weights (llama-quantize's Q8_0)
+// Activations for Q4_0/Q5_0/Q8_0 weights, as the reference's x86 build rounds them: the multiplier is 127 / max|x|
+// (not 1 / (max|x| / 127)) and ties go to even. One ulp of multiplier or one tie changes a code, and one changed
+// code moves a small model's logits by 1e-2 (integer_dot.h); the weight quantizer above keeps the reference's
+// portable formula, which llama-quantize writes.
+void quantize_row_q8_0_activations(const float* x, BlockQ8_0* y, int64_t n);
 void quantize_row_q8_1(const float* x, BlockQ8_1* y, int64_t n);  // activations for Q4_1/Q5_1
 void quantize_row_q4_k(const float* x, BlockQ4_K* y, int64_t n);
 void quantize_row_q5_k(const float* x, BlockQ5_K* y, int64_t n);

@@ -87,23 +87,37 @@ CrossvalResult crossval(Session& session, const ReferenceRun& reference, double 
   std::vector<int32_t> tokens = reference.prompt_tokens;
   tokens.insert(tokens.end(), reference.generated_tokens.begin(), reference.generated_tokens.end());
   session.reset();
-  const std::span<const float> logits = session.evaluate(tokens, true);
+  // As the reference ran: the prompt as one batch, then each generated token on its own.
+  std::vector<float> logits(tokens.size() * reference.n_vocab);
+  {
+    const auto prompt = session.evaluate(reference.prompt_tokens, true);
+    std::copy(prompt.begin(), prompt.end(), logits.begin());
+    size_t at = prompt.size();
+    for (const int32_t token : reference.generated_tokens) {
+      const auto step = session.evaluate(std::span<const int32_t>(&token, 1), true);
+      std::copy(step.begin(), step.end(), logits.begin() + static_cast<std::ptrdiff_t>(at));
+      at += step.size();
+    }
+  }
   CrossvalResult result;
   result.tolerance = tolerance;
   result.margin = margin;
   result.positions = tokens.size();
   const size_t n_vocab = reference.n_vocab;
   for (size_t p = 0; p < tokens.size(); ++p) {
-    const auto ours = logits.subspan(p * n_vocab, n_vocab);
+    const auto ours = std::span<const float>(logits).subspan(p * n_vocab, n_vocab);
     const auto theirs = std::span<const float>(reference.logits).subspan(p * n_vocab, n_vocab);
+    double position_error = 0;
     for (size_t i = 0; i < n_vocab; ++i) {
       const double error = std::fabs(static_cast<double>(ours[i]) - theirs[i]);
+      if (!(error <= position_error)) position_error = std::isnan(error) ? INFINITY : error;
       if (!(error <= result.max_abs_error)) {  // NaN counts as the largest error
         result.max_abs_error = std::isnan(error) ? INFINITY : error;
         result.max_abs_position = p;
       }
       result.max_rel_error = std::max(result.max_rel_error, error / std::max(1.0, std::fabs(static_cast<double>(theirs[i]))));
     }
+    result.position_errors.push_back(position_error);
     int32_t reference_best = 0;
     const double reference_margin = top2_margin(theirs, reference_best);
     int32_t our_best = 0;

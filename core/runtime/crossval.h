@@ -36,6 +36,7 @@ struct CrossvalResult {
   double max_abs_error = 0;
   uint64_t max_abs_position = 0;
   double max_rel_error = 0;  // |ours - ref| / max(|ref|, 1), the largest over all logits
+  std::vector<double> position_errors;  // the largest absolute error at each position
   std::vector<ArgmaxDifference> argmax_differences;
   bool greedy_reproduced = true;  // argmax at every position equals the next reference token
   double tolerance = 0;

@@ -19,6 +19,7 @@
 #include "core/gguf/tensor_type.h"
 #include "core/quant/blocks.h"
 #include "core/quant/dequantize.h"
+#include "core/quant/integer_dot.h"
 #include "core/quant/quantize.h"
 #include "plugins/cpu_avx/simd_kernels.h"
 
@@ -46,34 +47,40 @@ namespace {
 
 using gguf::TensorType;
 
-// ---- Scalar level: decode both blocks with core/quant, multiply in double (the reference's math) -----------------
+// ---- Scalar level: core/quant/integer_dot.h, the reference's arithmetic that every level reproduces --------------
 
-template <class WeightBlock, void (*decode_weight)(const WeightBlock*, float*), class ActivationBlock,
-          void (*decode_activation)(const ActivationBlock*, float*), int kElements>
+template <class WeightBlock, class ActivationBlock, float (*row_dot)(const WeightBlock*, const ActivationBlock*, int64_t),
+          int kElements>
 float dot_scalar(const void* w_row, const void* a_row, int64_t n) {
-  const auto* w = static_cast<const WeightBlock*>(w_row);
-  const auto* a = static_cast<const ActivationBlock*>(a_row);
-  float weights[kElements], activations[kElements];
-  double sum = 0;
-  for (int64_t b = 0; b < n / kElements; ++b) {
-    decode_weight(&w[b], weights);
-    decode_activation(&a[b], activations);
-    for (int i = 0; i < kElements; ++i) sum += static_cast<double>(weights[i]) * activations[i];
-  }
-  return static_cast<float>(sum);
+  return row_dot(static_cast<const WeightBlock*>(w_row), static_cast<const ActivationBlock*>(a_row), n / kElements);
 }
 
 constexpr int kQK = quant::kBlockElements, kQKK = quant::kSuperBlockElements;
-constexpr simd::QuantDot dot_q4_0_scalar =
-    dot_scalar<quant::BlockQ4_0, quant::dequantize_block_q4_0, quant::BlockQ8_0, quant::dequantize_block_q8_0, kQK>;
-constexpr simd::QuantDot dot_q8_0_scalar =
-    dot_scalar<quant::BlockQ8_0, quant::dequantize_block_q8_0, quant::BlockQ8_0, quant::dequantize_block_q8_0, kQK>;
-constexpr simd::QuantDot dot_q4_k_scalar =
-    dot_scalar<quant::BlockQ4_K, quant::dequantize_block_q4_k, quant::BlockQ8_K, quant::dequantize_block_q8_k, kQKK>;
-constexpr simd::QuantDot dot_q6_k_scalar =
-    dot_scalar<quant::BlockQ6_K, quant::dequantize_block_q6_k, quant::BlockQ8_K, quant::dequantize_block_q8_k, kQKK>;
-constexpr simd::QuantDot dot_tq2_0_scalar =
-    dot_scalar<quant::BlockTQ2_0, quant::dequantize_block_tq2_0, quant::BlockQ8_K, quant::dequantize_block_q8_k, kQKK>;
+template <class WeightBlock, float (*row_dot)(const WeightBlock*, const quant::BlockQ8_0*, int64_t)>
+float dot_q8_0_scalar(const void* w_row, const void* a_row, int64_t n) {
+  return row_dot(static_cast<const WeightBlock*>(w_row), static_cast<const quant::BlockQ8_0*>(a_row), n / kQK);
+}
+constexpr simd::QuantDot dot_q4_0_lanes_scalar = dot_q8_0_scalar<quant::BlockQ4_0, quant::row_dot_q4_0_q8_0>;
+constexpr simd::QuantDot dot_q4_0_blocks_scalar = dot_q8_0_scalar<quant::BlockQ4_0, quant::row_dot_blocks_q4_0_q8_0>;
+constexpr simd::QuantDot dot_q8_0_lanes_scalar = dot_q8_0_scalar<quant::BlockQ8_0, quant::row_dot_q8_0_q8_0>;
+constexpr simd::QuantDot dot_q8_0_blocks_scalar = dot_q8_0_scalar<quant::BlockQ8_0, quant::row_dot_blocks_q8_0_q8_0>;
+constexpr simd::QuantDot dot_q4_k_scalar = dot_scalar<quant::BlockQ4_K, quant::BlockQ8_K, quant::row_dot_q4_k_q8_k, kQKK>;
+constexpr simd::QuantDot dot_q6_k_scalar = dot_scalar<quant::BlockQ6_K, quant::BlockQ8_K, quant::row_dot_q6_k_q8_k, kQKK>;
+
+// TQ2_0 keeps the lane order of the reference's AVX2 dot product (it has no AMX kernel there): decode both blocks
+// and multiply in double, which the SIMD levels' lane sums match to the last bit or two.
+float dot_tq2_0_scalar(const void* w_row, const void* a_row, int64_t n) {
+  const auto* w = static_cast<const quant::BlockTQ2_0*>(w_row);
+  const auto* a = static_cast<const quant::BlockQ8_K*>(a_row);
+  float weights[kQKK], activations[kQKK];
+  double sum = 0;
+  for (int64_t b = 0; b < n / kQKK; ++b) {
+    quant::dequantize_block_tq2_0(&w[b], weights);
+    quant::dequantize_block_q8_k(&a[b], activations);
+    for (int i = 0; i < kQKK; ++i) sum += static_cast<double>(weights[i]) * activations[i];
+  }
+  return static_cast<float>(sum);
+}
 
 // F16 weights keep float activations: converting x to fp16 would only lose precision, and F16C is as fast.
 float dot_f16_scalar(const void* w_row, const void* x_row, int64_t n) {
@@ -150,16 +157,15 @@ void tile_of_dots(const simd::QuantTileArgs& args, int rows, int tokens) {
       args.out[t * args.out_stride + r] = dot(args.w + r * args.w_stride, args.a + t * args.a_stride, args.n);
 }
 
-// q8_0_groups: Q8_0 blocks rearranged into simd::Q8_0Group, which the SIMD Q4_0 kernels read.
-enum class Activation { f32, q8_0, q8_0_groups, q8_k };
+enum class Activation { f32, q8_0, q8_k };
 
 constexpr int kSets = 4;
 
 struct NativeType {
   TensorType type;
-  Activation activation;         // of the scalar set
-  Activation simd_activation;    // of the other sets
-  simd::QuantTile tile[kSets];   // indexed by KernelSet
+  Activation activation;
+  simd::QuantTile decode[kSets];  // one token, indexed by KernelSet
+  simd::QuantTile prompt[kSets];  // several tokens
   // Weight rows per tile (1..simd::kTileRows) when several tokens meet them, per set. One token takes one row at a
   // time whatever the set: a chunk's rows are one contiguous stream from DRAM, and interleaving two or four of them
   // per call read 44-57% of the paired bandwidth where one at a time read 75-90% (bench/README.md, Q4_0 section).
@@ -167,50 +173,57 @@ struct NativeType {
 };
 
 const NativeType kNativeTypes[] = {
-    // Q4_0 has its own AVX-512 kernels (four blocks per vector, nibbles picked by word permutes, weights read as
-    // 32-byte loads, software prefetch): in four alternating runs from DRAM on one thread of an AVX-512 VNNI
-    // machine they read 85-92% (avx512) and 86-92% (avx512_vnni) of the paired read bandwidth, where the AVX2
-    // kernel read 78-89% (bench/README.md, Q4_0 section).
-    // Tiles of two rows at the AVX-512 levels, one at AVX2: 64 tokens on one thread (bench_matmul), two rows read
-    // 193-217 / 232-245 GFLOP/s (avx512 / avx512_vnni) against 191-196 / 225-230 for one, but at AVX2, whose 16
-    // registers then spill, 147-156 against 158-167.
-    {TensorType::Q4_0, Activation::q8_0, Activation::q8_0_groups,
-     {tile_of_dots<dot_q4_0_scalar>, simd::tile_q4_0_q8_0_avx2, simd::tile_q4_0_q8_0_avx512,
-      simd::tile_q4_0_q8_0_avx512_vnni},
-     {1, 1, 2, 2}},
-    // Tiles of two rows at every SIMD level: 64 tokens on one thread, 77-84 / 104-112 / 115-123 GFLOP/s (avx2 /
-    // avx512 / avx512_vnni) against 76 / 86-88 / 91-92 for one row.
-    {TensorType::Q8_0, Activation::q8_0, Activation::q8_0,
-     {tile_of_dots<dot_q8_0_scalar>, simd::tile_q8_0_q8_0_avx2, simd::tile_q8_0_q8_0_avx512,
-      simd::tile_q8_0_q8_0_avx512_vnni},
+    // Q4_0, Q8_0, Q4_K and Q6_K round as the reference does (core/quant/integer_dot.h): every level computes the
+    // same exact integer sums and fuses them in the same order, so the levels give the same bits, and the AVX-512
+    // levels run the AVX2 kernels (256-bit lanes are the reference's order). Tiles of two rows for prompts.
+    {TensorType::Q4_0, Activation::q8_0,
+     {tile_of_dots<dot_q4_0_lanes_scalar>, simd::tile_q4_0_lanes_avx2, simd::tile_q4_0_lanes_avx2,
+      simd::tile_q4_0_lanes_avx2},
+     {tile_of_dots<dot_q4_0_blocks_scalar>, simd::tile_q4_0_blocks_avx2, simd::tile_q4_0_blocks_avx2,
+      simd::tile_q4_0_blocks_avx2},
      {1, 2, 2, 2}},
-    // Q4_K and Q6_K have tiles at the AVX-512 levels, one row per tile: 64 tokens on one thread (bench_matmul,
-    // avx512_vnni), two rows read 22% (Q4_K) and 10% (Q6_K) fewer GFLOP/s than one, the unpacked codes and scales
-    // of two rows spilling. At AVX2 they stay dot products.
-    {TensorType::Q4_K, Activation::q8_k, Activation::q8_k,
-     {tile_of_dots<dot_q4_k_scalar>, tile_of_dots<simd::dot_q4_k_q8_k_avx2>, simd::tile_q4_k_q8_k_avx512,
-      simd::tile_q4_k_q8_k_avx512_vnni},
+    {TensorType::Q8_0, Activation::q8_0,
+     {tile_of_dots<dot_q8_0_lanes_scalar>, simd::tile_q8_0_lanes_avx2, simd::tile_q8_0_lanes_avx2,
+      simd::tile_q8_0_lanes_avx2},
+     {tile_of_dots<dot_q8_0_blocks_scalar>, simd::tile_q8_0_blocks_avx2, simd::tile_q8_0_blocks_avx2,
+      simd::tile_q8_0_blocks_avx2},
+     {1, 2, 2, 2}},
+    {TensorType::Q4_K, Activation::q8_k,
+     {tile_of_dots<dot_q4_k_scalar>, tile_of_dots<simd::dot_q4_k_q8_k_avx2>, tile_of_dots<simd::dot_q4_k_q8_k_avx2>,
+      tile_of_dots<simd::dot_q4_k_q8_k_avx2>},
+     {tile_of_dots<dot_q4_k_scalar>, tile_of_dots<simd::dot_q4_k_q8_k_avx2>, tile_of_dots<simd::dot_q4_k_q8_k_avx2>,
+      tile_of_dots<simd::dot_q4_k_q8_k_avx2>},
      {1, 1, 1, 1}},
-    {TensorType::Q6_K, Activation::q8_k, Activation::q8_k,
-     {tile_of_dots<dot_q6_k_scalar>, tile_of_dots<simd::dot_q6_k_q8_k_avx2>, simd::tile_q6_k_q8_k_avx512,
-      simd::tile_q6_k_q8_k_avx512_vnni},
+    {TensorType::Q6_K, Activation::q8_k,
+     {tile_of_dots<dot_q6_k_scalar>, tile_of_dots<simd::dot_q6_k_q8_k_avx2>, tile_of_dots<simd::dot_q6_k_q8_k_avx2>,
+      tile_of_dots<simd::dot_q6_k_q8_k_avx2>},
+     {tile_of_dots<dot_q6_k_scalar>, tile_of_dots<simd::dot_q6_k_q8_k_avx2>, tile_of_dots<simd::dot_q6_k_q8_k_avx2>,
+      tile_of_dots<simd::dot_q6_k_q8_k_avx2>},
      {1, 1, 1, 1}},
-    {TensorType::TQ2_0, Activation::q8_k, Activation::q8_k,
+    {TensorType::TQ2_0, Activation::q8_k,
+     {tile_of_dots<dot_tq2_0_scalar>, tile_of_dots<simd::dot_tq2_0_q8_k_avx2>,
+      tile_of_dots<simd::dot_tq2_0_q8_k_avx512>, tile_of_dots<simd::dot_tq2_0_q8_k_avx512_vnni>},
      {tile_of_dots<dot_tq2_0_scalar>, tile_of_dots<simd::dot_tq2_0_q8_k_avx2>,
       tile_of_dots<simd::dot_tq2_0_q8_k_avx512>, tile_of_dots<simd::dot_tq2_0_q8_k_avx512_vnni>},
      {1, 1, 1, 1}},
     // Ternary types: tiles that do the reference's arithmetic at every level (simd_kernels.h, "Ternary tiles"), so
     // every level gives the same bits. I2_S rows may end in half a Q8_K block: its activations are padded
     // (quantize_activations).
-    {TensorType::I2_S, Activation::q8_k, Activation::q8_k,
+    {TensorType::I2_S, Activation::q8_k,
+     {ternary_tile_scalar<decode_i2_s_unit, TensorType::I2_S>, simd::tile_i2_s_q8_k_avx2, simd::tile_i2_s_q8_k_avx512,
+      simd::tile_i2_s_q8_k_avx512_vnni},
      {ternary_tile_scalar<decode_i2_s_unit, TensorType::I2_S>, simd::tile_i2_s_q8_k_avx2, simd::tile_i2_s_q8_k_avx512,
       simd::tile_i2_s_q8_k_avx512_vnni},
      {1, 1, 1, 1}},
-    {TensorType::TQ1_0, Activation::q8_k, Activation::q8_k,
+    {TensorType::TQ1_0, Activation::q8_k,
+     {ternary_tile_scalar<decode_tq1_0_unit, TensorType::TQ1_0>, simd::tile_tq1_0_q8_k_avx2,
+      simd::tile_tq1_0_q8_k_avx512, simd::tile_tq1_0_q8_k_avx512_vnni},
      {ternary_tile_scalar<decode_tq1_0_unit, TensorType::TQ1_0>, simd::tile_tq1_0_q8_k_avx2,
       simd::tile_tq1_0_q8_k_avx512, simd::tile_tq1_0_q8_k_avx512_vnni},
      {1, 1, 1, 1}},
-    {TensorType::F16, Activation::f32, Activation::f32,
+    {TensorType::F16, Activation::f32,
+     {tile_of_dots<dot_f16_scalar>, tile_of_dots<dot_f16_avx2>, tile_of_dots<dot_f16_avx512>,
+      tile_of_dots<dot_f16_avx512>},
      {tile_of_dots<dot_f16_scalar>, tile_of_dots<dot_f16_avx2>, tile_of_dots<dot_f16_avx512>,
       tile_of_dots<dot_f16_avx512>},
      {1, 1, 1, 1}},
@@ -225,35 +238,10 @@ const NativeType& native_type(uint32_t type) {
 // Activations in their quantized format: one row of blocks per token.
 struct QuantizedActivations {
   std::vector<quant::BlockQ8_0> q8_0;
-  std::vector<simd::Q8_0Group> q8_0_groups;
   std::vector<quant::BlockQ8_K> q8_k;
   const uint8_t* data = nullptr;
   int64_t row_bytes = 0;
 };
-
-// One token's Q8_0 blocks (a whole number of groups' worth of output) as simd::Q8_0Group: done once per token, it
-// spares every weight row the shuffles, the activation sums and the scale conversions.
-void quantize_row_q8_0_groups(const float* x, simd::Q8_0Group* out, int64_t n) {
-  const int64_t blocks = n / quant::kBlockElements;
-  thread_local std::vector<quant::BlockQ8_0> q8_0;  // grows to the widest row once, then is reused
-  q8_0.resize(static_cast<size_t>(blocks));
-  quant::quantize_row_q8_0(x, q8_0.data(), n);
-  const int64_t groups = (blocks + simd::kQ8_0GroupBlocks - 1) / simd::kQ8_0GroupBlocks;
-  std::fill(out, out + groups, simd::Q8_0Group{});
-  constexpr int kHalf = quant::kBlockElements / 2;
-  for (int64_t b = 0; b < blocks; ++b) {
-    simd::Q8_0Group& group = out[b / simd::kQ8_0GroupBlocks];
-    const int k = static_cast<int>(b % simd::kQ8_0GroupBlocks);
-    const quant::BlockQ8_0& block = q8_0[static_cast<size_t>(b)];
-    const int slot = simd::kQ8_0GroupSlot[k];
-    std::copy(block.qs, block.qs + kHalf, group.low + kHalf * slot);
-    std::copy(block.qs + kHalf, block.qs + 2 * kHalf, group.high + kHalf * slot);
-    int32_t sum = 0;
-    for (const int8_t q : block.qs) sum += q;
-    group.bias[k] = 8 * sum;
-    group.scale[k] = quant::fp16_to_fp32(block.d);
-  }
-}
 
 // Q8_K rows of n rounded up to whole blocks: an I2_S row may end in half a block, whose other half quantizes zeros.
 void quantize_row_q8_k_padded(const float* x, quant::BlockQ8_K* y, int64_t n) {
@@ -268,7 +256,7 @@ void quantize_row_q8_k_padded(const float* x, quant::BlockQ8_K* y, int64_t n) {
 void quantize_activations(Activation format, const float* x, int64_t n_in, int64_t n_tokens,
                           QuantizedActivations& out) {
   const auto per_token = [&](auto& blocks, int64_t block_elements, auto quantize_row) {
-    const int64_t row_blocks = (n_in + block_elements - 1) / block_elements;  // Q8_0 groups: last one partial
+    const int64_t row_blocks = (n_in + block_elements - 1) / block_elements;
     blocks.resize(static_cast<size_t>(row_blocks * n_tokens));
     auto* first = blocks.data();
     tbb::parallel_for(int64_t{0}, n_tokens, [&](int64_t t) { quantize_row(x + t * n_in, first + t * row_blocks, n_in); });
@@ -276,10 +264,7 @@ void quantize_activations(Activation format, const float* x, int64_t n_in, int64
     out.row_bytes = row_blocks * static_cast<int64_t>(sizeof(blocks[0]));
   };
   switch (format) {
-    case Activation::q8_0: per_token(out.q8_0, quant::kBlockElements, quant::quantize_row_q8_0); return;
-    case Activation::q8_0_groups:
-      per_token(out.q8_0_groups, quant::kBlockElements * simd::kQ8_0GroupBlocks, quantize_row_q8_0_groups);
-      return;
+    case Activation::q8_0: per_token(out.q8_0, quant::kBlockElements, quant::quantize_row_q8_0_activations); return;
     case Activation::q8_k: per_token(out.q8_k, quant::kSuperBlockElements, quantize_row_q8_k_padded); return;
     case Activation::f32:
       out.data = reinterpret_cast<const uint8_t*>(x);
@@ -329,7 +314,7 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
   const NativeType& native = native_type(type);
   static_assert(static_cast<int>(KernelSet::avx512_vnni) == kSets - 1);
   const int set_index = static_cast<int>(set);
-  const simd::QuantTile tile = native.tile[set_index];
+  const simd::QuantTile tile = n_tokens == 1 ? native.decode[set_index] : native.prompt[set_index];
   const auto weight_row_bytes =
       static_cast<int64_t>(*gguf::row_storage_bytes(native.type, static_cast<uint64_t>(n_in)));
   // I2_S's one scale follows the tensor's rows (plugin.h, SY_OP_MATMUL).
@@ -340,8 +325,7 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
   // reference (a lambda naming a thread_local directly would see its own thread's, empty one).
   thread_local QuantizedActivations reused;
   QuantizedActivations& activations = reused;
-  quantize_activations(set == KernelSet::scalar ? native.activation : native.simd_activation, x, n_in, n_tokens,
-                       activations);
+  quantize_activations(native.activation, x, n_in, n_tokens, activations);
 
   // Chunks of output rows, several per thread so that uneven chunks balance; every row of a chunk meets every token
   // while the chunk is in L2, a tile of tokens at a time, whose activation rows stay in L1/L2 too.

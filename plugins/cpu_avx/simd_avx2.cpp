@@ -4,7 +4,8 @@
 
 #include <cstdint>
 
-#include "core/quant/k_scales.h"  // static: compiled here with this unit's flags
+#include "core/quant/k_scales.h"     // static: compiled here with this unit's flags
+#include "core/quant/scaled_sums.h"  // static too
 #include "plugins/cpu_avx/simd_kernels.h"
 #include "plugins/cpu_avx/ternary_tile.h"  // internal linkage: compiled here with this unit's flags
 
@@ -91,165 +92,102 @@ void run_tile(const QuantTileArgs& args, int rows, int tokens) {
   Tile<R, T>::run(args);
 }
 
-// Non-temporal software prefetch 256 bytes (three lines) ahead in a weight row: one thread then reads the weight
-// from DRAM a few percent faster (bench/README.md, Q4_0 section). Only a tile of one token: a tile of several is
-// followed by the next tokens' tiles over the same rows, which must find them in cache.
-template <int T>
-[[gnu::always_inline]] inline void prefetch_weights(const uint8_t* group) {
-  if constexpr (T == 1) {
-    const auto* ahead = reinterpret_cast<const char*>(group + 256);
-    _mm_prefetch(ahead, _MM_HINT_NTA);
-    _mm_prefetch(ahead + 64, _MM_HINT_NTA);
-    _mm_prefetch(ahead + 128, _MM_HINT_NTA);
-  }
+// ---- Q4_0 and Q8_0 against Q8_0 activations: core/quant/integer_dot.h's arithmetic -------------------------------
+// Each block pair's products as eight exact int32 lanes (lane l: elements 4l..4l+3). Decode (LaneTile) keeps the
+// lanes and fuses each block's scale into them; prompts (BlockTile) add a block's lanes first and fuse the block's
+// sum: what the reference does for one token and for several.
+
+// The 32 signed values of one weight block in element order.
+[[gnu::always_inline]] inline __m256i q4_0_values(const uint8_t* w) {
+  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ4_0Quants));
+  const __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
+  return _mm256_sub_epi8(codes, _mm256_set1_epi8(8));
+}
+[[gnu::always_inline]] inline __m256i q8_0_values(const uint8_t* w) { return load256(w + kQ8_0Quants); }
+
+// Signed w times signed x: |w| (at most 128, read unsigned) against x with w's signs.
+[[gnu::always_inline]] inline __m256i lane_products(__m256i w, __m256i x) {
+  return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
 }
 
-// One group of eight Q4_0 blocks of one weight row, unpacked: pair p holds the codes of blocks p (low 128 bits) and
-// p + 4 (high), as activation slots 2p and 2p + 1 lie, low and high nibbles apart; and the eight scales in block
-// order.
-struct Q4_0Codes {
-  __m256i low[4], high[4];
-  __m256 scales;
-};
-
-// w: eight Q4_0 blocks, kQ4_0Bytes apart, all 144 bytes readable.
-[[gnu::always_inline]] inline Q4_0Codes q4_0_codes(const uint8_t* w) {
-  constexpr int kB = kQ4_0Bytes, kQ = kQ4_0Quants;
-  const auto nibbles_at = [](const uint8_t* p) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p)); };
-  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
-  Q4_0Codes codes;
-  for (int p = 0; p < 4; ++p) {
-    const __m256i packed = _mm256_set_m128i(nibbles_at(w + (p + 4) * kB + kQ), nibbles_at(w + p * kB + kQ));
-    codes.low[p] = _mm256_and_si256(packed, low_nibbles);
-    codes.high[p] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
-  }
-  // The eight fp16 scales without scalar loads: block k's sits at byte 18k = 16k + 2k, so word k of the 16 bytes
-  // at 16k, and the group's first 128 bytes as four 32-byte loads hold all eight. Dword blends pick s0 s2 s4 s6
-  // (low words) | s1 s3 s5 s7 (high words), one word blend puts them in order, one instruction converts.
-  static_assert(kB == 18 && kQ == 2, "the scale gather below assumes the GGUF Q4_0 layout");
-  const auto row_at = [w](int j) { return load256(w + 32 * j); };
-  const __m256i picked = _mm256_blend_epi32(_mm256_blend_epi32(row_at(0), row_at(1), 0x22),
-                                            _mm256_blend_epi32(row_at(2), row_at(3), 0x88), 0xcc);
-  const __m128i halves = _mm_blend_epi16(_mm256_castsi256_si128(picked), _mm256_extracti128_si256(picked, 1), 0xaa);
-  codes.scales = _mm256_cvtph_ps(halves);
-  return codes;
-}
-
-// acc + one unpacked group against one token's activation group.
-[[gnu::always_inline]] inline __m256 q4_0_accumulate(__m256 acc, const Q4_0Codes& codes, const Q8_0Group* a) {
-  // Pair p: sixteen int16 sums of four byte products each, at most 4 * 15 * 127 = 7620.
-  const auto pair = [&](int p) {
-    const auto x_at = [](const int8_t* q) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(q)); };
-    return _mm256_add_epi16(_mm256_maddubs_epi16(codes.low[p], x_at(a->low + 32 * p)),
-                            _mm256_maddubs_epi16(codes.high[p], x_at(a->high + 32 * p)));
-  };
-  // Each block's sixteen int16 sums folded into one int32 lane, block k in lane k, by in-lane shuffles and adds
-  // (three vphaddw cost more): one subtract, convert and FMA per group then, where per pair of blocks they were the
-  // bulk of the work. Two int16 sums added: at most 2 * 7620, no overflow.
-  const auto fold = [](__m256i first, __m256i second) {  // blocks p, p + 1 -> lanes p p p+1 p+1 | p+4 p+4 p+5 p+5
-    const __m256i sum16 = _mm256_add_epi16(_mm256_unpacklo_epi64(first, second), _mm256_unpackhi_epi64(first, second));
-    return _mm256_castsi256_ps(_mm256_madd_epi16(sum16, _mm256_set1_epi16(1)));
-  };
-  const __m256 low = fold(pair(0), pair(1)), high = fold(pair(2), pair(3));
-  const __m256i sums = _mm256_add_epi32(_mm256_castps_si256(_mm256_shuffle_ps(low, high, 0x88)),
-                                        _mm256_castps_si256(_mm256_shuffle_ps(low, high, 0xdd)));
-  // Codes are the value plus 8: sum(code * x) - 8 * sum(x), exactly.
-  const __m256i exact = _mm256_sub_epi32(sums, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a->bias)));
-  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(exact), _mm256_mul_ps(codes.scales, _mm256_loadu_ps(a->scale)), acc);
-}
-
-// R Q4_0 rows against T tokens' Q8_0Group rows.
-template <int R, int T>
-struct Q4_0Tile {
-  static void run(const QuantTileArgs& args) {
-    constexpr int64_t kGroupBytes = int64_t{kQ8_0GroupBlocks} * kQ4_0Bytes;
-    const auto activations = [&](int t) { return reinterpret_cast<const Q8_0Group*>(args.a + t * args.a_stride); };
-    __m256 acc[R][T];
-    for (auto& row : acc)
-      for (auto& sum : row) sum = _mm256_setzero_ps();
-    const int64_t groups = args.n / (32 * kQ8_0GroupBlocks);
-    for (int64_t g = 0; g < groups; ++g) {
-      Q4_0Codes codes[R];
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* group = args.w + r * args.w_stride + g * kGroupBytes;
-        prefetch_weights<T>(group);
-        codes[r] = q4_0_codes(group);
-      }
-      for (int t = 0; t < T; ++t)
-        for (int r = 0; r < R; ++r) acc[r][t] = q4_0_accumulate(acc[r][t], codes[r], activations(t) + g);
-    }
-    // 1..7 blocks left: copied into a zeroed group (zero codes and scale: the missing activation blocks are zero
-    // too), so that nothing past the row is read.
-    if (const int64_t rest = args.n / 32 % kQ8_0GroupBlocks; rest > 0) {
-      for (int r = 0; r < R; ++r) {
-        uint8_t tail[kGroupBytes] = {};
-        const uint8_t* last = args.w + r * args.w_stride + groups * kGroupBytes;
-        __builtin_memcpy(tail, last, static_cast<size_t>(rest * kQ4_0Bytes));
-        const Q4_0Codes codes = q4_0_codes(tail);
-        for (int t = 0; t < T; ++t) acc[r][t] = q4_0_accumulate(acc[r][t], codes, activations(t) + groups);
-      }
-    }
-    for (int t = 0; t < T; ++t)
-      for (int r = 0; r < R; ++r) args.out[t * args.out_stride + r] = horizontal_sum(acc[r][t]);
-  }
-};
-
-// One Q8_0 weight block, unpacked for the signed-times-signed product: |w| is the unsigned operand, and w's signs
-// move onto x.
-struct Q8_0Codes {
-  __m256i weights, magnitude;
-  float scale;
-};
-
-// R Q8_0 rows against T tokens' Q8_0 rows, one block at a time.
-template <int R, int T>
-struct Q8_0Tile {
-  static void run(const QuantTileArgs& args) {
-    __m256 acc[R][T];
-    for (auto& row : acc)
-      for (auto& sum : row) sum = _mm256_setzero_ps();
+template <__m256i (*values)(const uint8_t*), int64_t kBlockBytes>
+struct Legacy {
+  // R rows against T tokens; visit(b, r, t, lanes, scale) sees every block pair in block order.
+  template <int R, int T, class Visit>
+  static void blocks(const QuantTileArgs& args, Visit&& visit) {
     for (int64_t b = 0; b < args.n / 32; ++b) {
-      Q8_0Codes codes[R];
+      __m256i w[R];
+      float w_scale[R];
       for (int r = 0; r < R; ++r) {
-        const uint8_t* w = args.w + r * args.w_stride + b * kQ8_0Bytes;
-        codes[r].weights = load256(w + kQ8_0Quants);
-        codes[r].magnitude = _mm256_sign_epi8(codes[r].weights, codes[r].weights);
-        codes[r].scale = half_at(w);
+        const uint8_t* block = args.w + r * args.w_stride + b * kBlockBytes;
+        w[r] = values(block);
+        w_scale[r] = half_at(block);
       }
       for (int t = 0; t < T; ++t) {
         const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
         const __m256i x = load256(a + kQ8_0Quants);
         const float x_scale = half_at(a);
-        for (int r = 0; r < R; ++r) {
-          const __m256i sums = dot_u8s8(codes[r].magnitude, _mm256_sign_epi8(x, codes[r].weights));
-          acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_set1_ps(codes[r].scale * x_scale), acc[r][t]);
-        }
+        for (int r = 0; r < R; ++r) visit(r, t, lane_products(w[r], x), w_scale[r], x_scale);
       }
     }
-    for (int t = 0; t < T; ++t)
-      for (int r = 0; r < R; ++r) args.out[t * args.out_stride + r] = horizontal_sum(acc[r][t]);
   }
+  template <int R, int T>
+  struct LaneTile {
+    static void run(const QuantTileArgs& args) {
+      __m256 acc[R][T];
+      for (auto& row : acc)
+        for (auto& sum : row) sum = _mm256_setzero_ps();
+      blocks<R, T>(args, [&](int r, int t, __m256i lanes, float w_scale, float x_scale) {
+        acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(w_scale * x_scale), acc[r][t]);
+      });
+      for (int t = 0; t < T; ++t)
+        for (int r = 0; r < R; ++r) args.out[t * args.out_stride + r] = horizontal_sum(acc[r][t]);
+    }
+  };
+  template <int R, int T>
+  struct BlockTile {
+    static void run(const QuantTileArgs& args) {
+      float acc[R][T] = {};
+      blocks<R, T>(args, [&](int r, int t, __m256i lanes, float w_scale, float x_scale) {
+        acc[r][t] = quant::accumulate_block(acc[r][t], horizontal_sum(lanes), w_scale, x_scale);
+      });
+      for (int t = 0; t < T; ++t)
+        for (int r = 0; r < R; ++r) args.out[t * args.out_stride + r] = acc[r][t];
+    }
+  };
 };
+using Q4_0 = Legacy<q4_0_values, kQ4_0Bytes>;
+using Q8_0 = Legacy<q8_0_values, kQ8_0Bytes>;
 }  // namespace
 
-void tile_q4_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens) { run_tile<Q4_0Tile>(args, rows, tokens); }
-void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens) { run_tile<Q8_0Tile>(args, rows, tokens); }
+void tile_q4_0_lanes_avx2(const QuantTileArgs& args, int rows, int tokens) {
+  run_tile<Q4_0::LaneTile>(args, rows, tokens);
+}
+void tile_q4_0_blocks_avx2(const QuantTileArgs& args, int rows, int tokens) {
+  run_tile<Q4_0::BlockTile>(args, rows, tokens);
+}
+void tile_q8_0_lanes_avx2(const QuantTileArgs& args, int rows, int tokens) {
+  run_tile<Q8_0::LaneTile>(args, rows, tokens);
+}
+void tile_q8_0_blocks_avx2(const QuantTileArgs& args, int rows, int tokens) {
+  run_tile<Q8_0::BlockTile>(args, rows, tokens);
+}
+
+// ---- Q4_K and Q6_K against Q8_K activations: one exact integer sum per block, fused in block order --------------
 
 float dot_q4_k_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(w_row);
   const auto* a = static_cast<const uint8_t*>(a_row);
   const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
-  __m256 acc = _mm256_setzero_ps(), offsets = _mm256_setzero_ps();
+  float acc = 0.0f;
   for (int64_t b = 0; b < n / 256; ++b, w += kQ4_KBytes, a += kQ8_KBytes) {
     uint64_t scales, mins;
     quant::scales_mins_k4(w + kQ4_KScales, &scales, &mins);  // one byte per sub-block
-    const float d = half_at(w) * float_at(a), dmin = half_at(w + kQ4_KDmin) * float_at(a);
     // x = d * scale * q - dmin * min over each sub-block of 32: the min term needs only the activation's sums of
     // 16, two per sub-block (each min twice in int16 lanes against them).
     const __m128i mins8 = _mm_cvtsi64_si128(static_cast<long long>(mins));
     const __m256i min_terms = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8)),
                                                 load256(a + kQ8_KSums));
-    offsets = _mm256_fmadd_ps(_mm256_cvtepi32_ps(min_terms), _mm256_set1_ps(dmin), offsets);
     // The scales as int16 in both 128-bit lanes; vpshufb broadcasts sub-block m's with the selector of word m.
     const __m256i scales16 =
         _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(scales))));
@@ -268,19 +206,19 @@ float dot_q4_k_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
       sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_low, scale_of(2 * k)));
       sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_high, scale_of(2 * k + 1)));
     }
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(d), acc);
+    acc = quant::accumulate_block_with_mins(acc, horizontal_sum(sumi), horizontal_sum(min_terms), half_at(w),
+                                            half_at(w + kQ4_KDmin), float_at(a));
   }
-  return horizontal_sum(_mm256_sub_ps(acc, offsets));
+  return acc;
 }
 
 float dot_q6_k_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(w_row);
   const auto* a = static_cast<const uint8_t*>(a_row);
   const __m256i low_nibbles = _mm256_set1_epi8(0x0F), high_pair = _mm256_set1_epi8(0x30);
-  __m256 acc = _mm256_setzero_ps();
+  float acc = 0.0f;
   for (int64_t b = 0; b < n / 256; ++b, w += kQ6_KBytes, a += kQ8_KBytes) {
     const auto* scales = reinterpret_cast<const int8_t*>(w + kQ6_KScales);
-    const float d = half_at(w + kQ6_KD) * float_at(a);
     // The stored 6-bit code is the value plus 32: subtract 32 * scale * (sum of the 16 activations) per group.
     const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
     const int bias = 32 * horizontal_sum(_mm256_madd_epi16(scales16, load256(a + kQ8_KSums)));
@@ -301,10 +239,9 @@ float dot_q6_k_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
         sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, scale));
       }
     }
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, _mm256_setr_epi32(bias, 0, 0, 0, 0, 0, 0, 0))),
-                          _mm256_set1_ps(d), acc);
+    acc = quant::accumulate_block(acc, horizontal_sum(sumi) - bias, half_at(w + kQ6_KD), float_at(a));
   }
-  return horizontal_sum(acc);
+  return acc;
 }
 
 float dot_tq2_0_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {

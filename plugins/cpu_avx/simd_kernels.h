@@ -23,8 +23,8 @@ float dot_f16_avx512(const uint16_t* w, const float* x, int64_t n);
 // sum_i x[i]^2
 
 // ---- Quantized dot products: one weight row against one activation row quantized on the fly --------------------
-// `w` is a row of n / block weight blocks, `a` the activation row in the matching format (Q8_0Group below for
-// Q4_0, Q8_0 blocks for Q8_0 weights, Q8_K blocks for Q4_K, Q6_K and TQ2_0), n a whole number of blocks. Neither
+// `w` is a row of n / block weight blocks, `a` the activation row in the matching format (Q8_0 blocks for
+// Q4_0 and Q8_0 weights, Q8_K blocks for Q4_K, Q6_K and TQ2_0), n a whole number of blocks. Neither
 // pointer needs any alignment. Returns sum_i w_i * a_i in float; products of quants are summed exactly in
 // integers, then scaled.
 
@@ -35,23 +35,6 @@ constexpr int kQ4_KBytes = 144, kQ4_KDmin = 2, kQ4_KScales = 4, kQ4_KQuants = 16
 constexpr int kQ6_KBytes = 210, kQ6_KHigh = 128, kQ6_KScales = 192, kQ6_KD = 208;  // low nibbles at 0
 constexpr int kQ8_KBytes = 292, kQ8_KQuants = 4, kQ8_KSums = 260;                  // float d at 0, 16 int16 sums
 constexpr int kTQ2_0Bytes = 66, kTQ2_0D = 64;                                      // 2-bit codes at 0
-
-// Q4_0 weights meet their activations as Q8_0 blocks rearranged once per token (quant_matmul.cpp), so that the
-// loop over weight rows needs no shuffle and no activation sum: eight blocks b0..b7 (256 elements) per group. The
-// quants follow the weight: the AVX2 kernel pairs block k with block k + 4 in one register (16 bytes of nibbles
-// each, b_k in the low 128 bits), the AVX-512 one holds slots 0..3 and 4..7 in one register each, so 16-byte slot
-// kQ8_0GroupSlot[k] of `low` holds bk's elements 0..15 (against the low nibbles) and the same slot of `high` its
-// elements 16..31 (against the high nibbles).
-// A row is n / 32 blocks rounded up to whole groups; the blocks past the end have zero quants, bias and scale.
-struct Q8_0Group {
-  int8_t low[128];   // slots b0 b4 b1 b5 b2 b6 b3 b7: elements 0..15
-  int8_t high[128];  // the same slots: elements 16..31
-  int32_t bias[8];   // bias[k]: 8 * (sum of bk's 32 quants), the weight codes' +8 offset
-  float scale[8];    // scale[k]: bk's scale
-};
-constexpr int kQ8_0GroupBlocks = 8;
-constexpr int kQ8_0GroupSlot[kQ8_0GroupBlocks] = {0, 2, 4, 6, 1, 3, 5, 7};
-static_assert(sizeof(Q8_0Group) == 320);
 
 using QuantDot = float (*)(const void* w, const void* a, int64_t n);
 
@@ -105,15 +88,14 @@ void tile_tq1_0_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
 void tile_i2_s_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 void tile_tq1_0_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 
-void tile_q4_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
-void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
-void tile_q4_0_q8_0_avx512(const QuantTileArgs& args, int rows, int tokens);
-void tile_q8_0_q8_0_avx512(const QuantTileArgs& args, int rows, int tokens);
-void tile_q4_k_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
-void tile_q6_k_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
-void tile_q4_0_q8_0_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
-void tile_q8_0_q8_0_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
-void tile_q4_k_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
-void tile_q6_k_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
+// ---- Q4_0, Q8_0 (tiles) and Q4_K, Q6_K (dot products above): core/quant/integer_dot.h's arithmetic ------------
+// Q4_0 and Q8_0 weights against Q8_0 activation rows: _lanes for one token (eight lanes per block, each with its own
+// fused multiply-adds), _blocks for prompts (each block's exact sum fused on its own). Q4_K and Q6_K fuse one exact
+// sum per block either way. The reference rounds exactly so; the integer sums are exact whatever the instructions,
+// so the scalar level and these give the same bits, and the AVX-512 levels use them too.
+void tile_q4_0_lanes_avx2(const QuantTileArgs& args, int rows, int tokens);
+void tile_q4_0_blocks_avx2(const QuantTileArgs& args, int rows, int tokens);
+void tile_q8_0_lanes_avx2(const QuantTileArgs& args, int rows, int tokens);
+void tile_q8_0_blocks_avx2(const QuantTileArgs& args, int rows, int tokens);
 
 }  // namespace sy::cpu::simd

@@ -76,7 +76,10 @@ void quantize_activation_row(TensorType activation, const float* x, float* decod
   std::vector<float> row(static_cast<size_t>(padded), 0.0f), back(row.size());
   std::copy(x, x + n, row.begin());
   std::vector<uint8_t> blocks(*sy::gguf::row_storage_bytes(activation, static_cast<uint64_t>(padded)));
-  sy::quant::quantize_row(activation, row.data(), blocks.data(), padded);
+  if (activation == TensorType::Q8_0)  // activations round as the reference's x86 build does (quantize.h)
+    sy::quant::quantize_row_q8_0_activations(row.data(), reinterpret_cast<sy::quant::BlockQ8_0*>(blocks.data()), padded);
+  else
+    sy::quant::quantize_row(activation, row.data(), blocks.data(), padded);
   sy::quant::dequantize_row(activation, blocks.data(), back.data(), padded);
   std::copy(back.begin(), back.begin() + n, decoded);
 }
@@ -240,12 +243,13 @@ TEST_CASE("native matmul: one thread and many give the same numbers") {
   }
 }
 
-TEST_CASE("native matmul: the ternary types give the same bits at every kernel set") {
+TEST_CASE("native matmul: the integer weight types give the same bits at every kernel set") {
   auto rng = sy::test::make_rng("cpu_avx native matmul ternary levels");
   const auto sets = sy::cpu::runnable_kernel_sets(sy::cpu::detect_cpu_features());
-  // Rows of 17.5 Q8_K blocks (I2_S) and 17 (TQ1_0): a chunk of 16 blocks and a rest; 1 token (generation) and 6
-  // (a tile and a part).
-  for (const TensorType type : {TensorType::I2_S, TensorType::TQ1_0}) {
+  // Rows of 17.5 Q8_K blocks (I2_S) and 17 (the others): a chunk of 16 blocks and a rest; 1 token (generation,
+  // where Q4_0 and Q8_0 keep lanes) and 6 (a prompt: a tile and a part, one fused sum per block).
+  for (const TensorType type : {TensorType::I2_S, TensorType::TQ1_0, TensorType::Q4_0, TensorType::Q8_0,
+                                TensorType::Q4_K, TensorType::Q6_K}) {
     for (const int64_t tokens : {1, 6}) {
       const Problem p{37, type == TensorType::I2_S ? 17 * 256 + 128 : 17 * 256, tokens};
       CAPTURE(std::string(sy::gguf::to_string(type)));

@@ -55,6 +55,7 @@ void add_crossval_command(CLI::App& app, int& exit_code) {
       j["max_abs_error"] = r.max_abs_error;
       j["max_abs_position"] = r.max_abs_position;
       j["max_rel_error"] = r.max_rel_error;
+      j["position_errors"] = r.position_errors;
       j["tolerance"] = r.tolerance;
       j["margin"] = r.margin;
       j["greedy_reproduced"] = r.greedy_reproduced;

@@ -1,0 +1,148 @@
+// A quantized weight row times a quantized activation row, with the reference implementation's arithmetic: each
+// block pair's products summed exactly in integers, then one fused multiply-add per block, in block order, of that
+// sum and the product of the two blocks' scales. That is what the reference's x86 kernels for the integer weight
+// types (its AMX and AVX-512 VNNI paths for Q4_0, Q8_0, Q4_K and Q6_K) compute for every output, and it decides
+// the last bit of each output, which decides how the next activation rounds to 8 bits: in small or random models
+// one rounding flip moves every later logit by 1e-2 or more, so matching the reference means matching this order.
+//
+// Written once for every caller: the CPU plugin's scalar level calls the block functions below; its SIMD levels
+// compute the same exact integer sums with vector instructions and pass them to accumulate_block (scaled_sums.h),
+// so every level gives the same bits. Plain C++ callable from device code, like blocks.h.
+#pragma once
+
+#include <cstdint>
+
+#include "core/quant/blocks.h"
+#include "core/quant/scaled_sums.h"
+
+namespace sy::quant {
+
+// ---- Exact integer sums of one weight block against one activation block -----------------------------------------
+
+// Q4_0 codes are the value plus 8.
+SY_HOST_DEVICE inline int32_t block_sum_q4_0_q8_0(const BlockQ4_0& w, const BlockQ8_0& a) {
+  int32_t sum = 0;
+  for (int j = 0; j < kBlockElements / 2; ++j) {
+    sum += ((w.qs[j] & 0x0F) - 8) * a.qs[j];
+    sum += ((w.qs[j] >> 4) - 8) * a.qs[j + kBlockElements / 2];
+  }
+  return sum;
+}
+
+SY_HOST_DEVICE inline int32_t block_sum_q8_0_q8_0(const BlockQ8_0& w, const BlockQ8_0& a) {
+  int32_t sum = 0;
+  for (int j = 0; j < kBlockElements; ++j) sum += w.qs[j] * a.qs[j];
+  return sum;
+}
+
+// Sum over the sixteen groups of 16 of scale * sum((code - 32) * x): the value of Q6_K element e is
+// d * scales[e / 16] * (code - 32).
+SY_HOST_DEVICE inline int32_t block_sum_q6_k_q8_k(const BlockQ6_K& w, const BlockQ8_K& a) {
+  int32_t sum = 0;
+  for (int half = 0; half < 2; ++half) {
+    const uint8_t* ql = w.ql + 64 * half;
+    const uint8_t* qh = w.qh + 32 * half;
+    const int8_t* x = a.qs + 128 * half;
+    const int8_t* scales = w.scales + 8 * half;
+    for (int l = 0; l < 32; ++l) {
+      const int group = l / 16;
+      const int c0 = ((ql[l] & 0x0F) | ((qh[l] & 3) << 4)) - 32;
+      const int c1 = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) - 32;
+      const int c2 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+      const int c3 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+      sum += scales[group + 0] * c0 * x[l] + scales[group + 2] * c1 * x[l + 32] + scales[group + 4] * c2 * x[l + 64] +
+             scales[group + 6] * c3 * x[l + 96];
+    }
+  }
+  return sum;
+}
+
+// Q4_K: element e of sub-block s is d * scale_s * code - dmin * min_s. Two sums: *scaled = sum_s scale_s *
+// sum(code * x), *mins = sum_s min_s * sum(x over the sub-block) (the activation's bsums, two per sub-block).
+SY_HOST_DEVICE inline void block_sums_q4_k_q8_k(const BlockQ4_K& w, const BlockQ8_K& a, int32_t* scaled,
+                                                int32_t* mins) {
+  int32_t s = 0, m = 0;
+  for (int sub = 0; sub < 8; ++sub) {
+    uint8_t scale, min;
+    scale_min_k4(sub, w.scales, &scale, &min);
+    const uint8_t* q = w.qs + 32 * (sub / 2);
+    const int8_t* x = a.qs + 32 * sub;
+    int32_t products = 0;
+    for (int l = 0; l < 32; ++l) products += ((sub % 2 == 0) ? (q[l] & 0x0F) : (q[l] >> 4)) * x[l];
+    s += scale * products;
+    m += min * (a.bsums[2 * sub] + a.bsums[2 * sub + 1]);
+  }
+  *scaled = s;
+  *mins = m;
+}
+
+// The signed values of one block, in element order.
+SY_HOST_DEVICE inline void block_values(const BlockQ4_0& w, int8_t* values) {
+  for (int j = 0; j < kBlockElements / 2; ++j) {
+    values[j] = static_cast<int8_t>((w.qs[j] & 0x0F) - 8);
+    values[j + kBlockElements / 2] = static_cast<int8_t>((w.qs[j] >> 4) - 8);
+  }
+}
+SY_HOST_DEVICE inline void block_values(const BlockQ8_0& w, int8_t* values) {
+  for (int j = 0; j < kBlockElements; ++j) values[j] = w.qs[j];
+}
+
+// ---- Whole rows: `blocks` block pairs, accumulated in block order --------------------------------------------------
+
+// Q4_0 and Q8_0 weights: eight lanes per block, lane l the exact sum of elements 4l..4l+3, each lane accumulating
+// its own fused multiply-adds across the blocks and the lanes added in the reference's horizontal order at the end.
+template <class WeightBlock>
+SY_HOST_DEVICE inline float row_dot_q8_0_lanes(const WeightBlock* w, const BlockQ8_0* a, int64_t blocks) {
+  float acc[kDotLanes] = {};
+  for (int64_t b = 0; b < blocks; ++b) {
+    int8_t values[kBlockElements];
+    block_values(w[b], values);
+    const float scale = fp16_to_fp32(w[b].d) * fp16_to_fp32(a[b].d);
+    for (int lane = 0; lane < kDotLanes; ++lane) {
+      int32_t sum = 0;
+      for (int k = 0; k < 4; ++k) sum += values[4 * lane + k] * a[b].qs[4 * lane + k];
+      acc[lane] = fmaf(static_cast<float>(sum), scale, acc[lane]);
+    }
+  }
+  return add_lanes(acc);
+}
+
+SY_HOST_DEVICE inline float row_dot_q4_0_q8_0(const BlockQ4_0* w, const BlockQ8_0* a, int64_t blocks) {
+  return row_dot_q8_0_lanes(w, a, blocks);
+}
+
+SY_HOST_DEVICE inline float row_dot_q8_0_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, int64_t blocks) {
+  return row_dot_q8_0_lanes(w, a, blocks);
+}
+
+SY_HOST_DEVICE inline float row_dot_blocks_q4_0_q8_0(const BlockQ4_0* w, const BlockQ8_0* a, int64_t blocks) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < blocks; ++b)
+    acc = accumulate_block(acc, block_sum_q4_0_q8_0(w[b], a[b]), fp16_to_fp32(w[b].d), fp16_to_fp32(a[b].d));
+  return acc;
+}
+SY_HOST_DEVICE inline float row_dot_blocks_q8_0_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, int64_t blocks) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < blocks; ++b)
+    acc = accumulate_block(acc, block_sum_q8_0_q8_0(w[b], a[b]), fp16_to_fp32(w[b].d), fp16_to_fp32(a[b].d));
+  return acc;
+}
+
+SY_HOST_DEVICE inline float row_dot_q6_k_q8_k(const BlockQ6_K* w, const BlockQ8_K* a, int64_t blocks) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < blocks; ++b)
+    acc = accumulate_block(acc, block_sum_q6_k_q8_k(w[b], a[b]), fp16_to_fp32(w[b].d), a[b].d);
+  return acc;
+}
+
+SY_HOST_DEVICE inline float row_dot_q4_k_q8_k(const BlockQ4_K* w, const BlockQ8_K* a, int64_t blocks) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < blocks; ++b) {
+    int32_t scaled, mins;
+    block_sums_q4_k_q8_k(w[b], a[b], &scaled, &mins);
+    acc = accumulate_block_with_mins(acc, scaled, mins, fp16_to_fp32(w[b].d), fp16_to_fp32(w[b].dmin), a[b].d);
+  }
+  return acc;
+}
+
+}  // namespace sy::quant
