@@ -76,55 +76,30 @@ SY_HOST_DEVICE inline void block_sums_q4_k_q8_k(const BlockQ4_K& w, const BlockQ
   *mins = m;
 }
 
-// The signed values of one block, in element order.
-SY_HOST_DEVICE inline void block_values(const BlockQ4_0& w, int8_t* values) {
-  for (int j = 0; j < kBlockElements / 2; ++j) {
-    values[j] = static_cast<int8_t>((w.qs[j] & 0x0F) - 8);
-    values[j + kBlockElements / 2] = static_cast<int8_t>((w.qs[j] >> 4) - 8);
-  }
-}
-SY_HOST_DEVICE inline void block_values(const BlockQ8_0& w, int8_t* values) {
-  for (int j = 0; j < kBlockElements; ++j) values[j] = w.qs[j];
-}
-
 // ---- Whole rows: `blocks` block pairs, accumulated in block order --------------------------------------------------
 
-// Q4_0 and Q8_0 weights: eight lanes per block, lane l the exact sum of elements 4l..4l+3, each lane accumulating
-// its own fused multiply-adds across the blocks and the lanes added in the reference's horizontal order at the end.
-template <class WeightBlock>
-SY_HOST_DEVICE inline float row_dot_q8_0_lanes(const WeightBlock* w, const BlockQ8_0* a, int64_t blocks) {
+// Q8_0 weights: eight lanes per block, lane l the exact sum of elements 4l..4l+3, each lane accumulating its own
+// fused multiply-adds across the blocks, the lanes added in the reference's horizontal order at the end (its AVX2
+// dot product and its tinyBLAS tiles, for one token and for prompts alike).
+SY_HOST_DEVICE inline float row_dot_q8_0_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, int64_t blocks) {
   float acc[kDotLanes] = {};
   for (int64_t b = 0; b < blocks; ++b) {
-    int8_t values[kBlockElements];
-    block_values(w[b], values);
     const float scale = fp16_to_fp32(w[b].d) * fp16_to_fp32(a[b].d);
     for (int lane = 0; lane < kDotLanes; ++lane) {
       int32_t sum = 0;
-      for (int k = 0; k < 4; ++k) sum += values[4 * lane + k] * a[b].qs[4 * lane + k];
+      for (int k = 0; k < 4; ++k) sum += w[b].qs[4 * lane + k] * a[b].qs[4 * lane + k];
       acc[lane] = fmaf(static_cast<float>(sum), scale, acc[lane]);
     }
   }
   return add_lanes(acc);
 }
 
+// Q4_0, Q4_K and Q6_K: one exact sum per block, fused in block order (the reference's repacked Q4_0 and its Q4_K
+// and Q6_K kernels).
 SY_HOST_DEVICE inline float row_dot_q4_0_q8_0(const BlockQ4_0* w, const BlockQ8_0* a, int64_t blocks) {
-  return row_dot_q8_0_lanes(w, a, blocks);
-}
-
-SY_HOST_DEVICE inline float row_dot_q8_0_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, int64_t blocks) {
-  return row_dot_q8_0_lanes(w, a, blocks);
-}
-
-SY_HOST_DEVICE inline float row_dot_blocks_q4_0_q8_0(const BlockQ4_0* w, const BlockQ8_0* a, int64_t blocks) {
   float acc = 0.0f;
   for (int64_t b = 0; b < blocks; ++b)
     acc = accumulate_block(acc, block_sum_q4_0_q8_0(w[b], a[b]), fp16_to_fp32(w[b].d), fp16_to_fp32(a[b].d));
-  return acc;
-}
-SY_HOST_DEVICE inline float row_dot_blocks_q8_0_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, int64_t blocks) {
-  float acc = 0.0f;
-  for (int64_t b = 0; b < blocks; ++b)
-    acc = accumulate_block(acc, block_sum_q8_0_q8_0(w[b], a[b]), fp16_to_fp32(w[b].d), fp16_to_fp32(a[b].d));
   return acc;
 }
 

@@ -56,14 +56,8 @@ float dot_scalar(const void* w_row, const void* a_row, int64_t n) {
 }
 
 constexpr int kQK = quant::kBlockElements, kQKK = quant::kSuperBlockElements;
-template <class WeightBlock, float (*row_dot)(const WeightBlock*, const quant::BlockQ8_0*, int64_t)>
-float dot_q8_0_scalar(const void* w_row, const void* a_row, int64_t n) {
-  return row_dot(static_cast<const WeightBlock*>(w_row), static_cast<const quant::BlockQ8_0*>(a_row), n / kQK);
-}
-constexpr simd::QuantDot dot_q4_0_lanes_scalar = dot_q8_0_scalar<quant::BlockQ4_0, quant::row_dot_q4_0_q8_0>;
-constexpr simd::QuantDot dot_q4_0_blocks_scalar = dot_q8_0_scalar<quant::BlockQ4_0, quant::row_dot_blocks_q4_0_q8_0>;
-constexpr simd::QuantDot dot_q8_0_lanes_scalar = dot_q8_0_scalar<quant::BlockQ8_0, quant::row_dot_q8_0_q8_0>;
-constexpr simd::QuantDot dot_q8_0_blocks_scalar = dot_q8_0_scalar<quant::BlockQ8_0, quant::row_dot_blocks_q8_0_q8_0>;
+constexpr simd::QuantDot dot_q4_0_scalar = dot_scalar<quant::BlockQ4_0, quant::BlockQ8_0, quant::row_dot_q4_0_q8_0, kQK>;
+constexpr simd::QuantDot dot_q8_0_scalar = dot_scalar<quant::BlockQ8_0, quant::BlockQ8_0, quant::row_dot_q8_0_q8_0, kQK>;
 constexpr simd::QuantDot dot_q4_k_scalar = dot_scalar<quant::BlockQ4_K, quant::BlockQ8_K, quant::row_dot_q4_k_q8_k, kQKK>;
 constexpr simd::QuantDot dot_q6_k_scalar = dot_scalar<quant::BlockQ6_K, quant::BlockQ8_K, quant::row_dot_q6_k_q8_k, kQKK>;
 
@@ -164,8 +158,7 @@ constexpr int kSets = 4;
 struct NativeType {
   TensorType type;
   Activation activation;
-  simd::QuantTile decode[kSets];  // one token, indexed by KernelSet
-  simd::QuantTile prompt[kSets];  // several tokens
+  simd::QuantTile tile[kSets];  // indexed by KernelSet
   // Weight rows per tile (1..simd::kTileRows) when several tokens meet them, per set. One token takes one row at a
   // time whatever the set: a chunk's rows are one contiguous stream from DRAM, and interleaving two or four of them
   // per call read 44-57% of the paired bandwidth where one at a time read 75-90% (bench/README.md, Q4_0 section).
@@ -174,35 +167,23 @@ struct NativeType {
 
 const NativeType kNativeTypes[] = {
     // Q4_0, Q8_0, Q4_K and Q6_K round as the reference does (core/quant/integer_dot.h): every level computes the
-    // same exact integer sums and fuses them in the same order, so the levels give the same bits, and the AVX-512
-    // levels run the AVX2 kernels (256-bit lanes are the reference's order). Tiles of two rows for prompts.
+    // same exact integer sums and fuses them in the same order, so the levels give the same bits. The AVX-512
+    // levels run the 256-bit kernels, whose lanes are the reference's (Q8_0) or whose sums are whole blocks.
     {TensorType::Q4_0, Activation::q8_0,
-     {tile_of_dots<dot_q4_0_lanes_scalar>, simd::tile_q4_0_lanes_avx2, simd::tile_q4_0_lanes_avx2,
-      simd::tile_q4_0_lanes_avx2},
-     {tile_of_dots<dot_q4_0_blocks_scalar>, simd::tile_q4_0_blocks_avx2, simd::tile_q4_0_blocks_avx2,
-      simd::tile_q4_0_blocks_avx2},
+     {tile_of_dots<dot_q4_0_scalar>, simd::tile_q4_0_q8_0_avx2, simd::tile_q4_0_q8_0_avx2, simd::tile_q4_0_q8_0_avx2},
      {1, 2, 2, 2}},
     {TensorType::Q8_0, Activation::q8_0,
-     {tile_of_dots<dot_q8_0_lanes_scalar>, simd::tile_q8_0_lanes_avx2, simd::tile_q8_0_lanes_avx2,
-      simd::tile_q8_0_lanes_avx2},
-     {tile_of_dots<dot_q8_0_blocks_scalar>, simd::tile_q8_0_blocks_avx2, simd::tile_q8_0_blocks_avx2,
-      simd::tile_q8_0_blocks_avx2},
+     {tile_of_dots<dot_q8_0_scalar>, simd::tile_q8_0_q8_0_avx2, simd::tile_q8_0_q8_0_avx2, simd::tile_q8_0_q8_0_avx2},
      {1, 2, 2, 2}},
     {TensorType::Q4_K, Activation::q8_k,
-     {tile_of_dots<dot_q4_k_scalar>, tile_of_dots<simd::dot_q4_k_q8_k_avx2>, tile_of_dots<simd::dot_q4_k_q8_k_avx2>,
-      tile_of_dots<simd::dot_q4_k_q8_k_avx2>},
      {tile_of_dots<dot_q4_k_scalar>, tile_of_dots<simd::dot_q4_k_q8_k_avx2>, tile_of_dots<simd::dot_q4_k_q8_k_avx2>,
       tile_of_dots<simd::dot_q4_k_q8_k_avx2>},
      {1, 1, 1, 1}},
     {TensorType::Q6_K, Activation::q8_k,
      {tile_of_dots<dot_q6_k_scalar>, tile_of_dots<simd::dot_q6_k_q8_k_avx2>, tile_of_dots<simd::dot_q6_k_q8_k_avx2>,
       tile_of_dots<simd::dot_q6_k_q8_k_avx2>},
-     {tile_of_dots<dot_q6_k_scalar>, tile_of_dots<simd::dot_q6_k_q8_k_avx2>, tile_of_dots<simd::dot_q6_k_q8_k_avx2>,
-      tile_of_dots<simd::dot_q6_k_q8_k_avx2>},
      {1, 1, 1, 1}},
     {TensorType::TQ2_0, Activation::q8_k,
-     {tile_of_dots<dot_tq2_0_scalar>, tile_of_dots<simd::dot_tq2_0_q8_k_avx2>,
-      tile_of_dots<simd::dot_tq2_0_q8_k_avx512>, tile_of_dots<simd::dot_tq2_0_q8_k_avx512_vnni>},
      {tile_of_dots<dot_tq2_0_scalar>, tile_of_dots<simd::dot_tq2_0_q8_k_avx2>,
       tile_of_dots<simd::dot_tq2_0_q8_k_avx512>, tile_of_dots<simd::dot_tq2_0_q8_k_avx512_vnni>},
      {1, 1, 1, 1}},
@@ -212,18 +193,12 @@ const NativeType kNativeTypes[] = {
     {TensorType::I2_S, Activation::q8_k,
      {ternary_tile_scalar<decode_i2_s_unit, TensorType::I2_S>, simd::tile_i2_s_q8_k_avx2, simd::tile_i2_s_q8_k_avx512,
       simd::tile_i2_s_q8_k_avx512_vnni},
-     {ternary_tile_scalar<decode_i2_s_unit, TensorType::I2_S>, simd::tile_i2_s_q8_k_avx2, simd::tile_i2_s_q8_k_avx512,
-      simd::tile_i2_s_q8_k_avx512_vnni},
      {1, 1, 1, 1}},
     {TensorType::TQ1_0, Activation::q8_k,
      {ternary_tile_scalar<decode_tq1_0_unit, TensorType::TQ1_0>, simd::tile_tq1_0_q8_k_avx2,
       simd::tile_tq1_0_q8_k_avx512, simd::tile_tq1_0_q8_k_avx512_vnni},
-     {ternary_tile_scalar<decode_tq1_0_unit, TensorType::TQ1_0>, simd::tile_tq1_0_q8_k_avx2,
-      simd::tile_tq1_0_q8_k_avx512, simd::tile_tq1_0_q8_k_avx512_vnni},
      {1, 1, 1, 1}},
     {TensorType::F16, Activation::f32,
-     {tile_of_dots<dot_f16_scalar>, tile_of_dots<dot_f16_avx2>, tile_of_dots<dot_f16_avx512>,
-      tile_of_dots<dot_f16_avx512>},
      {tile_of_dots<dot_f16_scalar>, tile_of_dots<dot_f16_avx2>, tile_of_dots<dot_f16_avx512>,
       tile_of_dots<dot_f16_avx512>},
      {1, 1, 1, 1}},
@@ -314,7 +289,7 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
   const NativeType& native = native_type(type);
   static_assert(static_cast<int>(KernelSet::avx512_vnni) == kSets - 1);
   const int set_index = static_cast<int>(set);
-  const simd::QuantTile tile = n_tokens == 1 ? native.decode[set_index] : native.prompt[set_index];
+  const simd::QuantTile tile = native.tile[set_index];
   const auto weight_row_bytes =
       static_cast<int64_t>(*gguf::row_storage_bytes(native.type, static_cast<uint64_t>(n_in)));
   // I2_S's one scale follows the tensor's rows (plugin.h, SY_OP_MATMUL).

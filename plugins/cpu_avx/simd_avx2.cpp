@@ -93,9 +93,9 @@ void run_tile(const QuantTileArgs& args, int rows, int tokens) {
 }
 
 // ---- Q4_0 and Q8_0 against Q8_0 activations: core/quant/integer_dot.h's arithmetic -------------------------------
-// Each block pair's products as eight exact int32 lanes (lane l: elements 4l..4l+3). Decode (LaneTile) keeps the
-// lanes and fuses each block's scale into them; prompts (BlockTile) add a block's lanes first and fuse the block's
-// sum: what the reference does for one token and for several.
+// Each block pair's products as eight exact int32 lanes (lane l: elements 4l..4l+3). Q8_0 (LaneTile) keeps the
+// lanes and fuses each block's scale into them; Q4_0 (BlockTile) adds a block's lanes first and fuses the block's
+// sum.
 
 // The 32 signed values of one weight block in element order.
 [[gnu::always_inline]] inline __m256i q4_0_values(const uint8_t* w) {
@@ -160,17 +160,11 @@ using Q4_0 = Legacy<q4_0_values, kQ4_0Bytes>;
 using Q8_0 = Legacy<q8_0_values, kQ8_0Bytes>;
 }  // namespace
 
-void tile_q4_0_lanes_avx2(const QuantTileArgs& args, int rows, int tokens) {
-  run_tile<Q4_0::LaneTile>(args, rows, tokens);
-}
-void tile_q4_0_blocks_avx2(const QuantTileArgs& args, int rows, int tokens) {
+void tile_q4_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens) {
   run_tile<Q4_0::BlockTile>(args, rows, tokens);
 }
-void tile_q8_0_lanes_avx2(const QuantTileArgs& args, int rows, int tokens) {
+void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens) {
   run_tile<Q8_0::LaneTile>(args, rows, tokens);
-}
-void tile_q8_0_blocks_avx2(const QuantTileArgs& args, int rows, int tokens) {
-  run_tile<Q8_0::BlockTile>(args, rows, tokens);
 }
 
 // ---- Q4_K and Q6_K against Q8_K activations: one exact integer sum per block, fused in block order --------------

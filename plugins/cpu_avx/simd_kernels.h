@@ -89,13 +89,10 @@ void tile_i2_s_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens)
 void tile_tq1_0_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 
 // ---- Q4_0, Q8_0 (tiles) and Q4_K, Q6_K (dot products above): core/quant/integer_dot.h's arithmetic ------------
-// Q4_0 and Q8_0 weights against Q8_0 activation rows: _lanes for one token (eight lanes per block, each with its own
-// fused multiply-adds), _blocks for prompts (each block's exact sum fused on its own). Q4_K and Q6_K fuse one exact
-// sum per block either way. The reference rounds exactly so; the integer sums are exact whatever the instructions,
-// so the scalar level and these give the same bits, and the AVX-512 levels use them too.
-void tile_q4_0_lanes_avx2(const QuantTileArgs& args, int rows, int tokens);
-void tile_q4_0_blocks_avx2(const QuantTileArgs& args, int rows, int tokens);
-void tile_q8_0_lanes_avx2(const QuantTileArgs& args, int rows, int tokens);
-void tile_q8_0_blocks_avx2(const QuantTileArgs& args, int rows, int tokens);
+// Q8_0 keeps eight lanes per block, each with its own fused multiply-adds; Q4_0, Q4_K and Q6_K fuse one exact sum
+// per block. The reference rounds exactly so; the integer sums are exact whatever the instructions, so the scalar
+// level and these give the same bits, and the AVX-512 levels use them too.
+void tile_q4_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
+void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
 
 }  // namespace sy::cpu::simd

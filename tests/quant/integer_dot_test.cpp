@@ -81,26 +81,29 @@ TEST_CASE("integer block sums equal the dot product of the decoded values") {
   }
 }
 
-TEST_CASE("rows fuse one scaled sum per block in block order; Q4_0 and Q8_0 one token keeps eight lanes") {
+TEST_CASE("rows: Q4_0 fuses one scaled sum per block in block order, Q8_0 keeps eight lanes") {
   auto rng = sy::test::make_rng("integer_dot rows");
   std::vector<BlockQ8_0> w(5), a(5);
+  std::vector<BlockQ4_0> w4(5);
   for (size_t b = 0; b < w.size(); ++b) {
     w[b] = random_block<BlockQ8_0>(rng);
     w[b].d = fp32_to_fp16(0.01f * static_cast<float>(b + 1));
+    w4[b] = random_block<BlockQ4_0>(rng);
+    w4[b].d = w[b].d;
     a[b] = random_q8_0(rng);
     a[b].d = fp32_to_fp16(0.37f / static_cast<float>(b + 1));
   }
   float blocks = 0.0f, lanes[kDotLanes] = {};
   for (size_t b = 0; b < w.size(); ++b) {
     const float scale = fp16_to_fp32(w[b].d) * fp16_to_fp32(a[b].d);
-    blocks = std::fma(static_cast<float>(block_sum_q8_0_q8_0(w[b], a[b])), scale, blocks);
+    blocks = std::fma(static_cast<float>(block_sum_q4_0_q8_0(w4[b], a[b])), scale, blocks);
     for (int l = 0; l < kDotLanes; ++l) {
       int32_t sum = 0;
       for (int k = 0; k < 4; ++k) sum += w[b].qs[4 * l + k] * a[b].qs[4 * l + k];
       lanes[l] = std::fma(static_cast<float>(sum), scale, lanes[l]);
     }
   }
-  CHECK(row_dot_blocks_q8_0_q8_0(w.data(), a.data(), 5) == blocks);
+  CHECK(row_dot_q4_0_q8_0(w4.data(), a.data(), 5) == blocks);
   CHECK(row_dot_q8_0_q8_0(w.data(), a.data(), 5) ==
         ((lanes[0] + lanes[4]) + (lanes[2] + lanes[6])) + ((lanes[1] + lanes[5]) + (lanes[3] + lanes[7])));
 }
