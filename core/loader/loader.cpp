@@ -511,4 +511,11 @@ VerifyReport verify_model(LoadedModel& model, const gguf::File& file, const Prog
   return report;
 }
 
+std::vector<float> dequantize_tensor(const gguf::File& file, const gguf::TensorInfo& tensor) {
+  std::vector<float> out(tensor.n_elements);  // bounded: the reader checked the tensor's bytes lie in the file
+  quant::dequantize_range(tensor.type, file.tensor_data(tensor), tensor.n_elements, 0, out,
+                          file.name() + ": " + tensor.name);
+  return out;
+}
+
 }  // namespace sy::loader
