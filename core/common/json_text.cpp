@@ -8,14 +8,14 @@ namespace {
 void escape_strings(nlohmann::ordered_json& value) {
   if (value.is_string()) {
     auto& text = value.get_ref<std::string&>();
-    if (!is_valid_utf8(text)) text = escape_text(text, false);
+    if (!is_valid_utf8(text)) text = escape_text(text, EscapeFor::json);
   } else if (value.is_array()) {
     for (auto& item : value) escape_strings(item);
   } else if (value.is_object()) {
     nlohmann::ordered_json fixed = nlohmann::ordered_json::object();
     for (auto& [key, item] : value.items()) {
       escape_strings(item);
-      fixed[is_valid_utf8(key) ? key : escape_text(key, false)] = std::move(item);
+      fixed[is_valid_utf8(key) ? key : escape_text(key, EscapeFor::json)] = std::move(item);
     }
     value = std::move(fixed);
   }

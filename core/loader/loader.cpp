@@ -27,14 +27,6 @@ uint64_t status_field_kib(const char* field) {
   return 0;
 }
 
-placement::DeviceKind kind_of(const plugin::Device& d) {
-  switch (d.info().kind) {
-    case SY_DEVICE_CPU: return placement::DeviceKind::cpu;
-    case SY_DEVICE_GPU: return placement::DeviceKind::gpu;
-    default: return placement::DeviceKind::accelerator;
-  }
-}
-
 // Bytes per element of the types the loader converts to (F32, F16).
 uint64_t converted_element_bytes(gguf::TensorType target) { return target == gguf::TensorType::F16 ? 2 : 4; }
 
@@ -63,7 +55,7 @@ uint64_t current_resident_bytes() { return status_field_kib("VmRSS") * 1024; }
 std::vector<placement::DeviceDescription> describe_devices(const plugin::Inventory& inventory) {
   std::vector<placement::DeviceDescription> out;
   for (const auto& d : inventory.devices()) {
-    out.push_back({d->name(), kind_of(*d), d->free_memory(), d->info().bandwidth_bytes_per_second,
+    out.push_back({d->name(), d->info().kind, d->free_memory(), d->info().bandwidth_bytes_per_second,
                    d->info().storable_types, d->info().multipliable_types});
   }
   return out;
@@ -509,6 +501,13 @@ VerifyReport verify_model(LoadedModel& model, const gguf::File& file, const Prog
     if (progress && !progress({report.bytes, total, 0, p.tensor})) break;
   }
   return report;
+}
+
+std::vector<float> dequantize_tensor(const gguf::File& file, const gguf::TensorInfo& tensor) {
+  std::vector<float> out(tensor.n_elements);  // bounded: the reader checked the tensor's bytes lie in the file
+  quant::dequantize_range(tensor.type, file.tensor_data(tensor), tensor.n_elements, 0, out,
+                          file.name() + ": " + tensor.name);
+  return out;
 }
 
 }  // namespace sy::loader

@@ -110,6 +110,10 @@ VerifyReport verify_model(LoadedModel& model, const gguf::File& file, const Prog
 // Device descriptions for the planner from the live inventory (free memory asked now).
 std::vector<placement::DeviceDescription> describe_devices(const plugin::Inventory& inventory);
 
+// A whole tensor of `file` as float32 in ggml's row-major order, through core/quant's reference decoder. Throws
+// sy::Error(unsupported) naming the file and the tensor for a type that decoder does not handle.
+std::vector<float> dequantize_tensor(const gguf::File& file, const gguf::TensorInfo& tensor);
+
 // The process's resident-memory high-water mark and current resident set, from /proc/self/status.
 uint64_t peak_resident_bytes();
 uint64_t current_resident_bytes();

@@ -2,17 +2,10 @@
 
 #include <fmt/format.h>
 
+#include "core/common/utf8.h"
+
 namespace sy::placement {
 namespace {
-
-std::string_view kind_name(DeviceKind k) {
-  switch (k) {
-    case DeviceKind::cpu: return "cpu";
-    case DeviceKind::gpu: return "gpu";
-    case DeviceKind::accelerator: return "accelerator";
-  }
-  return "cpu";
-}
 
 // "[#####+++..........]": weights '#', KV cache '+', scratch '~', free '.', scaled to the budget. 18 columns keep
 // a device's line within 80 with the largest sizes ("1023.9 MiB of 1023.9 GiB (1023.9 GiB free)").
@@ -47,7 +40,7 @@ std::string plan_to_text(const Plan& plan, bool every_tensor, bool unicode) {
   constexpr size_t kColumns = 80;
   std::string out = fmt::format("placement plan (policy {})\n\n", plan.policy);
   for (const auto& d : plan.devices) {
-    out += fmt::format("{:<10} {:<4} {} {} of {} ({} free)\n", d.device, kind_name(d.kind), bar(d),
+    out += fmt::format("{:<10} {:<4} {} {} of {} ({} free)\n", printable(d.device), to_string(d.kind), bar(d),
                        format_bytes(d.used()), format_bytes(d.budget), format_bytes(d.free_memory));
     std::string detail = fmt::format("{:<16}weights {}, KV cache {}, scratch {}", "", format_bytes(d.weights),
                                      format_bytes(d.kv_cache), format_bytes(d.scratch));
@@ -68,11 +61,11 @@ std::string plan_to_text(const Plan& plan, bool every_tensor, bool unicode) {
         ++j;
       }
     }
-    const std::string label = j - i > 1 ? "blk." + std::to_string(t.layer) + ".*" : t.tensor;
-    out += fmt::format("{} {} {}: {}\n", label, unicode ? "→" : "->", t.device, t.reason);
+    const std::string label = j - i > 1 ? "blk." + std::to_string(t.layer) + ".*" : printable(t.tensor);
+    out += fmt::format("{} {} {}: {}\n", label, unicode ? "→" : "->", printable(t.device), printable(t.reason));
     i = j;
   }
-  for (const auto& note : plan.notes) out += "note: " + note + "\n";
+  for (const auto& note : plan.notes) out += "note: " + printable(note) + "\n";
   return out;
 }
 
@@ -83,7 +76,7 @@ nlohmann::ordered_json plan_to_json(const Plan& plan) {
   j["devices"] = nlohmann::ordered_json::array();
   for (const auto& d : plan.devices) {
     j["devices"].push_back({{"device", d.device},
-                            {"kind", kind_name(d.kind)},
+                            {"kind", to_string(d.kind)},
                             {"free_bytes", d.free_memory},
                             {"budget_bytes", d.budget},
                             {"weight_bytes", d.weights},

@@ -12,12 +12,13 @@
 
 #include "core/common/format.h"
 #include "core/config/run_config.h"
+#include "core/common/device_kind.h"
 #include "core/gguf/file.h"
 #include "core/model/architecture.h"
 
 namespace sy::placement {
 
-enum class DeviceKind { cpu, gpu, accelerator };
+using sy::DeviceKind;
 
 // What the planner needs to know of a device (built from the plugin inventory, or by tests).
 struct DeviceDescription {

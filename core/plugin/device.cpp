@@ -46,16 +46,17 @@ GuardedSlot<Slot> optional_slot(Slot slot, const std::string& owner, const char*
   return {slot, &owner, name};
 }
 
-}  // namespace
-
-std::string_view to_string(sy_device_kind kind) {
-  switch (kind) {
-    case SY_DEVICE_CPU: return "cpu";
-    case SY_DEVICE_GPU: return "gpu";
-    case SY_DEVICE_ACCELERATOR: return "accelerator";
+// The one mapping from the ABI's kinds to the core's. A value this host does not know (a newer ABI's) is neither
+// a CPU nor a GPU it could describe better: an accelerator.
+DeviceKind device_kind_of(uint32_t abi_kind) {
+  switch (abi_kind) {
+    case SY_DEVICE_CPU: return DeviceKind::cpu;
+    case SY_DEVICE_GPU: return DeviceKind::gpu;
+    default: return DeviceKind::accelerator;
   }
-  return "unknown";
 }
+
+}  // namespace
 
 // ---- Buffer ------------------------------------------------------------------------------------------------------
 
@@ -130,7 +131,7 @@ Device::Device(std::string name, std::string owner, sy_device* raw)
   raw_info.name[sizeof raw_info.name - 1] = '\0';  // never trust a plugin to terminate its strings
   raw_info.arch[sizeof raw_info.arch - 1] = '\0';
   info_.index = raw_info.index;
-  info_.kind = static_cast<sy_device_kind>(raw_info.kind);
+  info_.kind = device_kind_of(raw_info.kind);
   info_.name = raw_info.name;
   info_.arch = raw_info.arch;
   info_.total_memory = raw_info.total_memory;

@@ -12,12 +12,14 @@
 #include <string_view>
 #include <utility>
 
+#include "core/common/device_kind.h"
+
 namespace sy::plugin {
 
 // A copy of sy_device_info in C++ types.
 struct DeviceInfo {
   uint32_t index = 0;
-  sy_device_kind kind = SY_DEVICE_CPU;
+  DeviceKind kind = DeviceKind::cpu;
   std::string name;  // marketing name
   std::string arch;  // "sm_90", "avx512_vnni", ...
   uint64_t total_memory = 0;
@@ -28,8 +30,6 @@ struct DeviceInfo {
   uint64_t storable_types = 0;     // GGUF type-id mask
   uint64_t multipliable_types = 0; // GGUF type-id mask
 };
-
-std::string_view to_string(sy_device_kind kind);
 
 class Device;
 class Stream;

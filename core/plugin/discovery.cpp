@@ -27,6 +27,9 @@
 #ifndef SWITCHYARD_BUILD_PLUGIN_DIR
 #define SWITCHYARD_BUILD_PLUGIN_DIR ""
 #endif
+#ifndef SWITCHYARD_BUILD_BIN_DIR
+#define SWITCHYARD_BUILD_BIN_DIR ""
+#endif
 
 namespace sy::plugin {
 
@@ -134,18 +137,28 @@ std::vector<std::pair<fs::path, std::string>> plugin_search_directories(const Lo
         if (!part.empty()) directories.emplace_back(part, "SWITCHYARD_PLUGIN_PATH");
     }
   }
-  if (options.use_install_dir) {
-    boost::system::error_code ec;
-    const auto program = boost::dll::program_location(ec);
-    if (!ec) {
-      directories.emplace_back(
-          (fs::path(program.parent_path().string()) / ".." / "lib" / "switchyard" / "plugins").lexically_normal(),
-          "install");
-    }
+  boost::system::error_code ec;
+  const auto program = boost::dll::program_location(ec);
+  if (!ec) {
+    if (auto directory = program_plugin_directory(program.string(), options)) directories.push_back(*directory);
   }
-  if (options.use_build_tree && *SWITCHYARD_BUILD_PLUGIN_DIR)
-    directories.emplace_back(SWITCHYARD_BUILD_PLUGIN_DIR, "build tree");
   return directories;
+}
+
+std::optional<std::pair<fs::path, std::string>> program_plugin_directory(const fs::path& program,
+                                                                         const LoaderOptions& options) {
+  std::error_code ec;
+  const fs::path directory = fs::weakly_canonical(program.parent_path(), ec);
+  std::error_code build_ec;
+  const bool in_build_tree = *SWITCHYARD_BUILD_BIN_DIR && !ec &&
+                             directory == fs::weakly_canonical(SWITCHYARD_BUILD_BIN_DIR, build_ec) && !build_ec;
+  if (in_build_tree) {
+    if (!options.use_build_tree) return std::nullopt;
+    return std::pair<fs::path, std::string>{SWITCHYARD_BUILD_PLUGIN_DIR, "build tree"};
+  }
+  if (!options.use_install_dir) return std::nullopt;
+  const fs::path prefix = program.parent_path() / "..";
+  return std::pair<fs::path, std::string>{(prefix / "lib" / "switchyard" / "plugins").lexically_normal(), "install"};
 }
 
 // One plugin object and what the inventory opened from it.
@@ -235,6 +248,12 @@ std::string bounded_string(const char* text) {
   return std::string(text, strnlen(text, kMaxPluginStringBytes));
 }
 
+bool is_usable_plugin_name(std::string_view name) {
+  return std::all_of(name.begin(), name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' || c == '-';
+  });
+}
+
 // What negotiating with and probing a plugin found: its object and device count, or nullptr with
 // record.skip_reason saying why (the object already released).
 struct Probed {
@@ -299,6 +318,12 @@ Probed negotiate_and_probe(const fs::path& canonical, const std::vector<sy_optio
     }
     record.abi_version = plugin->abi_version;
     if (record.name.empty()) return skip("the plugin object has no name", plugin);
+    // The name becomes every device's name ("NAME:0") that configs, overrides and --require-device spell, and that
+    // output prints: control characters, ':' or '.' in it would forge output lines or split those names wrongly.
+    if (!is_usable_plugin_name(record.name))
+      return skip("its name '" + record.name + "' cannot name devices: a plugin name is ASCII letters, "
+                  "digits, '_' and '-' only; rename it in the plugin's source and rebuild it",
+                  plugin);
 
     const auto* vtable = plugin->vtable;
     auto probe = SY_VTABLE_SLOT(vtable, probe);
@@ -590,6 +615,52 @@ std::optional<fs::path> default_verdict_cache() {
   return std::nullopt;
 }
 
+namespace {
+
+// Why no device answers to `wanted` (a plugin name such as "cuda", a device name such as "cuda:1", or a kind such
+// as "gpu"), from what happened to each plugin file that could have provided it.
+std::string explain_missing_device(const std::string& wanted, const std::vector<PluginRecord>& records,
+                                   const LoaderOptions& options) {
+  const bool kind = is_device_kind_name(wanted);
+  const std::string plugin_name = wanted.substr(0, wanted.find(':'));
+  std::string why;
+  for (const auto& record : records) {
+    // Any plugin could provide a kind, except one whose devices are all there (and of other kinds); a name is
+    // provided by the plugin of that name, or by the file named for it when the plugin never gave its name.
+    const bool candidate = kind ? !(record.loaded && !record.device_names.empty())
+                                : record.name == plugin_name ||
+                                      record.file.filename() == "libswitchyard-" + plugin_name + ".so";
+    if (!candidate) continue;
+    why += "\n  " + record.file.string() + ": ";
+    if (!record.loaded) {
+      why += "not loaded: " + record.skip_reason;
+    } else if (record.device_names.empty()) {
+      why += "plugin '" + record.name + "' loaded but reports no device (" +
+             (record.probe_reason.empty() ? std::string("it gave no reason") : record.probe_reason) +
+             "): check that the device and its driver work (nvidia-smi, rocminfo) and are visible to this process";
+    } else {
+      std::string names;
+      for (const auto& name : record.device_names) names += (names.empty() ? "" : ", ") + name;
+      why += "plugin '" + record.name + "' has " + names + " only";
+    }
+  }
+  if (!why.empty()) return "required device '" + wanted + "' is not available:" + why;
+  std::string searched;
+  for (const auto& [path, origin] : plugin_search_directories(options))
+    searched += (searched.empty() ? "" : ", ") + path.string();
+  if (searched.empty()) searched = "nowhere: no plugin path is set";
+  return "required device '" + wanted + "' is not available; no plugin file " +
+         (kind ? "that could provide a " + wanted + " device" : "libswitchyard-" + plugin_name + ".so") +
+         " was found (searched " + searched + "): " +
+         (wanted == "gpu" ? std::string("build the CUDA or ROCm plugin (each builds where its toolkit is installed)")
+          : kind          ? "build or install a plugin that provides one"
+                          : "build or install it") +
+         " and put it in one of those directories, or name its file or directory with --plugin-path, the config's "
+         "plugins.paths or SWITCHYARD_PLUGIN_PATH";
+}
+
+}  // namespace
+
 Inventory load_plugins(const LoaderOptions& options) {
   Inventory inventory;
   std::map<std::string, fs::path> loaded_names;
@@ -719,23 +790,14 @@ Inventory load_plugins(const LoaderOptions& options) {
     inventory.records_.push_back(std::move(record));
   }
 
-  // A required device that did not show up is an error naming why its plugin was skipped (or that none was found).
+  // A required device that did not show up is an error that tells "no plugin for it" from "its plugin loaded
+  // but reports no device" (or was skipped), each with what to do.
   for (const auto& wanted : options.require) {
     const bool present = std::any_of(inventory.devices_.begin(), inventory.devices_.end(), [&](const auto& device) {
       const std::string& name = device->name();
       return name == wanted || name.substr(0, name.find(':')) == wanted || to_string(device->info().kind) == wanted;
     });
-    if (present) continue;
-    std::string why;
-    for (const auto& record : inventory.records_) {
-      const bool matches = record.name == wanted ||
-                           record.file.filename().string().find("switchyard-" + wanted) != std::string::npos;
-      if (!matches) continue;
-      why += "; " + record.file.string() + ": " +
-             (record.loaded ? "loaded with no device (" + record.probe_reason + ")" : record.skip_reason);
-    }
-    if (why.empty()) why = "; no plugin file for it was found (set SWITCHYARD_PLUGIN_PATH or the config's plugin paths)";
-    throw Error(ErrorCode::not_found, "required device '" + wanted + "' is not available" + why);
+    if (!present) throw Error(ErrorCode::not_found, explain_missing_device(wanted, inventory.records_, options));
   }
   return inventory;
 }

@@ -28,8 +28,10 @@ struct LoaderOptions {
   std::vector<std::filesystem::path> explicit_files;  // e.g. the conformance suite's PLUGIN.so; loaded first
   std::vector<std::filesystem::path> config_paths;    // "plugin_paths" of the run config
   bool use_environment = true;  // SWITCHYARD_PLUGIN_PATH, colon-separated
-  bool use_install_dir = true;  // <executable dir>/../lib/switchyard/plugins
-  bool use_build_tree = true;   // the build tree's plugin output directory, compiled in
+  // The program's own plugin directory: an installed program's is <executable dir>/../lib/switchyard/plugins (its
+  // prefix's, never the tree it was built in); a program of the build tree (in its bin/) uses the build tree's.
+  bool use_install_dir = true;
+  bool use_build_tree = true;
   // Each entry must match at least one device, by plugin name ("cuda"), device name ("cuda:1") or kind ("gpu");
   // otherwise load_plugins throws sy::Error(not_found) with the reasons the matching plugins were skipped.
   std::vector<std::string> require;
@@ -84,5 +86,10 @@ Inventory load_plugins(const LoaderOptions& options);
 
 // The directories searched when no explicit file is given, in order, each with its origin label.
 std::vector<std::pair<std::filesystem::path, std::string>> plugin_search_directories(const LoaderOptions& options);
+
+// The plugin directory of the program at `program` with its origin label ("install" or "build tree", see
+// LoaderOptions), or nullopt when the options turn that one off.
+std::optional<std::pair<std::filesystem::path, std::string>> program_plugin_directory(
+    const std::filesystem::path& program, const LoaderOptions& options);
 
 }  // namespace sy::plugin

@@ -171,13 +171,4 @@ void dequantize_range(TensorType type, std::span<const std::byte> data, uint64_t
   decode_row(type, src, out.data(), static_cast<int64_t>(count));
 }
 
-std::vector<float> dequantize_tensor(const gguf::File& file, const gguf::TensorInfo& tensor) {
-  if (!can_dequantize(tensor.type)) {
-    throw_unsupported(tensor.type, file.name() + ": " + tensor.name);
-  }
-  std::vector<float> out(tensor.n_elements);
-  dequantize_range(tensor.type, file.tensor_data(tensor), tensor.n_elements, 0, out, tensor.name);
-  return out;
-}
-
 }  // namespace sy::quant

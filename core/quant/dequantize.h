@@ -9,7 +9,6 @@
 #include <string_view>
 #include <vector>
 
-#include "core/gguf/file.h"
 #include "core/gguf/tensor_type.h"
 
 namespace sy::quant {
@@ -41,8 +40,5 @@ float i2_s_scale(const void* tail);
 // does not match the element count.
 void dequantize_range(gguf::TensorType type, std::span<const std::byte> data, uint64_t n_elements, uint64_t first,
                       std::span<float> out, std::string_view tensor_name = {});
-
-// The whole tensor as float32 in ggml's row-major order.
-std::vector<float> dequantize_tensor(const gguf::File& file, const gguf::TensorInfo& tensor);
 
 }  // namespace sy::quant

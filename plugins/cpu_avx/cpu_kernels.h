@@ -19,7 +19,7 @@ class CpuKernels {
  public:
   // `threads` <= 0 means every core oneTBB sees. `decoder` says which quantized types the device takes and decodes
   // them for the reference ops; MATMUL, GET_ROWS and CONVERT decode through dequantize_rows.h, which writes
-  // core/quant's bytes, so it must be kernels::core_row_decoder() or decode as it does.
+  // core/quant's bytes, so it must be quant::row_decoder() or decode as it does.
   CpuKernels(IsaLevel level, int threads, const kernels::RowDecoder& decoder);
   ~CpuKernels();
 

@@ -12,7 +12,7 @@
 #include <stdexcept>
 #include <string>
 
-#include "core/kernels/quant_decoder.h"
+#include "core/quant/row_decoder.h"
 #include "plugins/cpu_avx/cpu_features.h"
 #include "plugins/cpu_avx/cpu_kernels.h"
 #include "plugins/cpu_avx/system_memory.h"
@@ -281,7 +281,7 @@ sy_status* plugin_device_open(sy_plugin* object, uint32_t index, sy_device** out
     device->object.impl = device.get();
     device->plugin = plugin;
     device->level = level;
-    device->kernels = std::make_unique<CpuKernels>(level, plugin->threads, kernels::core_row_decoder());
+    device->kernels = std::make_unique<CpuKernels>(level, plugin->threads, quant::row_decoder());
     device->memory_at_open = read_system_memory();
     plugin->log.info(std::string("CPU device opened: ") + to_string(level) + " kernels, " +
                      std::to_string(device->kernels->threads()) + " threads");

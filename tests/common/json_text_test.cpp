@@ -16,11 +16,22 @@ TEST_CASE("json_text escapes invalid UTF-8 in values and keys instead of throwin
   CHECK(sy::json_text(valid, 2) == valid.dump(2));
 }
 
-TEST_CASE("escape_text: invalid bytes always, control characters on request; valid UTF-8 untouched") {
-  CHECK(sy::escape_text("blk.0\x1b[2J", true) == "blk.0\\x1b[2J");
-  CHECK(sy::escape_text("blk.0\x1b[2J", false) == "blk.0\x1b[2J");
-  CHECK(sy::escape_text("caf\xc3\xa9 \xff", true) == "caf\xc3\xa9 \\xff");
-  CHECK(sy::escape_text("tab\there\x7f", true) == "tab\\x09here\\x7f");
+TEST_CASE("escape_text: invalid bytes always; for a terminal also controls, bidi overrides and backslashes") {
+  using sy::EscapeFor;
+  CHECK(sy::escape_text("blk.0\x1b[2J", EscapeFor::json) == "blk.0\x1b[2J");
+  CHECK(sy::printable("blk.0\x1b[2J") == "blk.0\\x1b[2J");
+  CHECK(sy::printable("caf\xc3\xa9 \xff") == "caf\xc3\xa9 \\xff");
+  CHECK(sy::printable("tab\there\x7f") == "tab\\there\\x7f");
+  // A newline or carriage return would let a name forge a line of output of its own.
+  CHECK(sy::printable("name\nerror: forged\r") == "name\\nerror: forged\\r");
+  CHECK(sy::escape_text("one\ntwo\x1b", EscapeFor::terminal_lines) == "one\n  two\\x1b");
+  // C1 CSI (U+009B), a right-to-left override, a line separator: valid UTF-8 that still drives a terminal.
+  CHECK(sy::printable("a\xc2\x9b" "2Jb") == "a\\u{9b}2Jb");
+  CHECK(sy::printable("x\xe2\x80\xaetxt.exe") == "x\\u{202e}txt.exe");
+  CHECK(sy::printable("\xe2\x80\xa8") == "\\u{2028}");
+  CHECK(sy::printable("C:\\dir") == "C:\\\\dir");  // so that an escape printed reads back as one
+  const std::string printable_utf8 = "\xe6\xbc\xa2\xe5\xad\x97 \xf0\x9f\x98\x80 \xc3\xa9";
+  CHECK(sy::printable(printable_utf8) == printable_utf8);
   CHECK(sy::is_valid_utf8("caf\xc3\xa9"));
   CHECK_FALSE(sy::is_valid_utf8("\xed\xa0\x80"));  // a surrogate
 }

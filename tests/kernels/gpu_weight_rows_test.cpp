@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "core/gguf/tensor_type.h"
-#include "core/kernels/quant_decoder.h"
+#include "core/quant/row_decoder.h"
 #include "core/kernels/reference_ops.h"
 #include "core/quant/dequantize.h"
 #include "core/quant/quantize.h"
@@ -101,7 +101,7 @@ TEST_CASE("the GPU plugins read exactly the types core/quant decodes row by row,
   for (const TensorType required : {TensorType::F32, TensorType::F16, TensorType::BF16, TensorType::Q4_0,
                                     TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::TQ2_0})
     CHECK(std::find(types.begin(), types.end(), static_cast<uint32_t>(required)) != types.end());
-  const uint64_t core_quantized = sy::kernels::core_row_decoder().quantized_types;
+  const uint64_t core_quantized = sy::quant::row_decoder().quantized_types;
   for (const uint32_t type : types) {
     CAPTURE(type);
     const auto traits = sy::gguf::tensor_type_traits(type);
@@ -130,7 +130,7 @@ TEST_CASE("decoding a row through the kernels' tiles gives core/quant's floats b
       const int64_t n = Row::kBlockElements == 1 ? 67 : Row::kBlockElements * 5;
       const auto bytes = random_row(type, n, rng);
       std::vector<float> expected(static_cast<size_t>(n));
-      sy::kernels::decode_row(type, bytes.data(), expected.data(), n, sy::kernels::core_row_decoder());
+      sy::kernels::decode_row(type, bytes.data(), expected.data(), n, sy::quant::row_decoder());
       // Tiles smaller than the row, lanes fewer than the blocks of a tile: the kernel's loops all take turns.
       const int tile_elements = Row::kBlockElements * 2;
       std::vector<float> tile(static_cast<size_t>(Row::tile_floats(tile_elements)));
@@ -167,12 +167,12 @@ TEST_CASE("the matmul kernel's per-thread sums match reference_matmul within the
       op.src[0].type = type;
       op.params.matmul = {n_out, n_in, 1};
       std::vector<float> expected(static_cast<size_t>(n_out));
-      sy::kernels::reference_matmul(op, weight.data(), x.data(), expected.data(), sy::kernels::core_row_decoder());
+      sy::kernels::reference_matmul(op, weight.data(), x.data(), expected.data(), sy::quant::row_decoder());
       const uint64_t row_bytes = sy::gpu::weight_row_bytes(type, n_in);
       std::vector<float> decoded(static_cast<size_t>(n_in));
       for (int64_t o = 0; o < n_out; ++o) {
         const uint8_t* row = weight.data() + static_cast<uint64_t>(o) * row_bytes;
-        sy::kernels::decode_row(type, row, decoded.data(), n_in, sy::kernels::core_row_decoder());
+        sy::kernels::decode_row(type, row, decoded.data(), n_in, sy::quant::row_decoder());
         double scale = 0;  // the conformance suite's: sum |w x|
         for (int64_t i = 0; i < n_in; ++i) scale += std::fabs(static_cast<double>(decoded[static_cast<size_t>(i)]) * x[static_cast<size_t>(i)]);
         const float got = emulate_matmul_row<Row>(row, x.data(), n_in, 128, 4096);
@@ -202,9 +202,9 @@ TEST_CASE("the matrix-vector kernel's lane sums match reference_matmul within th
         op.src[0].type = type;
         op.params.matmul = {1, n_in, 1};
         float expected = 0;
-        sy::kernels::reference_matmul(op, row.data(), x.data(), &expected, sy::kernels::core_row_decoder());
+        sy::kernels::reference_matmul(op, row.data(), x.data(), &expected, sy::quant::row_decoder());
         std::vector<float> decoded(static_cast<size_t>(n_in));
-        sy::kernels::decode_row(type, row.data(), decoded.data(), n_in, sy::kernels::core_row_decoder());
+        sy::kernels::decode_row(type, row.data(), decoded.data(), n_in, sy::quant::row_decoder());
         double scale = 0;
         for (int64_t i = 0; i < n_in; ++i) scale += std::fabs(static_cast<double>(decoded[static_cast<size_t>(i)]) * x[static_cast<size_t>(i)]);
         // The row 16-byte aligned (plain rows take 16-byte loads) and one element off (element by element; a

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <vector>
 
-#include "core/kernels/quant_decoder.h"
+#include "core/quant/row_decoder.h"
 #include "core/kernels/reference_ops.h"
 
 namespace {
@@ -146,10 +146,10 @@ TEST_CASE("check_op names the op, the tensor and the sizes when something is wro
   matmul.params.matmul = {1, 32, 1};
   CHECK(sy::kernels::check_op(matmul, kNoQuant).find("matmul: weight type id 2 is not supported") == 0);
   std::vector<sy::kernels::TensorUse> uses;
-  CHECK(sy::kernels::describe_op_tensors(matmul, sy::kernels::core_row_decoder(), uses).empty());
+  CHECK(sy::kernels::describe_op_tensors(matmul, sy::quant::row_decoder(), uses).empty());
   CHECK(uses[0].bytes == 18);  // one Q4_0 block
   matmul.params.matmul.n_in = 33;
-  CHECK_FALSE(sy::kernels::describe_op_tensors(matmul, sy::kernels::core_row_decoder(), uses).empty());
+  CHECK_FALSE(sy::kernels::describe_op_tensors(matmul, sy::quant::row_decoder(), uses).empty());
 }
 
 TEST_CASE("rope_neox rotates the pairs (k, k + n_rot/2) and copies the dimensions past n_rot") {

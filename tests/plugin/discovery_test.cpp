@@ -101,40 +101,86 @@ TEST_CASE("SWITCHYARD_PLUGIN_PATH is searched, colon separated, empty parts igno
   ::unsetenv("SWITCHYARD_PLUGIN_PATH");
   REQUIRE(directories.size() == 2);
   CHECK(directories[0].second == "SWITCHYARD_PLUGIN_PATH");
-  CHECK(inventory.plugins().size() == 5);
+  CHECK(inventory.plugins().size() == 6);
   for (const auto& record : inventory.plugins()) CHECK(record.origin == "SWITCHYARD_PLUGIN_PATH");
 }
 
-TEST_CASE("the default search ends with the install dir and the build tree") {
+// An installed switchyard used to search the tree it was built in as well as its own prefix.
+TEST_CASE("a program searches its own plugin directory: the build tree's in bin/, its prefix's anywhere else") {
   LoaderOptions options;
   options.use_environment = false;
   const auto directories = sy::plugin::plugin_search_directories(options);
-  REQUIRE(directories.size() == 2);
-  CHECK(directories[0].second == "install");
-  CHECK(directories[0].first.string().ends_with("lib/switchyard/plugins"));
-  CHECK(directories[1].second == "build tree");
+  REQUIRE(directories.size() == 1);  // this test runs from the build tree's bin/
+  CHECK(directories[0].second == "build tree");
+  CHECK(directories[0].first == fs::path(SWITCHYARD_CPU_PLUGIN).parent_path());
+
+  const auto installed = sy::plugin::program_plugin_directory("/opt/switchyard/bin/switchyard", options);
+  REQUIRE(installed.has_value());
+  CHECK(installed->second == "install");
+  CHECK(installed->first == "/opt/switchyard/lib/switchyard/plugins");
+  const auto built = sy::plugin::program_plugin_directory(fs::path(SWITCHYARD_BUILD_BIN_DIR) / "switchyard", options);
+  REQUIRE(built.has_value());
+  CHECK(built->second == "build tree");
+  options.use_build_tree = false;
+  CHECK_FALSE(sy::plugin::program_plugin_directory(fs::path(SWITCHYARD_BUILD_BIN_DIR) / "switchyard", options));
+  CHECK(sy::plugin::program_plugin_directory("/opt/switchyard/bin/switchyard", options).has_value());
 }
 
-TEST_CASE("a required device that is missing is an error naming why its plugin was skipped") {
+// What the error says, so that a test can check it.
+std::string missing_device_error(LoaderOptions options, const std::string& wanted) {
+  options.require = {wanted};
+  try {
+    (void)sy::plugin::load_plugins(options);
+  } catch (const sy::Error& error) {
+    CHECK(error.code() == sy::ErrorCode::not_found);
+    return error.what();
+  }
+  FAIL("require " << wanted << " should have thrown");
+  return {};
+}
+
+// "No plugin for it" and "its plugin loaded but reports no device" need different fixes: each says which it is
+// (a kind used to get "no plugin file was found" however many plugins had loaded with no device).
+TEST_CASE("a required device that is missing: no plugin for it, or a plugin that loaded without devices") {
   auto options = isolated_options();
   options.config_paths = {SWITCHYARD_BROKEN_PLUGIN_DIR, SWITCHYARD_CPU_PLUGIN};
   options.require = {"cpu"};
   CHECK_NOTHROW(sy::plugin::load_plugins(options));
-  options.require = {"gpu"};
-  try {
-    (void)sy::plugin::load_plugins(options);
-    FAIL("require gpu should have thrown");
-  } catch (const sy::Error& error) {
-    CHECK(error.code() == sy::ErrorCode::not_found);
-    CHECK(std::string(error.what()).find("required device 'gpu' is not available; no plugin file") == 0);
-  }
-  options.require = {"broken"};
-  try {
-    (void)sy::plugin::load_plugins(options);
-    FAIL("require broken should have thrown");
-  } catch (const sy::Error& error) {
-    CHECK(std::string(error.what()).find("probe score 0") != std::string::npos);
-  }
+
+  const std::string gpu = missing_device_error(options, "gpu");
+  CHECK(gpu.find("required device 'gpu' is not available:\n") == 0);
+  CHECK(gpu.find("libswitchyard-broken-no-devices.so: plugin 'nodevice' loaded but reports no device (no frobnicator "
+                 "attached): check that the device and its driver work") != std::string::npos);
+  CHECK(gpu.find("libswitchyard-broken-probe-zero.so: not loaded: probe score 0") != std::string::npos);
+  CHECK(gpu.find("libswitchyard-cpu.so") == std::string::npos);  // its device is there, of another kind
+
+  const std::string by_name = missing_device_error(options, "nodevice");
+  CHECK(by_name.find("plugin 'nodevice' loaded but reports no device") != std::string::npos);
+  CHECK(by_name.find("probe-zero") == std::string::npos);
+  CHECK(missing_device_error(options, "broken").find("not loaded: probe score 0") != std::string::npos);
+  CHECK(missing_device_error(options, "cpu:1").find("libswitchyard-cpu.so: plugin 'cpu' has cpu only") !=
+        std::string::npos);
+
+  const std::string none = missing_device_error(options, "cuda");
+  CHECK(none.find("required device 'cuda' is not available; no plugin file libswitchyard-cuda.so was found "
+                  "(searched ") == 0);
+  CHECK(none.find(SWITCHYARD_BROKEN_PLUGIN_DIR) != std::string::npos);
+  CHECK(none.find("--plugin-path") != std::string::npos);
+  options.config_paths = {SWITCHYARD_CPU_PLUGIN};
+  CHECK(missing_device_error(options, "gpu").find("no plugin file that could provide a gpu device was found") !=
+        std::string::npos);
+}
+
+// The reason quotes the name as it is: output escapes it (tests/tools/escaped_output.cmake), once.
+TEST_CASE("a plugin whose name could forge output or split device names is refused") {
+  auto options = isolated_options();
+  options.explicit_files = {fs::path(SWITCHYARD_HOSTILE_PLUGIN_DIR) / "libswitchyard-hostile-name.so"};
+  const auto inventory = sy::plugin::load_plugins(options);
+  REQUIRE(inventory.plugins().size() == 1);
+  CHECK_FALSE(inventory.plugins()[0].loaded);
+  CHECK(inventory.plugins()[0].skip_reason ==
+        "its name 'evil\x1b[31m\n  loaded   cpu' cannot name devices: a plugin name is ASCII letters, digits, '_' "
+        "and '-' only; rename it in the plugin's source and rebuild it");
 }
 
 TEST_CASE("plugin statuses become sy::Error with the core's codes, and are released") {
@@ -157,7 +203,7 @@ TEST_CASE("CPU device through the core: round trip, out-of-memory error, forced 
   const auto& cpu = *inventory.devices()[0];
   CHECK(cpu.info().arch == "x86_64");
   CHECK(cpu.info().compute_units == 1);
-  CHECK(cpu.info().kind == SY_DEVICE_CPU);
+  CHECK(cpu.info().kind == sy::DeviceKind::cpu);
   CHECK(cpu.free_memory() > 0);
   CHECK(cpu.free_memory() <= cpu.info().total_memory);
 

@@ -14,6 +14,7 @@
 
 #include "core/common/sha256.h"
 #include "core/gguf/file.h"
+#include "core/loader/loader.h"
 #include "core/quant/dequantize.h"
 #include "tests/test_support.h"
 
@@ -90,7 +91,7 @@ TEST_CASE("every tensor in reference/dequant.jsonl dequantizes to the reference'
       REQUIRE(info->n_elements == expected.n);
       REQUIRE(sy::quant::can_dequantize(info->type));
 
-      const auto values = sy::quant::dequantize_tensor(file, *info);
+      const auto values = sy::loader::dequantize_tensor(file, *info);
       CHECK(sha256_of_floats(values) == expected.sha256_f32);
       REQUIRE(values.size() >= expected.first4.size());
       for (size_t i = 0; i < expected.first4.size(); ++i) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "core/gguf/file.h"
+#include "core/loader/loader.h"
 #include "core/gguf/writer.h"
 #include "core/quant/dequantize.h"
 #include "core/quant/quantize.h"
@@ -56,7 +57,7 @@ TEST_CASE("I2_S: quantize, write, read back, dequantize") {
   CHECK(tensor->type == gguf::TensorType::I2_S);
   CHECK(tensor->n_bytes == packed.size());
 
-  const auto values = quant::dequantize_tensor(file, *tensor);
+  const auto values = loader::dequantize_tensor(file, *tensor);
   REQUIRE(values.size() == x.size());
   for (size_t i = 0; i < x.size(); ++i) {
     CAPTURE(i);

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "core/gguf/file.h"
+#include "core/loader/loader.h"
 #include "core/quant/dequantize.h"
 #include "core/quant/quantize.h"
 #include "tests/test_support.h"
@@ -35,7 +36,7 @@ std::map<std::string, int> check_reproduces(const std::string& parent_name, cons
     CAPTURE(type_name);
     REQUIRE_MESSAGE(sy::quant::can_quantize(tensor.type), "no reference quantizer for this type");
 
-    const auto floats = sy::quant::dequantize_tensor(parent, *source);
+    const auto floats = sy::loader::dequantize_tensor(parent, *source);
     const auto expected = child.tensor_data(tensor);
     std::vector<std::byte> produced(expected.size());
     sy::quant::quantize_row(tensor.type, floats.data(), produced.data(), static_cast<int64_t>(floats.size()));

@@ -17,3 +17,7 @@ execute_process(COMMAND ${PREFIX}/bin/switchyard devices --format json
 if(NOT rc EQUAL 0 OR NOT out MATCHES "\"origin\": \"install\",[^}]*\"loaded\": true")
   message(FATAL_ERROR "the installed switchyard did not load its CPU plugin from the install:\n${out}${err}")
 endif()
+# Only its own prefix: an installed switchyard used to search the build tree it was built in as well.
+if(out MATCHES "\"origin\": \"build tree\"" OR out MATCHES "${BUILD_DIR}/lib/switchyard")
+  message(FATAL_ERROR "the installed switchyard searches the build tree:\n${out}")
+endif()

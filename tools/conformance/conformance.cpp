@@ -20,7 +20,7 @@
 #include "core/common/error.h"
 #include "core/common/log.h"
 #include "core/gguf/tensor_type.h"
-#include "core/kernels/quant_decoder.h"
+#include "core/quant/row_decoder.h"
 #include "core/kernels/reference_ops.h"
 #include "core/config/run_config.h"
 #include "core/plugin/discovery.h"
@@ -209,7 +209,7 @@ class DeviceSuite {
  public:
   // `abi_version` is what the plugin negotiated: ops added in a later minor version are not asked of it.
   DeviceSuite(const Device& device, Report& report, uint64_t seed, uint32_t abi_version)
-      : device_(device), report_(report), rng_(seed), decoder_(sy::kernels::core_row_decoder()),
+      : device_(device), report_(report), rng_(seed), decoder_(sy::quant::row_decoder()),
         has_abi_1_2_(abi_version >= SY_ABI_MAKE_VERSION(1, 2)) {}
 
   void run_all() {

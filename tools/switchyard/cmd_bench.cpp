@@ -16,6 +16,7 @@
 
 #include "core/common/error.h"
 #include "core/runtime/engine.h"
+#include "core/common/json_text.h"
 #include "tools/switchyard/commands.h"
 #include "tools/switchyard/progress.h"
 #include "tools/switchyard/run_options.h"
@@ -387,7 +388,7 @@ int run_bench(const BenchOptions& options) {
   if (options.format == "json") {
     nlohmann::ordered_json array = nlohmann::ordered_json::array();
     for (auto& j : rows) array.push_back(j);
-    std::cout << array.dump(2) << "\n";
+    std::cout << json_text(array, 2) << "\n";
   } else if (options.format == "csv") {
     print_csv(rows);
   } else {

@@ -7,6 +7,7 @@
 
 #include "core/runtime/crossval.h"
 #include "core/runtime/engine.h"
+#include "core/common/json_text.h"
 #include "tools/switchyard/commands.h"
 #include "tools/switchyard/run_options.h"
 
@@ -64,7 +65,7 @@ void add_crossval_command(CLI::App& app, int& exit_code) {
         j["argmax_differences"].push_back(
             {{"position", d.position}, {"ours", d.ours}, {"reference", d.reference}, {"reference_margin", d.reference_margin}});
       j["passed"] = r.passed();
-      std::cout << j.dump(2) << "\n";
+      std::cout << json_text(j, 2) << "\n";
     } else {
       std::cout << fmt::format("{}: {} positions teacher-forced against {}\n", opts->model, r.positions, opts->reference);
       std::cout << fmt::format("  largest absolute error {:.3g} (position {}), largest relative error {:.3g}\n",

@@ -14,6 +14,7 @@
 #include "core/common/json_text.h"
 #include "core/common/error.h"
 #include "core/common/sha256.h"
+#include "core/common/utf8.h"
 #include "core/gguf/file.h"
 #include "core/quant/dequantize.h"
 #include "tools/switchyard/commands.h"
@@ -113,7 +114,7 @@ void add_dequant_command(CLI::App& app, int& exit_code) {
       if (!quant::can_dequantize(tensor->type)) {
         // Report and go on: one exotic tensor should not hide the fingerprints of all the others.
         std::cerr << fmt::format("error: {}: tensor '{}' has type {}, which the reference decoder does not handle\n",
-                                 opts->model, tensor->name, gguf::to_string(tensor->type));
+                                 printable(opts->model), printable(tensor->name), gguf::to_string(tensor->type));
         exit_code = 1;
         continue;
       }

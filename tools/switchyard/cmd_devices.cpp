@@ -10,6 +10,7 @@
 
 #include "core/common/format.h"
 #include "core/common/json_text.h"
+#include "core/common/utf8.h"
 #include "core/config/run_config.h"
 #include "core/gguf/tensor_type.h"
 #include "core/plugin/discovery.h"
@@ -82,7 +83,7 @@ ordered_json to_json(const plugin::LoaderOptions& options, const plugin::Invento
     const auto& info = device->info();
     ordered_json entry = {{"device", device->name()},
                           {"plugin", plugin_of.count(device->name()) ? plugin_of[device->name()] : device->owner()},
-                          {"kind", plugin::to_string(info.kind)},
+                          {"kind", to_string(info.kind)},
                           {"model", info.name},
                           {"arch", info.arch},
                           {"total_bytes", info.total_memory}};
@@ -105,17 +106,20 @@ ordered_json to_json(const plugin::LoaderOptions& options, const plugin::Invento
 void print_text(const plugin::LoaderOptions& options, const plugin::Inventory& inventory) {
   std::cout << "Plugin search path (in order):\n";
   for (const auto& [path, origin] : plugin::plugin_search_directories(options))
-    std::cout << fmt::format("  {:<24} {}\n", origin, path.string());
+    std::cout << fmt::format("  {:<24} {}\n", origin, printable(path.string()));
   std::cout << "\nPlugins:\n";
   if (inventory.plugins().empty()) std::cout << "  (no libswitchyard-*.so found)\n";
   for (const auto& record : inventory.plugins()) {
     if (record.loaded) {
-      std::cout << fmt::format("  loaded   {} {} ({}), ABI {}: {}\n", record.name, record.version, record.vendor,
-                               version_text(record.abi_version), record.file.string());
+      // Everything a plugin says of itself is escaped: its strings could hold escape sequences or forge lines.
+      std::cout << fmt::format("  loaded   {} {} ({}), ABI {}: {}\n", printable(record.name), printable(record.version),
+                               printable(record.vendor), version_text(record.abi_version),
+                               printable(record.file.string()));
       std::cout << fmt::format("           {}; probe score {}: {}\n", count_of(record.device_names.size(), "device"),
-                               record.probe_score, record.probe_reason);
+                               record.probe_score, printable(record.probe_reason));
     } else {
-      std::cout << fmt::format("  skipped  {}\n           {}\n", record.file.string(), record.skip_reason);
+      std::cout << fmt::format("  skipped  {}\n           {}\n", printable(record.file.string()),
+                               printable(record.skip_reason));
     }
   }
   std::cout << "\nDevices:\n";
@@ -124,14 +128,15 @@ void print_text(const plugin::LoaderOptions& options, const plugin::Inventory& i
     const auto& info = device->info();
     const auto free_bytes = free_memory_of(*device);
     const std::string free_text =
-        std::holds_alternative<uint64_t>(free_bytes) ? format_bytes(std::get<uint64_t>(free_bytes)) + " free"
-                                                     : "free memory unknown (" + std::get<std::string>(free_bytes) + ")";
+        std::holds_alternative<uint64_t>(free_bytes)
+            ? format_bytes(std::get<uint64_t>(free_bytes)) + " free"
+            : "free memory unknown (" + printable(std::get<std::string>(free_bytes)) + ")";
     std::vector<std::string> flags;
     if (info.flags & SY_DEVICE_FLAG_HOST_VISIBLE) flags.push_back("host-visible");
     if (info.flags & SY_DEVICE_FLAG_UNIFIED_MEMORY) flags.push_back("unified-memory");
     if (info.flags & SY_DEVICE_FLAG_ADOPTS_HOST_MEMORY) flags.push_back("zero-copy-host-memory");
-    std::cout << fmt::format("  {:<10} {} ({}, {})\n", device->name(), info.name, plugin::to_string(info.kind),
-                             info.arch);
+    std::cout << fmt::format("  {:<10} {} ({}, {})\n", printable(device->name()), printable(info.name),
+                             to_string(info.kind), printable(info.arch));
     std::cout << fmt::format("             memory {} total, {}, max allocation {}; ~{:.0f} GB/s; {}\n",
                              format_bytes(info.total_memory), free_text, format_bytes(info.max_allocation),
                              static_cast<double>(info.bandwidth_bytes_per_second) / 1e9,

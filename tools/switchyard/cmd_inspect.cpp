@@ -82,16 +82,17 @@ std::string short_count(uint64_t n) {
   return std::to_string(n);
 }
 
-// A metadata value as one line of text: arrays longer than `limit` elements show their first few and a count.
-std::string value_text(const gguf::Value& v, size_t limit) {
-  const gguf::Array* a = v.as_array();
-  if (!a || a->size() <= limit) return value_to_json(v).dump();
-  ordered_json head = ordered_json::array();
-  const ordered_json all = value_to_json(v);
-  for (size_t i = 0; i < 8 && i < all.size(); ++i) head.push_back(all[i]);
-  std::string text = head.dump();
-  text.pop_back();
-  return text + fmt::format(", ... {} more]", a->size() - head.size());
+// A value as one line of text for a terminal: strings quoted and escaped (a model file may put anything in them,
+// escape sequences and newlines included), arrays longer than `limit` elements shown by their first eight and a
+// count.
+std::string text_of(const ordered_json& value, size_t limit = SIZE_MAX) {
+  if (value.is_string()) return "\"" + printable(value.get_ref<const std::string&>()) + "\"";
+  if (!value.is_array()) return value.dump();
+  const size_t shown = value.size() <= limit ? value.size() : std::min<size_t>(8, value.size());
+  std::string text = "[";
+  for (size_t i = 0; i < shown; ++i) text += (i ? "," : "") + text_of(value[i]);  // as JSON writes arrays
+  if (shown < value.size()) text += fmt::format(", ... {} more", value.size() - shown);
+  return text + "]";
 }
 
 std::string shape_of(const gguf::TensorInfo& t) {
@@ -190,12 +191,13 @@ ordered_json build_json(const gguf::File& file, bool with_tensors, bool full) {
 }
 
 void print_text(const gguf::File& file, const ordered_json& j, bool with_tensors, bool full) {
-  std::cout << fmt::format("file          {}\n", file.name());
+  std::cout << fmt::format("file          {}\n", printable(file.name()));
   std::cout << fmt::format("size          {} ({} bytes), GGUF v{}, alignment {}, data at byte {}\n",
                            format_bytes(file.file_size()), file.file_size(), file.version(), file.alignment(),
                            file.data_offset());
-  std::cout << fmt::format("architecture  {}\n", file.architecture().empty() ? "(none)" : file.architecture());
-  if (j.contains("name")) std::cout << fmt::format("name          {}\n", j["name"].get<std::string>());
+  std::cout << fmt::format("architecture  {}\n",
+                           file.architecture().empty() ? "(none)" : printable(file.architecture()));
+  if (j.contains("name")) std::cout << fmt::format("name          {}\n", printable(j["name"].get<std::string>()));
   if (j.contains("file_type")) {
     std::cout << fmt::format("file type     {} ({})\n", j["file_type"]["name"].get<std::string>(),
                              j["file_type"]["id"].get<uint64_t>());
@@ -206,17 +208,19 @@ void print_text(const gguf::File& file, const ordered_json& j, bool with_tensors
   if (!j["hyperparameters"].empty()) {
     std::cout << "hyperparameters\n";
     for (const auto& [key, value] : j["hyperparameters"].items()) {
-      std::cout << fmt::format("  {:<36} {}\n", key, json_text(value));
+      std::cout << fmt::format("  {:<36} {}\n", printable(key), text_of(value));
     }
   }
   const auto& tok = j["tokenizer"];
-  std::cout << fmt::format("tokenizer     {} (pre: {}), {} tokens{}\n", tok.value("model", std::string("(none)")),
-                           tok.value("pre", std::string("default")), tok["vocab_size"].get<uint64_t>(),
+  std::cout << fmt::format("tokenizer     {} (pre: {}), {} tokens{}\n",
+                           printable(tok.value("model", std::string("(none)"))),
+                           printable(tok.value("pre", std::string("default"))), tok["vocab_size"].get<uint64_t>(),
                            tok.contains("merges") ? fmt::format(", {} merges", tok["merges"].get<uint64_t>()) : "");
   for (const auto& [name, token] : tok["special_tokens"].items()) {
     // An id past the vocabulary (often 2^32 - 1, i.e. -1) is how converters write "no such token".
-    std::cout << fmt::format("  {:<10} {} {}\n", name, json_text(token["id"]),
-                             token.contains("text") ? json_text(token["text"]) : std::string("(none: past the vocabulary)"));
+    std::cout << fmt::format("  {:<10} {} {}\n", name, text_of(token["id"]),
+                             token.contains("text") ? text_of(token["text"])
+                                                    : std::string("(none: past the vocabulary)"));
   }
   std::cout << fmt::format("tensors       {}, {}\n", count_of(file.tensors().size(), "tensor"),
                            format_bytes(j["tensor_bytes"].get<uint64_t>()));
@@ -231,13 +235,14 @@ void print_text(const gguf::File& file, const ordered_json& j, bool with_tensors
     const std::string type = kv.value.as_array()
                                  ? "[" + std::string(to_string(kv.value.as_array()->element_type)) + "]"
                                  : std::string(to_string(kv.value.type()));
-    std::cout << fmt::format("  {:<40} {:<9} {}\n", kv.key, type, value_text(kv.value, full ? SIZE_MAX : 16));
+    std::cout << fmt::format("  {:<40} {:<9} {}\n", printable(kv.key), type,
+                             text_of(value_to_json(kv.value), full ? SIZE_MAX : 16));
   }
   if (with_tensors) {
     std::cout << fmt::format("\n{:<32} {:<8} {:<22} {:>12} {:>12}\n", "name", "type", "shape", "bytes", "offset");
     for (const auto& t : file.tensors()) {
       // Names are UTF-8 (the reader checks) but may hold control characters: escaped before a terminal sees them.
-      std::cout << fmt::format("{:<32} {:<8} {:<22} {:>12} {:>12}\n", escape_text(t.name, true), to_string(t.type),
+      std::cout << fmt::format("{:<32} {:<8} {:<22} {:>12} {:>12}\n", printable(t.name), to_string(t.type),
                                shape_of(t), t.n_bytes, file.data_offset() + t.offset);
     }
   }
@@ -277,9 +282,11 @@ void add_inspect_command(CLI::App& app, int& exit_code) {
     } else {
       print_text(file, j, opts->tensors, opts->full);
     }
-    for (const auto& f : file.findings()) std::cerr << fmt::format("problem: [{}] {}\n", to_string(f.code), f.message);
+    for (const auto& f : file.findings()) {
+      std::cerr << fmt::format("problem: [{}] {}\n", to_string(f.code), printable(f.message));
+    }
     if (!file.findings().empty()) {
-      std::cerr << fmt::format("{}: {}; 'switchyard validate' checks the whole model\n", opts->model,
+      std::cerr << fmt::format("{}: {}; 'switchyard validate' checks the whole model\n", printable(opts->model),
                                count_of(file.findings().size(), "problem"));
     }
     exit_code = file.findings().empty() ? 0 : 1;

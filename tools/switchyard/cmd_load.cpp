@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/common/json_text.h"
+#include "core/common/utf8.h"
 #include "core/gguf/file.h"
 #include "core/loader/loader.h"
 #include "core/model/architecture.h"
@@ -54,7 +55,7 @@ nlohmann::ordered_json report_to_json(const loader::LoadReport& r, uint64_t file
 void print_text(const loader::LoadReport& r, uint64_t file_size) {
   std::cout << fmt::format("loaded ({} mode)\n", r.mode);
   for (const auto& d : r.devices) {
-    std::cout << fmt::format("  {:<10} {:>12}  {:>10}  zero-copy {:>10}  copied {:>10}\n", d.device,
+    std::cout << fmt::format("  {:<10} {:>12}  {:>10}  zero-copy {:>10}  copied {:>10}\n", printable(d.device),
                              count_of(d.tensors, "tensor"),
                              placement::format_bytes(d.bytes), placement::format_bytes(d.zero_copy_bytes),
                              placement::format_bytes(d.copied_bytes));
@@ -65,11 +66,12 @@ void print_text(const loader::LoadReport& r, uint64_t file_size) {
                            placement::format_bytes(file_size));
   for (const auto& [phase, seconds] : r.phase_seconds) std::cout << fmt::format("phase {:<11} {:.3f} s\n", phase, seconds);
   for (const auto& [device, c] : r.caches) {
-    std::cout << fmt::format("cache {:<10} budget {}, resident {}, hits {}, misses {}, evictions {}\n", device,
+    std::cout << fmt::format("cache {:<10} budget {}, resident {}, hits {}, misses {}, evictions {}\n",
+                             printable(device),
                              placement::format_bytes(c.budget_bytes), placement::format_bytes(c.resident_bytes),
                              c.hits, c.misses, c.evictions);
   }
-  for (const auto& note : r.notes) std::cout << "note: " << note << "\n";
+  for (const auto& note : r.notes) std::cout << "note: " << printable(note) << "\n";
 }
 
 }  // namespace
@@ -180,7 +182,7 @@ void add_load_command(CLI::App& app, int& exit_code) {
                                  placement::format_bytes(verified->bytes),
                                  verified->mismatches.empty() ? "all identical to the file"
                                                               : fmt::format("{} differ", verified->mismatches.size()));
-        for (const auto& m : verified->mismatches) std::cout << "MISMATCH " << m << "\n";
+        for (const auto& m : verified->mismatches) std::cout << "MISMATCH " << printable(m) << "\n";
       }
     }
     exit_code = verified && !verified->mismatches.empty() ? 1 : 0;

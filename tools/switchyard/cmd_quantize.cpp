@@ -21,6 +21,7 @@
 #include "core/common/error.h"
 #include "core/common/format.h"
 #include "core/gguf/file.h"
+#include "core/loader/loader.h"
 #include "core/gguf/writer.h"
 #include "core/quant/dequantize.h"
 #include "core/quant/quantize.h"
@@ -207,7 +208,7 @@ class Conversion {
 
   void produce_i2_s(uint64_t offset, std::span<std::byte> out) {
     if (bytes_.empty()) {
-      floats_ = quant::dequantize_tensor(file_, tensor_);
+      floats_ = loader::dequantize_tensor(file_, tensor_);
       bytes_.resize(*gguf::tensor_storage_bytes(TensorType::I2_S, tensor_.n_elements));
       quant::quantize_i2_s(floats_, bytes_);
       floats_ = {};

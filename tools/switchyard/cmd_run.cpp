@@ -14,6 +14,8 @@
 
 #include "core/common/error.h"
 #include "core/common/format.h"
+#include "core/common/json_text.h"
+#include "core/common/utf8.h"
 #include "core/runtime/engine.h"
 #include "core/runtime/generate.h"
 #include "core/tokenizer/tokenizer.h"
@@ -96,7 +98,8 @@ void print_metrics_text(runtime::Engine& engine, const runtime::GenerationMetric
                            m.generation_seconds, m.generation_tokens_per_second());
   for (const auto& d : j["devices"]) {
     std::cerr << fmt::format("device {}: {:.3f} s in {} executes, {} hand-offs in; weights {}, KV cache and scratch {}\n",
-                             d["device"].get<std::string>(), d["seconds"].get<double>(), d["executes"].get<uint64_t>(),
+                             printable(d["device"].get<std::string>()), d["seconds"].get<double>(),
+                             d["executes"].get<uint64_t>(),
                              d["handoffs_in"].get<uint64_t>(), format_bytes(d["weight_bytes"].get<uint64_t>()),
                              format_bytes(d["kv_and_scratch_bytes"].get<uint64_t>()));
   }
@@ -201,7 +204,7 @@ class RunCommand {
       j["stop_reason"] = std::string(runtime::to_string(result.stop));
       j["metrics"] = generation_metrics_json(result.metrics);
       if (options_.metrics) j["metrics"].update(engine_metrics_json(*engine));
-      std::cout << j.dump(2) << "\n";
+      std::cout << json_text(j, 2) << "\n";
     }
     return 0;
   }
@@ -258,16 +261,16 @@ class RunCommand {
         r["stop_reason"] = std::string(runtime::to_string(result.stop));
         r["metrics"] = generation_metrics_json(result.metrics);
         // One write of a whole line, flushed: a result is in the file completely or not at all.
-        out << r.dump() + "\n" << std::flush;
+        out << json_text(r) + "\n" << std::flush;
         if (!out) throw Error(ErrorCode::io, options_.output_file + ": write failed");
         ++written;
       } catch (const nlohmann::json::exception& e) {
         ++failures;
-        std::cerr << "error: " << where << ": not a JSON object: " << e.what() << "\n";
+        std::cerr << "error: " << printable(where) << ": not a JSON object: " << printable(e.what()) << "\n";
       } catch (const Error& e) {
         if (e.code() == ErrorCode::io) throw;
         ++failures;
-        std::cerr << "error: " << where << ": " << e.what() << "\n";
+        std::cerr << "error: " << printable(where) << ": " << printable(e.what()) << "\n";
       }
     }
     std::cerr << fmt::format("{} result{} written to {}, {} already there, {} failed{}\n", written,

@@ -13,6 +13,7 @@
 #include "core/runtime/engine.h"
 #include "core/runtime/perplexity.h"
 #include "core/tokenizer/tokenizer.h"
+#include "core/common/json_text.h"
 #include "tools/switchyard/commands.h"
 #include "tools/switchyard/run_options.h"
 
@@ -69,7 +70,7 @@ void add_score_command(CLI::App& app, int& exit_code) {
       j["scored_tokens"] = r.scored_tokens;
       j["perplexity"] = r.perplexity;
       j["perplexity_after_chunk"] = r.after_chunk;
-      std::cout << j.dump(2) << "\n";
+      std::cout << json_text(j, 2) << "\n";
     } else {
       std::cout << fmt::format("{}: perplexity {:.4f} over {} chunk{} of {} tokens ({} tokens scored, {} in the text)\n",
                                opts->text_file, r.perplexity, r.chunks, r.chunks == 1 ? "" : "s", n_ctx,

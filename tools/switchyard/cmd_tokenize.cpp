@@ -23,37 +23,6 @@ std::string read_stdin() {
   return std::string(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
 }
 
-// A piece for a terminal: valid UTF-8 as is, control bytes and bytes that are not UTF-8 on their own (part of a
-// character split across tokens) as \xNN, and \n, \t, \\ spelled out.
-std::string escape_piece(const std::string& piece) {
-  std::string out;
-  for (size_t i = 0; i < piece.size();) {
-    const auto c = static_cast<unsigned char>(piece[i]);
-    if (c == '\n') {
-      out += "\\n";
-    } else if (c == '\t') {
-      out += "\\t";
-    } else if (c == '\\') {
-      out += "\\\\";
-    } else if (c < 0x20 || c == 0x7F) {
-      out += fmt::format("\\x{:02X}", c);
-    } else if (c < 0x80) {
-      out += static_cast<char>(c);
-    } else {
-      // Copy a whole well-formed character, else escape this byte.
-      size_t n = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : c >= 0xC2 ? 2 : 0;
-      if (n && i + n <= piece.size() && is_valid_utf8(std::string_view(piece).substr(i, n))) {
-        out.append(piece, i, n);
-        i += n;
-        continue;
-      }
-      out += fmt::format("\\x{:02X}", c);
-    }
-    ++i;
-  }
-  return out;
-}
-
 tokenizer::Tokenizer open_tokenizer(const std::string& model, bool fallback_pretokenizer) {
   const gguf::File file = gguf::File::open(model);
   tokenizer::TokenizerOptions options;
@@ -109,7 +78,7 @@ void add_tokenize(CLI::App& app, int& exit_code) {
       std::cout << j.dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
     } else {
       for (int32_t id : ids) {
-        std::cout << fmt::format("{:>6} '{}'\n", id, escape_piece(t.token_to_piece(id, /*show_control=*/true)));
+        std::cout << fmt::format("{:>6} '{}'\n", id, printable(t.token_to_piece(id, /*show_control=*/true)));
       }
     }
     exit_code = 0;

@@ -5,7 +5,9 @@
 #include <iostream>
 #include <nlohmann/json.hpp>
 
+#include "core/common/format.h"
 #include "core/common/json_text.h"
+#include "core/common/utf8.h"
 #include "core/gguf/file.h"
 #include "core/model/architecture.h"
 #include "tools/switchyard/commands.h"
@@ -48,10 +50,10 @@ void add_validate_command(CLI::App& app, int& exit_code) {
       for (const auto& f : findings) j["findings"].push_back({{"code", f.code}, {"message", f.message}});
       std::cout << json_text(j, 2) << "\n";
     } else if (findings.empty()) {
-      std::cout << fmt::format("{}: valid, runnable as {}\n", opts->model, architecture);
+      std::cout << fmt::format("{}: valid, runnable as {}\n", printable(opts->model), printable(architecture));
     } else {
-      std::cout << fmt::format("{}: {} problem{}\n", opts->model, findings.size(), findings.size() == 1 ? "" : "s");
-      for (const auto& f : findings) std::cout << fmt::format("  [{}] {}\n", f.code, f.message);
+      std::cout << fmt::format("{}: {}\n", printable(opts->model), count_of(findings.size(), "problem"));
+      for (const auto& f : findings) std::cout << fmt::format("  [{}] {}\n", f.code, printable(f.message));
     }
     exit_code = findings.empty() ? 0 : 1;
   });

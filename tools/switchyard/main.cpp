@@ -3,9 +3,11 @@
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
+#include <sstream>
 
 #include "core/common/error.h"
 #include "core/common/log.h"
+#include "core/common/utf8.h"
 #include "tools/switchyard/commands.h"
 #include "tools/switchyard/progress.h"
 #include "tools/switchyard/usage.h"
@@ -50,9 +52,11 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     const std::string unknown = sy::cli::describe_unknown_arguments(app, e);
-    std::cerr << (unknown.empty() ? "error: " + std::string(e.what()) + "\nRun 'switchyard --help' for the flags."
-                                  : unknown)
-              << "\n";
+    // Arguments are echoed (a file name from a shell glob among them): each line escaped, one error a line.
+    std::stringstream lines(unknown.empty() ? "error: " + std::string(e.what()) +
+                                                  "\nRun 'switchyard --help' for the flags."
+                                            : unknown);
+    for (std::string line; std::getline(lines, line);) std::cerr << sy::printable(line) << "\n";
     if (sy::cli::json_output_requested(app)) {
       std::string message = unknown.empty() ? e.what() : unknown;
       for (size_t at; (at = message.find("error: ")) != std::string::npos;) message.erase(at, 7);
@@ -60,14 +64,16 @@ int main(int argc, char** argv) {
     }
     return 2;
   } catch (const sy::Error& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    // Messages name tensors, keys and plugins as their files spell them: escaped before a terminal sees them, the
+    // newlines of a message that is several lines on purpose kept.
+    std::cerr << "error: " << sy::escape_text(e.what(), sy::EscapeFor::terminal_lines) << "\n";
     if (sy::cli::json_output_requested(app)) sy::cli::print_json_error(sy::to_string(e.code()), e.what());
     // A model that is malformed or does not fit is a finding (1); bad flags, configs and missing files are 2.
     const bool finding = e.code() == sy::ErrorCode::invalid_file || e.code() == sy::ErrorCode::out_of_memory ||
                          e.code() == sy::ErrorCode::unsupported;
     return finding ? 1 : 2;
   } catch (const std::exception& e) {
-    std::cerr << "error: " << e.what() << "\n";
+    std::cerr << "error: " << sy::escape_text(e.what(), sy::EscapeFor::terminal_lines) << "\n";
     if (sy::cli::json_output_requested(app)) sy::cli::print_json_error("internal", e.what());
     return 2;
   }

@@ -11,6 +11,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include "core/common/json_text.h"
 #include "core/common/error.h"
 #include "core/config/schema.h"
 
@@ -158,7 +159,7 @@ bool json_output_requested(const CLI::App& const_app) {
 void print_json_error(std::string_view code, const std::string& message) {
   nlohmann::ordered_json error;
   error["error"] = {{"code", code}, {"message", message}};
-  std::cout << error.dump(2) << "\n";
+  std::cout << json_text(error, 2) << "\n";
 }
 
 void add_help_and_version_commands(CLI::App& app, int& exit_code) {
