@@ -10,6 +10,15 @@
 
 namespace sy::kernels {
 
+// Per-step values (SY_OP_FLAG_STEP_VALUES) as a kernel that reads them on the device uses them: clamped into the
+// op's legal range, since a kernel cannot refuse (a host-side reader refuses instead, apply_step_values).
+SY_HOST_DEVICE inline int64_t clamp_step_first_position(int64_t first_position, int64_t n_tokens, int64_t kv_capacity) {
+  return first_position < 0 ? 0 : first_position > kv_capacity - n_tokens ? kv_capacity - n_tokens : first_position;
+}
+SY_HOST_DEVICE inline int64_t clamp_step_n_kv(int64_t n_kv, int64_t n_tokens, int64_t kv_capacity) {
+  return n_kv < n_tokens ? n_tokens : n_kv > kv_capacity ? kv_capacity : n_kv;
+}
+
 // cos and sin of the rotation of pair k (k < n_rot / 2) at `position`. The angle is position * freq_base^(-2k/n_rot)
 // * freq_scale, rounded as the reference implementation rounds it: in float, the power built by k successive
 // multiplications by freq_base^(-2/n_rot), so that the rotated q and k match it to the last bit.

@@ -168,6 +168,14 @@ inline std::string describe_op_tensors(const sy_op& op, const RowDecoder& decode
   };
   const auto kv_type_ok = [](uint32_t type) { return type == SY_TYPE_F32 || type == SY_TYPE_F16; };
   std::string error;
+  const bool step_values = (op.flags & SY_OP_FLAG_STEP_VALUES) != 0;
+  if (op.flags & ~SY_OP_FLAG_STEP_VALUES)
+    return std::string(op_kind_name(op.kind)) + ": unknown flags 0x" + std::to_string(op.flags);
+  if (step_values) {
+    if (op.kind != SY_OP_KV_WRITE && op.kind != SY_OP_ATTENTION)
+      return std::string(op_kind_name(op.kind)) + ": SY_OP_FLAG_STEP_VALUES applies to kv_write and attention only";
+    if (!(error = expect_type(op.src[3], SY_TYPE_I64, "step values")).empty()) return error;
+  }
   switch (op.kind) {
     case SY_OP_GET_ROWS: {
       const auto& p = op.params.get_rows;
@@ -242,8 +250,9 @@ inline std::string describe_op_tensors(const sy_op& op, const RowDecoder& decode
       if (!positive({p.n_tokens, p.n_heads, p.n_kv_heads, p.head_dim, p.n_kv, p.kv_capacity}))
         return "attention: sizes must be positive";
       if (p.n_heads % p.n_kv_heads != 0) return "attention: n_heads must be a multiple of n_kv_heads";
-      if (p.n_tokens > p.n_kv || p.n_kv > p.kv_capacity)
+      if (!step_values && (p.n_tokens > p.n_kv || p.n_kv > p.kv_capacity))
         return "attention: need n_tokens <= n_kv <= kv_capacity";
+      if (p.n_tokens > p.kv_capacity) return "attention: need n_tokens <= kv_capacity";
       if (!(error = expect_type(op.src[0], SY_TYPE_F32, "q")).empty()) return error;
       if (!kv_type_ok(op.src[1].type) || !kv_type_ok(op.src[2].type)) return "attention: KV cache must be F32 or F16";
       if (!(error = expect_type(op.dst, SY_TYPE_F32, "dst")).empty()) return error;
@@ -253,6 +262,7 @@ inline std::string describe_op_tensors(const sy_op& op, const RowDecoder& decode
               {&op.src[1], row_bytes(op.src[1].type, cache_n, decoder), "k_cache", false},
               {&op.src[2], row_bytes(op.src[2].type, cache_n, decoder), "v_cache", false},
               {&op.dst, f32(q_n), "dst", false}};
+      if (step_values) uses.push_back({&op.src[3], sizeof(sy_step_values), "step values", false});
       return {};
     }
     case SY_OP_SWIGLU:
@@ -267,14 +277,15 @@ inline std::string describe_op_tensors(const sy_op& op, const RowDecoder& decode
     }
     case SY_OP_KV_WRITE: {
       const auto& p = op.params.kv_write;
-      if (!positive({p.n_tokens, p.row_size, p.kv_capacity}) || p.first_position < 0)
+      if (!positive({p.n_tokens, p.row_size, p.kv_capacity}) || (!step_values && p.first_position < 0))
         return "kv_write: sizes must be positive and first_position >= 0";
-      if (p.first_position + p.n_tokens > p.kv_capacity)
+      if ((step_values ? 0 : p.first_position) + p.n_tokens > p.kv_capacity)
         return "kv_write: first_position + n_tokens exceeds kv_capacity " + std::to_string(p.kv_capacity);
       if (!(error = expect_type(op.src[0], SY_TYPE_F32, "x")).empty()) return error;
       if (!kv_type_ok(op.dst.type)) return "kv_write: cache must be F32 or F16";
       uses = {{&op.src[0], f32(p.n_tokens * p.row_size), "x", false},
               {&op.dst, row_bytes(op.dst.type, p.kv_capacity * p.row_size, decoder), "cache", false}};
+      if (step_values) uses.push_back({&op.src[3], sizeof(sy_step_values), "step values", false});
       return {};
     }
     case SY_OP_CONVERT: {
@@ -452,10 +463,39 @@ inline void reference_convert(const sy_op& op, const void* source, void* dst, co
   encode_row(op.dst.type, values.data(), dst, p.n);
 }
 
+// An op with SY_OP_FLAG_STEP_VALUES made into the same op without it: the block's value written into its params.
+// Returns an empty message, or why the values break the op's rules (then `op` is unchanged); an op without the
+// flag is left as it is. For plugins that read the block on the host (it must be host memory at `values`).
+inline std::string apply_step_values(sy_op& op, const sy_step_values& values) {
+  if (!(op.flags & SY_OP_FLAG_STEP_VALUES)) return {};
+  if (op.kind == SY_OP_KV_WRITE) {
+    const auto& p = op.params.kv_write;
+    if (values.first_position < 0 || values.first_position > p.kv_capacity - p.n_tokens)
+      return "kv_write: step value first_position " + std::to_string(values.first_position) + " with " +
+             std::to_string(p.n_tokens) + " tokens does not fit kv_capacity " + std::to_string(p.kv_capacity);
+    op.params.kv_write.first_position = values.first_position;
+  } else {
+    const auto& p = op.params.attention;
+    if (values.n_kv < p.n_tokens || values.n_kv > p.kv_capacity)
+      return "attention: step value n_kv " + std::to_string(values.n_kv) + " is outside n_tokens " +
+             std::to_string(p.n_tokens) + " .. kv_capacity " + std::to_string(p.kv_capacity);
+    op.params.attention.n_kv = values.n_kv;
+  }
+  op.flags &= ~SY_OP_FLAG_STEP_VALUES;
+  op.src[3] = sy_tensor_ref{};
+  return {};
+}
+
 // Runs one op (already validated with check_op) on host memory. `address(ref)` returns the host pointer of a
 // tensor reference, or nullptr for an absent optional tensor.
 template <class Address>
-void reference_execute(const sy_op& op, Address&& address, const RowDecoder& decoder) {
+void reference_execute(const sy_op& given, Address&& address, const RowDecoder& decoder) {
+  sy_op op = given;
+  if (op.flags & SY_OP_FLAG_STEP_VALUES) {
+    sy_step_values values;
+    std::memcpy(&values, address(op.src[3]), sizeof values);
+    if (std::string error = apply_step_values(op, values); !error.empty()) throw std::out_of_range(error);
+  }
   const auto in = [&](int i) { return static_cast<const void*>(address(op.src[i])); };
   const auto in_f32 = [&](int i) { return static_cast<const float*>(address(op.src[i])); };
   const auto in_i32 = [&](int i) { return static_cast<const int32_t*>(address(op.src[i])); };

@@ -56,7 +56,8 @@ std::vector<placement::DeviceDescription> describe_devices(const plugin::Invento
   std::vector<placement::DeviceDescription> out;
   for (const auto& d : inventory.devices()) {
     out.push_back({d->name(), d->info().kind, d->free_memory(), d->info().bandwidth_bytes_per_second,
-                   d->info().storable_types, d->info().multipliable_types});
+                   d->info().storable_types, d->info().multipliable_types, d->info().max_attention_context,
+                   d->info().buffer_alignment});
   }
   return out;
 }
@@ -167,7 +168,7 @@ struct LoadedModel::State {
     const auto& p = plan.tensors[plan_index];
     Entry e;
     e.plan_index = plan_index;
-    e.info = file.find_tensor(p.tensor);
+    e.info = file.find_tensor(p.file_tensor());
     e.device = inventory.find_device(p.device);
     if (!e.info || !e.device) {
       throw Error(ErrorCode::internal, "the plan names " + p.tensor + " on " + p.device + ", which is not there");
@@ -234,7 +235,7 @@ struct LoadedModel::State {
 
   void progressive_load(const LoadOptions& options) {
     uint64_t total = 0;
-    for (const auto& p : plan.tensors) total += file.find_tensor(p.tensor)->n_bytes;
+    for (const auto& p : plan.tensors) total += file.find_tensor(p.file_tensor())->n_bytes;
     uint64_t done_bytes = 0, zero_copy_bytes = 0;
     for (size_t i = 0; i < entries.size(); ++i) {
       try {
@@ -299,7 +300,7 @@ struct LoadedModel::State {
     auto described = tensors;
     std::unordered_map<std::string, const Entry*> kept;
     for (size_t i = 0; i < entries.size(); ++i) {
-      if (keep[i]) kept[entries[i].info->name] = &entries[i];
+      if (keep[i]) kept[plan.tensors[entries[i].plan_index].tensor] = &entries[i];
     }
     for (auto& t : described) {
       if (auto it = kept.find(t.name); it != kept.end()) t.pinned_device = it->second->device->name();
@@ -315,19 +316,35 @@ struct LoadedModel::State {
                               error.what()));
     }
     for (const auto& note : next.notes) report.notes.push_back(note);
+    std::vector<std::string> plan_names;
+    for (const auto& e : entries) plan_names.push_back(plan.tensors[e.plan_index].tensor);
     std::unordered_map<std::string, size_t> position;
     for (size_t i = 0; i < next.tensors.size(); ++i) position[next.tensors[i].tensor] = i;
     plan = std::move(next);
+    std::vector<Entry> kept_entries;  // a tied head's copy the re-plan no longer wants is dropped
+    std::vector<size_t> new_index(entries.size(), SIZE_MAX);
     for (size_t i = 0; i < entries.size(); ++i) {
       Entry& e = entries[i];
-      const auto it = position.find(e.info->name);
-      if (it == position.end()) throw Error(ErrorCode::internal, "the re-plan lost tensor " + e.info->name);
+      const std::string& name = plan_names[i];
+      const auto it = position.find(name);
+      if (it == position.end()) {
+        if (!keep[i] && name != e.info->name) continue;  // a copy, never loaded: nothing to keep
+        throw Error(ErrorCode::internal, "the re-plan lost tensor " + name);
+      }
       e.plan_index = it->second;
       if (!keep[i]) {
         e.device = inventory.find_device(plan.tensors[e.plan_index].device);
         if (!e.device) throw Error(ErrorCode::internal, "the re-plan names unknown device " + plan.tensors[e.plan_index].device);
       }
+      new_index[i] = kept_entries.size();
+      kept_entries.push_back(std::move(e));
     }
+    for (auto& [device, cache] : caches)  // resident entries are kept, so each has a new index
+      for (size_t& k : cache.lru) k = new_index[k];
+    // Entries keep their order, so one dropped after the one being loaded shifts nothing already done.
+    entries = std::move(kept_entries);
+    index.clear();
+    for (size_t i = 0; i < entries.size(); ++i) index[plan.tensors[entries[i].plan_index].tensor] = i;
   }
 
   void set_up_caches() {
@@ -369,8 +386,13 @@ struct LoadedModel::State {
       refused(e, error);
       std::vector<bool> keep(entries.size());
       for (size_t k = 0; k < entries.size(); ++k) keep[k] = entries[k].resident;
+      const std::string name = plan.tensors[e.plan_index].tensor;
       replan(keep, e);
-      return acquire(i);  // bounded: each device refuses at most once per load
+      const auto it = index.find(name);
+      if (it == index.end())  // a tied head's copy the re-plan dropped: the session planned with it
+        throw Error(ErrorCode::out_of_memory, fmt::format("{} was refused and the re-plan has no room for it:{}", name,
+                                                          refusals_text()));
+      return acquire(it->second);  // bounded: each device refuses at most once per load
     }
     drain();  // the caller uses the tensor now
     if (!e.zero_copy) {
@@ -462,8 +484,8 @@ VerifyReport verify_model(LoadedModel& model, const gguf::File& file, const Prog
   std::vector<std::byte> expected, found;
   std::vector<float> floats;
   for (const auto& p : model.plan().tensors) {
-    const gguf::TensorInfo* info = file.find_tensor(p.tensor);
-    if (!info) throw Error(ErrorCode::internal, "verify: the plan names " + p.tensor + ", which the file lacks");
+    const gguf::TensorInfo* info = file.find_tensor(p.file_tensor());
+    if (!info) throw Error(ErrorCode::internal, "verify: the plan names " + p.file_tensor() + ", which the file lacks");
     const auto data = file.tensor_data(*info);
     const plugin::Buffer& buffer = model.acquire(p.tensor);
     const bool converted = p.stored_type != info->type;

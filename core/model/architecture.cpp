@@ -359,7 +359,7 @@ ActivationLayout activation_layout(const Hparams& hp, uint64_t batch) {
   uint64_t at = 0;
   const auto take = [&](uint64_t& field, uint64_t elements) {
     field = at;
-    at += (elements * 4 + 255) / 256 * 256;
+    at += (elements * 4 + kActivationAlignment - 1) / kActivationAlignment * kActivationAlignment;
   };
   take(a.residual, batch * hp.n_embd);
   take(a.normed, batch * hp.n_embd);
@@ -374,6 +374,7 @@ ActivationLayout activation_layout(const Hparams& hp, uint64_t batch) {
   take(a.logits, batch * hp.n_vocab);
   take(a.token_ids, batch);
   take(a.positions, batch);
+  take(a.step_values, 4);  // two int64 values
   a.bytes = at;
   return a;
 }

@@ -148,8 +148,11 @@ struct ActivationLayout {
   uint64_t logits = 0;     // [batch, n_vocab]
   uint64_t token_ids = 0;  // [batch] I32
   uint64_t positions = 0;  // [batch] I32
+  uint64_t step_values = 0;  // [2] I64: sy_step_values, the batch's first cache position and cache length
   uint64_t bytes = 0;      // total
 };
+// Every offset of the layout is a multiple of this; a device asking for more (buffer_alignment) computes nothing.
+constexpr uint64_t kActivationAlignment = 256;
 ActivationLayout activation_layout(const Hparams& hp, uint64_t batch);
 
 }  // namespace sy::model

@@ -92,7 +92,8 @@ nlohmann::ordered_json plan_to_json(const Plan& plan) {
                             {"bytes", t.bytes},
                             {"layer", t.layer},
                             {"role", to_string(t.role)},
-                            {"reason", t.reason}});
+                            {"reason", t.reason},
+                            {"copy_of", t.copy_of.empty() ? nlohmann::ordered_json() : nlohmann::ordered_json(t.copy_of)}});
   }
   j["notes"] = plan.notes;
   return j;

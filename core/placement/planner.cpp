@@ -68,6 +68,12 @@ class Builder {
       : shape_(shape), config_(config) {
     for (const auto& d : devices) {
       if (!matches_device_filter(d, config.placement.device)) continue;
+      if (d.buffer_alignment > model::kActivationAlignment || (d.buffer_alignment & (d.buffer_alignment - 1))) {
+        notes.push_back(fmt::format("{} unused: it needs tensor offsets aligned to {} bytes, and the runtime aligns "
+                                    "activations to {}; update Switchyard or the plugin",
+                                    d.name, d.buffer_alignment, model::kActivationAlignment));
+        continue;
+      }
       DeviceState s;
       s.description = d;
       s.usage.device = d.name;
@@ -147,12 +153,27 @@ class Builder {
       if (it == conversions.end()) it = conversions.insert(conversions.end(), key);
       it->tensors.push_back(t.name);
     }
-    placements.push_back({t.name, s.description.name, stored, bytes, t.layer, t.role, reason});
+    placements.push_back({t.name, s.description.name, stored, bytes, t.layer, t.role, reason, t.copy_of});
   }
 
   void add_kv(DeviceState& s, int64_t layer) {
     s.usage.kv_cache += shape_.kv_bytes_per_layer;
     s.usage.layers.push_back(layer);
+  }
+
+  // Whether `s`'s attention takes a KV cache of the run's context length (its max_attention_context).
+  bool takes_attention(const DeviceState& s) const {
+    const uint64_t limit = s.description.max_attention_context;
+    return limit == 0 || limit >= config_.runtime.context_length;
+  }
+
+  // The plan note for a device whose attention context is too short, once per device.
+  void note_attention_limit(const DeviceState& s) {
+    if (!attention_limited.insert(s.description.name).second) return;
+    notes.push_back(fmt::format("{} takes no attention layers: its attention handles at most {} positions and "
+                                "runtime.context_length is {} (lower --ctx-size to {} to use it)",
+                                s.description.name, s.description.max_attention_context,
+                                config_.runtime.context_length, s.description.max_attention_context));
   }
 
   bool streams(const DeviceState& s) const {
@@ -184,6 +205,7 @@ class Builder {
 
   std::vector<TensorPlacement> placements;
   std::vector<std::string> notes;
+  std::set<std::string> attention_limited;  // devices noted by note_attention_limit
 
  private:
   void rank() {
@@ -298,6 +320,17 @@ std::vector<TensorDescription> describe_tensors(const model::ModelStructure& mod
     }
     d.is_matrix = t.n_dims >= 2 && d.role != Role::embedding;
     out.push_back(std::move(d));
+  }
+  if (model.tied_output() && model.token_embd) {
+    // The tied head multiplies by token_embd: a candidate copy for the device of the last layer (see planner.h).
+    TensorDescription copy;
+    for (const auto& d : out)
+      if (d.name == model.token_embd.name) copy = d;
+    copy.copy_of = copy.name;
+    copy.name = "output.weight";
+    copy.role = Role::output;
+    copy.is_matrix = true;
+    out.push_back(std::move(copy));
   }
   return out;
 }
@@ -433,6 +466,13 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
                                 r, t.name, gguf::to_string(t.type), o.device));
       }
       if (!b.fits(*s, *bytes, 0)) no_room(t.name + " (by placement.overrides[" + std::to_string(r) + "])", *bytes, b);
+      if (t.role == Role::attention && t.layer >= 0 && !b.takes_attention(*s)) {
+        throw Error(ErrorCode::unsupported,
+                    fmt::format("placement.overrides[{}] sends {} to {}, whose attention handles at most {} positions; "
+                                "runtime.context_length is {}: lower --ctx-size or remove the rule",
+                                r, t.name, o.device, s->description.max_attention_context,
+                                config.runtime.context_length));
+      }
       b.place(*s, t, fmt::format("override '{}' (placement.overrides[{}])", o.pattern, r));
       done[i] = true;
       break;
@@ -543,6 +583,13 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
         chosen = nullptr;
       }
     }
+    const bool group_has_attention =
+        layer_kv > 0 || std::any_of(group.begin(), group.end(), [](const auto* t) { return t->role == Role::attention; });
+    if (chosen && group_has_attention && !b.takes_attention(*chosen)) {
+      // The policy's device cannot run this layer's attention over the context: the next device that can takes it.
+      b.note_attention_limit(*chosen);
+      chosen = nullptr;
+    }
     if (chosen) {
       auto bytes = b.cost(*chosen, group, layer_kv);
       if (!bytes) throw Error(ErrorCode::unsupported, label + " cannot be held by " + chosen->description.name);
@@ -558,6 +605,10 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
         if (policy == "balanced" && s.description.kind != DeviceKind::cpu) {
           auto q = quota.find(s.description.name);
           if (q == quota.end() || q->second == 0) continue;
+        }
+        if (group_has_attention && !b.takes_attention(s)) {
+          b.note_attention_limit(s);
+          continue;
         }
         ++candidates;
         auto bytes = b.cost(s, group, layer_kv);
@@ -606,7 +657,7 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
         return std::string();
       }();
   for (size_t i = 0; i < tensors.size(); ++i) {
-    if (done[i]) continue;
+    if (done[i] || !tensors[i].copy_of.empty()) continue;
     const auto& t = tensors[i];
     std::vector<DeviceState*> candidates;
     std::string preferred_reason;
@@ -638,6 +689,34 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
     done[i] = true;
   }
 
+  // 4b. A tied head's own copy of token_embd where the last layer runs on a GPU: otherwise every token's final
+  //     activation would go to the embedding's device for the head and come back. Nowhere else, and not when it
+  //     does not fit (then the head shares token_embd, with a note saying so).
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    if (done[i] || tensors[i].copy_of.empty()) continue;
+    const auto& t = tensors[i];
+    done[i] = true;
+    const auto source = std::find_if(b.placements.begin(), b.placements.end(),
+                                     [&](const TensorPlacement& p) { return p.tensor == t.copy_of; });
+    DeviceState* last = last_layer_device.empty() ? nullptr : b.find(last_layer_device);
+    if (source == b.placements.end() || !last || last->description.kind == DeviceKind::cpu ||
+        source->device == last_layer_device || !usable(*last))
+      continue;
+    const auto bytes = b.cost(*last, {&t}, 0);
+    if (!bytes || !b.fits(*last, *bytes, 0)) {
+      b.notes.push_back(fmt::format("the tied output head runs on {} with {}: {} has no room for its own copy ({}), "
+                                    "so each token's final activation crosses to {} and back",
+                                    source->device, t.copy_of, last_layer_device, format_bytes(t.bytes),
+                                    source->device));
+      continue;
+    }
+    b.place(*last, t, "own copy of " + t.copy_of + " for the tied output head, next to the last layer, " +
+                          b.left_after(*last, *bytes));
+    b.notes.push_back(fmt::format("the tied output head gets its own copy of {} on {} ({}), beside the last layer: "
+                                  "no round trip to {} per token",
+                                  t.copy_of, last_layer_device, format_bytes(*bytes), source->device));
+  }
+
   Plan plan;
   plan.policy = policy;
   // Load order: by file order of the tensors, so the mapping is read front to back.
@@ -655,7 +734,8 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
     if (t.layer >= 0) layer_groups[t.layer].push_back(&t);
   }
   for (const auto& s : states) {
-    if (s.usage.used() == 0 && !s.excluded) plan.notes.push_back(why_unused(b, s, layer_groups, shape, config));
+    if (s.usage.used() == 0 && !s.excluded && !b.attention_limited.count(s.description.name))
+      plan.notes.push_back(why_unused(b, s, layer_groups, shape, config));
   }
   for (const auto& s : states) {
     if (b.streams(s) && s.usage.weights > (config.loading.lazy_budget_mib << 20)) {

@@ -28,6 +28,8 @@ struct DeviceDescription {
   uint64_t bandwidth = 0;    // bytes per second, the device's estimate
   uint64_t storable_types = 0;      // bit i set: GGUF type id i can be stored
   uint64_t multipliable_types = 0;  // bit i set: matrix multiplication takes weights of type id i
+  uint64_t max_attention_context = 0;  // longest KV cache its attention takes; 0 = any (no layer if below the run's)
+  uint64_t buffer_alignment = 0;       // bytes every tensor offset needs; above model::kActivationAlignment: unused
 };
 
 enum class Role { embedding, attention, feed_forward, norm, output, other };
@@ -43,6 +45,9 @@ struct TensorDescription {
   Role role = Role::other;
   bool is_matrix = false;  // consumed by matrix multiplication (else by lookups, norms or element-wise ops)
   std::optional<std::string> pinned_device;  // already loaded there (re-planning after a failed allocation)
+  // Non-empty for a second copy of a file tensor: "output.weight" copying token_embd.weight for a tied head, placed
+  // only where the last layer runs on a GPU (so logits need no CPU round trip), else not at all.
+  std::string copy_of;
 };
 
 // Every tensor of the model, with its role and layer from the architecture's structure (core/model).
@@ -65,6 +70,9 @@ struct TensorPlacement {
   int64_t layer = -1;
   Role role = Role::other;
   std::string reason;
+  std::string copy_of;  // the file tensor this entry copies (a tied head's own copy), empty for the tensor itself
+  // The tensor's name in the file: what the loader reads.
+  const std::string& file_tensor() const { return copy_of.empty() ? tensor : copy_of; }
 };
 
 struct DeviceUsage {

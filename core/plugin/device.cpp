@@ -91,6 +91,13 @@ void Buffer::download(uint64_t offset, void* destination, uint64_t size) const {
   throw_if_failed(slot(device_->raw_, raw_, offset, destination, size, nullptr), device_->owner_, "buffer_download");
 }
 
+void Buffer::download(uint64_t offset, void* destination, uint64_t size, const Stream& stream) const {
+  const auto* vt = device_->raw_->vtable;
+  auto slot = require_slot(SY_VTABLE_SLOT(vt, buffer_download), device_->owner_, "buffer_download");
+  if (sy_status* status = slot(device_->raw_, raw_, offset, destination, size, stream.raw()))
+    throw_if_failed(status, device_->owner_, "buffer_download");
+}
+
 void* Buffer::map() const {
   auto slot = optional_slot(SY_VTABLE_SLOT(raw_->vtable, map), device_->owner_, "buffer map");
   if (!slot) return nullptr;
@@ -110,6 +117,15 @@ void Stream::synchronize() const {
   throw_if_failed(slot(raw_), device_->owner_, "stream synchronize");
 }
 
+Event::~Event() {
+  if (raw_ && raw_->vtable && raw_->vtable->destroy) raw_->vtable->destroy(raw_);
+}
+
+void Event::synchronize() const {
+  auto slot = require_slot(SY_VTABLE_SLOT(raw_->vtable, synchronize), device_->owner_, "event synchronize");
+  if (sy_status* status = slot(raw_)) throw_if_failed(status, device_->owner_, "event synchronize");
+}
+
 StagingMemory::~StagingMemory() {
   if (!data_) return;
   if (pinned_) {
@@ -121,8 +137,8 @@ StagingMemory::~StagingMemory() {
 
 // ---- Device ------------------------------------------------------------------------------------------------------
 
-Device::Device(std::string name, std::string owner, sy_device* raw)
-    : name_(std::move(name)), owner_(std::move(owner)), raw_(raw) {
+Device::Device(std::string name, std::string owner, sy_device* raw, uint32_t abi_version)
+    : name_(std::move(name)), owner_(std::move(owner)), raw_(raw), abi_version_(abi_version) {
   auto raw_info = sy_device_info{};
   raw_info.struct_size = sizeof raw_info;
   raw_info.abi_version = SY_ABI_VERSION;
@@ -141,6 +157,10 @@ Device::Device(std::string name, std::string owner, sy_device* raw)
   info_.compute_units = raw_info.compute_units;
   info_.storable_types = raw_info.storable_types;
   info_.multipliable_types = raw_info.multipliable_types;
+  if (speaks(1, 3)) {  // a 1.2 plugin's struct ends before these; they stay zero (no limits)
+    info_.max_attention_context = raw_info.max_attention_context;
+    info_.buffer_alignment = raw_info.buffer_alignment;
+  }
 }
 
 Device::~Device() {
@@ -210,7 +230,35 @@ void Device::copy(const Buffer& source, uint64_t source_offset, const Buffer& de
                   owner_ + " device " + name_, "buffer_copy");
 }
 
+std::optional<Event> Device::create_event() const {
+  if (!speaks(1, 3)) return std::nullopt;
+  auto create = optional_slot(SY_VTABLE_SLOT(raw_->vtable, event_create), owner_, "event_create");
+  if (!create || !SY_VTABLE_SLOT(raw_->vtable, event_record) || !SY_VTABLE_SLOT(raw_->vtable, stream_wait_event))
+    return std::nullopt;
+  sy_event* raw_event = nullptr;
+  throw_if_failed(create(raw_, &raw_event), owner_ + " device " + name_, "event_create");
+  if (!raw_event) throw Error(ErrorCode::plugin, owner_ + ": event_create returned success but no event");
+  return Event(this, raw_event);
+}
+
+void Device::record(const Event& event, const Stream* stream) const {
+  auto slot = require_slot(SY_VTABLE_SLOT(raw_->vtable, event_record), owner_, "event_record");
+  if (sy_status* status = slot(raw_, event.raw(), stream ? stream->raw() : nullptr))
+    throw_if_failed(status, owner_ + " device " + name_, "event_record");
+}
+
+bool Device::wait(const Stream& stream, const Event& event) const {
+  auto slot = require_slot(SY_VTABLE_SLOT(raw_->vtable, stream_wait_event), owner_, "stream_wait_event");
+  sy_status* status = slot(raw_, stream.raw(), event.raw());
+  if (!status) return true;
+  int32_t code = 0;
+  const std::string message = take_status_message(status, &code);
+  if (code == SY_STATUS_UNSUPPORTED) return false;
+  throw Error(error_code_of(code), owner_ + " device " + name_ + ": stream_wait_event failed: " + message);
+}
+
 bool Device::supports(const sy_op& op) const {
+  if (op.flags != 0 && !speaks(1, 3)) return false;  // the field was reserved before 1.3
   auto slot = require_slot(SY_VTABLE_SLOT(raw_->vtable, supports), owner_, "supports");
   uint32_t supported = 0;
   throw_if_failed(slot(raw_, &op, &supported), owner_ + " device " + name_, "supports");
@@ -221,6 +269,12 @@ void Device::execute(std::span<const sy_op> ops) const {
   auto slot = require_slot(SY_VTABLE_SLOT(raw_->vtable, execute), owner_, "execute");
   // The status is looked at before any message is built: a call that succeeds allocates nothing here.
   if (sy_status* status = slot(raw_, ops.data(), static_cast<uint32_t>(ops.size()), nullptr))
+    throw_if_failed(status, owner_ + " device " + name_, "execute");
+}
+
+void Device::execute(std::span<const sy_op> ops, const Stream& stream) const {
+  auto slot = require_slot(SY_VTABLE_SLOT(raw_->vtable, execute), owner_, "execute");
+  if (sy_status* status = slot(raw_, ops.data(), static_cast<uint32_t>(ops.size()), stream.raw()))
     throw_if_failed(status, owner_ + " device " + name_, "execute");
 }
 

@@ -29,6 +29,9 @@ struct DeviceInfo {
   uint32_t compute_units = 0;
   uint64_t storable_types = 0;     // GGUF type-id mask
   uint64_t multipliable_types = 0; // GGUF type-id mask
+  // ABI 1.3 limits (0 from a 1.2 plugin: none).
+  uint64_t max_attention_context = 0;  // longest KV cache its attention takes, in positions; 0 = any
+  uint32_t buffer_alignment = 0;       // every tensor offset a multiple of this many bytes; 0 = no requirement
 };
 
 class Device;
@@ -53,6 +56,9 @@ class Buffer {
   // Enqueues the copy on `stream`: `source` must stay valid and unchanged until the stream is synchronized.
   void upload(uint64_t offset, const void* source, uint64_t size, const Stream& stream);
   void download(uint64_t offset, void* destination, uint64_t size) const;
+  // Enqueues the copy on `stream`: `destination` is written by the time the stream (or an event recorded after
+  // this on it) completes.
+  void download(uint64_t offset, void* destination, uint64_t size, const Stream& stream) const;
   // The host address of the bytes when the device exposes it (CPU, unified memory), else nullptr.
   void* map() const;
 
@@ -84,6 +90,32 @@ class Stream {
   Stream(const Device* device, sy_stream* raw) : device_(device), raw_(raw) {}
   const Device* device_ = nullptr;
   sy_stream* raw_ = nullptr;
+};
+
+// A point in one device's work (ABI 1.3 events): recorded on a stream, waited for by the host or by another stream
+// of the same plugin. Destroying it does not wait.
+class Event {
+ public:
+  Event() = default;
+  Event(Event&& other) noexcept : device_(other.device_), raw_(std::exchange(other.raw_, nullptr)) {}
+  Event& operator=(Event&& other) noexcept {
+    Event doomed(std::move(*this));
+    device_ = other.device_;
+    raw_ = std::exchange(other.raw_, nullptr);
+    return *this;
+  }
+  Event(const Event&) = delete;
+  ~Event();
+  // Blocks until the event has completed.
+  void synchronize() const;
+  sy_event* raw() const { return raw_; }
+  const Device* device() const { return device_; }
+
+ private:
+  friend class Device;
+  Event(const Device* device, sy_event* raw) : device_(device), raw_(raw) {}
+  const Device* device_ = nullptr;
+  sy_event* raw_ = nullptr;
 };
 
 // Host memory for staging uploads to one device: page-locked when the device offers it (faster copies), else
@@ -118,7 +150,8 @@ class StagingMemory {
 // One device of one loaded plugin, under its stable inventory name ("cpu", "cuda:0", "simdev:1").
 class Device {
  public:
-  Device(std::string name, std::string owner, sy_device* raw);  // `raw` is handed over
+  // `raw` is handed over; `abi_version` is what its plugin negotiated (slots and ops of later minors are not used).
+  Device(std::string name, std::string owner, sy_device* raw, uint32_t abi_version = SY_ABI_VERSION);
   ~Device();
   Device(const Device&) = delete;
   Device& operator=(const Device&) = delete;
@@ -128,6 +161,9 @@ class Device {
   const std::string& owner() const { return owner_; }
   const DeviceInfo& info() const { return info_; }
   sy_device* raw() const { return raw_; }
+  uint32_t abi_version() const { return abi_version_; }
+  // Whether the plugin negotiated at least ABI major.minor.
+  bool speaks(uint32_t major, uint32_t minor) const { return abi_version_ >= SY_ABI_MAKE_VERSION(major, minor); }
 
   // Live free memory, asked from the plugin each time.
   uint64_t free_memory() const;
@@ -145,18 +181,32 @@ class Device {
   // `size` bytes of staging memory, pinned where the plugin offers it (host_memory_allocate, ABI 1.1).
   StagingMemory allocate_staging(uint64_t size) const;
 
+  // An event (ABI 1.3); nullopt when the plugin has none: hand-offs are then staged (synchronize the stream).
+  std::optional<Event> create_event() const;
+  // Moves `event` (of this device) to the end of the work enqueued so far on `stream` (nullptr: synchronous work).
+  void record(const Event& event, const Stream* stream) const;
+  // Makes later work on `stream` (of this device) wait for `event` without blocking the host. False when the
+  // plugin cannot wait for that event (one of another plugin): the caller then waits on the host.
+  bool wait(const Stream& stream, const Event& event) const;
+
+  // Whether execute would take `op`. An op using a later ABI minor than the plugin negotiated (flags) is refused
+  // here without asking it.
   bool supports(const sy_op& op) const;
   // Runs `ops` in order and waits for them.
   void execute(std::span<const sy_op> ops) const;
+  // Enqueues `ops` on `stream`: they and the buffers they name are borrowed until the stream has run them.
+  void execute(std::span<const sy_op> ops, const Stream& stream) const;
   void synchronize() const;
 
  private:
   friend class Buffer;
   friend class Stream;
   friend class StagingMemory;
+  friend class Event;
   std::string name_;
   std::string owner_;
   sy_device* raw_;
+  uint32_t abi_version_;
   DeviceInfo info_;
 };
 

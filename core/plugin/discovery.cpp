@@ -776,7 +776,7 @@ Inventory load_plugins(const LoaderOptions& options) {
       const bool single_cpu = record.name == "cpu" && probed.device_count == 1;
       std::string device_name = single_cpu ? std::string("cpu") : record.name + ":" + std::to_string(index);
       try {
-        devices.push_back(std::make_unique<Device>(device_name, owner, raw_device));
+        devices.push_back(std::make_unique<Device>(device_name, owner, raw_device, probed.plugin->abi_version));
         record.device_names.push_back(device_name);
       } catch (const Error& error) {
         spdlog::warn("{}: device {} ignored: {}", owner, index, error.what());

@@ -23,6 +23,7 @@ std::string_view to_string(Activation activation) {
     case Activation::logits: return "logits";
     case Activation::token_ids: return "token_ids";
     case Activation::positions: return "positions";
+    case Activation::step_values: return "step_values";
   }
   return "unknown";
 }
@@ -42,6 +43,7 @@ uint64_t activation_offset(const model::ActivationLayout& layout, Activation act
     case Activation::logits: return layout.logits;
     case Activation::token_ids: return layout.token_ids;
     case Activation::positions: return layout.positions;
+    case Activation::step_values: return layout.step_values;
   }
   return 0;
 }
@@ -97,8 +99,16 @@ class Builder {
       residual_add(layer, n_embd);
     }
     norm(model_.output_norm, -1, Activation::residual, Activation::normed, n_embd).head = true;
-    s_.head_device = device_of(model_.head());
-    step(SY_OP_MATMUL, s_.head_device, -1, &model_.head(), Activation::normed, Activation::logits, n_embd,
+    const model::TensorSlot* head = &model_.head();
+    if (const placement::TensorPlacement* copy = plan_.find("output.weight");
+        model_.tied_output() && copy && copy->copy_of == model_.token_embd.name) {
+      auto slot = std::make_shared<model::TensorSlot>(model_.token_embd);
+      slot->name = copy->tensor;
+      s_.head_copy = slot;
+      head = slot.get();
+    }
+    s_.head_device = device_of(*head);
+    step(SY_OP_MATMUL, s_.head_device, -1, head, Activation::normed, Activation::logits, n_embd,
          static_cast<int64_t>(hp.n_vocab))
         .head = true;
     s_.needs_positions.assign(s_.devices.size(), false);
@@ -227,7 +237,8 @@ namespace sy::runtime {
 std::string schedule_to_text(const Schedule& schedule) {
   const auto name = [&](int d) { return schedule.devices[static_cast<size_t>(d)]; };
   std::string out = "forward pass\n";
-  out += "  embedding on " + name(schedule.embedding_device) + ", output head on " + name(schedule.head_device) + "\n";
+  out += "  embedding on " + name(schedule.embedding_device) + ", output head on " + name(schedule.head_device) +
+         (schedule.head_copy ? " (tied: its own copy of token_embd.weight)" : "") + "\n";
   for (size_t first = 0; first < schedule.layers.size();) {
     const LayerPlacement& p = schedule.layers[first];
     size_t last = first;
@@ -251,6 +262,7 @@ nlohmann::ordered_json schedule_to_json(const Schedule& schedule) {
   nlohmann::ordered_json j;
   j["embedding"] = name(schedule.embedding_device);
   j["output_head"] = name(schedule.head_device);
+  j["output_head_copy"] = schedule.head_copy ? nlohmann::ordered_json("token_embd.weight") : nlohmann::ordered_json();
   j["layers"] = nlohmann::ordered_json::array();
   for (size_t l = 0; l < schedule.layers.size(); ++l) {
     const auto& p = schedule.layers[l];

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -18,9 +19,9 @@ namespace sy::runtime {
 
 // The activations of one batch; each has the same place in every device's scratch (model::ActivationLayout).
 enum class Activation : uint8_t {
-  residual, normed, q, k, v, attention, branch, gate, up, hidden, logits, token_ids, positions,
+  residual, normed, q, k, v, attention, branch, gate, up, hidden, logits, token_ids, positions, step_values,
 };
-constexpr size_t kActivationCount = 13;
+constexpr size_t kActivationCount = 14;
 std::string_view to_string(Activation activation);
 // Byte offset of `activation` in a scratch buffer laid out as `layout`.
 uint64_t activation_offset(const model::ActivationLayout& layout, Activation activation);
@@ -67,6 +68,9 @@ struct Schedule {
   std::vector<LayerPlacement> layers;
   int embedding_device = 0;
   int head_device = 0;
+  // A tied head's own copy of token_embd on the head's device, when the plan made one ("output.weight" copying
+  // token_embd.weight): the head step's weight. Shared so that a moved or copied schedule keeps the step's pointer.
+  std::shared_ptr<const model::TensorSlot> head_copy;
   std::vector<bool> needs_positions;  // per device: runs a rope
 };
 

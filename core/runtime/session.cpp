@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <numeric>
+#include <optional>
 #include <fmt/format.h>
 
 #include "core/common/error.h"
@@ -24,11 +26,25 @@ sy_op blank_op(uint32_t kind) {
 }
 
 // One device that computes: its scratch (every activation of one batch) and where the host can see it.
+// Members in destruction order's reverse: the stream (which waits for its work) goes before the scratch.
 struct ComputeDevice {
   const plugin::Device* device = nullptr;
   plugin::Buffer scratch;
   std::byte* host = nullptr;  // the scratch's host address when the device is host-visible (the CPU), else null
   DeviceTime time;
+  // A device that is not host-visible and offers streams runs its work queued on `stream` (not in lazy mode, where
+  // an evicted weight must not still be in use); `event` marks its hand-offs (ABI 1.3), else they are staged.
+  std::optional<plugin::Stream> stream;
+  std::optional<plugin::Event> event;
+  bool step_values = false;  // its KV writes and attention read the batch's sy_step_values from the scratch
+};
+
+// What one batch does, in order: a hand-off, or a run of ops on one device. A decode step's list is built once
+// and submitted again for every token (its ops read position and cache length from the step values).
+struct Action {
+  int device = -1;          // -1: a hand-off
+  size_t transfer = 0;      // index into Schedule::transfers, for a hand-off
+  std::vector<sy_op> ops;   // for a run
 };
 
 // One layer's caches, on the layer's KV device.
@@ -56,19 +72,40 @@ struct Session::State {
   uint64_t n_past = 0;
 
   // Reused from batch to batch: nothing below grows once the first batch of the largest size has run.
-  std::vector<sy_op> pending;
+  std::vector<sy_op> ops;  // this batch's ops; reserved for every step, so spans handed to streams stay valid
+  size_t pending_first = 0;
   int pending_device = -1;
-  std::vector<std::byte> staging;  // host copy of one activation between two devices that are not host-visible
+  std::vector<plugin::StagingMemory> transfer_staging;  // per hand-off: its host copy, for queued copies
+  std::vector<int32_t> token_ids;  // host copies the queued uploads read until the batch ends
   std::vector<int32_t> positions;
+  sy_step_values step{};
   std::vector<float> logits;
+  uint64_t row_alignment = 1;  // head rows start at multiples of this (the devices' buffer_alignment)
+  // The decode step's actions, built on its first run when every device can reuse them (step values, no lazy
+  // weights); while `recording`, flush and transfer append to it instead of running.
+  std::vector<Action> decode_actions;
+  bool decode_reusable = false;
+  bool recording = false;
 
   State(const model::ModelStructure& m, loader::LoadedModel& w) : model(m), weights(w) {}
+  ~State() {
+    for (auto& d : devices) {
+      if (!d.stream) continue;
+      try {
+        d.stream->synchronize();  // queued work may still read buffers destroyed below
+      } catch (...) {
+        // A failing device at teardown has nothing left to report to.
+      }
+    }
+  }
 
   sy_tensor_ref activation_ref(int device, Activation a, uint64_t row, int64_t width) const {
     sy_tensor_ref ref{};
     ref.buffer = devices[static_cast<size_t>(device)].scratch.raw();
     ref.offset = activation_offset(layout, a) + row * static_cast<uint64_t>(width) * 4;  // F32 and I32 alike
-    ref.type = a == Activation::token_ids || a == Activation::positions ? SY_TYPE_I32 : SY_TYPE_F32;
+    ref.type = a == Activation::token_ids || a == Activation::positions ? SY_TYPE_I32
+               : a == Activation::step_values                             ? SY_TYPE_I64
+                                                                          : SY_TYPE_F32;
     return ref;
   }
 
@@ -140,6 +177,11 @@ struct Session::State {
         op.dst.buffer = (st.value_cache ? cache.v : cache.k).raw();
         op.dst.type = kv_type;
         op.params.kv_write = {n, st.width_in, static_cast<int64_t>(past), static_cast<int64_t>(context)};
+        if (devices[static_cast<size_t>(st.device)].step_values) {
+          op.flags = SY_OP_FLAG_STEP_VALUES;
+          op.src[3] = act(Activation::step_values, 2, 0);
+          op.params.kv_write.first_position = 0;  // read from the step values when it runs
+        }
         break;
       }
       case SY_OP_ATTENTION: {
@@ -157,6 +199,11 @@ struct Session::State {
                                static_cast<int64_t>(past) + n,
                                static_cast<int64_t>(context),
                                static_cast<float>(1.0 / std::sqrt(static_cast<double>(hp.head_dim)))};
+        if (devices[static_cast<size_t>(st.device)].step_values) {
+          op.flags = SY_OP_FLAG_STEP_VALUES;
+          op.src[3] = act(Activation::step_values, 2, 0);
+          op.params.attention.n_kv = n;  // read from the step values when it runs
+        }
         break;
       }
       case SY_OP_SWIGLU:
@@ -171,76 +218,155 @@ struct Session::State {
     return op;
   }
 
+  // Runs (or, while recording, appends to decode_actions) the ops gathered since the last flush.
   void flush() {
-    if (pending.empty()) return;
-    ComputeDevice& d = devices[static_cast<size_t>(pending_device)];
-    const auto start = Clock::now();
-    d.device->execute(pending);
-    d.time.seconds += std::chrono::duration<double>(Clock::now() - start).count();
-    ++d.time.executes;
-    pending.clear();
+    if (ops.size() == pending_first) return;
+    const std::span<const sy_op> run(ops.data() + pending_first, ops.size() - pending_first);
+    pending_first = ops.size();
+    if (recording) {
+      Action action;
+      action.device = pending_device;
+      action.ops.assign(run.begin(), run.end());
+      decode_actions.push_back(std::move(action));
+      return;
+    }
+    execute(pending_device, run);
   }
 
-  // Copies rows [0, n) of an activation between two devices' scratch buffers.
-  void transfer(const Transfer& t, int64_t n) {
+  void execute(int device, std::span<const sy_op> run) {
+    ComputeDevice& d = devices[static_cast<size_t>(device)];
+    const auto start = Clock::now();
+    if (d.stream) d.device->execute(run, *d.stream);
+    else d.device->execute(run);
+    d.time.seconds += std::chrono::duration<double>(Clock::now() - start).count();
+    ++d.time.executes;
+  }
+
+  // Hands rows [0, n) of an activation from one device's scratch to another's through host memory. A device that
+  // queues work (a stream) keeps its queue: the producer's download is queued and only the point after it is
+  // waited for (ABI 1.3 events: by the consumer's stream where the plugin can, else by the host), or, without
+  // events, the producer's stream alone is synchronized; the consumer's upload is queued behind it.
+  void transfer(size_t k, int64_t n) {
+    if (recording) {
+      Action action;
+      action.transfer = k;
+      decode_actions.push_back(std::move(action));
+      return;
+    }
+    const Transfer& t = schedule.transfers[k];
     ComputeDevice& from = devices[static_cast<size_t>(t.from)];
     ComputeDevice& to = devices[static_cast<size_t>(t.to)];
     const auto start = Clock::now();
     const uint64_t offset = activation_offset(layout, t.activation);
     const uint64_t bytes = static_cast<uint64_t>(n) * static_cast<uint64_t>(t.width) * 4;
-    if (from.host && to.host) {
-      std::memcpy(to.host + offset, from.host + offset, bytes);
-    } else if (from.host) {
-      to.scratch.upload(offset, from.host + offset, bytes);
-    } else if (to.host) {
-      from.scratch.download(offset, to.host + offset, bytes);
+    std::byte* staging = transfer_staging[k].data();
+    if (!from.stream && !to.stream) {
+      if (from.host && to.host) {
+        std::memcpy(to.host + offset, from.host + offset, bytes);
+      } else if (from.host) {
+        to.scratch.upload(offset, from.host + offset, bytes);
+      } else if (to.host) {
+        from.scratch.download(offset, to.host + offset, bytes);
+      } else {
+        from.scratch.download(offset, staging, bytes);
+        to.scratch.upload(offset, staging, bytes);
+      }
+    } else if (!from.stream) {
+      // The producer has finished; the queued upload reads a copy the producer cannot overwrite before it runs.
+      if (from.host) std::memcpy(staging, from.host + offset, bytes);
+      else from.scratch.download(offset, staging, bytes);
+      to.scratch.upload(offset, staging, bytes, *to.stream);
     } else {
-      from.scratch.download(offset, staging.data(), bytes);
-      to.scratch.upload(offset, staging.data(), bytes);
+      std::byte* landing = !to.stream && to.host ? to.host + offset : staging;
+      from.scratch.download(offset, landing, bytes, *from.stream);
+      bool waited_on_device = false;
+      if (from.event) {
+        from.device->record(*from.event, &*from.stream);
+        waited_on_device = to.stream && to.event && to.device->wait(*to.stream, *from.event);
+        if (!waited_on_device) from.event->synchronize();
+      } else {
+        from.stream->synchronize();  // the staged copy: this stream only, not the device
+      }
+      if (to.stream) to.scratch.upload(offset, staging, bytes, *to.stream);
+      else if (!to.host) to.scratch.upload(offset, staging, bytes);
     }
     to.time.seconds += std::chrono::duration<double>(Clock::now() - start).count();
     ++to.time.transfers;
   }
 
+  // `data` must stay unchanged until the batch ends (a queued upload reads it then).
   void write_host(int device, Activation a, const void* data, uint64_t bytes) {
     ComputeDevice& d = devices[static_cast<size_t>(device)];
     const uint64_t offset = activation_offset(layout, a);
     if (d.host) std::memcpy(d.host + offset, data, bytes);
+    else if (d.stream) d.scratch.upload(offset, data, bytes, *d.stream);
     else d.scratch.upload(offset, data, bytes);
   }
 
-  // One batch of at most layout.batch tokens; writes the logits of all its rows, or of its last, at `logits_at`.
-  void run_batch(std::span<const int32_t> tokens, bool all_logits, size_t logits_at) {
-    const auto n = static_cast<int64_t>(tokens.size());
-    write_host(schedule.embedding_device, Activation::token_ids, tokens.data(), tokens.size() * 4);
-    positions.resize(tokens.size());
-    for (size_t t = 0; t < tokens.size(); ++t) positions[t] = static_cast<int32_t>(n_past + t);
-    for (size_t d = 0; d < devices.size(); ++d) {
-      if (schedule.needs_positions[d]) write_host(static_cast<int>(d), Activation::positions, positions.data(), positions.size() * 4);
-    }
-    const int64_t head_rows = all_logits ? n : 1;
-    const int64_t head_first = n - head_rows;
+  // The head's first row: at or before `wanted`, where the rows it reads start on every device's alignment.
+  int64_t head_first_row(int64_t wanted) const { return wanted / static_cast<int64_t>(row_alignment) * static_cast<int64_t>(row_alignment); }
+
+  // Gathers the ops of every step for `n` tokens, running them device by device (or recording them).
+  void run_steps(int64_t n, int64_t head_first, int64_t head_rows) {
+    ops.clear();
+    pending_first = 0;
+    pending_device = -1;
     size_t next_transfer = 0;
     for (size_t i = 0; i < schedule.steps.size(); ++i) {
       const Step& st = schedule.steps[i];
       for (; next_transfer < schedule.transfers.size() && schedule.transfers[next_transfer].before_step == i; ++next_transfer) {
         flush();
-        transfer(schedule.transfers[next_transfer], n);
+        transfer(next_transfer, n);
       }
       if (st.device != pending_device) {
         flush();
         pending_device = st.device;
       }
-      pending.push_back(st.head ? make_op(i, head_rows, head_first, n_past) : make_op(i, n, 0, n_past));
+      ops.push_back(st.head ? make_op(i, head_rows, head_first, n_past) : make_op(i, n, 0, n_past));
       // In lazy mode the next acquire on this device may evict this op's weight: run it now.
       if (lazy && st.weight) flush();
     }
     flush();
+  }
+
+  // One batch of at most layout.batch tokens; writes the logits of all its rows, or of its last, at `logits_at`.
+  void run_batch(std::span<const int32_t> tokens, bool all_logits, size_t logits_at) {
+    const auto n = static_cast<int64_t>(tokens.size());
+    token_ids.assign(tokens.begin(), tokens.end());
+    write_host(schedule.embedding_device, Activation::token_ids, token_ids.data(), tokens.size() * 4);
+    positions.resize(tokens.size());
+    for (size_t t = 0; t < tokens.size(); ++t) positions[t] = static_cast<int32_t>(n_past + t);
+    step = {static_cast<int64_t>(n_past), static_cast<int64_t>(n_past) + n};
+    for (size_t d = 0; d < devices.size(); ++d) {
+      if (schedule.needs_positions[d]) write_host(static_cast<int>(d), Activation::positions, positions.data(), positions.size() * 4);
+      if (devices[d].step_values) write_host(static_cast<int>(d), Activation::step_values, &step, sizeof step);
+    }
+    const int64_t wanted_rows = all_logits ? n : 1;
+    const int64_t head_first = head_first_row(n - wanted_rows);
+    const int64_t head_rows = n - head_first;
+    if (n == 1 && decode_reusable) {
+      if (decode_actions.empty()) {
+        recording = true;
+        run_steps(1, 0, 1);
+        recording = false;
+      }
+      for (const Action& action : decode_actions) {
+        if (action.device < 0) transfer(action.transfer, 1);
+        else execute(action.device, action.ops);
+      }
+    } else {
+      run_steps(n, head_first, head_rows);
+    }
     ComputeDevice& head = devices[static_cast<size_t>(schedule.head_device)];
-    const uint64_t bytes = static_cast<uint64_t>(head_rows) * model.hp.n_vocab * 4;
+    const uint64_t bytes = static_cast<uint64_t>(wanted_rows) * model.hp.n_vocab * 4;
+    const uint64_t from = layout.logits + static_cast<uint64_t>(n - wanted_rows - head_first) * model.hp.n_vocab * 4;
     float* out = logits.data() + logits_at;
-    if (head.host) std::memcpy(out, head.host + layout.logits, bytes);
-    else head.scratch.download(layout.logits, out, bytes);
+    if (head.host) std::memcpy(out, head.host + from, bytes);
+    else if (head.stream) head.scratch.download(from, out, bytes, *head.stream);
+    else head.scratch.download(from, out, bytes);
+    // The batch ends with every queue drained: the host copies above may be rewritten by the next batch.
+    for (auto& d : devices)
+      if (d.stream) d.stream->synchronize();
     n_past += tokens.size();
   }
 };
@@ -273,6 +399,21 @@ Session::Session(const model::ModelStructure& model, loader::LoadedModel& weight
     d.time.device = name;
     d.scratch = device->allocate(s.layout.bytes);
     d.host = static_cast<std::byte*>(d.scratch.map());
+    if (!d.host && !s.lazy) {
+      d.stream = device->create_stream();
+      if (d.stream) d.event = device->create_event();
+    }
+    const uint64_t alignment = device->info().buffer_alignment;
+    if (alignment > model::kActivationAlignment || (alignment & (alignment - 1)))
+      throw Error(ErrorCode::unsupported,
+                  fmt::format("device {} asks for a buffer alignment of {} bytes; the runtime aligns activations to "
+                              "{} (plan again: the planner leaves such a device out)",
+                              name, alignment, model::kActivationAlignment));
+    // Head rows start at multiples of `row_alignment` rows, so that their offsets keep this alignment.
+    if (alignment > 1) {
+      const uint64_t row_bytes = hp.n_embd * 4;
+      s.row_alignment = std::max(s.row_alignment, alignment / std::gcd(alignment, row_bytes));
+    }
     s.devices.push_back(std::move(d));
   }
   for (size_t l = 0; l < model.layers.size(); ++l) {
@@ -297,6 +438,20 @@ Session::Session(const model::ModelStructure& model, loader::LoadedModel& weight
       s.weight_refs[i].type = s.weight_types[i];
     }
   }
+  // Per-step values where the plugin takes them (ABI 1.3) for both of a device's KV ops; else baked per batch.
+  for (size_t d = 0; d < s.devices.size(); ++d) {
+    ComputeDevice& device = s.devices[d];
+    if (!s.schedule.needs_positions[d] || !device.device->speaks(1, 3)) continue;
+    device.step_values = true;
+    for (size_t i = 0; i < s.schedule.steps.size() && device.step_values; ++i) {
+      const Step& st = s.schedule.steps[i];
+      if (st.device != static_cast<int>(d) || (st.kind != SY_OP_KV_WRITE && st.kind != SY_OP_ATTENTION)) continue;
+      device.step_values = device.device->supports(s.make_op(i, 1, 0, 0));
+    }
+  }
+  s.decode_reusable = !s.lazy;
+  for (size_t d = 0; d < s.devices.size(); ++d)
+    if (s.schedule.needs_positions[d] && !s.devices[d].step_values) s.decode_reusable = false;
   for (size_t i = 0; i < s.schedule.steps.size(); ++i) {
     const Step& st = s.schedule.steps[i];
     sy_op op = s.make_op(i, 1, 0, 0);
@@ -312,10 +467,14 @@ Session::Session(const model::ModelStructure& model, loader::LoadedModel& weight
                               st.weight ? st.weight->name : fmt::format("layer {}", st.layer)));
     }
   }
-  uint64_t largest = 0;
-  for (const auto& t : s.schedule.transfers) largest = std::max<uint64_t>(largest, static_cast<uint64_t>(t.width) * 4 * batch);
-  s.staging.resize(largest);
-  s.pending.reserve(s.schedule.steps.size());
+  // Each hand-off gets its own host copy (page-locked where the producer offers it): a queued copy of one
+  // hand-off must not be overwritten by the next before it has run.
+  for (const auto& t : s.schedule.transfers) {
+    const auto& producer = *s.devices[static_cast<size_t>(t.from)].device;
+    s.transfer_staging.push_back(producer.allocate_staging(static_cast<uint64_t>(t.width) * 4 * batch));
+  }
+  s.ops.reserve(s.schedule.steps.size());
+  s.token_ids.reserve(batch);
   s.positions.reserve(batch);
   s.logits.reserve(hp.n_vocab);
 }
@@ -347,6 +506,17 @@ std::span<const float> Session::evaluate(std::span<const int32_t> tokens, bool a
 }
 
 void Session::reset() { state_->n_past = 0; }
+
+SessionFeatures Session::features() const {
+  SessionFeatures f;
+  f.reused_decode_ops = state_->decode_reusable;
+  for (const auto& d : state_->devices) {
+    if (d.step_values) f.step_value_devices.push_back(d.time.device);
+    if (d.stream) f.queued_devices.push_back(d.time.device);
+    if (d.event) f.event_devices.push_back(d.time.device);
+  }
+  return f;
+}
 
 void Session::truncate(uint64_t n_past) {
   if (n_past > state_->n_past)

@@ -27,6 +27,14 @@ struct DeviceTime {
   uint64_t transfers = 0;  // activation hand-offs into this device
 };
 
+// Which plugin ABI 1.3 features the session uses, per device name (for tests and diagnostics).
+struct SessionFeatures {
+  bool reused_decode_ops = false;               // a decode step submits the same ops every token
+  std::vector<std::string> step_value_devices;  // KV writes and attention read sy_step_values
+  std::vector<std::string> queued_devices;      // work queued on a stream, drained once per batch
+  std::vector<std::string> event_devices;       // hand-offs out of it wait on an event, not the whole stream
+};
+
 class Session {
  public:
   // `model`, `weights` and `inventory` are borrowed and must outlive the session; `weights` must have been loaded
@@ -53,6 +61,7 @@ class Session {
   uint64_t context_length() const;
   uint64_t n_vocab() const;
   const Schedule& schedule() const;
+  SessionFeatures features() const;
   std::vector<DeviceTime> device_times() const;
   // Bytes the session allocated per device: KV cache and scratch, as the plan reported them.
   std::vector<std::pair<std::string, uint64_t>> device_bytes() const;

@@ -125,7 +125,9 @@ sy_status* device_get_info(sy_device* object, sy_device_info* out) {
     info.flags = SY_DEVICE_FLAG_HOST_VISIBLE | SY_DEVICE_FLAG_UNIFIED_MEMORY | SY_DEVICE_FLAG_ADOPTS_HOST_MEMORY;
     info.compute_units = static_cast<uint32_t>(device->kernels->threads());
     info.multipliable_types = device->kernels->weight_types();
-    info.storable_types = info.multipliable_types | SY_TYPE_BIT(SY_TYPE_I32);
+    info.storable_types = info.multipliable_types | SY_TYPE_BIT(SY_TYPE_I32) | SY_TYPE_BIT(SY_TYPE_I64);
+    info.max_attention_context = 0;  // attention walks the cache in host memory: any length
+    info.buffer_alignment = 0;       // the SIMD kernels load unaligned, so any element-aligned offset runs
     // Copy no more than the host's struct holds: an older host has a shorter struct.
     const uint32_t host_size = out->struct_size;
     std::memcpy(out, &info, std::min<size_t>(host_size, sizeof info));
@@ -219,11 +221,57 @@ sy_status* device_execute(sy_device* object, const sy_op* ops, uint32_t op_count
     }
     for (uint32_t i = 0; i < op_count; ++i) {
       try {
+        if (ops[i].flags & SY_OP_FLAG_STEP_VALUES) {
+          // Execution is synchronous, so the block holds this step's values now; the kernels take them as params.
+          sy_op op = ops[i];
+          sy_step_values values;
+          std::memcpy(&values, buffer_of(op.src[3].buffer, "step values")->view.data + op.src[3].offset, sizeof values);
+          if (std::string why = kernels::apply_step_values(op, values); !why.empty())
+            throw StatusError(SY_STATUS_INVALID_ARGUMENT, "cpu: op " + std::to_string(i) + ": " + why);
+          device->kernels->run(op);
+          continue;
+        }
         device->kernels->run(ops[i]);
       } catch (const std::out_of_range& error) {  // e.g. a row id past the table: the caller's data is wrong
         throw StatusError(SY_STATUS_INVALID_ARGUMENT, "cpu: op " + std::to_string(i) + ": " + error.what());
       }
     }
+  });
+}
+
+// Events: every call of this device has completed when it returns, so an event is complete from the start and
+// there is nothing to wait for; the slots exist so that the host treats the CPU like any device with events.
+extern const sy_event_vtable kEventVtable;
+
+void event_destroy(sy_event* event) { delete event; }
+sy_status* event_synchronize(sy_event*) { return nullptr; }
+
+const sy_event_vtable kEventVtable = {
+    .struct_size = sizeof(sy_event_vtable),
+    .abi_version = SY_ABI_VERSION,
+    .destroy = event_destroy,
+    .synchronize = event_synchronize,
+};
+
+sy_status* device_event_create(sy_device*, sy_event** out_event) {
+  return guard("event_create", [&] {
+    auto* event = new sy_event(sdk::make_struct<sy_event>());
+    event->vtable = &kEventVtable;
+    *out_event = event;
+  });
+}
+
+sy_status* device_event_record(sy_device*, sy_event* event, sy_stream*) {
+  return guard("event_record", [&] {
+    if (!event || event->vtable != &kEventVtable)
+      throw StatusError(SY_STATUS_INVALID_ARGUMENT, "cpu: event_record was given an event of another plugin");
+  });
+}
+
+sy_status* device_stream_wait_event(sy_device*, sy_stream*, sy_event* event) {
+  return guard("stream_wait_event", [&] {
+    if (!event || event->vtable != &kEventVtable)
+      throw StatusError(SY_STATUS_UNSUPPORTED, "cpu: cannot wait on an event of another plugin; wait on the host");
   });
 }
 
@@ -244,6 +292,9 @@ const sy_device_vtable kDeviceVtable = {
     .execute = device_execute,
     .host_memory_allocate = nullptr,  // nothing to stage: the CPU adopts host memory
     .host_memory_free = nullptr,
+    .event_create = device_event_create,
+    .event_record = device_event_record,
+    .stream_wait_event = device_stream_wait_event,
 };
 
 // ---- Plugin ------------------------------------------------------------------------------------------------------

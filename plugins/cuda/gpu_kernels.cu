@@ -222,9 +222,12 @@ __global__ void rope_kernel(const float* x, const int32_t* positions, float* dst
 // One block per (token, head): scores in shared memory, softmax, then the weighted sum of V.
 __global__ void attention_kernel(const float* q, const void* k_cache, uint32_t k_type, const void* v_cache,
                                  uint32_t v_type, float* dst, int64_t n_tokens, int64_t n_heads, int64_t n_kv_heads,
-                                 int64_t head_dim, int64_t n_kv, float scale) {
+                                 int64_t head_dim, int64_t n_kv, int64_t kv_capacity, const sy_step_values* step,
+                                 float scale) {
   extern __shared__ float scores[];
   __shared__ float scratch[32];
+  // Per-step values: the cache length of this step, read when the kernel runs (shared memory covers kv_capacity).
+  if (step) n_kv = sy::kernels::clamp_step_n_kv(step->n_kv, n_tokens, kv_capacity);
   const int64_t t = blockIdx.x, h = blockIdx.y;
   const int64_t kv_head = h / (n_heads / n_kv_heads);
   const int64_t last = n_kv - n_tokens + t;
@@ -248,6 +251,17 @@ __global__ void attention_kernel(const float* q, const void* k_cache, uint32_t k
     float acc = 0;
     for (int64_t j = 0; j <= last; ++j) acc += scores[j] * load_as_float(v_cache, v_type, (j * n_kv_heads + kv_head) * head_dim + d);
     dst[(t * n_heads + h) * head_dim + d] = acc / total;
+  }
+}
+
+// KV_WRITE: x [n_tokens, row_size] F32 into the cache rows from the step's first position, read on the device.
+__global__ void kv_write_kernel(const float* x, void* cache, uint32_t cache_type, const sy_step_values* step,
+                                int64_t n_tokens, int64_t row_size, int64_t kv_capacity) {
+  const int64_t first = sy::kernels::clamp_step_first_position(step->first_position, n_tokens, kv_capacity);
+  const int64_t n = n_tokens * row_size;
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    store_from_float(cache, cache_type, first * row_size + i, x[i]);
   }
 }
 
@@ -333,11 +347,13 @@ gpuError_t launch_op(const sy_op& op, const OpAddresses& a, gpuStream_t stream) 
     }
     case SY_OP_ATTENTION: {
       const auto& p = op.params.attention;
-      const size_t shared = static_cast<size_t>(p.n_kv) * sizeof(float);
+      const bool step_values = (op.flags & SY_OP_FLAG_STEP_VALUES) != 0;
+      const size_t shared = static_cast<size_t>(step_values ? p.kv_capacity : p.n_kv) * sizeof(float);
       attention_kernel<<<dim3(static_cast<unsigned>(p.n_tokens), static_cast<unsigned>(p.n_heads)), 128, shared,
                          stream>>>(f32(a.src[0]), a.src[1], op.src[1].type, a.src[2], op.src[2].type,
                                    static_cast<float*>(a.dst), p.n_tokens, p.n_heads, p.n_kv_heads, p.head_dim, p.n_kv,
-                                   p.scale);
+                                   p.kv_capacity,
+                                   step_values ? static_cast<const sy_step_values*>(a.src[3]) : nullptr, p.scale);
       break;
     }
     case SY_OP_SWIGLU:
@@ -350,6 +366,12 @@ gpuError_t launch_op(const sy_op& op, const OpAddresses& a, gpuStream_t stream) 
     }
     case SY_OP_KV_WRITE: {
       const auto& p = op.params.kv_write;
+      if (op.flags & SY_OP_FLAG_STEP_VALUES) {
+        kv_write_kernel<<<grid_for(p.n_tokens * p.row_size), kThreads, 0, stream>>>(
+            f32(a.src[0]), a.dst, op.dst.type, static_cast<const sy_step_values*>(a.src[3]), p.n_tokens, p.row_size,
+            p.kv_capacity);
+        break;
+      }
       const int64_t element = op.dst.type == SY_TYPE_F16 ? 2 : 4;
       void* first_row = static_cast<uint8_t*>(a.dst) + p.first_position * p.row_size * element;
       enqueue_decode_rows(SY_TYPE_F32, a.src[0], nullptr, 1, first_row, op.dst.type, 1, p.n_tokens * p.row_size, stream);

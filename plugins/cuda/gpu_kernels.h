@@ -14,7 +14,9 @@ struct OpAddresses {
   void* dst;
 };
 
-// Largest n_kv the attention kernel takes: its scores live in 48 KiB of shared memory.
+// Largest n_kv the attention kernel takes: its scores live in 48 KiB of shared memory. With per-step values the
+// kernel sizes them for the whole cache, so kv_capacity must stay within it; get_info reports it as the device's
+// max_attention_context, which the planner honours.
 constexpr int64_t kMaxAttentionPositions = 12 * 1024;
 // Tokens one matmul kernel block multiplies with the weight row it decoded (the grid's y covers the rest).
 constexpr int64_t kMatmulTokensPerBlock = 8;

@@ -33,6 +33,13 @@ using gpuStream_t = hipStream_t;
 #define gpuStreamDestroy hipStreamDestroy
 #define gpuStreamSynchronize hipStreamSynchronize
 #define gpuDeviceSynchronize hipDeviceSynchronize
+using gpuEvent_t = hipEvent_t;
+#define gpuEventCreateWithFlags hipEventCreateWithFlags
+#define gpuEventDisableTiming hipEventDisableTiming
+#define gpuEventRecord hipEventRecord
+#define gpuEventSynchronize hipEventSynchronize
+#define gpuEventDestroy hipEventDestroy
+#define gpuStreamWaitEvent hipStreamWaitEvent
 #define SY_GPU_RUNTIME_NAME "HIP"
 #define SY_GPU_PLUGIN_NAME "rocm"
 // HIP wavefronts are 64 wide and its shuffles take no mask.
@@ -68,6 +75,13 @@ using gpuStream_t = cudaStream_t;
 #define gpuStreamDestroy cudaStreamDestroy
 #define gpuStreamSynchronize cudaStreamSynchronize
 #define gpuDeviceSynchronize cudaDeviceSynchronize
+using gpuEvent_t = cudaEvent_t;
+#define gpuEventCreateWithFlags cudaEventCreateWithFlags
+#define gpuEventDisableTiming cudaEventDisableTiming
+#define gpuEventRecord cudaEventRecord
+#define gpuEventSynchronize cudaEventSynchronize
+#define gpuEventDestroy cudaEventDestroy
+#define gpuStreamWaitEvent cudaStreamWaitEvent
 #define SY_GPU_RUNTIME_NAME "CUDA"
 #define SY_GPU_PLUGIN_NAME "cuda"
 #define SY_SHUFFLE_DOWN(value, offset) __shfl_down_sync(0xffffffffu, value, offset)

@@ -191,7 +191,9 @@ sy_status* device_get_info(sy_device* object, sy_device_info* out) {
     info.bandwidth_bytes_per_second = device->bandwidth;
     info.compute_units = device->multiprocessors;
     info.multipliable_types = sy::kernels::weight_types(kGpuWeightRows);
-    info.storable_types = info.multipliable_types | SY_TYPE_BIT(SY_TYPE_I32);
+    info.storable_types = info.multipliable_types | SY_TYPE_BIT(SY_TYPE_I32) | SY_TYPE_BIT(SY_TYPE_I64);
+    info.max_attention_context = static_cast<uint64_t>(sy::gpu::kMaxAttentionPositions);
+    info.buffer_alignment = 4;  // the kernels read floats, ids and halves in place: 4 keeps every one aligned
     const uint32_t host_size = out->struct_size;
     std::memcpy(out, &info, std::min<size_t>(host_size, sizeof info));
     out->struct_size = host_size;
@@ -300,6 +302,74 @@ sy_status* device_stream_create(sy_device* object, sy_stream** out_stream) {
   });
 }
 
+// ---- Events ------------------------------------------------------------------------------------------------------
+
+struct GpuEvent {
+  sy_event object{};
+  GpuDevice* device;
+  gpuEvent_t event;
+};
+
+extern const sy_event_vtable kEventVtable;
+
+GpuEvent* event_of(sy_event* event) {
+  if (!event || event->vtable != &kEventVtable)
+    throw StatusError(SY_STATUS_UNSUPPORTED, std::string(kPluginName) +
+                                                 ": the event belongs to another plugin; wait for it on the host");
+  return static_cast<GpuEvent*>(event->impl);
+}
+
+void event_destroy(sy_event* object) {
+  auto* event = static_cast<GpuEvent*>(object->impl);
+  static_cast<void>(gpuEventDestroy(event->event));
+  delete event;
+}
+
+sy_status* event_synchronize(sy_event* object) {
+  return guard("event synchronize", [&] { check_gpu(gpuEventSynchronize(event_of(object)->event), "event synchronize"); });
+}
+
+const sy_event_vtable kEventVtable = {
+    .struct_size = sizeof(sy_event_vtable),
+    .abi_version = SY_ABI_VERSION,
+    .destroy = event_destroy,
+    .synchronize = event_synchronize,
+};
+
+sy_status* device_event_create(sy_device* object, sy_event** out_event) {
+  return guard("event_create", [&] {
+    GpuDevice* device = device_of(object);
+    check_gpu(gpuSetDevice(device->ordinal), "set device");
+    auto event = std::make_unique<GpuEvent>();
+    check_gpu(gpuEventCreateWithFlags(&event->event, gpuEventDisableTiming), "event create");
+    event->device = device;
+    event->object = sy::sdk::make_struct<sy_event>();
+    event->object.vtable = &kEventVtable;
+    event->object.impl = event.get();
+    *out_event = &event.release()->object;
+  });
+}
+
+sy_status* device_event_record(sy_device* object, sy_event* target, sy_stream* stream) {
+  return guard("event_record", [&] {
+    GpuEvent* event = event_of(target);
+    if (event->device != device_of(object))
+      throw StatusError(SY_STATUS_INVALID_ARGUMENT, std::string(kPluginName) + ": event_record on another device's event");
+    check_gpu(gpuSetDevice(event->device->ordinal), "set device");
+    check_gpu(gpuEventRecord(event->event, stream_of(stream)), "event record");
+  });
+}
+
+// The driver orders the waiting stream behind the event, across devices too: the host does not block.
+sy_status* device_stream_wait_event(sy_device* object, sy_stream* stream, sy_event* target) {
+  return guard("stream_wait_event", [&] {
+    GpuEvent* event = event_of(target);
+    if (!stream) throw StatusError(SY_STATUS_INVALID_ARGUMENT, std::string(kPluginName) + ": stream_wait_event needs a stream");
+    check_gpu(gpuSetDevice(device_of(object)->ordinal), "set device");
+    check_gpu(gpuStreamWaitEvent(stream_of(stream), event->event, 0), "stream wait event");
+  });
+}
+
 sy_status* device_synchronize(sy_device* object) {
   return guard("synchronize", [&] {
     check_gpu(gpuSetDevice(device_of(object)->ordinal), "set device");
@@ -309,8 +379,14 @@ sy_status* device_synchronize(sy_device* object) {
 
 // What the kernels accept beyond the reference's own shape rules; `uses` are the op's tensors (describe_op_tensors).
 std::string gpu_limits(const sy_op& op, const std::vector<sy::kernels::TensorUse>& uses) {
-  if (op.kind == SY_OP_ATTENTION && op.params.attention.n_kv > sy::gpu::kMaxAttentionPositions)
-    return "attention over more than " + std::to_string(sy::gpu::kMaxAttentionPositions) + " positions";
+  if (op.kind == SY_OP_ATTENTION) {
+    // With per-step values the scores are sized for the whole cache (gpu_kernels.h).
+    const bool step_values = (op.flags & SY_OP_FLAG_STEP_VALUES) != 0;
+    const int64_t positions = step_values ? op.params.attention.kv_capacity : op.params.attention.n_kv;
+    if (positions > sy::gpu::kMaxAttentionPositions)
+      return "attention over more than " + std::to_string(sy::gpu::kMaxAttentionPositions) + " positions" +
+             (step_values ? " of cache (with per-step values the whole kv_capacity counts)" : "");
+  }
   if ((op.kind == SY_OP_ROPE || op.kind == SY_OP_ROPE_NEOX) && op.params.rope.head_dim % 2 != 0)
     return "rope over an odd head size " + std::to_string(op.params.rope.head_dim);
   if (op.kind == SY_OP_MATMUL && op.params.matmul.n_tokens > sy::gpu::kMaxMatmulTokens)
@@ -389,6 +465,9 @@ const sy_device_vtable kDeviceVtable = {
     .execute = device_execute,
     .host_memory_allocate = device_host_memory_allocate,
     .host_memory_free = device_host_memory_free,
+    .event_create = device_event_create,
+    .event_record = device_event_record,
+    .stream_wait_event = device_stream_wait_event,
 };
 
 // ---- Plugin ------------------------------------------------------------------------------------------------------

@@ -375,3 +375,84 @@ TEST_CASE("override patterns match in linear time: ^(.|.|.)*X$ plans at once") {
   CHECK(plan.find("blk.0.ffn_up.weight")->reason == "override 'ffn_(up|down)' (placement.overrides[1])");
   CHECK(plan.find("blk.0.attn_q.weight")->reason.find("override") == std::string::npos);
 }
+
+TEST_CASE("a device whose attention context is below the run's gets no layers, and the plan says why") {
+  Fixture f;
+  const auto c = f.config(R"({"runtime": {"context_length": 256, "batch_size": 8}, "placement": {"policy": "gpu-first"}})");
+  DeviceDescription short_context = gpu("simdev:0", 1ull << 30);
+  short_context.max_attention_context = 128;
+  DeviceDescription long_enough = gpu("simdev:1", 1ull << 30, 800'000'000'000);
+  long_enough.max_attention_context = 256;
+  const std::vector<DeviceDescription> devices = {cpu(), short_context, long_enough};
+  const Plan plan = make_plan(devices, f.tensors, run_shape(f.hp, c), c);
+  CHECK(layers_on(plan, "simdev:0").empty());
+  CHECK(layers_on(plan, "simdev:1").size() == f.hp.n_layer);
+  CHECK(std::any_of(plan.notes.begin(), plan.notes.end(), [](const std::string& note) {
+    return note.find("simdev:0 takes no attention layers: its attention handles at most 128 positions and "
+                     "runtime.context_length is 256") != std::string::npos;
+  }));
+  // The layers policy naming it falls back to the next device that can, with the same note.
+  const auto ranged = f.config(R"({"runtime": {"context_length": 256, "batch_size": 8}, "placement": {"policy": "layers",
+      "layers": [{"device": "simdev:0", "first": 0, "last": 4}]}})");
+  const Plan fallback = make_plan(devices, f.tensors, run_shape(f.hp, ranged), ranged);
+  CHECK(layers_on(fallback, "simdev:0").empty());
+  // A shorter context fits it again.
+  const auto short_run = f.config(R"({"runtime": {"context_length": 128, "batch_size": 8}, "placement": {"policy": "gpu-first"}})");
+  CHECK(layers_on(make_plan({cpu(), short_context}, f.tensors, run_shape(f.hp, short_run), short_run), "simdev:0").size() ==
+        f.hp.n_layer);
+}
+
+TEST_CASE("a device asking for more alignment than the runtime gives is left out, with a note") {
+  Fixture f;
+  const auto c = f.config(R"({"placement": {"policy": "gpu-first"}})");
+  DeviceDescription picky = gpu("simdev:0", 1ull << 30);
+  picky.buffer_alignment = 4096;
+  DeviceDescription fine = gpu("simdev:1", 1ull << 30, 800'000'000'000);
+  fine.buffer_alignment = 256;
+  const Plan plan = make_plan({cpu(), picky, fine}, f.tensors, run_shape(f.hp, c), c);
+  CHECK(plan.usage("simdev:0") == nullptr);
+  CHECK(layers_on(plan, "simdev:1").size() == f.hp.n_layer);
+  CHECK(std::any_of(plan.notes.begin(), plan.notes.end(), [](const std::string& note) {
+    return note.find("simdev:0 unused: it needs tensor offsets aligned to 4096 bytes") != std::string::npos;
+  }));
+}
+
+TEST_CASE("a tied head whose last layer is on a GPU gets its own copy of token_embd there, counted in its weights") {
+  const gguf::File file = gguf::File::open(test::shared_model("synth-qwen2-F32.gguf"));
+  const model::ModelStructure structure = model::describe_model(file);
+  REQUIRE(structure.tied_output());
+  const auto tensors = describe_tensors(structure);
+  test::ScratchDir dir;
+  std::ofstream(dir / "c.json") << R"({"placement": {"policy": "gpu-first"}})";
+  const auto c = config::load_run_config(dir / "c.json", {}, {});
+  const Plan plan = make_plan({cpu(), gpu("simdev:0", 1ull << 30)}, tensors, run_shape(structure.hp, c), c);
+  const TensorPlacement* embedding = plan.find("token_embd.weight");
+  const TensorPlacement* copy = plan.find("output.weight");
+  REQUIRE(embedding != nullptr);
+  REQUIRE(copy != nullptr);
+  CHECK(embedding->device == "cpu");
+  CHECK(copy->device == "simdev:0");
+  CHECK(copy->copy_of == "token_embd.weight");
+  CHECK(copy->file_tensor() == "token_embd.weight");
+  CHECK(copy->bytes == embedding->bytes);
+  uint64_t on_gpu = 0;
+  for (const auto& t : plan.tensors) on_gpu += t.device == "simdev:0" ? t.bytes : 0;
+  CHECK(plan.usage("simdev:0")->weights == on_gpu);  // the copy is in the device's figures
+  CHECK(plan_to_text(plan, false, false).find("output.weight") != std::string::npos);
+  // On the CPU alone the head shares token_embd: no copy.
+  const Plan cpu_only = make_plan({cpu()}, tensors, run_shape(structure.hp, c), c);
+  CHECK(cpu_only.find("output.weight") == nullptr);
+  // Without room for the copy the head shares token_embd, and a note says what that costs.
+  const uint64_t layers_and_scratch = on_gpu - copy->bytes + plan.usage("simdev:0")->kv_cache +
+                                      plan.usage("simdev:0")->scratch;
+  test::ScratchDir tight_dir;
+  std::ofstream(tight_dir / "c.json") << R"({"placement": {"policy": "gpu-first", "devices": {"simdev:0":
+      {"max_utilization": 1.0, "reserve_mib": 0}}}})";
+  const auto tight = config::load_run_config(tight_dir / "c.json", {}, {});
+  const Plan no_room = make_plan({cpu(), gpu("simdev:0", layers_and_scratch + copy->bytes / 2)}, tensors,
+                                 run_shape(structure.hp, tight), tight);
+  CHECK(no_room.find("output.weight") == nullptr);
+  CHECK(std::any_of(no_room.notes.begin(), no_room.notes.end(), [](const std::string& note) {
+    return note.find("has no room for its own copy") != std::string::npos;
+  }));
+}

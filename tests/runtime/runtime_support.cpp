@@ -41,7 +41,8 @@ config::RunConfig placement_config(Placement placement, uint64_t batch) {
 }
 
 std::unique_ptr<runtime::Engine> open_engine(const std::string& name, Placement placement, uint64_t batch,
-                                             int threads) {
+                                             int threads,
+                                             const std::vector<std::pair<std::string, std::string>>& simdev_options) {
   const config::RunConfig config = placement_config(placement, batch);
   plugin::LoaderOptions plugins;
   plugins.use_environment = false;
@@ -53,6 +54,7 @@ std::unique_ptr<runtime::Engine> open_engine(const std::string& name, Placement 
     REQUIRE_MESSAGE(simdev, "SWITCHYARD_TEST_SIMDEV must name the simdev plugin built by sdk_out_of_tree_simdev");
     plugins.explicit_files = {simdev};
     plugins.plugin_options.push_back({"simdev.devices", placement == Placement::mixed ? "1x256MiB" : "2x256MiB"});
+    for (const auto& option : simdev_options) plugins.plugin_options.push_back(option);
   }
   return runtime::Engine::open(shared_model(name), config, plugins);
 }

@@ -3,6 +3,8 @@
 
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/runtime/engine.h"
 
@@ -19,7 +21,9 @@ const char* to_string(Placement placement);
 // The run configuration of `placement` (context 256 tokens, batch `batch`).
 config::RunConfig placement_config(Placement placement, uint64_t batch = 512);
 // An engine for the shared model `name` in `placement`; `threads` 0 = the CPU plugin's default.
+// `simdev_options` are extra simdev negotiation options (e.g. {"simdev.abi", "1.2"}).
 std::unique_ptr<runtime::Engine> open_engine(const std::string& name, Placement placement, uint64_t batch = 512,
-                                             int threads = 0);
+                                             int threads = 0,
+                                             const std::vector<std::pair<std::string, std::string>>& simdev_options = {});
 
 }  // namespace sy::test

@@ -26,6 +26,8 @@ SY_ASSERT_HEADER(sy_buffer_vtable);
 SY_ASSERT_HEADER(sy_buffer);
 SY_ASSERT_HEADER(sy_stream_vtable);
 SY_ASSERT_HEADER(sy_stream);
+SY_ASSERT_HEADER(sy_event_vtable);
+SY_ASSERT_HEADER(sy_event);
 SY_ASSERT_HEADER(sy_op);
 SY_ASSERT_HEADER(sy_negotiation_request);
 
@@ -34,9 +36,15 @@ static_assert(offsetof(sy_plugin_vtable, destroy) == 8);
 static_assert(offsetof(sy_device_vtable, destroy) == 8);
 static_assert(offsetof(sy_buffer_vtable, destroy) == 8);
 static_assert(offsetof(sy_stream_vtable, destroy) == 8);
+static_assert(offsetof(sy_event_vtable, destroy) == 8);
 // And every object finds its vtable at the same place.
 static_assert(offsetof(sy_plugin, vtable) == 8 && offsetof(sy_device, vtable) == 8);
-static_assert(offsetof(sy_buffer, vtable) == 8 && offsetof(sy_stream, vtable) == 8);
+static_assert(offsetof(sy_buffer, vtable) == 8 && offsetof(sy_stream, vtable) == 8 && offsetof(sy_event, vtable) == 8);
+// Minor versions only append: the 1.3 fields and slots come after everything 1.2 had, and flags took the place of
+// the reserved field (zero from any older host).
+static_assert(offsetof(sy_device_info, max_attention_context) > offsetof(sy_device_info, multipliable_types));
+static_assert(offsetof(sy_device_vtable, event_create) > offsetof(sy_device_vtable, host_memory_free));
+static_assert(offsetof(sy_op, flags) == 12 && sizeof(sy_step_values) == 16);
 // Type masks cover GGUF ids 0..63.
 static_assert(sizeof(sy_device_info::multipliable_types) == 8);
 

@@ -40,6 +40,19 @@ int main(void) {
   op.kind = SY_OP_MATMUL;
   op.params.matmul.n_out = 2;
   op.src[0].type = SY_TYPE_F16;
+  {
+    /* ABI 1.3 from C: a per-step values block named by an op's flags, and an event's vtable. */
+    sy_step_values step;
+    sy_event_vtable event_vtable;
+    memset(&event_vtable, 0, sizeof event_vtable);
+    SY_STRUCT_INIT(event_vtable);
+    step.first_position = 3;
+    step.n_kv = 4;
+    op.flags = SY_OP_FLAG_STEP_VALUES;
+    op.src[3].type = SY_TYPE_I64;
+    if (step.n_kv - step.first_position != 1 || event_vtable.struct_size != sizeof(sy_event_vtable)) return 1;
+    op.flags = 0;
+  }
   if (plugin.vtable->probe(&plugin, &result) != NULL || result.score != 1) return 1;
   if (SY_ABI_VERSION_MAJOR_OF(SY_ABI_VERSION) != SY_ABI_VERSION_MAJOR) return 1;
   if (SY_TYPE_BIT(SY_TYPE_BF16) != ((uint64_t)1 << 30)) return 1;

@@ -210,7 +210,7 @@ class DeviceSuite {
   // `abi_version` is what the plugin negotiated: ops added in a later minor version are not asked of it.
   DeviceSuite(const Device& device, Report& report, uint64_t seed, uint32_t abi_version)
       : device_(device), report_(report), rng_(seed), decoder_(sy::quant::row_decoder()),
-        has_abi_1_2_(abi_version >= SY_ABI_MAKE_VERSION(1, 2)) {}
+        has_abi_1_2_(abi_version >= SY_ABI_MAKE_VERSION(1, 2)), has_abi_1_3_(abi_version >= SY_ABI_MAKE_VERSION(1, 3)) {}
 
   void run_all() {
     report_.guarded(label("queries"), [&] { queries(); });
@@ -218,6 +218,10 @@ class DeviceSuite {
     report_.guarded(label("errors"), [&] { error_paths(); });
     report_.guarded(label("ops"), [&] { ops(); });
     report_.guarded(label("sequence"), [&] { sequence(); });
+    if (!has_abi_1_3_) return;
+    report_.guarded(label("limits"), [&] { limits(); });
+    report_.guarded(label("step values"), [&] { step_values(); });
+    report_.guarded(label("events"), [&] { events(); });
   }
 
  private:
@@ -593,12 +597,183 @@ class DeviceSuite {
     report_.expect(message.empty(), label("sequence rms_norm -> matmul -> add"), message);
   }
 
+  // ABI 1.3 device limits: a sane alignment that the device honours both ways, and an attention context limit
+  // that supports() agrees with.
+  void limits() {
+    const auto& info = device_.info();
+    const uint64_t alignment = info.buffer_alignment;
+    report_.expect((alignment & (alignment - 1)) == 0 && alignment <= 4096, label("buffer_alignment"),
+                   "buffer_alignment " + std::to_string(alignment) + " is not 0 or a power of two up to 4096");
+    // An op whose tensors sit at a multiple of the alignment (past the buffer's start) must run.
+    const uint64_t at = std::max<uint64_t>(alignment, 4) * 3;
+    const int64_t n = 40;
+    std::vector<uint8_t> bytes(at + n * 4, 0);
+    const auto values = random_floats(rng_, n);
+    std::memcpy(bytes.data() + at, values.data(), n * 4);
+    auto a = make_twin(device_, bytes, SY_TYPE_F32);
+    auto out = make_output(device_, static_cast<size_t>(at + n * 4), SY_TYPE_F32);
+    sy_op add = make_op(SY_OP_ADD);
+    add.src[0] = add.src[1] = {a.device.raw(), at, SY_TYPE_F32, 0};
+    add.dst = {out.device.raw(), at, SY_TYPE_F32, 0};
+    add.params.binary = {1, n, 1};
+    check_op("add at aligned offset " + std::to_string(at), add, {&a, &out}, out, {0, 1e-6});
+    if (alignment > 4) {
+      sy_op off = add;
+      off.src[0].offset = off.src[1].offset = off.dst.offset = at + 4;  // element-aligned, off the device's alignment
+      off.params.binary = {1, n - 1, 1};
+      report_.expect(!device_.supports(off), label("offset off buffer_alignment refused"),
+                     "supports() accepts an offset that is not a multiple of buffer_alignment " +
+                         std::to_string(alignment));
+    }
+    if (info.max_attention_context > 0) {
+      const auto limit = static_cast<int64_t>(info.max_attention_context);
+      sy_op attention = make_op(SY_OP_ATTENTION);
+      attention.src[1].type = attention.src[2].type = SY_TYPE_F32;
+      attention.params.attention = {1, 2, 2, 8, limit, limit, 0.25f};
+      report_.expect(device_.supports(attention), label("attention at max_attention_context"),
+                     "supports() refuses attention over " + std::to_string(limit) + " positions, its own limit");
+      attention.params.attention.n_kv = attention.params.attention.kv_capacity = limit + 1;
+      report_.expect(!device_.supports(attention), label("attention past max_attention_context"),
+                     "supports() accepts attention over more positions than max_attention_context");
+    }
+  }
+
+  // SY_OP_FLAG_STEP_VALUES: one op list (kv_write of K and V, attention), built once, run for three steps with only
+  // the step block changed; each step must equal the reference run with the same block.
+  void step_values() {
+    const int64_t n_heads = 4, n_kv_heads = 2, head_dim = 16, kv_capacity = 9, row = n_kv_heads * head_dim;
+    const uint32_t kv_type = SY_TYPE_F32;
+    auto k_cache = make_output(device_, static_cast<size_t>(kv_capacity * row) * 4, kv_type);
+    auto v_cache = make_output(device_, static_cast<size_t>(kv_capacity * row) * 4, kv_type);
+    auto k = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(row))), SY_TYPE_F32);
+    auto v = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(row))), SY_TYPE_F32);
+    auto q = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(n_heads * head_dim))), SY_TYPE_F32);
+    auto out = make_output(device_, static_cast<size_t>(n_heads * head_dim) * 4, SY_TYPE_F32);
+    auto block = make_twin(device_, std::vector<uint8_t>(sizeof(sy_step_values), 0), SY_TYPE_I64);
+    std::vector<sy_op> ops;
+    for (auto* pair : {&k, &v}) {
+      sy_op write = make_op(SY_OP_KV_WRITE);
+      write.flags = SY_OP_FLAG_STEP_VALUES;
+      write.src[0] = device_ref(*pair);
+      write.src[3] = device_ref(block);
+      write.dst = device_ref(pair == &k ? k_cache : v_cache);
+      write.params.kv_write = {1, row, 0, kv_capacity};
+      ops.push_back(write);
+    }
+    sy_op attention = make_op(SY_OP_ATTENTION);
+    attention.flags = SY_OP_FLAG_STEP_VALUES;
+    attention.src[0] = device_ref(q);
+    attention.src[1] = device_ref(k_cache);
+    attention.src[2] = device_ref(v_cache);
+    attention.src[3] = device_ref(block);
+    attention.dst = device_ref(out);
+    attention.params.attention = {1, n_heads, n_kv_heads, head_dim, 1, kv_capacity,
+                                  1.0f / std::sqrt(static_cast<float>(head_dim))};
+    ops.push_back(attention);
+    for (const auto& op : ops) {
+      if (!device_.supports(op)) {
+        report_.fail(label(std::string("step values ") + sy::kernels::op_kind_name(op.kind)), "supports() says no");
+        return;
+      }
+    }
+    for (int64_t position = 0; position < 3; ++position) {
+      const sy_step_values values = {position, position + 1};
+      std::memcpy(block.host.data(), &values, sizeof values);
+      block.device.upload(0, &values, sizeof values);
+      for (auto* input : {&k, &v, &q}) {  // new token, same buffers
+        const auto fresh = random_floats(rng_, input->host.size() / 4);
+        std::memcpy(input->host.data(), fresh.data(), input->host.size());
+        input->device.upload(0, input->host.data(), input->host.size());
+      }
+      run_both(device_, ops, {&k_cache, &v_cache, &k, &v, &q, &out, &block}, decoder_);
+      const auto message = compare_floats(download_floats(out), host_floats(out), {}, {1e-5, 1e-4});
+      report_.expect(message.empty(), label("step values: attention at position " + std::to_string(position)), message);
+      std::vector<uint8_t> cache(k_cache.host.size());
+      k_cache.device.download(0, cache.data(), cache.size());
+      report_.expect(cache == k_cache.host, label("step values: kv_write at position " + std::to_string(position)),
+                     "cache bytes differ from the reference's (the row was written at the wrong position?)");
+    }
+  }
+
+  // Events on this device: complete when created; after a queued upload, recorded and waited for, the data is
+  // there; a second stream ordered behind the first by stream_wait_event sees its result.
+  void events() {
+    auto event = device_.create_event();
+    if (!event) {
+      report_.pass(label("events (none: hand-offs are staged)"));
+      return;
+    }
+    event->synchronize();
+    report_.pass(label("event created complete"));
+    auto first = device_.create_stream();
+    device_.record(*event, first ? &*first : nullptr);
+    event->synchronize();
+    if (!first) {
+      report_.pass(label("event on synchronous work"));
+      return;
+    }
+    auto second = device_.create_stream();
+    const size_t size = 1 << 16;
+    std::vector<uint8_t> data(size), back(size, kPoison), relay(size, kPoison), final_bytes(size, kPoison);
+    for (auto& b : data) b = static_cast<uint8_t>(rng_());
+    Buffer a = device_.allocate(size), b = device_.allocate(size);
+    a.upload(0, data.data(), size, *first);
+    a.download(0, back.data(), size, *first);
+    device_.record(*event, &*first);
+    event->synchronize();
+    report_.expect(back == data, label("event after queued copies"), "the event completed before the copies it follows");
+    // first: download a into `relay`; second waits for that, then uploads `relay` into b.
+    std::vector<uint8_t> changed(data);
+    for (auto& v : changed) v ^= 0x5a;
+    a.upload(0, changed.data(), size, *first);
+    a.download(0, relay.data(), size, *first);
+    device_.record(*event, &*first);
+    if (!device_.wait(*second, *event)) {
+      report_.fail(label("stream_wait_event"), "refused an event of its own device");
+      return;
+    }
+    b.upload(0, relay.data(), size, *second);
+    second->synchronize();
+    b.download(0, final_bytes.data(), size);
+    report_.expect(final_bytes == changed, label("stream_wait_event orders the second stream"),
+                   "the waiting stream ran before the event it waited for");
+  }
+
   const Device& device_;
   Report& report_;
   std::mt19937_64 rng_;
   const sy::kernels::RowDecoder& decoder_;
   bool has_abi_1_2_ = false;  // the plugin negotiated ABI 1.2 or later
+  bool has_abi_1_3_ = false;  // ... 1.3 or later: events, step values, limits
 };
+
+// A hand-off between two devices of the plugin as the runtime does it: the producer's download queued, an event
+// recorded after it, the consumer's stream waiting on it, the consumer's upload queued behind.
+void cross_device_events(const Device& producer, const Device& consumer, Report& report, std::mt19937_64& rng) {
+  const std::string what = producer.name() + " -> " + consumer.name() + " hand-off by event";
+  auto event = producer.create_event();
+  auto from = producer.create_stream();
+  auto to = consumer.create_stream();
+  if (!event || !from || !to) {
+    report.pass(what + " (no events or streams: staged)");
+    return;
+  }
+  const size_t size = 1 << 16;
+  std::vector<uint8_t> data(size), relay(size, kPoison), back(size, kPoison);
+  for (auto& b : data) b = static_cast<uint8_t>(rng());
+  Buffer source = producer.allocate(size), target = consumer.allocate(size);
+  source.upload(0, data.data(), size, *from);
+  source.download(0, relay.data(), size, *from);
+  producer.record(*event, &*from);
+  if (!consumer.wait(*to, *event)) {
+    report.fail(what, "the consumer refused an event of another device of the same plugin");
+    return;
+  }
+  target.upload(0, relay.data(), size, *to);
+  to->synchronize();
+  target.download(0, back.data(), size);
+  report.expect(back == data, what, "the consumer's upload ran before the producer's download it waited for");
+}
 
 }  // namespace
 
@@ -670,6 +845,12 @@ int main(int argc, char** argv) {
   for (const auto& device : inventory.devices()) {
     std::cout << "device " << device->name() << ": " << device->info().name << " [" << device->info().arch << "]\n";
     DeviceSuite(*device, report, seed, record.abi_version).run_all();
+  }
+  if (record.abi_version >= SY_ABI_MAKE_VERSION(1, 3) && inventory.devices().size() >= 2) {
+    std::mt19937_64 rng(seed);
+    report.guarded("cross-device events", [&] {
+      cross_device_events(*inventory.devices()[0], *inventory.devices()[1], report, rng);
+    });
   }
   std::cout << report.checks << " checks, " << report.failures << " failed (seed " << seed << ")\n";
   return report.failures == 0 ? 0 : 1;

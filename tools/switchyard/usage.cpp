@@ -81,7 +81,8 @@ std::string help_footer() {
          "  SWITCHYARD_CUDA_BLAS_MIN_TOKENS  CUDA plugin: batches of at least this many tokens multiply in cuBLAS "
          "(default 32)\n"
          "  SWITCHYARD_SIMDEV, SWITCHYARD_SIMDEV_FAIL_ALLOC_AFTER, SWITCHYARD_SIMDEV_LIE_FREE,\n"
-         "  SWITCHYARD_SIMDEV_CORRUPT_UPLOAD the SDK's simulated-GPU plugin simdev (sdk/README.md)\n"
+         "  SWITCHYARD_SIMDEV_CORRUPT_UPLOAD, SWITCHYARD_SIMDEV_MAX_CONTEXT, SWITCHYARD_SIMDEV_ALIGNMENT,\n"
+         "  SWITCHYARD_SIMDEV_ABI the SDK's simulated-GPU plugin simdev (sdk/README.md)\n"
          "  NO_COLOR                         set and not empty: no colour in log messages\n";
 }
 

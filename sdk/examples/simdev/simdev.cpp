@@ -8,6 +8,10 @@
 //   SWITCHYARD_SIMDEV_FAIL_ALLOC_AFTER=N  allocations fail once the device would hold more than N bytes
 //   SWITCHYARD_SIMDEV_LIE_FREE=N          memory_free reports N bytes more than is free
 //   SWITCHYARD_SIMDEV_CORRUPT_UPLOAD=N    the buffer byte at offset N is inverted by every upload that writes it
+//   SWITCHYARD_SIMDEV_MAX_CONTEXT=N       attention takes KV caches of at most N positions (default: any)
+//   SWITCHYARD_SIMDEV_ALIGNMENT=N         tensor offsets must be multiples of N bytes (default 256, 0 = none)
+//   SWITCHYARD_SIMDEV_ABI=1.2             speak plugin ABI 1.2 (no events, step values or limits), as an older
+//                                         plugin would, so hosts can be tested against one
 #include <switchyard/plugin.h>
 #include <switchyard/plugin_helpers.hpp>
 #include <switchyard/reference/reference_ops.h>
@@ -32,6 +36,9 @@ struct SimConfig {
   uint64_t fail_alloc_after = UINT64_MAX;
   uint64_t lie_free_extra = 0;
   uint64_t corrupt_offset = UINT64_MAX;
+  uint64_t max_context = 0;   // 0: no limit
+  uint64_t alignment = 256;   // what execute enforces on every tensor offset
+  bool abi_1_2 = false;       // behave as a plugin built against ABI 1.2
 };
 
 struct SimPlugin {
@@ -55,6 +62,17 @@ struct SimStream {
   sy_stream object{};
   SimDevice* device;
   std::vector<std::function<void()>> pending;
+  uint64_t submitted = 0;  // work items ever enqueued
+  uint64_t completed = 0;  // work items ever run (they run in order)
+};
+
+// A point in a stream: complete once the stream has run `target` items. Waiting on it runs the stream that far,
+// which is how deferred work makes a missing wait show as wrong data rather than pass by luck.
+struct SimEvent {
+  sy_event object{};
+  SimDevice* device;
+  SimStream* stream = nullptr;  // nullptr: complete
+  uint64_t target = 0;
 };
 
 struct SimDevice {
@@ -124,7 +142,19 @@ void check_range(const SimBuffer* buffer, uint64_t offset, uint64_t size, const 
 // Runs `work` now (NULL stream) or at the stream's next synchronize.
 void submit(sy_stream* stream, std::function<void()> work) {
   if (!stream) return work();
-  static_cast<SimStream*>(stream->impl)->pending.push_back(std::move(work));
+  auto* sim = static_cast<SimStream*>(stream->impl);
+  sim->pending.push_back(std::move(work));
+  sim->submitted += 1;
+}
+
+// Runs the stream's deferred work in order until `target` items have run (all of it for UINT64_MAX).
+void run_stream_until(SimStream* stream, uint64_t target) {
+  while (stream->completed < target && !stream->pending.empty()) {
+    auto work = std::move(stream->pending.front());
+    stream->pending.erase(stream->pending.begin());
+    stream->completed += 1;
+    work();
+  }
 }
 
 // ---- Buffer and stream -------------------------------------------------------------------------------------------
@@ -148,10 +178,7 @@ const sy_buffer_vtable kBufferVtable = {
 
 sy_status* stream_synchronize(sy_stream* object) {
   return guard("stream synchronize", [&] {
-    auto* stream = static_cast<SimStream*>(object->impl);
-    auto work = std::move(stream->pending);
-    stream->pending.clear();
-    for (auto& item : work) item();
+    run_stream_until(static_cast<SimStream*>(object->impl), UINT64_MAX);
   });
 }
 
@@ -165,6 +192,32 @@ void stream_destroy(sy_stream* object) {
   }
   delete stream;
 }
+
+// ---- Events ------------------------------------------------------------------------------------------------------
+
+extern const sy_event_vtable kEventVtable;
+
+SimEvent* event_of(sy_event* event) {
+  if (!event || event->vtable != &kEventVtable)
+    throw StatusError(SY_STATUS_UNSUPPORTED, "simdev: the event belongs to another plugin; wait for it on the host");
+  return static_cast<SimEvent*>(event->impl);
+}
+
+void event_destroy(sy_event* object) { delete static_cast<SimEvent*>(object->impl); }
+
+sy_status* event_synchronize(sy_event* object) {
+  return guard("event synchronize", [&] {
+    SimEvent* event = event_of(object);
+    if (event->stream) run_stream_until(event->stream, event->target);
+  });
+}
+
+const sy_event_vtable kEventVtable = {
+    .struct_size = sizeof(sy_event_vtable),
+    .abi_version = SY_ABI_VERSION,
+    .destroy = event_destroy,
+    .synchronize = event_synchronize,
+};
 
 const sy_stream_vtable kStreamVtable = {
     .struct_size = sizeof(sy_stream_vtable),
@@ -198,9 +251,13 @@ sy_status* device_get_info(sy_device* object, sy_device_info* out) {
     info.bandwidth_bytes_per_second = 100'000'000'000ull;  // pretend: a mid-range GPU
     info.compute_units = 1;
     info.multipliable_types = sy::kernels::weight_types(kNoQuantizedTypes);
-    info.storable_types = info.multipliable_types | SY_TYPE_BIT(SY_TYPE_I32);
+    info.storable_types = info.multipliable_types | SY_TYPE_BIT(SY_TYPE_I32) | SY_TYPE_BIT(SY_TYPE_I64);
+    info.max_attention_context = device->plugin->config.max_context;
+    info.buffer_alignment = static_cast<uint32_t>(device->plugin->config.alignment);
+    // A 1.2 plugin's struct ends before the 1.3 fields: it neither knows nor writes them.
+    const size_t ours = device->plugin->config.abi_1_2 ? offsetof(sy_device_info, max_attention_context) : sizeof info;
     const uint32_t host_size = out->struct_size;
-    std::memcpy(out, &info, std::min<size_t>(host_size, sizeof info));
+    std::memcpy(out, &info, std::min<size_t>(host_size, ours));
     out->struct_size = host_size;
   });
 }
@@ -324,10 +381,32 @@ sy_status* device_synchronize(sy_device* object) {
   });
 }
 
-sy_status* device_supports(sy_device*, const sy_op* op, uint32_t* out_supported) {
+// What this device refuses beyond the reference's rules: offsets off its alignment, caches past its context, and
+// (speaking ABI 1.2) anything 1.2 did not have.
+std::string device_limits(const SimDevice* device, const sy_op& op, const std::vector<sy::kernels::TensorUse>& uses) {
+  const SimConfig& config = device->plugin->config;
+  if (config.abi_1_2 && (op.flags != 0 || op.kind >= SY_OP_KIND_COUNT)) return "flags are not part of ABI 1.2";
+  if (config.max_context && op.kind == SY_OP_ATTENTION &&
+      static_cast<uint64_t>(op.params.attention.kv_capacity) > config.max_context)
+    return "attention over a cache of " + std::to_string(op.params.attention.kv_capacity) + " positions; this device "
+           "takes at most " + std::to_string(config.max_context);
+  if (config.alignment > 1) {
+    for (const auto& use : uses)
+      if (use.ref->offset % config.alignment != 0)
+        return std::string(sy::kernels::op_kind_name(op.kind)) + ": " + use.role + " at offset " +
+               std::to_string(use.ref->offset) + " is not a multiple of the device's buffer_alignment " +
+               std::to_string(config.alignment);
+  }
+  return {};
+}
+
+sy_status* device_supports(sy_device* object, const sy_op* op, uint32_t* out_supported) {
   return guard("supports", [&] {
     std::vector<sy::kernels::TensorUse> uses;
-    *out_supported = sy::kernels::describe_op_tensors(*op, kNoQuantizedTypes, uses).empty() ? 1 : 0;
+    *out_supported = sy::kernels::describe_op_tensors(*op, kNoQuantizedTypes, uses).empty() &&
+                             device_limits(device_of(object), *op, uses).empty()
+                         ? 1
+                         : 0;
   });
 }
 
@@ -336,10 +415,11 @@ sy_status* device_execute(sy_device* object, const sy_op* ops, uint32_t op_count
     SimDevice* device = device_of(object);
     std::vector<sy::kernels::TensorUse> uses;
     for (uint32_t i = 0; i < op_count; ++i) {
-      if (std::string why = sy::kernels::describe_op_tensors(ops[i], kNoQuantizedTypes, uses); !why.empty())
-        throw StatusError(SY_STATUS_UNSUPPORTED, "simdev: op " + std::to_string(i) + ": " + why);
-      if (std::string why = sy::kernels::check_op(ops[i], kNoQuantizedTypes); !why.empty())
-        throw StatusError(SY_STATUS_INVALID_ARGUMENT, "simdev: op " + std::to_string(i) + ": " + why);
+      std::string why = sy::kernels::describe_op_tensors(ops[i], kNoQuantizedTypes, uses);
+      if (why.empty()) why = device_limits(device, ops[i], uses);
+      if (!why.empty()) throw StatusError(SY_STATUS_UNSUPPORTED, "simdev: op " + std::to_string(i) + ": " + why);
+      if (std::string bounds = sy::kernels::check_op(ops[i], kNoQuantizedTypes); !bounds.empty())
+        throw StatusError(SY_STATUS_INVALID_ARGUMENT, "simdev: op " + std::to_string(i) + ": " + bounds);
       for (const auto& use : uses)
         if (use.ref->buffer) buffer_of(use.ref->buffer, device);
     }
@@ -361,6 +441,40 @@ sy_status* device_execute(sy_device* object, const sy_op* ops, uint32_t op_count
   });
 }
 
+sy_status* device_event_create(sy_device* object, sy_event** out_event) {
+  return guard("event_create", [&] {
+    auto event = std::make_unique<SimEvent>();
+    event->device = device_of(object);
+    event->object = sy::sdk::make_struct<sy_event>();
+    event->object.vtable = &kEventVtable;
+    event->object.impl = event.get();
+    *out_event = &event.release()->object;
+  });
+}
+
+sy_status* device_event_record(sy_device* object, sy_event* target, sy_stream* stream) {
+  return guard("event_record", [&] {
+    SimEvent* event = event_of(target);
+    if (event->device != device_of(object))
+      throw StatusError(SY_STATUS_INVALID_ARGUMENT, "simdev: event_record on another device's event");
+    event->stream = stream ? static_cast<SimStream*>(stream->impl) : nullptr;
+    event->target = event->stream ? event->stream->submitted : 0;
+  });
+}
+
+// The waiting stream gets a work item that first runs the event's stream up to the event: deferred like
+// everything else, so the wait orders the work without blocking the host.
+sy_status* device_stream_wait_event(sy_device* object, sy_stream* stream, sy_event* target) {
+  return guard("stream_wait_event", [&] {
+    SimEvent* event = event_of(target);
+    if (!stream || static_cast<SimStream*>(stream->impl)->device != device_of(object))
+      throw StatusError(SY_STATUS_INVALID_ARGUMENT, "simdev: stream_wait_event needs a stream of this device");
+    SimStream* producer = event->stream;
+    const uint64_t until = event->target;
+    if (producer) submit(stream, [producer, until] { run_stream_until(producer, until); });
+  });
+}
+
 const sy_device_vtable kDeviceVtable = {
     .struct_size = sizeof(sy_device_vtable),
     .abi_version = SY_ABI_VERSION,
@@ -378,7 +492,21 @@ const sy_device_vtable kDeviceVtable = {
     .execute = device_execute,
     .host_memory_allocate = device_host_memory_allocate,
     .host_memory_free = device_host_memory_free,
+    .event_create = device_event_create,
+    .event_record = device_event_record,
+    .stream_wait_event = device_stream_wait_event,
 };
+
+// The same table as a 1.2 plugin has it: its struct_size ends before the 1.3 slots, so the host never calls them.
+const sy_device_vtable kDeviceVtableAbi12 = [] {
+  sy_device_vtable table = kDeviceVtable;
+  table.struct_size = offsetof(sy_device_vtable, event_create);
+  table.abi_version = SY_ABI_MAKE_VERSION(1, 2);
+  table.event_create = nullptr;
+  table.event_record = nullptr;
+  table.stream_wait_event = nullptr;
+  return table;
+}();
 
 // ---- Plugin ------------------------------------------------------------------------------------------------------
 
@@ -409,7 +537,7 @@ sy_status* plugin_device_open(sy_plugin* object, uint32_t index, sy_device** out
       throw StatusError(SY_STATUS_NOT_FOUND, "simdev: no device " + std::to_string(index));
     auto device = std::make_unique<SimDevice>();
     device->object = sy::sdk::make_struct<sy_device>();
-    device->object.vtable = &kDeviceVtable;
+    device->object.vtable = plugin->config.abi_1_2 ? &kDeviceVtableAbi12 : &kDeviceVtable;
     device->object.impl = device.get();
     device->plugin = plugin;
     device->index = index;
@@ -458,8 +586,27 @@ extern "C" SY_PLUGIN_EXPORT sy_status* sy_plugin_negotiate(const sy_negotiation_
       plugin->config.corrupt_offset = parse_bytes(text, "SWITCHYARD_SIMDEV_CORRUPT_UPLOAD");
       plugin->log.warn("simdev: uploads will invert the byte at offset " + text + " of their buffer (fault injection)");
     }
+    if (auto text = setting(request, "simdev.max_context", "SWITCHYARD_SIMDEV_MAX_CONTEXT"); !text.empty())
+      plugin->config.max_context = parse_bytes(text, "SWITCHYARD_SIMDEV_MAX_CONTEXT");
+    if (auto text = setting(request, "simdev.alignment", "SWITCHYARD_SIMDEV_ALIGNMENT"); !text.empty()) {
+      plugin->config.alignment = parse_bytes(text, "SWITCHYARD_SIMDEV_ALIGNMENT");
+      if (plugin->config.alignment & (plugin->config.alignment - 1))
+        throw StatusError(SY_STATUS_INVALID_ARGUMENT, "simdev: SWITCHYARD_SIMDEV_ALIGNMENT " + text +
+                                                          " is not a power of two");
+    }
+    uint32_t spoken = version;
+    if (auto text = setting(request, "simdev.abi", "SWITCHYARD_SIMDEV_ABI"); !text.empty()) {
+      if (text != "1.2")
+        throw StatusError(SY_STATUS_INVALID_ARGUMENT, "simdev: SWITCHYARD_SIMDEV_ABI '" + text + "': only 1.2 can be "
+                                                      "emulated (unset it for this SDK's own version)");
+      if (request->min_abi_version > SY_ABI_MAKE_VERSION(1, 2))
+        throw StatusError(SY_STATUS_ABI_MISMATCH, "simdev: the host no longer speaks ABI 1.2");
+      plugin->config.abi_1_2 = true;
+      plugin->config.alignment = 0;  // 1.2 had no way to ask for alignment
+      spoken = SY_ABI_MAKE_VERSION(1, 2);
+    }
     plugin->object = sy::sdk::make_struct<sy_plugin>();
-    plugin->object.abi_version = version;
+    plugin->object.abi_version = spoken;
     plugin->object.vtable = &kPluginVtable;
     plugin->object.impl = plugin.get();
     plugin->object.name = "simdev";

@@ -36,7 +36,7 @@ extern "C" {
 
 /* The version this header describes. Bump the minor when appending fields or slots, the major for anything else. */
 #define SY_ABI_VERSION_MAJOR 1
-#define SY_ABI_VERSION_MINOR 2
+#define SY_ABI_VERSION_MINOR 3
 #define SY_ABI_VERSION SY_ABI_MAKE_VERSION(SY_ABI_VERSION_MAJOR, SY_ABI_VERSION_MINOR)
 
 #if defined(_WIN32)
@@ -56,6 +56,7 @@ extern "C" {
 #define SY_TYPE_F32 0u
 #define SY_TYPE_F16 1u
 #define SY_TYPE_I32 26u
+#define SY_TYPE_I64 27u
 #define SY_TYPE_BF16 30u
 #define SY_TYPE_BIT(type_id) ((uint64_t)1 << (type_id))
 
@@ -120,6 +121,7 @@ typedef struct sy_device sy_device;
 typedef struct sy_buffer sy_buffer;
 typedef struct sy_stream sy_stream;
 typedef struct sy_op sy_op;
+typedef struct sy_event sy_event;
 
 /* ---------------------------------------------------------------------------------------------------------------
  * Plugin
@@ -185,6 +187,15 @@ typedef struct sy_device_info {
   uint32_t compute_units;       /* threads, SMs or CUs the kernels use */
   uint64_t storable_types;      /* type mask: tensors of these types can live in this device's buffers */
   uint64_t multipliable_types;  /* type mask: weight types SY_OP_MATMUL and SY_OP_GET_ROWS accept */
+  /* --- ABI 1.3 (a 1.2 plugin leaves these zero: no limit, no alignment beyond the elements' own) --- */
+  /* Longest KV cache SY_OP_ATTENTION takes (its kv_capacity), in positions; 0 = no limit. The planner puts no
+   * layer's attention on a device whose limit is below the run's context length, and says so in the plan. */
+  uint64_t max_attention_context;
+  /* Bytes (a power of two, or 0 = none) that every sy_tensor_ref.offset the host passes must be a multiple of,
+   * e.g. for vector loads. The host lays its activations out accordingly; a device needing more than the host
+   * can give (256 in this release) is left out of placement, with a plan note. */
+  uint32_t buffer_alignment;
+  uint32_t reserved; /* zero */
 } sy_device_info;
 
 typedef struct sy_device_vtable {
@@ -239,6 +250,26 @@ typedef struct sy_device_vtable {
   /* (optional; set exactly when host_memory_allocate is) Frees memory from host_memory_allocate; work reading it
    * must have completed. `host_pointer` is handed over. */
   void (*host_memory_free)(sy_device* device, void* host_pointer);
+
+  /* --- ABI 1.3: hand-offs between devices without a full synchronisation ---
+   * An activation made on device A and read on device B crosses through host memory. With events, A's download is
+   * enqueued on A's stream and an event recorded after it; B's stream waits for that event on the device
+   * (stream_wait_event, between devices of one plugin) or the host waits for that event alone (event synchronize,
+   * across plugins), and B's upload follows on B's stream: nothing else on A or B is waited for.
+   * Without these slots (optional, all NULL together) the host stages the copy instead: download on A's stream,
+   * synchronize that stream only, upload on B's stream. */
+  /* (optional; NULL = no events, the staged copy above) Creates an event, initially complete. `*out_event` is
+   * handed over to the host. */
+  sy_status* (*event_create)(sy_device* device, sy_event** out_event);
+  /* (optional; set exactly when event_create is) Marks `event` (of this device) as completing when everything
+   * enqueued on `stream` so far has completed; a NULL stream (synchronous work) completes it at once. Both are
+   * borrowed. Re-recording an event moves it to the new point. */
+  sy_status* (*event_record)(sy_device* device, sy_event* event, sy_stream* stream);
+  /* (optional; set exactly when event_create is) Work enqueued on `stream` (of this device) after this call starts
+   * only once `event` has completed, without blocking the host. `event` may belong to another device of the same
+   * plugin; an event of another plugin is refused with SY_STATUS_UNSUPPORTED (the host then waits on the host).
+   * Both are borrowed. */
+  sy_status* (*stream_wait_event)(sy_device* device, sy_stream* stream, sy_event* event);
 } sy_device_vtable;
 
 struct sy_device {
@@ -284,6 +315,23 @@ struct sy_stream {
   uint32_t struct_size;
   uint32_t abi_version;
   const sy_stream_vtable* vtable; /* owned by the plugin */
+  void* impl;
+};
+
+/* ABI 1.3: a point in a stream's work (see event_record). */
+typedef struct sy_event_vtable {
+  uint32_t struct_size;
+  uint32_t abi_version;
+  /* Releases the event; work still to complete it is not waited for. `event` is handed over. */
+  void (*destroy)(sy_event* event);
+  /* Blocks the host until the event has completed; reports the first failure of the work before it. */
+  sy_status* (*synchronize)(sy_event* event);
+} sy_event_vtable;
+
+struct sy_event {
+  uint32_t struct_size;
+  uint32_t abi_version;
+  const sy_event_vtable* vtable; /* owned by the plugin */
   void* impl;
 };
 
@@ -348,11 +396,29 @@ typedef enum sy_op_kind {
 } sy_op_kind;
 #define SY_OP_KIND_COUNT 13
 
+/* ABI 1.3: per-step values. A decode step differs from the previous one only in where its token sits; with
+ * SY_OP_FLAG_STEP_VALUES an op reads that from a sy_step_values block in device memory when it runs, so the host
+ * builds a decode op sequence once and submits the same ops for every token, updating only the block (and the
+ * positions tensor of the ropes), and a GPU plugin may capture the sequence once and replay it. */
+typedef struct sy_step_values {
+  int64_t first_position; /* cache position of the step's first token: the positions cached before the step */
+  int64_t n_kv;           /* positions cached once the step's tokens are written: first_position + n_tokens */
+} sy_step_values;
+
+/* sy_op.flags (ABI 1.3; a plugin that negotiated 1.2 never receives a non-zero flags field). */
+/* Only on SY_OP_KV_WRITE and SY_OP_ATTENTION: src[3] names a sy_step_values (type SY_TYPE_I64, 16 bytes), read
+ * when the op runs. KV_WRITE takes its first_position, ATTENTION its n_kv, in place of params.kv_write.
+ * first_position and params.attention.n_kv, which are then ignored. The values read must obey the rules the
+ * params would (first_position + n_tokens <= kv_capacity, n_tokens <= n_kv <= kv_capacity): a plugin that reads
+ * them on the host refuses others with SY_STATUS_INVALID_ARGUMENT, a kernel that reads them clamps them into
+ * range. Resource limits that depend on n_kv (max_attention_context) apply to kv_capacity instead. */
+#define SY_OP_FLAG_STEP_VALUES 0x1u
+
 struct sy_op {
   uint32_t struct_size;
   uint32_t abi_version;
-  uint32_t kind;     /* a sy_op_kind */
-  uint32_t reserved; /* zero */
+  uint32_t kind;  /* a sy_op_kind */
+  uint32_t flags; /* SY_OP_FLAG_* (ABI 1.3; zero before, when the field was reserved) */
   /* Sources in the order the op names them (e.g. MATMUL: weight, x; ATTENTION: q, k_cache, v_cache), then dst. */
   sy_tensor_ref src[4];
   sy_tensor_ref dst;
@@ -364,9 +430,10 @@ struct sy_op {
     struct { int64_t n_tokens, n_heads, head_dim, n_rot; float freq_base, freq_scale; } rope; /* ROPE, ROPE_NEOX;
                                                                                                    src: x, positions */
     struct { int64_t n_tokens, n_heads, n_kv_heads, head_dim, n_kv, kv_capacity; float scale; } attention;
-                                                                        /* src: q, k_cache, v_cache */
+                                                    /* src: q, k_cache, v_cache (, step values: see flags) */
     struct { int64_t n_rows, n_cols; } swiglu;                          /* SWIGLU, SQUARED_RELU_GLU; src: gate, up */
-    struct { int64_t n_tokens, row_size, first_position, kv_capacity; } kv_write; /* src: x; dst: the cache */
+    struct { int64_t n_tokens, row_size, first_position, kv_capacity; } kv_write; /* src: x (, -, -, step values:
+                                                                                      see flags); dst: the cache */
     struct { int64_t n; } convert;                                      /* src: source */
     int64_t reserved[8];
   } params;
