@@ -109,12 +109,12 @@ struct Session::State {
     return ref;
   }
 
-  sy_tensor_ref weight_ref(size_t step) {
-    const Step& st = schedule.steps[step];
-    if (!lazy) return weight_refs[step];
+  sy_tensor_ref weight_ref(size_t i) {
+    const Step& st = schedule.steps[i];
+    if (!lazy) return weight_refs[i];
     sy_tensor_ref ref{};
     ref.buffer = weights.acquire(st.weight->name).raw();
-    ref.type = weight_types[step];
+    ref.type = weight_types[i];
     return ref;
   }
 
