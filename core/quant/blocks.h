@@ -6,13 +6,14 @@
 // ggml's reference decoders, which are compiled without FMA contraction. Compile code that calls these functions
 // with -ffp-contract=off (nvcc: --fmad=false) where the bytes of the result matter.
 //
-// Plain C++ only in this header (no std:: containers, no exceptions): it must compile as device code.
+// Plain C++ only in this header (no std:: containers, no exceptions): it must compile as device code. The SDK
+// installs it (switchyard/quant/), so it includes its neighbours by relative path.
 #pragma once
 
 #include <cstdint>
 
-#include "core/kernels/half.h"  // the 16-bit float conversions every block scale passes through; SY_HOST_DEVICE
-#include "core/quant/k_scales.h"  // scale_min_k4, in a header of its own that the CPU plugin's ISA units include too
+#include "../kernels/half.h"  // the 16-bit float conversions every block scale passes through; SY_HOST_DEVICE
+#include "k_scales.h"  // scale_min_k4, in a header of its own that the CPU plugin's ISA units include too
 
 // A whole super-block decodes as its chunks with constant indices: fully unrolled (and the chunk functions
 // inlined), each chunk's shifts become constants, which lets host compilers vectorise it. The chunk functions

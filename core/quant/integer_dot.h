@@ -12,10 +12,57 @@
 
 #include <cstdint>
 
-#include "core/quant/blocks.h"
-#include "core/quant/scaled_sums.h"
+#include "blocks.h"
+#include "scaled_sums.h"
 
 namespace sy::quant {
+
+// ---- Activation blocks, rounded as the reference rounds them ------------------------------------------------------
+
+// Round to nearest, ties to even, through the float adder (1.5 * 2^23 puts the integer in the low mantissa bits), as
+// the reference does; valid for |value| < 2^22 and defined for every input (NaN gives some code, never a trap).
+SY_HOST_DEVICE inline int nearest_int(float value) {
+  const float shifted = value + 12582912.f;
+  return static_cast<int>(float_bits(shifted) & 0x007fffffu) - 0x00400000;
+}
+
+// Q8_0 for Q4_0 and Q8_0 weights (quantize.h, quantize_row_q8_0_activations): multiplier 127 / max|x|, ties to even.
+SY_HOST_DEVICE inline void quantize_block_q8_0_activation(const float* x, BlockQ8_0& y) {
+  float amax = 0.0f;
+  for (int j = 0; j < kBlockElements; ++j) amax = fmaxf(amax, fabsf(x[j]));
+  y.d = fp32_to_fp16(amax / 127.f);
+  const float id = amax != 0.0f ? 127.f / amax : 0.0f;
+  for (int j = 0; j < kBlockElements; ++j) y.qs[j] = static_cast<int8_t>(nearest_int(x[j] * id));
+}
+
+// Q8_K for the k-quants: the scale from the element of largest magnitude with its sign, -127 / max, ties to even,
+// codes capped at 127; bsums the sums of each 16 codes.
+SY_HOST_DEVICE inline void quantize_block_q8_k(const float* x, BlockQ8_K& y) {
+  float max = 0.0f, amax = 0.0f;
+  for (int j = 0; j < kSuperBlockElements; ++j) {
+    if (fabsf(x[j]) > amax) {
+      amax = fabsf(x[j]);
+      max = x[j];
+    }
+  }
+  if (amax == 0.0f) {  // the reference leaves bsums unwritten here; zero them so that nothing reads old memory
+    y.d = 0.0f;
+    for (int j = 0; j < kSuperBlockElements; ++j) y.qs[j] = 0;
+    for (int g = 0; g < kSuperBlockElements / 16; ++g) y.bsums[g] = 0;
+    return;
+  }
+  const float iscale = -127.f / max;
+  for (int j = 0; j < kSuperBlockElements; ++j) {
+    const int v = nearest_int(iscale * x[j]);
+    y.qs[j] = static_cast<int8_t>(v < 127 ? v : 127);
+  }
+  for (int g = 0; g < kSuperBlockElements / 16; ++g) {
+    int sum = 0;
+    for (int l = 0; l < 16; ++l) sum += y.qs[16 * g + l];
+    y.bsums[g] = static_cast<int16_t>(sum);
+  }
+  y.d = 1 / iscale;
+}
 
 // ---- Exact integer sums of one weight block against one activation block -----------------------------------------
 
@@ -118,6 +165,24 @@ SY_HOST_DEVICE inline float row_dot_q4_k_q8_k(const BlockQ4_K* w, const BlockQ8_
     acc = accumulate_block_with_mins(acc, scaled, mins, fp16_to_fp32(w[b].d), fp16_to_fp32(w[b].dmin), a[b].d);
   }
   return acc;
+}
+
+// TQ2_0 keeps the reference's eight lanes (its AVX2 dot product; it has no other x86 kernel for the type): codes
+// c in {0, 1, 2} (value + 1), lane l = sum of c * x over the elements e with (e mod 32) / 4 == l, minus the sum of x
+// over elements 32l..32l+31 (the codes' +1), each lane fusing d_w * d_x per block, the lanes added at the end.
+SY_HOST_DEVICE inline float row_dot_tq2_0_q8_k(const BlockTQ2_0* w, const BlockQ8_K* a, int64_t blocks) {
+  float acc[kDotLanes] = {};
+  for (int64_t b = 0; b < blocks; ++b) {
+    int32_t lanes[kDotLanes] = {};
+    for (int e = 0; e < kSuperBlockElements; ++e) {
+      const int code = (w[b].qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3;
+      lanes[(e % 32) / 4] += code * a[b].qs[e];
+    }
+    for (int lane = 0; lane < kDotLanes; ++lane) lanes[lane] -= a[b].bsums[2 * lane] + a[b].bsums[2 * lane + 1];
+    const float scale = a[b].d * fp16_to_fp32(w[b].d);
+    for (int lane = 0; lane < kDotLanes; ++lane) acc[lane] = fmaf(static_cast<float>(lanes[lane]), scale, acc[lane]);
+  }
+  return add_lanes(acc);
 }
 
 }  // namespace sy::quant

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "core/common/error.h"
+#include "core/quant/integer_dot.h"  // nearest_int and the activation blocks
 
 namespace sy::quant {
 namespace {
@@ -20,14 +21,6 @@ using gguf::TensorType;
 // Below this the k-quant searches treat a group as all zero.
 constexpr float kGroupMaxEpsilon = 1e-15f;
 
-// Round to nearest, ties to even, through the float adder: adding 1.5 * 2^23 puts the integer part in the low
-// mantissa bits. The reference rounds this way (not with roundf), so ties must too. Valid for |value| < 2^22.
-int nearest_int(float value) {
-  const float shifted = value + 12582912.f;
-  int32_t bits;
-  std::memcpy(&bits, &shifted, sizeof bits);
-  return (bits & 0x007fffff) - 0x00400000;
-}
 
 // Symmetric quantization of n values to integers in [-nmax, nmax - 1] (stored biased by nmax in `levels`),
 // weighted by x^2, trying 18 scales around nmax / max|x| and keeping the one with the best weighted fit.
@@ -324,13 +317,7 @@ void quantize_row_q8_0(const float* x, BlockQ8_0* y, int64_t n) {
 
 void quantize_row_q8_0_activations(const float* x, BlockQ8_0* y, int64_t n) {
   require_whole_blocks(n, kBlockElements, "q8_0");
-  for (int64_t i = 0; i < n / kBlockElements; ++i, x += kBlockElements) {
-    float amax = 0.0f;
-    for (int j = 0; j < kBlockElements; ++j) amax = std::max(amax, std::fabs(x[j]));
-    y[i].d = fp32_to_fp16(amax / 127.f);
-    const float id = amax != 0.0f ? 127.f / amax : 0.0f;
-    for (int j = 0; j < kBlockElements; ++j) y[i].qs[j] = static_cast<int8_t>(std::nearbyint(x[j] * id));
-  }
+  for (int64_t i = 0; i < n / kBlockElements; ++i) quantize_block_q8_0_activation(x + i * kBlockElements, y[i]);
 }
 
 void quantize_row_q8_1(const float* x, BlockQ8_1* y, int64_t n) {
@@ -444,32 +431,7 @@ void quantize_row_q6_k(const float* x, BlockQ6_K* y, int64_t n) {
 
 void quantize_row_q8_k(const float* x, BlockQ8_K* y, int64_t n) {
   require_whole_blocks(n, kSuperBlockElements, "q8_K");
-  for (int64_t i = 0; i < n / kSuperBlockElements; ++i, x += kSuperBlockElements) {
-    float max = 0;
-    float amax = 0;
-    for (int j = 0; j < kSuperBlockElements; ++j) {
-      if (std::fabs(x[j]) > amax) {
-        amax = std::fabs(x[j]);
-        max = x[j];
-      }
-    }
-    if (amax == 0) {
-      // The reference leaves bsums unwritten here; zero them so that output never depends on old memory.
-      std::memset(&y[i], 0, sizeof y[i]);
-      continue;
-    }
-    // -127, not -128: keeps every quant in [-127, 127] so SIMD dot products may negate them safely.
-    const float iscale = -127.f / max;
-    for (int j = 0; j < kSuperBlockElements; ++j) {
-      y[i].qs[j] = static_cast<int8_t>(std::min(127, nearest_int(iscale * x[j])));
-    }
-    for (int group = 0; group < kSuperBlockElements / 16; ++group) {
-      int sum = 0;
-      for (int l = 0; l < 16; ++l) sum += y[i].qs[16 * group + l];
-      y[i].bsums[group] = static_cast<int16_t>(sum);
-    }
-    y[i].d = 1 / iscale;
-  }
+  for (int64_t i = 0; i < n / kSuperBlockElements; ++i) quantize_block_q8_k(x + i * kSuperBlockElements, y[i]);
 }
 
 // ---- Ternary types ----------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "core/quant/k_scales.h"  // SY_HOST_DEVICE, from the one other header ISA units may include
+#include "k_scales.h"  // SY_HOST_DEVICE, from the one other header ISA units may include
 
 namespace sy::quant {
 

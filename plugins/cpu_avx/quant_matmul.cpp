@@ -61,20 +61,8 @@ constexpr simd::QuantDot dot_q8_0_scalar = dot_scalar<quant::BlockQ8_0, quant::B
 constexpr simd::QuantDot dot_q4_k_scalar = dot_scalar<quant::BlockQ4_K, quant::BlockQ8_K, quant::row_dot_q4_k_q8_k, kQKK>;
 constexpr simd::QuantDot dot_q6_k_scalar = dot_scalar<quant::BlockQ6_K, quant::BlockQ8_K, quant::row_dot_q6_k_q8_k, kQKK>;
 
-// TQ2_0 keeps the lane order of the reference's AVX2 dot product (it has no AMX kernel there): decode both blocks
-// and multiply in double, which the SIMD levels' lane sums match to the last bit or two.
-float dot_tq2_0_scalar(const void* w_row, const void* a_row, int64_t n) {
-  const auto* w = static_cast<const quant::BlockTQ2_0*>(w_row);
-  const auto* a = static_cast<const quant::BlockQ8_K*>(a_row);
-  float weights[kQKK], activations[kQKK];
-  double sum = 0;
-  for (int64_t b = 0; b < n / kQKK; ++b) {
-    quant::dequantize_block_tq2_0(&w[b], weights);
-    quant::dequantize_block_q8_k(&a[b], activations);
-    for (int i = 0; i < kQKK; ++i) sum += static_cast<double>(weights[i]) * activations[i];
-  }
-  return static_cast<float>(sum);
-}
+constexpr simd::QuantDot dot_tq2_0_scalar =
+    dot_scalar<quant::BlockTQ2_0, quant::BlockQ8_K, quant::row_dot_tq2_0_q8_k, kQKK>;
 
 // F16 weights keep float activations: converting x to fp16 would only lose precision, and F16C is as fast.
 float dot_f16_scalar(const void* w_row, const void* x_row, int64_t n) {
@@ -166,7 +154,7 @@ struct NativeType {
 };
 
 const NativeType kNativeTypes[] = {
-    // Q4_0, Q8_0, Q4_K and Q6_K round as the reference does (core/quant/integer_dot.h): every level computes the
+    // Q4_0, Q8_0, Q4_K, Q6_K and TQ2_0 round as the reference does (core/quant/integer_dot.h): every level computes the
     // same exact integer sums and fuses them in the same order, so the levels give the same bits. The AVX-512
     // levels run the 256-bit kernels, whose lanes are the reference's (Q8_0) or whose sums are whole blocks.
     {TensorType::Q4_0, Activation::q8_0,
@@ -184,8 +172,8 @@ const NativeType kNativeTypes[] = {
       tile_of_dots<simd::dot_q6_k_q8_k_avx2>},
      {1, 1, 1, 1}},
     {TensorType::TQ2_0, Activation::q8_k,
-     {tile_of_dots<dot_tq2_0_scalar>, tile_of_dots<simd::dot_tq2_0_q8_k_avx2>,
-      tile_of_dots<simd::dot_tq2_0_q8_k_avx512>, tile_of_dots<simd::dot_tq2_0_q8_k_avx512_vnni>},
+     {tile_of_dots<dot_tq2_0_scalar>, tile_of_dots<simd::dot_tq2_0_q8_k_avx2>, tile_of_dots<simd::dot_tq2_0_q8_k_avx2>,
+      tile_of_dots<simd::dot_tq2_0_q8_k_avx2>},
      {1, 1, 1, 1}},
     // Ternary types: tiles that do the reference's arithmetic at every level (simd_kernels.h, "Ternary tiles"), so
     // every level gives the same bits. I2_S rows may end in half a Q8_K block: its activations are padded

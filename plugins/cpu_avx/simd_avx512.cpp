@@ -23,17 +23,7 @@ namespace {
   return static_cast<__mmask16>(remaining >= 16 ? 0xffff : (1u << remaining) - 1u);
 }
 
-// Scalars of a block; memcpy because blocks are packed at any byte offset.
-float half_at(const uint8_t* p) {
-  uint16_t bits;
-  __builtin_memcpy(&bits, p, sizeof bits);
-  return _cvtsh_ss(bits);
-}
-float float_at(const uint8_t* p) {
-  float value;
-  __builtin_memcpy(&value, p, sizeof value);
-  return value;
-}
+// Unaligned loads: blocks are packed at any byte offset.
 __m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 __m512i load512(const uint8_t* p) { return _mm512_loadu_si512(p); }
 __m512i join(__m256i low, __m256i high) { return _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1); }
@@ -96,36 +86,6 @@ float dot_f16_avx512(const uint16_t* w, const float* x, int64_t n) {
 }
 
 #endif  // !__AVX512VNNI__
-
-// ---- Quantized dot products (see simd_kernels.h) ----------------------------------------------------------------
-
-float SY_AVX512_KERNEL(dot_tq2_0_q8_k)(const void* w_row, const void* a_row, int64_t n) {
-  const auto* w = static_cast<const uint8_t*>(w_row);
-  const auto* a = static_cast<const uint8_t*>(a_row);
-  const __m512i two_bits = _mm512_set1_epi8(3);
-  // 32 bytes of codes in both halves of a vector, each half shifted by its own amount: bit pairs 0 and 1 (elements
-  // 0..31 and 32..63 of the chunk), then 2 and 3.
-  const __m512i shifts01 = join(_mm256_setzero_si256(), _mm256_set1_epi16(2));
-  const __m512i shifts23 = join(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
-  __m512 acc = _mm512_setzero_ps();
-  for (int64_t b = 0; b < n / 256; ++b, w += kTQ2_0Bytes, a += kQ8_KBytes) {
-    __m512i sumi = _mm512_setzero_si512();
-    for (int chunk = 0; chunk < 2; ++chunk) {  // 32 bytes: bit pair m of byte j is element 32m + j
-      const __m512i packed = _mm512_broadcast_i64x4(load256(w + 32 * chunk));
-      const __m512i codes01 = _mm512_and_si512(_mm512_srlv_epi16(packed, shifts01), two_bits);
-      const __m512i codes23 = _mm512_and_si512(_mm512_srlv_epi16(packed, shifts23), two_bits);
-      const uint8_t* x = a + kQ8_KQuants + 128 * chunk;
-      sumi = dot_u8s8(sumi, codes01, load512(x));
-      sumi = dot_u8s8(sumi, codes23, load512(x + 64));
-    }
-    // Codes 0, 1, 2 mean -1, 0, +1: subtract the activation's sums, lane by lane (only the total matters) and in
-    // integers, as for Q6_K.
-    const __m256i sums = _mm256_madd_epi16(load256(a + kQ8_KSums), _mm256_set1_epi16(1));
-    sumi = _mm512_sub_epi32(sumi, _mm512_zextsi256_si512(sums));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sumi), _mm512_set1_ps(half_at(w + kTQ2_0D) * float_at(a)), acc);
-  }
-  return _mm512_reduce_add_ps(acc);
-}
 
 // ---- Ternary tiles (I2_S, TQ1_0; see simd_kernels.h) ------------------------------------------------------------
 

@@ -43,9 +43,8 @@ float dot_q6_k_q8_k_avx2(const void* w, const void* a, int64_t n);
 float dot_tq2_0_q8_k_avx2(const void* w, const void* a, int64_t n);
 
 // simd_avx512.cpp is compiled twice: without VNNI (byte products through vpmaddubsw, as AVX2 does) and with it
-// (vpdpbusd); the _vnni set runs only where CPUID reports AVX512_VNNI.
-float dot_tq2_0_q8_k_avx512(const void* w, const void* a, int64_t n);
-float dot_tq2_0_q8_k_avx512_vnni(const void* w, const void* a, int64_t n);
+// (vpdpbusd); the _vnni set runs only where CPUID reports AVX512_VNNI. It holds the ternary tiles below; the other
+// integer types run the AVX2 kernels at the AVX-512 levels too (their order is the reference's).
 
 // ---- Tiles: a few weight rows against a few tokens' activation rows ---------------------------------------------
 // The same products for a tile of outputs: out[t * out_stride + r] = sum_i w_r[i] * a_t[i] for r < rows and

@@ -249,7 +249,7 @@ TEST_CASE("native matmul: the integer weight types give the same bits at every k
   // Rows of 17.5 Q8_K blocks (I2_S) and 17 (the others): a chunk of 16 blocks and a rest; 1 token (generation,
   // where Q4_0 and Q8_0 keep lanes) and 6 (a prompt: a tile and a part, one fused sum per block).
   for (const TensorType type : {TensorType::I2_S, TensorType::TQ1_0, TensorType::Q4_0, TensorType::Q8_0,
-                                TensorType::Q4_K, TensorType::Q6_K}) {
+                                TensorType::Q4_K, TensorType::Q6_K, TensorType::TQ2_0}) {
     for (const int64_t tokens : {1, 6}) {
       const Problem p{37, type == TensorType::I2_S ? 17 * 256 + 128 : 17 * 256, tokens};
       CAPTURE(std::string(sy::gguf::to_string(type)));

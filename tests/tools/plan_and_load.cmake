@@ -54,12 +54,13 @@ expect_match("simdev:0 +3[0-9] tensors")
 expect_match("evictions [1-9]")
 
 # --verify reads every tensor back: identical after uploads through the staging halves, conversions included
-# (simdev stores no TQ2_0, so those weights are converted on upload); a corrupted upload is caught, named, exit 1.
+# (simdev stores no Q5_0, so the q4mix model's Q5_0 embedding, placed there with --device, is converted on upload);
+# a corrupted upload is caught, named, exit 1.
 run(0 ${CMAKE_COMMAND} -E env SWITCHYARD_SIMDEV=1x64MiB
-    ${SWITCHYARD} load -m ${MODEL_TQ2_0} --plugin-path ${SIMDEV} --policy gpu-first --ctx-size 16 --batch-size 2
+    ${SWITCHYARD} load -m ${MODEL_CONVERTED} --plugin-path ${SIMDEV} --device simdev --ctx-size 16 --batch-size 2
     --verify --format json)
 expect_match("\"converted_tensors\": [1-9]")
-expect_match("\"verify\": {\n *\"tensors\": 39,")
+expect_match("\"verify\": {\n *\"tensors\": 48,")
 expect_match("\"mismatches\": \\[\\]")
 run(1 ${CMAKE_COMMAND} -E env SWITCHYARD_SIMDEV=1x64MiB SWITCHYARD_SIMDEV_CORRUPT_UPLOAD=100
     ${SWITCHYARD} load -m ${MODEL} --plugin-path ${SIMDEV} --policy gpu-first --ctx-size 16 --batch-size 2 --verify)

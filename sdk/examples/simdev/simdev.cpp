@@ -1,7 +1,9 @@
 // libswitchyard-simdev.so: a simulated GPU plugin, built out of tree against the installed SDK only. It reports N
 // devices of kind gpu whose memory is private to the plugin (no map, no host adoption: the core reaches it only
 // through uploads and downloads), runs the SDK's reference kernels on the CPU, and can inject faults. It is how
-// placement across GPUs, memory exhaustion and cross-device execution are tested on machines without GPUs.
+// placement across GPUs, memory exhaustion and cross-device execution are tested on machines without GPUs. It
+// multiplies Q4_0, Q8_0, Q4_K, Q6_K and TQ2_0 weights as they are stored, with the reference implementation's integer
+// arithmetic (switchyard/quant/integer_dot.h), as a GPU plugin should: the same bits as the CPU plugin.
 //
 // Configuration (negotiation options of the same names win over the environment):
 //   SWITCHYARD_SIMDEV=2x64MiB             devices: count x capacity (B, KiB, MiB, GiB)
@@ -14,6 +16,7 @@
 //                                         plugin would, so hosts can be tested against one
 #include <switchyard/plugin.h>
 #include <switchyard/plugin_helpers.hpp>
+#include <switchyard/quant/integer_dot.h>
 #include <switchyard/reference/reference_ops.h>
 
 #include <algorithm>
@@ -22,6 +25,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
@@ -85,7 +89,96 @@ struct SimDevice {
   std::vector<SimStream*> streams;
 };
 
-const sy::kernels::RowDecoder kNoQuantizedTypes{};  // simdev multiplies F32/F16/BF16 only
+// ---- Quantized weights ------------------------------------------------------------------------------------------
+
+namespace quant = sy::quant;
+constexpr uint32_t kQ4_0 = 2, kQ8_0 = 8, kQ4_K = 12, kQ6_K = 14, kTQ2_0 = 35;  // GGUF type ids
+
+template <class Block>
+uint64_t whole_blocks(int64_t n, int64_t elements) {
+  return n > 0 && n % elements == 0 ? static_cast<uint64_t>(n / elements) * sizeof(Block) : 0;
+}
+
+uint64_t quantized_row_bytes(uint32_t type, int64_t n) {
+  switch (type) {
+    case kQ4_0: return whole_blocks<quant::BlockQ4_0>(n, quant::kBlockElements);
+    case kQ8_0: return whole_blocks<quant::BlockQ8_0>(n, quant::kBlockElements);
+    case kQ4_K: return whole_blocks<quant::BlockQ4_K>(n, quant::kSuperBlockElements);
+    case kQ6_K: return whole_blocks<quant::BlockQ6_K>(n, quant::kSuperBlockElements);
+    case kTQ2_0: return whole_blocks<quant::BlockTQ2_0>(n, quant::kSuperBlockElements);
+    default: return 0;
+  }
+}
+
+template <class Block, void (*decode)(const Block*, float*), int kElements>
+void decode_blocks(const void* source, float* destination, int64_t n) {
+  const auto* blocks = static_cast<const Block*>(source);
+  for (int64_t b = 0; b < n / kElements; ++b) decode(&blocks[b], destination + b * kElements);
+}
+
+void decode_quantized_row(uint32_t type, const void* source, float* destination, int64_t n) {
+  switch (type) {
+    case kQ4_0: return decode_blocks<quant::BlockQ4_0, quant::dequantize_block_q4_0, quant::kBlockElements>(source, destination, n);
+    case kQ8_0: return decode_blocks<quant::BlockQ8_0, quant::dequantize_block_q8_0, quant::kBlockElements>(source, destination, n);
+    case kQ4_K: return decode_blocks<quant::BlockQ4_K, quant::dequantize_block_q4_k, quant::kSuperBlockElements>(source, destination, n);
+    case kQ6_K: return decode_blocks<quant::BlockQ6_K, quant::dequantize_block_q6_k, quant::kSuperBlockElements>(source, destination, n);
+    case kTQ2_0: return decode_blocks<quant::BlockTQ2_0, quant::dequantize_block_tq2_0, quant::kSuperBlockElements>(source, destination, n);
+    default: throw std::out_of_range("no decoder for type id " + std::to_string(type));
+  }
+}
+
+// GET_ROWS and CONVERT decode these types through the SDK's reference kernels; MATMUL is integer_matmul below.
+const sy::kernels::RowDecoder kDecoder{quantized_row_bytes, decode_quantized_row,
+                                       SY_TYPE_BIT(kQ4_0) | SY_TYPE_BIT(kQ8_0) | SY_TYPE_BIT(kQ4_K) | SY_TYPE_BIT(kQ6_K) |
+                                           SY_TYPE_BIT(kTQ2_0)};
+
+// dst[t * n_out + o] = weight row o times token t's activations, quantized to `Activation` blocks first.
+template <class Block, class Activation, void (*quantize)(const float*, Activation&),
+          float (*row_dot)(const Block*, const Activation*, int64_t), int kElements>
+void integer_matmul(const sy_op& op, const void* weight, const float* x, float* dst) {
+  const auto& p = op.params.matmul;
+  const int64_t blocks = p.n_in / kElements;
+  std::vector<Activation> activations(static_cast<size_t>(blocks * p.n_tokens));
+  for (int64_t t = 0; t < p.n_tokens; ++t)
+    for (int64_t b = 0; b < blocks; ++b)
+      quantize(x + t * p.n_in + b * kElements, activations[static_cast<size_t>(t * blocks + b)]);
+  const auto* rows = static_cast<const Block*>(weight);
+  for (int64_t t = 0; t < p.n_tokens; ++t)
+    for (int64_t o = 0; o < p.n_out; ++o)
+      dst[t * p.n_out + o] = row_dot(rows + o * blocks, activations.data() + t * blocks, blocks);
+}
+
+// Runs `op` if it is a matmul of a quantized weight; false for every other op.
+template <class Address>
+bool run_integer_matmul(const sy_op& op, const Address& address) {
+  if (op.kind != SY_OP_MATMUL) return false;
+  const void* w = address(op.src[0]);
+  const auto* x = static_cast<const float*>(address(op.src[1]));
+  auto* dst = static_cast<float*>(address(op.dst));
+  switch (op.src[0].type) {
+    case kQ4_0:
+      integer_matmul<quant::BlockQ4_0, quant::BlockQ8_0, quant::quantize_block_q8_0_activation,
+                     quant::row_dot_q4_0_q8_0, quant::kBlockElements>(op, w, x, dst);
+      return true;
+    case kQ8_0:
+      integer_matmul<quant::BlockQ8_0, quant::BlockQ8_0, quant::quantize_block_q8_0_activation,
+                     quant::row_dot_q8_0_q8_0, quant::kBlockElements>(op, w, x, dst);
+      return true;
+    case kQ4_K:
+      integer_matmul<quant::BlockQ4_K, quant::BlockQ8_K, quant::quantize_block_q8_k, quant::row_dot_q4_k_q8_k,
+                     quant::kSuperBlockElements>(op, w, x, dst);
+      return true;
+    case kQ6_K:
+      integer_matmul<quant::BlockQ6_K, quant::BlockQ8_K, quant::quantize_block_q8_k, quant::row_dot_q6_k_q8_k,
+                     quant::kSuperBlockElements>(op, w, x, dst);
+      return true;
+    case kTQ2_0:
+      integer_matmul<quant::BlockTQ2_0, quant::BlockQ8_K, quant::quantize_block_q8_k, quant::row_dot_tq2_0_q8_k,
+                     quant::kSuperBlockElements>(op, w, x, dst);
+      return true;
+    default: return false;
+  }
+}
 
 // ---- Parsing -----------------------------------------------------------------------------------------------------
 
@@ -250,7 +343,7 @@ sy_status* device_get_info(sy_device* object, sy_device_info* out) {
     info.max_allocation = device->plugin->config.capacity;
     info.bandwidth_bytes_per_second = 100'000'000'000ull;  // pretend: a mid-range GPU
     info.compute_units = 1;
-    info.multipliable_types = sy::kernels::weight_types(kNoQuantizedTypes);
+    info.multipliable_types = sy::kernels::weight_types(kDecoder);
     info.storable_types = info.multipliable_types | SY_TYPE_BIT(SY_TYPE_I32) | SY_TYPE_BIT(SY_TYPE_I64);
     info.max_attention_context = device->plugin->config.max_context;
     info.buffer_alignment = static_cast<uint32_t>(device->plugin->config.alignment);
@@ -403,7 +496,7 @@ std::string device_limits(const SimDevice* device, const sy_op& op, const std::v
 sy_status* device_supports(sy_device* object, const sy_op* op, uint32_t* out_supported) {
   return guard("supports", [&] {
     std::vector<sy::kernels::TensorUse> uses;
-    *out_supported = sy::kernels::describe_op_tensors(*op, kNoQuantizedTypes, uses).empty() &&
+    *out_supported = sy::kernels::describe_op_tensors(*op, kDecoder, uses).empty() &&
                              device_limits(device_of(object), *op, uses).empty()
                          ? 1
                          : 0;
@@ -415,10 +508,10 @@ sy_status* device_execute(sy_device* object, const sy_op* ops, uint32_t op_count
     SimDevice* device = device_of(object);
     std::vector<sy::kernels::TensorUse> uses;
     for (uint32_t i = 0; i < op_count; ++i) {
-      std::string why = sy::kernels::describe_op_tensors(ops[i], kNoQuantizedTypes, uses);
+      std::string why = sy::kernels::describe_op_tensors(ops[i], kDecoder, uses);
       if (why.empty()) why = device_limits(device, ops[i], uses);
       if (!why.empty()) throw StatusError(SY_STATUS_UNSUPPORTED, "simdev: op " + std::to_string(i) + ": " + why);
-      if (std::string bounds = sy::kernels::check_op(ops[i], kNoQuantizedTypes); !bounds.empty())
+      if (std::string bounds = sy::kernels::check_op(ops[i], kDecoder); !bounds.empty())
         throw StatusError(SY_STATUS_INVALID_ARGUMENT, "simdev: op " + std::to_string(i) + ": " + bounds);
       for (const auto& use : uses)
         if (use.ref->buffer) buffer_of(use.ref->buffer, device);
@@ -432,7 +525,7 @@ sy_status* device_execute(sy_device* object, const sy_op* ops, uint32_t op_count
       };
       for (const auto& op : copies) {
         try {
-          sy::kernels::reference_execute(op, address, kNoQuantizedTypes);
+          if (!run_integer_matmul(op, address)) sy::kernels::reference_execute(op, address, kDecoder);
         } catch (const std::out_of_range& error) {
           throw StatusError(SY_STATUS_INVALID_ARGUMENT, std::string("simdev: ") + error.what());
         }
