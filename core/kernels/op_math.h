@@ -62,6 +62,54 @@ SY_HOST_DEVICE inline float rms_norm_scale(const float* x, int64_t n, float eps)
   return 1.0f / sqrtf(mean + eps);
 }
 
+// x . y as the reference's AVX-512 build sums a float dot product (its ggml_vec_dot_f32): four accumulators of 16
+// lanes over steps of 64 elements, one fused multiply-add per element, the accumulators added pairwise and their
+// lanes by the compiler's reduction order (halves of 8, of 4, then pairs), the elements past the last step added
+// in double. Attention's q . k runs through it, and its rounding decides the next 8-bit activations.
+SY_HOST_DEVICE inline float dot_f32_reference(const float* x, const float* y, int64_t n) {
+  float acc[4][16] = {};
+  const int64_t steps = n / 64 * 64;
+  for (int64_t i = 0; i < steps; i += 64)
+    for (int j = 0; j < 4; ++j)
+      for (int l = 0; l < 16; ++l) acc[j][l] = fmaf(x[i + 16 * j + l], y[i + 16 * j + l], acc[j][l]);
+  float lanes[16];
+  for (int l = 0; l < 16; ++l) lanes[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
+  float eight[8], four[4];
+  for (int l = 0; l < 8; ++l) eight[l] = lanes[l + 8] + lanes[l];
+  for (int l = 0; l < 4; ++l) four[l] = eight[l + 4] + eight[l];
+  double sum = static_cast<double>((four[0] + four[2]) + (four[1] + four[3]));
+  for (int64_t i = steps; i < n; ++i) sum += static_cast<double>(x[i] * y[i]);
+  return static_cast<float>(sum);
+}
+
+// One query's attention over float K and V rows as the reference's CPU flash attention computes it: one pass in
+// key order with a running maximum M, sum S and output V (V and S rescaled by expf(M_old - M) when a score exceeds
+// M, otherwise the value weighted by expf(s - M)), every step in float, the output multiplied by 1 / S. key(j) and
+// value(j) give row j's head_dim floats; `out` receives head_dim floats.
+template <class KeyRows, class ValueRows>
+SY_HOST_DEVICE inline void attention_row_reference(const float* q, int64_t head_dim, int64_t n_keys, float scale,
+                                                   const KeyRows& key, const ValueRows& value, float* out) {
+  float m = -INFINITY, s = 0.0f;
+  for (int64_t d = 0; d < head_dim; ++d) out[d] = 0.0f;
+  for (int64_t j = 0; j < n_keys; ++j) {
+    const float score = dot_f32_reference(key(j), q, head_dim) * scale;
+    float ms = 1.0f, vs = 1.0f;
+    if (score > m) {
+      const float previous = m;
+      m = score;
+      ms = expf(previous - m);
+      for (int64_t d = 0; d < head_dim; ++d) out[d] *= ms;
+    } else {
+      vs = expf(score - m);
+    }
+    const float* v = value(j);
+    for (int64_t d = 0; d < head_dim; ++d) out[d] = fmaf(v[d], vs, out[d]);
+    s = fmaf(s, ms, vs);
+  }
+  const float inverse = s == 0.0f ? 0.0f : 1.0f / s;
+  for (int64_t d = 0; d < head_dim; ++d) out[d] *= inverse;
+}
+
 // silu(gate) * up, in float as the reference implementation computes it.
 SY_HOST_DEVICE inline float swiglu_value(float gate, float up) { return gate / (1.0f + expf(-gate)) * up; }
 

@@ -409,6 +409,23 @@ inline void reference_attention(const sy_op& op, const float* q, const void* k_c
   accumulator.resize(static_cast<size_t>(p.head_dim));
   const uint64_t kv_row = row_bytes(op.src[1].type, p.head_dim, decoder);
   const uint64_t v_row = row_bytes(op.src[2].type, p.head_dim, decoder);
+  if (op.src[1].type == SY_TYPE_F32 && op.src[2].type == SY_TYPE_F32) {
+    // Float caches: the reference's own order and precision (op_math.h), so that the output rounds to 8 bits as
+    // its does where a quantized matmul follows.
+    const auto* keys = static_cast<const float*>(k_cache);
+    const auto* values = static_cast<const float*>(v_cache);
+    for (int64_t t = 0; t < p.n_tokens; ++t) {
+      const int64_t last = p.n_kv - p.n_tokens + t;
+      for (int64_t h = 0; h < p.n_heads; ++h) {
+        const int64_t kv_head = h / group;
+        const auto key_row = [&](int64_t j) { return keys + (j * p.n_kv_heads + kv_head) * p.head_dim; };
+        const auto value_row = [&](int64_t j) { return values + (j * p.n_kv_heads + kv_head) * p.head_dim; };
+        attention_row_reference(q + (t * p.n_heads + h) * p.head_dim, p.head_dim, last + 1, p.scale, key_row,
+                                value_row, dst + (t * p.n_heads + h) * p.head_dim);
+      }
+    }
+    return;
+  }
   for (int64_t t = 0; t < p.n_tokens; ++t) {
     const int64_t last = p.n_kv - p.n_tokens + t;  // causal: this token's own position
     for (int64_t h = 0; h < p.n_heads; ++h) {

@@ -198,7 +198,7 @@ struct Session::State {
                                static_cast<int64_t>(hp.head_dim),
                                static_cast<int64_t>(past) + n,
                                static_cast<int64_t>(context),
-                               static_cast<float>(1.0 / std::sqrt(static_cast<double>(hp.head_dim)))};
+                               1.0f / std::sqrt(static_cast<float>(hp.head_dim))};  // as the reference rounds it
         if (devices[static_cast<size_t>(st.device)].step_values) {
           op.flags = SY_OP_FLAG_STEP_VALUES;
           op.src[3] = act(Activation::step_values, 2, 0);

@@ -17,8 +17,9 @@ struct Case {
   const char* model;
   const char* reference;
   // The largest error this model reaches in every placement today (docs/ARCHITECTURE.md "Numerics"), with room for
-  // the last bits: the quantized models whose arithmetic is the reference's to the bit stay near 1e-6; synth-tiny-Q8_0
-  // and -Q4_0 still round one activation differently (0.021 at one position; 0.067 from position 9).
+  // the last bits: the quantized models whose arithmetic is the reference's to the bit stay near 1e-6;
+  // synth-tiny-Q8_0 still rounds one activation differently at one position (0.021), synth-bitnet-TQ2_0 from
+  // position 4 on (0.037).
   double bound;
 };
 
@@ -30,12 +31,12 @@ constexpr Case kCases[] = {
     {"synth-bitnet-F32.gguf", "synth-bitnet-F32.quick-brown-fox.json", 1e-5},
     {"synth-tiny-F16.gguf", "synth-tiny-F16.quick-brown-fox.json", 1e-5},
     {"synth-tiny-Q8_0.gguf", "synth-tiny-Q8_0.quick-brown-fox.json", 0.025},
-    {"synth-tiny-Q4_0.gguf", "synth-tiny-Q4_0.quick-brown-fox.json", 0.08},
+    {"synth-tiny-Q4_0.gguf", "synth-tiny-Q4_0.quick-brown-fox.json", 1e-5},
     {"synth-tiny-Q4_K_M.gguf", "synth-tiny-Q4_K_M.quick-brown-fox.json", 1e-5},
     {"synth-tiny-Q6_K.gguf", "synth-tiny-Q6_K.quick-brown-fox.json", 1e-5},
     {"synth-tiny-TQ2_0.gguf", "synth-tiny-TQ2_0.quick-brown-fox.json", 1e-5},
     {"synth-qwen2-Q8_0.gguf", "synth-qwen2-Q8_0.quick-brown-fox.json", 1e-5},
-    {"synth-bitnet-TQ2_0.gguf", "synth-bitnet-TQ2_0.quick-brown-fox.json", 1e-5},
+    {"synth-bitnet-TQ2_0.gguf", "synth-bitnet-TQ2_0.quick-brown-fox.json", 0.05},
 };
 
 void check_case(const Case& c, test::Placement placement, uint64_t batch = 512) {

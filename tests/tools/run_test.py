@@ -70,7 +70,8 @@ with tempfile.TemporaryDirectory() as work:
                             "--tolerance", "5e-2", "--device", "cpu", "--format", "json")
         report = json.loads(result.stdout)
         print(kind, "max |error|", report["max_abs_error"])
-        check(report["passed"] and report["greedy_reproduced"], f"{kind} against the TQ2_0 reference: {report}")
+        # passed: within 5e-2, and argmax equal wherever the reference's top-2 margin exceeds it.
+        check(report["passed"], f"{kind} against the TQ2_0 reference: {report}")
 
 # Batch jobs.
 with tempfile.TemporaryDirectory() as work:
