@@ -12,7 +12,13 @@
 
 #include <cstdint>
 
-#include "../kernels/half.h"  // the 16-bit float conversions every block scale passes through; SY_HOST_DEVICE
+// The 16-bit float conversions every block scale passes through, and SY_HOST_DEVICE: core/kernels/half.h, which the
+// installed SDK keeps in switchyard/reference/ (this header then lies in switchyard/quant/).
+#if __has_include("../reference/half.h")
+#include "../reference/half.h"
+#else
+#include "../kernels/half.h"
+#endif
 #include "k_scales.h"  // scale_min_k4, in a header of its own that the CPU plugin's ISA units include too
 
 // A whole super-block decodes as its chunks with constant indices: fully unrolled (and the chunk functions
