@@ -147,33 +147,44 @@ struct NativeType {
   TensorType type;
   Activation activation;
   simd::QuantTile tile[kSets];  // indexed by KernelSet
-  // Weight rows per tile (1..simd::kTileRows) when several tokens meet them, per set. One token takes one row at a
-  // time whatever the set: a chunk's rows are one contiguous stream from DRAM, and interleaving two or four of them
-  // per call read 44-57% of the paired bandwidth where one at a time read 75-90% (bench/README.md, Q4_0 section).
+  // Weight rows per tile, per set: for one token (decode_rows) and for several (matmul_rows); at most
+  // simd::kRowTileRows for the row tiles, simd::kTileRows for the others. Where an output's fused multiply-adds
+  // form one chain per row, a token's product is bound by the FMA latency at one row per tile; several rows give
+  // independent chains (bench/README.md, "Bit-exact kernels").
+  int decode_rows[kSets];
   int matmul_rows[kSets];
 };
+
+// The row tiles at every SIMD level (their sums are exact integers, so the level's instructions do not matter).
+constexpr simd::QuantTile kQ4_0Rows = simd::tile_q4_0_q8_0_rows_avx2, kQ4_KRows = simd::tile_q4_k_q8_k_rows_avx2,
+                          kQ6_KRows = simd::tile_q6_k_q8_k_rows_avx2;
+constexpr int kR = simd::kRowTileRows;
 
 const NativeType kNativeTypes[] = {
     // Q4_0, Q8_0, Q4_K, Q6_K and TQ2_0 round as the reference does (core/quant/integer_dot.h): every level computes the
     // same exact integer sums and fuses them in the same order, so the levels give the same bits. The AVX-512
-    // levels run the 256-bit kernels, whose lanes are the reference's (Q8_0) or whose sums are whole blocks.
+    // levels run the 256-bit kernels: Q8_0's and TQ2_0's lanes are the reference's, and the others' row tiles hold
+    // eight rows' block sums per vector.
     {TensorType::Q4_0, Activation::q8_0,
-     {tile_of_dots<dot_q4_0_scalar>, simd::tile_q4_0_q8_0_avx2, simd::tile_q4_0_q8_0_avx2, simd::tile_q4_0_q8_0_avx2},
-     {1, 2, 2, 2}},
+     {tile_of_dots<dot_q4_0_scalar>, kQ4_0Rows, kQ4_0Rows, kQ4_0Rows},
+     {1, kR, kR, kR},
+     {1, kR, kR, kR}},
     {TensorType::Q8_0, Activation::q8_0,
      {tile_of_dots<dot_q8_0_scalar>, simd::tile_q8_0_q8_0_avx2, simd::tile_q8_0_q8_0_avx2, simd::tile_q8_0_q8_0_avx2},
+     {1, 4, 4, 4},
      {1, 2, 2, 2}},
     {TensorType::Q4_K, Activation::q8_k,
-     {tile_of_dots<dot_q4_k_scalar>, tile_of_dots<simd::dot_q4_k_q8_k_avx2>, tile_of_dots<simd::dot_q4_k_q8_k_avx2>,
-      tile_of_dots<simd::dot_q4_k_q8_k_avx2>},
-     {1, 1, 1, 1}},
+     {tile_of_dots<dot_q4_k_scalar>, kQ4_KRows, kQ4_KRows, kQ4_KRows},
+     {1, kR, kR, kR},
+     {1, kR, kR, kR}},
     {TensorType::Q6_K, Activation::q8_k,
-     {tile_of_dots<dot_q6_k_scalar>, tile_of_dots<simd::dot_q6_k_q8_k_avx2>, tile_of_dots<simd::dot_q6_k_q8_k_avx2>,
-      tile_of_dots<simd::dot_q6_k_q8_k_avx2>},
-     {1, 1, 1, 1}},
+     {tile_of_dots<dot_q6_k_scalar>, kQ6_KRows, kQ6_KRows, kQ6_KRows},
+     {1, kR, kR, kR},
+     {1, kR, kR, kR}},
     {TensorType::TQ2_0, Activation::q8_k,
      {tile_of_dots<dot_tq2_0_scalar>, tile_of_dots<simd::dot_tq2_0_q8_k_avx2>, tile_of_dots<simd::dot_tq2_0_q8_k_avx2>,
       tile_of_dots<simd::dot_tq2_0_q8_k_avx2>},
+     {1, 1, 1, 1},
      {1, 1, 1, 1}},
     // Ternary types: tiles that do the reference's arithmetic at every level (simd_kernels.h, "Ternary tiles"), so
     // every level gives the same bits. I2_S rows may end in half a Q8_K block: its activations are padded
@@ -181,14 +192,17 @@ const NativeType kNativeTypes[] = {
     {TensorType::I2_S, Activation::q8_k,
      {ternary_tile_scalar<decode_i2_s_unit, TensorType::I2_S>, simd::tile_i2_s_q8_k_avx2, simd::tile_i2_s_q8_k_avx512,
       simd::tile_i2_s_q8_k_avx512_vnni},
+     {1, 1, 1, 1},
      {1, 1, 1, 1}},
     {TensorType::TQ1_0, Activation::q8_k,
      {ternary_tile_scalar<decode_tq1_0_unit, TensorType::TQ1_0>, simd::tile_tq1_0_q8_k_avx2,
       simd::tile_tq1_0_q8_k_avx512, simd::tile_tq1_0_q8_k_avx512_vnni},
+     {1, 1, 1, 1},
      {1, 1, 1, 1}},
     {TensorType::F16, Activation::f32,
      {tile_of_dots<dot_f16_scalar>, tile_of_dots<dot_f16_avx2>, tile_of_dots<dot_f16_avx512>,
       tile_of_dots<dot_f16_avx512>},
+     {1, 1, 1, 1},
      {1, 1, 1, 1}},
 };
 
@@ -290,15 +304,18 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
   QuantizedActivations& activations = reused;
   quantize_activations(native.activation, x, n_in, n_tokens, activations);
 
-  // Chunks of output rows, several per thread so that uneven chunks balance; every row of a chunk meets every token
-  // while the chunk is in L2, a tile of tokens at a time, whose activation rows stay in L1/L2 too.
-  const int tile_rows = n_tokens == 1 ? 1 : native.matmul_rows[set_index];
+  // Chunks of output rows, several per thread so that uneven chunks balance, split at whole tiles; every row of a
+  // chunk meets every token while the chunk is in L2, a tile of tokens at a time, whose activation rows stay in
+  // L1/L2 too.
+  const int tile_rows = n_tokens == 1 ? native.decode_rows[set_index] : native.matmul_rows[set_index];
+  const int64_t row_tiles = (n_out + tile_rows - 1) / tile_rows;
   const int64_t threads = std::max(1, tbb::this_task_arena::max_concurrency());
-  const int64_t grain = std::clamp<int64_t>(n_out / (8 * threads), 1, 64);
-  tbb::parallel_for(tbb::blocked_range<int64_t>(0, n_out, grain), [&](const tbb::blocked_range<int64_t>& rows) {
+  const int64_t grain = std::clamp<int64_t>(row_tiles / (8 * threads), 1, std::max(1, 64 / tile_rows));
+  tbb::parallel_for(tbb::blocked_range<int64_t>(0, row_tiles, grain), [&](const tbb::blocked_range<int64_t>& tiles) {
+    const int64_t first = tiles.begin() * tile_rows, last = std::min(n_out, tiles.end() * tile_rows);
     for (int64_t t0 = 0; t0 < n_tokens; t0 += simd::kTileTokens) {
       const int tokens = static_cast<int>(std::min<int64_t>(simd::kTileTokens, n_tokens - t0));
-      for (int64_t o = rows.begin(); o < rows.end(); o += tile_rows) {
+      for (int64_t o = first; o < last; o += tile_rows) {
         const simd::QuantTileArgs args{weight + o * weight_row_bytes,
                                        weight_row_bytes,
                                        activations.data + t0 * activations.row_bytes,
@@ -307,7 +324,7 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
                                        dst + t0 * n_out + o,
                                        n_out,
                                        weight_scale};
-        tile(args, static_cast<int>(std::min<int64_t>(tile_rows, rows.end() - o)), tokens);
+        tile(args, static_cast<int>(std::min<int64_t>(tile_rows, last - o)), tokens);
       }
     }
   });

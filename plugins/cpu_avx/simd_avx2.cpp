@@ -92,17 +92,11 @@ void run_tile(const QuantTileArgs& args, int rows, int tokens) {
   Tile<R, T>::run(args);
 }
 
-// ---- Q4_0 and Q8_0 against Q8_0 activations: core/quant/integer_dot.h's arithmetic -------------------------------
-// Each block pair's products as eight exact int32 lanes (lane l: elements 4l..4l+3). Q8_0 (LaneTile) keeps the
-// lanes and fuses each block's scale into them; Q4_0 (BlockTile) adds a block's lanes first and fuses the block's
-// sum.
+// ---- Q8_0 against Q8_0 activations: core/quant/integer_dot.h's arithmetic -----------------------------------------
+// Each block pair's products as eight exact int32 lanes (lane l: elements 4l..4l+3), which LaneTile keeps, fusing
+// each block's scale into them: every row's lanes are independent chains already, and a tile of several rows
+// gives the FMA unit several of them.
 
-// The 32 signed values of one weight block in element order.
-[[gnu::always_inline]] inline __m256i q4_0_values(const uint8_t* w) {
-  const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + kQ4_0Quants));
-  const __m256i codes = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
-  return _mm256_sub_epi8(codes, _mm256_set1_epi8(8));
-}
 [[gnu::always_inline]] inline __m256i q8_0_values(const uint8_t* w) { return load256(w + kQ8_0Quants); }
 
 // Signed w times signed x: |w| (at most 128, read unsigned) against x with w's signs.
@@ -144,99 +138,199 @@ struct Legacy {
         for (int r = 0; r < R; ++r) args.out[t * args.out_stride + r] = horizontal_sum(acc[r][t]);
     }
   };
-  template <int R, int T>
-  struct BlockTile {
-    static void run(const QuantTileArgs& args) {
-      float acc[R][T] = {};
-      blocks<R, T>(args, [&](int r, int t, __m256i lanes, float w_scale, float x_scale) {
-        acc[r][t] = quant::accumulate_block(acc[r][t], horizontal_sum(lanes), w_scale, x_scale);
-      });
-      for (int t = 0; t < T; ++t)
-        for (int r = 0; r < R; ++r) args.out[t * args.out_stride + r] = acc[r][t];
-    }
-  };
 };
-using Q4_0 = Legacy<q4_0_values, kQ4_0Bytes>;
 using Q8_0 = Legacy<q8_0_values, kQ8_0Bytes>;
 }  // namespace
 
-void tile_q4_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens) {
-  run_tile<Q4_0::BlockTile>(args, rows, tokens);
-}
 void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens) {
   run_tile<Q8_0::LaneTile>(args, rows, tokens);
 }
 
-// ---- Q4_K and Q6_K against Q8_K activations: one exact integer sum per block, fused in block order --------------
+// ---- Row tiles (simd_kernels.h): eight rows' exact block sums in the lanes of one vector ------------------------
 
-float dot_q4_k_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
-  const auto* w = static_cast<const uint8_t*>(w_row);
-  const auto* a = static_cast<const uint8_t*>(a_row);
-  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
-  float acc = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b, w += kQ4_KBytes, a += kQ8_KBytes) {
-    uint64_t scales, mins;
-    quant::scales_mins_k4(w + kQ4_KScales, &scales, &mins);  // one byte per sub-block
-    // x = d * scale * q - dmin * min over each sub-block of 32: the min term needs only the activation's sums of
-    // 16, two per sub-block (each min twice in int16 lanes against them).
-    const __m128i mins8 = _mm_cvtsi64_si128(static_cast<long long>(mins));
-    const __m256i min_terms = _mm256_madd_epi16(_mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8)),
-                                                load256(a + kQ8_KSums));
-    // The scales as int16 in both 128-bit lanes; vpshufb broadcasts sub-block m's with the selector of word m.
-    const __m256i scales16 =
-        _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(scales))));
-    const auto scale_of = [&](int m) {
-      return _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(static_cast<int16_t>((2 * m + 1) << 8 | 2 * m)));
-    };
-    __m256i sumi = _mm256_setzero_si256();
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; ++k) {  // 32 bytes: sub-block 2k in the low nibbles, 2k + 1 in the high ones
-      const __m256i packed = load256(w + kQ4_KQuants + 32 * k);
-      const __m256i low = _mm256_and_si256(packed, low_nibbles);
-      const __m256i high = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
-      const __m256i p_low = _mm256_maddubs_epi16(low, load256(a + kQ8_KQuants + 64 * k));
-      const __m256i p_high = _mm256_maddubs_epi16(high, load256(a + kQ8_KQuants + 64 * k + 32));
-      // The sub-block scale rides in vpmaddwd's second operand: pair sums times scale, added in int32.
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_low, scale_of(2 * k)));
-      sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p_high, scale_of(2 * k + 1)));
-    }
-    acc = quant::accumulate_block_with_mins(acc, horizontal_sum(sumi), horizontal_sum(min_terms), half_at(w),
-                                            half_at(w + kQ4_KDmin), float_at(a));
-  }
-  return acc;
+namespace {
+
+// Lane r: the sum of v[r]'s eight int32 lanes (integers, so the order of the additions is free).
+[[gnu::always_inline]] inline __m256i row_sums(const __m256i* v) {
+  const __m256i s01 = _mm256_hadd_epi32(v[0], v[1]), s23 = _mm256_hadd_epi32(v[2], v[3]);
+  const __m256i s45 = _mm256_hadd_epi32(v[4], v[5]), s67 = _mm256_hadd_epi32(v[6], v[7]);
+  // Lanes 0..3: rows 0..3's first halves, lanes 4..7 their second halves; likewise rows 4..7.
+  const __m256i s0123 = _mm256_hadd_epi32(s01, s23), s4567 = _mm256_hadd_epi32(s45, s67);
+  return _mm256_add_epi32(_mm256_permute2x128_si256(s0123, s4567, 0x20),
+                          _mm256_permute2x128_si256(s0123, s4567, 0x31));
 }
 
-float dot_q6_k_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
-  const auto* w = static_cast<const uint8_t*>(w_row);
-  const auto* a = static_cast<const uint8_t*>(a_row);
-  const __m256i low_nibbles = _mm256_set1_epi8(0x0F), high_pair = _mm256_set1_epi8(0x30);
-  float acc = 0.0f;
-  for (int64_t b = 0; b < n / 256; ++b, w += kQ6_KBytes, a += kQ8_KBytes) {
-    const auto* scales = reinterpret_cast<const int8_t*>(w + kQ6_KScales);
-    // The stored 6-bit code is the value plus 32: subtract 32 * scale * (sum of the 16 activations) per group.
-    const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
-    const int bias = 32 * horizontal_sum(_mm256_madd_epi16(scales16, load256(a + kQ8_KSums)));
-    __m256i sumi = _mm256_setzero_si256();
-    for (int half = 0; half < 2; ++half) {
-      const __m256i low0 = load256(w + 64 * half), low1 = load256(w + 64 * half + 32);
-      const __m256i high = load256(w + kQ6_KHigh + 32 * half);
-      const __m256i codes[4] = {
-          _mm256_or_si256(_mm256_and_si256(low0, low_nibbles), _mm256_and_si256(_mm256_slli_epi16(high, 4), high_pair)),
-          _mm256_or_si256(_mm256_and_si256(low1, low_nibbles), _mm256_and_si256(_mm256_slli_epi16(high, 2), high_pair)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low0, 4), low_nibbles), _mm256_and_si256(high, high_pair)),
-          _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low1, 4), low_nibbles),
-                          _mm256_and_si256(_mm256_srli_epi16(high, 2), high_pair))};
-      for (int k = 0; k < 4; ++k) {  // 32 elements, two groups of 16 with their own scale
-        const int group = 8 * half + 2 * k;
-        const __m256i scale = _mm256_set_m128i(_mm_set1_epi16(scales[group + 1]), _mm_set1_epi16(scales[group]));
-        const __m256i pairs = _mm256_maddubs_epi16(codes[k], load256(a + kQ8_KQuants + 128 * half + 32 * k));
-        sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(pairs, scale));
+// The fp16 scales at byte `offset` of the eight rows' blocks, as floats in row order.
+[[gnu::always_inline]] inline __m256 row_scales(const uint8_t* const* w, int64_t offset) {
+  uint16_t bits[kRowTileRows];
+  for (int r = 0; r < kRowTileRows; ++r) __builtin_memcpy(&bits[r], w[r] + offset, sizeof bits[r]);
+  return _mm256_cvtph_ps(_mm_setr_epi16(static_cast<int16_t>(bits[0]), static_cast<int16_t>(bits[1]),
+                                        static_cast<int16_t>(bits[2]), static_cast<int16_t>(bits[3]),
+                                        static_cast<int16_t>(bits[4]), static_cast<int16_t>(bits[5]),
+                                        static_cast<int16_t>(bits[6]), static_cast<int16_t>(bits[7])));
+}
+
+// A row tile's rows (the last one repeated past `rows`: those lanes are computed and never stored) and its
+// accumulators, lane r of acc[t] being row r's output for token t.
+template <int T>
+struct RowTile {
+  const uint8_t* w[kRowTileRows];
+  __m256 acc[T];
+  RowTile(const QuantTileArgs& args, int rows) {
+    for (int r = 0; r < kRowTileRows; ++r) w[r] = args.w + (r < rows ? r : rows - 1) * args.w_stride;
+    for (auto& sum : acc) sum = _mm256_setzero_ps();
+  }
+  // accumulate_block for eight rows: acc + sums * (w_scale * a_scale), each lane rounded once.
+  void fuse(int t, __m256i sums, __m256 w_scale, float a_scale) {
+    acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(w_scale, _mm256_set1_ps(a_scale)), acc[t]);
+  }
+  void store(const QuantTileArgs& args, int rows) const {
+    for (int t = 0; t < T; ++t) {
+      float lanes[kRowTileRows];
+      _mm256_storeu_ps(lanes, acc[t]);
+      for (int r = 0; r < rows; ++r) args.out[t * args.out_stride + r] = lanes[r];
+    }
+  }
+};
+
+// Q4_0: codes (value + 8) against the activations, minus 8 * the activations' sum, per block.
+struct Q4_0Rows {
+  static constexpr int kBlockElements = 32;
+  template <int T>
+  [[gnu::always_inline]] static void block(RowTile<T>& tile, const QuantTileArgs& args, int64_t b) {
+    const int64_t offset = b * kQ4_0Bytes;
+    __m256i codes[kRowTileRows];
+    for (int r = 0; r < kRowTileRows; ++r) {
+      const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(tile.w[r] + offset + kQ4_0Quants));
+      codes[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
+    }
+    const __m256 w_scale = row_scales(tile.w, offset);
+    for (int t = 0; t < T; ++t) {
+      const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
+      const __m256i x = load256(a + kQ8_0Quants);
+      __m256i lanes[kRowTileRows];
+      for (int r = 0; r < kRowTileRows; ++r) lanes[r] = dot_u8s8(codes[r], x);
+      const int bias = horizontal_sum(dot_u8s8(_mm256_set1_epi8(8), x));
+      const __m256i sums = _mm256_sub_epi32(row_sums(lanes), _mm256_set1_epi32(bias));
+      tile.fuse(t, sums, w_scale, half_at(a));
+    }
+  }
+};
+
+// Q4_K: per row the scaled sum and the min sum of each block (as dot_q4_k_q8_k_avx2 computes them), then the two
+// fused steps of accumulate_block_with_mins for eight rows at once.
+struct Q4_KRows {
+  static constexpr int kBlockElements = 256;
+  template <int T>
+  [[gnu::always_inline]] static void block(RowTile<T>& tile, const QuantTileArgs& args, int64_t b) {
+    const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+    const int64_t offset = b * kQ4_KBytes;
+    __m256i scaled[T][kRowTileRows], min_sums[T][kRowTileRows];
+    for (int r = 0; r < kRowTileRows; ++r) {
+      const uint8_t* block = tile.w[r] + offset;
+      uint64_t scales, mins;
+      quant::scales_mins_k4(block + kQ4_KScales, &scales, &mins);
+      const __m128i mins8 = _mm_cvtsi64_si128(static_cast<long long>(mins));
+      const __m256i mins16 = _mm256_cvtepu8_epi16(_mm_unpacklo_epi8(mins8, mins8));
+      const __m256i scales16 =
+          _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(scales))));
+      __m256i codes[8], scale[8];
+      for (int k = 0; k < 4; ++k) {
+        const __m256i packed = load256(block + kQ4_KQuants + 32 * k);
+        codes[2 * k] = _mm256_and_si256(packed, low_nibbles);
+        codes[2 * k + 1] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
+      }
+      for (int m = 0; m < 8; ++m)
+        scale[m] = _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(static_cast<int16_t>((2 * m + 1) << 8 | 2 * m)));
+      for (int t = 0; t < T; ++t) {
+        const uint8_t* a = args.a + t * args.a_stride + b * kQ8_KBytes;
+        min_sums[t][r] = _mm256_madd_epi16(mins16, load256(a + kQ8_KSums));
+        __m256i sumi = _mm256_setzero_si256();
+        for (int m = 0; m < 8; ++m)
+          sumi = _mm256_add_epi32(
+              sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(codes[m], load256(a + kQ8_KQuants + 32 * m)), scale[m]));
+        scaled[t][r] = sumi;
       }
     }
-    acc = quant::accumulate_block(acc, horizontal_sum(sumi) - bias, half_at(w + kQ6_KD), float_at(a));
+    const __m256 d = row_scales(tile.w, offset), dmin = row_scales(tile.w, offset + kQ4_KDmin);
+    for (int t = 0; t < T; ++t) {
+      const float a_scale = float_at(args.a + t * args.a_stride + b * kQ8_KBytes);
+      tile.fuse(t, row_sums(scaled[t]), d, a_scale);
+      // accumulate_block_with_mins's second step: fnmadd is acc - mins * scale, rounded once, as fmaf(-mins, ...)
+      tile.acc[t] = _mm256_fnmadd_ps(_mm256_cvtepi32_ps(row_sums(min_sums[t])),
+                                     _mm256_mul_ps(dmin, _mm256_set1_ps(a_scale)), tile.acc[t]);
+    }
   }
-  return acc;
+};
+
+// Q6_K: as dot_q6_k_q8_k_avx2, the codes' bias of 32 subtracted lane by lane.
+struct Q6_KRows {
+  static constexpr int kBlockElements = 256;
+  template <int T>
+  [[gnu::always_inline]] static void block(RowTile<T>& tile, const QuantTileArgs& args, int64_t b) {
+    const __m256i low_nibbles = _mm256_set1_epi8(0x0F), high_pair = _mm256_set1_epi8(0x30);
+    const int64_t offset = b * kQ6_KBytes;
+    __m256i sums[T][kRowTileRows];
+    for (int r = 0; r < kRowTileRows; ++r) {
+      const uint8_t* block = tile.w[r] + offset;
+      const auto* scales = reinterpret_cast<const int8_t*>(block + kQ6_KScales);
+      const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
+      __m256i codes[8], scale[8];
+      for (int half = 0; half < 2; ++half) {
+        const __m256i low0 = load256(block + 64 * half), low1 = load256(block + 64 * half + 32);
+        const __m256i high = load256(block + kQ6_KHigh + 32 * half);
+        __m256i* c = codes + 4 * half;
+        c[0] = _mm256_or_si256(_mm256_and_si256(low0, low_nibbles),
+                               _mm256_and_si256(_mm256_slli_epi16(high, 4), high_pair));
+        c[1] = _mm256_or_si256(_mm256_and_si256(low1, low_nibbles),
+                               _mm256_and_si256(_mm256_slli_epi16(high, 2), high_pair));
+        c[2] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low0, 4), low_nibbles),
+                               _mm256_and_si256(high, high_pair));
+        c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low1, 4), low_nibbles),
+                               _mm256_and_si256(_mm256_srli_epi16(high, 2), high_pair));
+      }
+      for (int v = 0; v < 8; ++v) {  // vector v: elements 32 v .. 32 v + 31, groups 2 v and 2 v + 1
+        scale[v] = _mm256_set_m128i(_mm_set1_epi16(scales[2 * v + 1]), _mm_set1_epi16(scales[2 * v]));
+      }
+      for (int t = 0; t < T; ++t) {
+        const uint8_t* a = args.a + t * args.a_stride + b * kQ8_KBytes;
+        __m256i sumi = _mm256_slli_epi32(_mm256_madd_epi16(scales16, load256(a + kQ8_KSums)), 5);
+        sumi = _mm256_sub_epi32(_mm256_setzero_si256(), sumi);
+        for (int v = 0; v < 8; ++v)
+          sumi = _mm256_add_epi32(
+              sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(codes[v], load256(a + kQ8_KQuants + 32 * v)), scale[v]));
+        sums[t][r] = sumi;
+      }
+    }
+    const __m256 d = row_scales(tile.w, offset + kQ6_KD);
+    for (int t = 0; t < T; ++t)
+      tile.fuse(t, row_sums(sums[t]), d, float_at(args.a + t * args.a_stride + b * kQ8_KBytes));
+  }
+};
+
+// Kernel::block<T> adds one block of every row to the tile's accumulators, block after block.
+template <class Kernel, int T = kTileTokens>
+void run_row_tile(const QuantTileArgs& args, int rows, int tokens) {
+  if constexpr (T > 1)
+    if (tokens < T) return run_row_tile<Kernel, T - 1>(args, rows, tokens);
+  RowTile<T> tile(args, rows);
+  for (int64_t b = 0; b < args.n / Kernel::kBlockElements; ++b) Kernel::template block<T>(tile, args, b);
+  tile.store(args, rows);
 }
+
+}  // namespace
+
+void tile_q4_0_q8_0_rows_avx2(const QuantTileArgs& args, int rows, int tokens) {
+  run_row_tile<Q4_0Rows>(args, rows, tokens);
+}
+void tile_q4_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens) {
+  run_row_tile<Q4_KRows>(args, rows, tokens);
+}
+void tile_q6_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens) {
+  run_row_tile<Q6_KRows>(args, rows, tokens);
+}
+
+// ---- TQ2_0 against Q8_K activations: eight lanes per block, as the reference ------------------------------------
 
 float dot_tq2_0_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
   const auto* w = static_cast<const uint8_t*>(w_row);

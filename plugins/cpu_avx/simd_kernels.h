@@ -38,8 +38,6 @@ constexpr int kTQ2_0Bytes = 66, kTQ2_0D = 64;                                   
 
 using QuantDot = float (*)(const void* w, const void* a, int64_t n);
 
-float dot_q4_k_q8_k_avx2(const void* w, const void* a, int64_t n);
-float dot_q6_k_q8_k_avx2(const void* w, const void* a, int64_t n);
 float dot_tq2_0_q8_k_avx2(const void* w, const void* a, int64_t n);
 
 // simd_avx512.cpp is compiled twice: without VNNI (byte products through vpmaddubsw, as AVX2 does) and with it
@@ -53,7 +51,7 @@ float dot_tq2_0_q8_k_avx2(const void* w, const void* a, int64_t n);
 // registers, each activation block is loaded once for every row: a prompt's matrix product does that work once per
 // tile instead of once per output. An output's arithmetic is the same whatever the tile's shape, so results do not
 // depend on how rows and tokens are tiled.
-constexpr int kTileRows = 2, kTileTokens = 4;
+constexpr int kTileRows = 4, kTileTokens = 4;
 struct QuantTileArgs {
   const uint8_t* w;    // borrowed: the first weight row
   int64_t w_stride;    // bytes from one weight row to the next
@@ -87,11 +85,21 @@ void tile_tq1_0_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
 void tile_i2_s_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 void tile_tq1_0_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 
-// ---- Q4_0, Q8_0 (tiles) and Q4_K, Q6_K (dot products above): core/quant/integer_dot.h's arithmetic ------------
-// Q8_0 keeps eight lanes per block, each with its own fused multiply-adds; Q4_0, Q4_K and Q6_K fuse one exact sum
-// per block. The reference rounds exactly so; the integer sums are exact whatever the instructions, so the scalar
-// level and these give the same bits, and the AVX-512 levels use them too.
-void tile_q4_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
+// ---- Q8_0 (a tile), TQ2_0 (the dot product above) and the row tiles below: core/quant/integer_dot.h's arithmetic --
+// Q8_0 and TQ2_0 keep eight lanes per block, each with its own fused multiply-adds; Q4_0, Q4_K and Q6_K fuse one
+// exact sum per block. The reference rounds exactly so; the integer sums are exact whatever the instructions, so
+// the scalar level and these give the same bits, and the AVX-512 levels use them too.
 void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
+
+// ---- Row tiles: eight weight rows in the lanes of one vector (Q4_0, Q4_K, Q6_K) --------------------------------
+// For the types that fuse one exact sum per block: each block's sums of up to kRowTileRows rows are gathered into
+// the lanes of one vector and lane r holds row r's accumulator, so one vector fused multiply-add advances eight
+// rows' chains, each still in block order: per output exactly integer_dot.h's arithmetic, with eight independent
+// chains where a row at a time has one (which bounds a token's product by the FMA latency). rows is
+// 1..kRowTileRows, tokens 1..kTileTokens, as for the tiles above.
+constexpr int kRowTileRows = 8;
+void tile_q4_0_q8_0_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
+void tile_q4_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
+void tile_q6_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
 
 }  // namespace sy::cpu::simd
