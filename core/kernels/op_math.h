@@ -45,6 +45,84 @@ SY_HOST_DEVICE inline void rope_cos_sin_all(int32_t position, float freq_base, f
   }
 }
 
+// Rope scaling (SY_OP_FLAG_ROPE_SCALING, plugin.h): YaRN's blend of interpolated and extrapolated angles and
+// llama3-style per-frequency factors, computed as the reference implementation computes them, in float.
+struct RopeScaling {
+  float freq_scale = 1.0f;
+  float ext_factor = 0.0f;   // 0: interpolation only (linear scaling)
+  float attn_factor = 1.0f;  // multiplies cos and sin
+  float corr_low = 0.0f;     // rope_yarn_corr_dims: the pairs where the ramp from extrapolation to interpolation runs
+  float corr_high = 0.0f;
+  const float* freq_factors = nullptr;  // [n_rot / 2] divisors of each pair's angle, or none; borrowed
+};
+
+// YaRN's correction range: the pair index where the rotation completes `n_turns` turns over n_ctx_orig positions.
+SY_HOST_DEVICE inline float rope_yarn_corr_dim(int64_t n_rot, int32_t n_ctx_orig, float n_turns, float freq_base) {
+  return static_cast<float>(n_rot) * logf(static_cast<float>(n_ctx_orig) / (n_turns * 2.0f * 3.14159265358979323846f)) /
+         (2.0f * logf(freq_base));
+}
+SY_HOST_DEVICE inline void rope_yarn_corr_dims(int64_t n_rot, int32_t n_ctx_orig, float freq_base, float beta_fast,
+                                               float beta_slow, float& low, float& high) {
+  const float start = floorf(rope_yarn_corr_dim(n_rot, n_ctx_orig, beta_fast, freq_base));
+  const float end = ceilf(rope_yarn_corr_dim(n_rot, n_ctx_orig, beta_slow, freq_base));
+  low = start > 0.0f ? start : 0.0f;
+  const float last = static_cast<float>(n_rot - 1);
+  high = end < last ? end : last;
+}
+
+// The scaling of one op from its params (after the caller checked them).
+SY_HOST_DEVICE inline RopeScaling rope_scaling_of(int64_t n_rot, float freq_base, float freq_scale, int32_t n_ctx_orig,
+                                                  float ext_factor, float attn_factor, float beta_fast,
+                                                  float beta_slow, const float* freq_factors) {
+  RopeScaling r;
+  r.freq_scale = freq_scale;
+  r.ext_factor = ext_factor;
+  r.attn_factor = attn_factor;
+  r.freq_factors = freq_factors;
+  rope_yarn_corr_dims(n_rot, n_ctx_orig, freq_base, beta_fast, beta_slow, r.corr_low, r.corr_high);
+  return r;
+}
+
+// cos and sin of pair k from its unscaled angle theta_base = position * theta_scale^k (built as rope_cos_sin_all
+// builds it): divided by the pair's factor, blended between interpolation and extrapolation by YaRN's ramp, and
+// multiplied by the magnitude correction.
+SY_HOST_DEVICE inline void rope_scaled_cos_sin(float theta_base, int64_t k, const RopeScaling& r, float& cos_theta,
+                                               float& sin_theta) {
+  const float theta_extrap = r.freq_factors ? theta_base / r.freq_factors[k] : theta_base;
+  const float theta_interp = r.freq_scale * theta_extrap;
+  float theta = theta_interp, mscale = r.attn_factor;
+  if (r.ext_factor != 0.0f) {
+    const float denominator = r.corr_high - r.corr_low > 0.001f ? r.corr_high - r.corr_low : 0.001f;
+    float y = (static_cast<float>(k) - r.corr_low) / denominator;
+    y = y < 0.0f ? 0.0f : y > 1.0f ? 1.0f : y;
+    const float mix = (1.0f - y) * r.ext_factor;
+    theta = theta_interp * (1.0f - mix) + theta_extrap * mix;
+    mscale *= 1.0f + 0.1f * logf(1.0f / r.freq_scale);
+  }
+  cos_theta = cosf(theta) * mscale;
+  sin_theta = sinf(theta) * mscale;
+}
+
+// rope_scaled_cos_sin for every pair of a head at once.
+SY_HOST_DEVICE inline void rope_scaled_cos_sin_all(int32_t position, float freq_base, int64_t n_rot,
+                                                   const RopeScaling& r, float* cos_theta, float* sin_theta) {
+  const float theta_scale = powf(freq_base, -2.0f / static_cast<float>(n_rot));
+  float theta = static_cast<float>(position);
+  for (int64_t k = 0; k < n_rot / 2; ++k) {
+    rope_scaled_cos_sin(theta, k, r, cos_theta[k], sin_theta[k]);
+    theta *= theta_scale;
+  }
+}
+
+// rope_scaled_cos_sin of pair k alone (a kernel thread per pair): the power built by k multiplications, as above.
+SY_HOST_DEVICE inline void rope_scaled_cos_sin_at(int32_t position, float freq_base, int64_t n_rot, int64_t k,
+                                                  const RopeScaling& r, float& cos_theta, float& sin_theta) {
+  const float theta_scale = powf(freq_base, -2.0f / static_cast<float>(n_rot));
+  float theta = static_cast<float>(position);
+  for (int64_t j = 0; j < k; ++j) theta *= theta_scale;
+  rope_scaled_cos_sin(theta, k, r, cos_theta, sin_theta);
+}
+
 // The element offsets of pair k within one head: adjacent elements (llama's "normal" mode) or the two halves of the
 // rotated dimensions (NEOX mode, qwen2 and bitnet).
 SY_HOST_DEVICE inline void rope_pair(bool neox, int64_t k, int64_t n_rot, int64_t& first, int64_t& second) {

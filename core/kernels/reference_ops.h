@@ -169,8 +169,11 @@ inline std::string describe_op_tensors(const sy_op& op, const RowDecoder& decode
   const auto kv_type_ok = [](uint32_t type) { return type == SY_TYPE_F32 || type == SY_TYPE_F16; };
   std::string error;
   const bool step_values = (op.flags & SY_OP_FLAG_STEP_VALUES) != 0;
-  if (op.flags & ~SY_OP_FLAG_STEP_VALUES)
+  const bool rope_scaling = (op.flags & SY_OP_FLAG_ROPE_SCALING) != 0;
+  if (op.flags & ~(SY_OP_FLAG_STEP_VALUES | SY_OP_FLAG_ROPE_SCALING))
     return std::string(op_kind_name(op.kind)) + ": unknown flags 0x" + std::to_string(op.flags);
+  if (rope_scaling && op.kind != SY_OP_ROPE && op.kind != SY_OP_ROPE_NEOX)
+    return std::string(op_kind_name(op.kind)) + ": SY_OP_FLAG_ROPE_SCALING applies to rope and rope_neox only";
   if (step_values) {
     if (op.kind != SY_OP_KV_WRITE && op.kind != SY_OP_ATTENTION)
       return std::string(op_kind_name(op.kind)) + ": SY_OP_FLAG_STEP_VALUES applies to kv_write and attention only";
@@ -235,7 +238,15 @@ inline std::string describe_op_tensors(const sy_op& op, const RowDecoder& decode
       const auto& p = op.params.rope;
       if (!positive({p.n_tokens, p.n_heads, p.head_dim, p.n_rot})) return "rope: sizes must be positive";
       if (p.n_rot > p.head_dim || p.n_rot % 2 != 0) return "rope: n_rot must be even and <= head_dim";
-      if (!(p.freq_base > 0.0f)) return "rope: freq_base must be > 0";
+      if (!(p.freq_base > 0.0f) || !std::isfinite(p.freq_base)) return "rope: freq_base must be finite and > 0";
+      if (!(p.freq_scale > 0.0f) || !std::isfinite(p.freq_scale)) return "rope: freq_scale must be finite and > 0";
+      if (rope_scaling) {
+        if (p.n_ctx_orig <= 0) return "rope: n_ctx_orig must be positive";
+        for (const float v : {p.ext_factor, p.attn_factor, p.beta_fast, p.beta_slow})
+          if (!std::isfinite(v)) return "rope: ext_factor, attn_factor, beta_fast and beta_slow must be finite";
+        if (!(p.beta_fast > 0.0f) || !(p.beta_slow > 0.0f)) return "rope: beta_fast and beta_slow must be > 0";
+        if (op.src[2].buffer && !(error = expect_type(op.src[2], SY_TYPE_F32, "freq factors")).empty()) return error;
+      }
       if (!(error = expect_type(op.src[0], SY_TYPE_F32, "x")).empty()) return error;
       if (!(error = expect_type(op.src[1], SY_TYPE_I32, "positions")).empty()) return error;
       if (!(error = expect_type(op.dst, SY_TYPE_F32, "dst")).empty()) return error;
@@ -243,6 +254,7 @@ inline std::string describe_op_tensors(const sy_op& op, const RowDecoder& decode
       uses = {{&op.src[0], f32(n), "x", false},
               {&op.src[1], static_cast<uint64_t>(p.n_tokens) * 4, "positions", false},
               {&op.dst, f32(n), "dst", false}};
+      if (rope_scaling) uses.push_back({&op.src[2], f32(p.n_rot / 2), "freq factors", true});
       return {};
     }
     case SY_OP_ATTENTION: {
@@ -373,14 +385,31 @@ inline void reference_binary(const sy_op& op, const float* a, const float* b, fl
   }
 }
 
-inline void reference_rope(const sy_op& op, const float* x, const int32_t* positions, float* dst) {
+// The scaling a rope op asks for (SY_OP_FLAG_ROPE_SCALING), or its plain form (freq_scale only) without the flag.
+// `freq_factors` is the op's src[2] as a host pointer, nullptr for none.
+inline RopeScaling rope_scaling_of(const sy_op& op, const float* freq_factors) {
+  const auto& p = op.params.rope;
+  if (!(op.flags & SY_OP_FLAG_ROPE_SCALING)) {
+    RopeScaling plain;
+    plain.freq_scale = p.freq_scale;
+    return plain;
+  }
+  return rope_scaling_of(p.n_rot, p.freq_base, p.freq_scale, p.n_ctx_orig, p.ext_factor, p.attn_factor, p.beta_fast,
+                         p.beta_slow, freq_factors);
+}
+
+inline void reference_rope(const sy_op& op, const float* x, const int32_t* positions, const float* freq_factors,
+                           float* dst) {
   const auto& p = op.params.rope;
   const bool neox = op.kind == SY_OP_ROPE_NEOX;
+  const bool scaled = (op.flags & SY_OP_FLAG_ROPE_SCALING) != 0;
+  const RopeScaling scaling = rope_scaling_of(op, freq_factors);
   thread_local std::vector<float> cos_theta, sin_theta;  // reused: a rope allocates nothing once they are wide enough
   cos_theta.resize(static_cast<size_t>(p.n_rot / 2));
   sin_theta.resize(cos_theta.size());
   for (int64_t t = 0; t < p.n_tokens; ++t) {
-    rope_cos_sin_all(positions[t], p.freq_base, p.freq_scale, p.n_rot, cos_theta.data(), sin_theta.data());
+    if (scaled) rope_scaled_cos_sin_all(positions[t], p.freq_base, p.n_rot, scaling, cos_theta.data(), sin_theta.data());
+    else rope_cos_sin_all(positions[t], p.freq_base, p.freq_scale, p.n_rot, cos_theta.data(), sin_theta.data());
     for (int64_t h = 0; h < p.n_heads; ++h) {
       const float* in = x + (t * p.n_heads + h) * p.head_dim;
       float* out = dst + (t * p.n_heads + h) * p.head_dim;
@@ -525,7 +554,9 @@ void reference_execute(const sy_op& given, Address&& address, const RowDecoder& 
     case SY_OP_MUL:
     case SY_OP_ADD: reference_binary(op, in_f32(0), in_f32(1), out_f32); return;
     case SY_OP_ROPE:
-    case SY_OP_ROPE_NEOX: reference_rope(op, in_f32(0), in_i32(1), out_f32); return;
+    case SY_OP_ROPE_NEOX:
+      reference_rope(op, in_f32(0), in_i32(1), op.flags & SY_OP_FLAG_ROPE_SCALING ? in_f32(2) : nullptr, out_f32);
+      return;
     case SY_OP_ATTENTION: reference_attention(op, in_f32(0), in(1), in(2), out_f32, decoder); return;
     case SY_OP_SWIGLU:
     case SY_OP_SQUARED_RELU_GLU: reference_swiglu(op, in_f32(0), in_f32(1), out_f32); return;

@@ -57,7 +57,7 @@ std::vector<placement::DeviceDescription> describe_devices(const plugin::Invento
   for (const auto& d : inventory.devices()) {
     out.push_back({d->name(), d->info().kind, d->free_memory(), d->info().bandwidth_bytes_per_second,
                    d->info().storable_types, d->info().multipliable_types, d->info().max_attention_context,
-                   d->info().buffer_alignment});
+                   d->info().buffer_alignment, d->speaks(1, 4)});
   }
   return out;
 }

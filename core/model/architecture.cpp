@@ -2,6 +2,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <set>
 #include <sstream>
 
@@ -64,8 +65,9 @@ Hparams read_hparams(const gguf::File& file, std::vector<ModelFinding>& findings
     const std::string key = arch + "." + std::string(suffix);
     const std::optional<double> value = v->as_float();
     if (!value || !std::isfinite(*value) || *value < low || (!low_inclusive && *value == low)) {
-      finding("bad_hyperparameter", "key '" + key + "' is " + gguf::format_value(*v) + ", expected a finite number " +
-                                        (low_inclusive ? ">= " : "> ") + std::to_string(low));
+      finding("bad_hyperparameter", "key '" + key + "' is " + gguf::format_value(*v) + ", expected a finite number" +
+                                        (std::isinf(low) ? std::string()
+                                                         : std::string(low_inclusive ? " >= " : " > ") + std::to_string(low)));
       return;
     }
     out = *value;
@@ -96,21 +98,40 @@ Hparams read_hparams(const gguf::File& file, std::vector<ModelFinding>& findings
   real("attention.layer_norm_rms_epsilon", hp.rms_norm_eps, 0.0, true);
   real("rope.freq_base", hp.rope_freq_base, 0.0, false);
 
-  // Rope scaling: linear divides positions by the factor; other kinds are refused rather than run wrongly.
-  if (const gguf::Value* v = file.find_arch("rope.scaling.type")) {
-    const std::string kind = v->as_string() ? std::string(*v->as_string()) : gguf::format_value(*v);
-    if (kind == "linear") {
-      double factor = 1.0;
-      real("rope.scaling.factor", factor, 0.0, false);
-      hp.rope_freq_scale = 1.0 / factor;
-    } else if (kind != "none") {
-      finding("unsupported_feature", "key '" + arch + ".rope.scaling.type' is '" + kind +
-                                         "'; Switchyard runs rope scaling 'none' and 'linear' only");
-    }
+  // Rope scaling, with the reference implementation's defaults: an absent type is linear (a factor alone scales),
+  // the factor may sit under the older key rope.scale_linear, and 'none' never scales.
+  std::string kind = "linear";
+  if (const gguf::Value* v = file.find_arch("rope.scaling.type"))
+    kind = v->as_string() ? std::string(*v->as_string()) : gguf::format_value(*v);
+  double factor = 0.0;
+  for (const char* key : {"rope.scaling.factor", "rope.scale_linear"}) {
+    if (!file.find_arch(key)) continue;
+    real(key, factor, 0.0, false);
+    break;
   }
-  if (file.find_tensor("rope_freqs.weight"))
-    finding("unsupported_feature", "tensor 'rope_freqs.weight' (llama3-style per-frequency rope factors) is not "
-                                   "supported yet; use a model without it");
+  if (kind == "none") {
+    hp.rope_scaling = RopeScalingType::none;
+  } else if (kind == "linear" || kind == "yarn") {
+    hp.rope_scaling = kind == "yarn" ? RopeScalingType::yarn : RopeScalingType::linear;
+    if (factor > 0.0) hp.rope_freq_scale = 1.0 / factor;
+    if (kind == "linear" && factor == 0.0) hp.rope_scaling = RopeScalingType::none;  // nothing to scale
+  } else {
+    finding("unsupported_feature", "key '" + arch + ".rope.scaling.type' is '" + kind +
+                                       "'; Switchyard runs rope scaling 'none', 'linear' and 'yarn'");
+  }
+  hp.rope_n_ctx_orig = hp.n_ctx_train;
+  if (file.find_arch("rope.scaling.original_context_length"))
+    positive("rope.scaling.original_context_length", hp.rope_n_ctx_orig);
+  if (hp.rope_n_ctx_orig > uint64_t{INT32_MAX})
+    finding("bad_hyperparameter", "rope.scaling.original_context_length " + std::to_string(hp.rope_n_ctx_orig) +
+                                      " (or context_length, its default) exceeds 2^31 - 1");
+  real("rope.scaling.attn_factor", hp.rope_attn_factor, 0.0, false);
+  // A negative (or absent) extrapolation factor means "the type's default", as in the reference.
+  hp.yarn_ext_factor = -1.0;
+  real("rope.scaling.yarn_ext_factor", hp.yarn_ext_factor, -INFINITY, false);
+  if (hp.yarn_ext_factor < 0.0) hp.yarn_ext_factor = hp.rope_scaling == RopeScalingType::yarn ? 1.0 : 0.0;
+  real("rope.scaling.yarn_beta_fast", hp.yarn_beta_fast, 0.0, false);
+  real("rope.scaling.yarn_beta_slow", hp.yarn_beta_slow, 0.0, false);
 
   if (hp.n_head && hp.n_embd) {
     hp.head_dim = hp.n_embd / hp.n_head;
@@ -165,6 +186,7 @@ ModelStructure build_structure(const gguf::File& file, Architecture architecture
   m.token_embd = slot(file, "token_embd.weight", {hp.n_embd, hp.n_vocab}, true);
   m.output_norm = slot(file, "output_norm.weight", {hp.n_embd}, true);
   m.output = slot(file, "output.weight", {hp.n_embd, hp.n_vocab}, false);
+  m.rope_freqs = slot(file, "rope_freqs.weight", {hp.n_rot / 2}, false);
   m.layers.reserve(hp.n_layer);
   for (uint64_t l = 0; l < hp.n_layer; ++l) {
     const std::string p = "blk." + std::to_string(l) + ".";
@@ -197,6 +219,41 @@ ModelStructure build_structure(const gguf::File& file, Architecture architecture
     m.layers.push_back(std::move(t));
   }
   return m;
+}
+
+// rope_freqs.weight (llama3-style per-frequency factors): [n_rot / 2] positive finite F32 values, which the
+// runtime uploads beside every rope; recorded in m.rope_freq_factors, or a finding.
+void read_rope_freqs(const gguf::File& file, ModelStructure& m, std::vector<ModelFinding>& findings) {
+  const TensorSlot& s = m.rope_freqs;
+  const auto finding = [&](const char* code, const std::string& message) {
+    findings.push_back({code, file.name() + ": tensor '" + s.name + "' " + message});
+  };
+  if (m.architecture != Architecture::llama) {
+    finding("unsupported_feature", "(per-frequency rope factors) is supported for llama models only");
+    return;
+  }
+  const std::span<const uint64_t> found(s.info->ne.data(), s.info->n_dims);
+  if (!std::equal(found.begin(), found.end(), s.ne.begin(), s.ne.end())) {
+    finding("bad_shape", "has shape " + shape_string(found) + ", expected " + shape_string(s.ne) +
+                             " (half of rope.dimension_count)");
+    return;
+  }
+  if (s.info->type != gguf::TensorType::F32) {
+    finding("unsupported_type", "is stored as " + std::string(gguf::to_string(s.info->type)) + ", expected F32");
+    return;
+  }
+  const std::span<const std::byte> bytes = file.tensor_data(*s.info);
+  std::vector<float> values(s.ne[0]);
+  std::memcpy(values.data(), bytes.data(), values.size() * sizeof(float));
+  for (size_t i = 0; i < values.size(); ++i) {
+    if (!std::isfinite(values[i]) || values[i] <= 0.0f) {
+      finding("bad_hyperparameter", "holds " + std::to_string(values[i]) + " at index " + std::to_string(i) +
+                                        ", expected finite factors > 0 (the rope angles are divided by them)");
+      return;
+    }
+  }
+  m.rope_freq_factors = std::move(values);
+  m.hp.rope_freqs = true;
 }
 
 // The architecture of `file`, or a finding.
@@ -256,6 +313,7 @@ ModelStructure examine(const gguf::File& file, std::vector<ModelFinding>& findin
     }
   };
   for (const TensorSlot* s : {&m.token_embd, &m.output_norm, &m.output}) check(*s);
+  if (m.rope_freqs) read_rope_freqs(file, m, findings);
   for (const auto& layer : m.layers)
     for (const auto& [s, role] : layer.slots()) check(*s);
   // Tensors of layers past block_count would be loaded and planned for nothing (and their KV reserved).
@@ -275,6 +333,30 @@ ModelStructure examine(const gguf::File& file, std::vector<ModelFinding>& findin
 }
 
 }  // namespace
+
+std::string_view to_string(RopeScalingType type) {
+  switch (type) {
+    case RopeScalingType::none: return "none";
+    case RopeScalingType::linear: return "linear";
+    case RopeScalingType::yarn: return "yarn";
+  }
+  return "unknown";
+}
+
+float Hparams::rope_op_attn_factor() const {
+  float attn = 1.0f;
+  if (yarn_ext_factor != 0.0) {
+    // The reference's YaRN magnitude for the factor, divided by what the rope op multiplies by itself.
+    const float factor = 1.0f / static_cast<float>(rope_freq_scale);
+    const float magnitude = factor <= 1.0f ? 1.0f : 0.1f * logf(factor) + 1.0f;
+    attn = magnitude * (1.0f / (1.0f + 0.1f * logf(factor)));
+  }
+  return attn * static_cast<float>(rope_attn_factor);
+}
+
+bool Hparams::needs_rope_scaling() const {
+  return yarn_ext_factor != 0.0 || rope_op_attn_factor() != 1.0f || rope_freqs;
+}
 
 std::string_view to_string(Architecture architecture) {
   switch (architecture) {
@@ -375,6 +457,7 @@ ActivationLayout activation_layout(const Hparams& hp, uint64_t batch) {
   take(a.token_ids, batch);
   take(a.positions, batch);
   take(a.step_values, 4);  // two int64 values
+  take(a.rope_factors, hp.rope_freqs ? hp.n_rot / 2 : 0);
   a.bytes = at;
   return a;
 }

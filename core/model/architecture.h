@@ -27,6 +27,10 @@ std::optional<Architecture> architecture_from_name(std::string_view name);
 std::string supported_architectures();
 
 enum class RopeStyle { normal, neox };  // adjacent pairs (llama) or halves of the rotated dims (NEOX)
+// rope.scaling.type: none, linear (positions divided by the factor) or YaRN (a blend of interpolated and
+// extrapolated angles); llama3-style per-frequency factors come from the rope_freqs tensor, with any of them.
+enum class RopeScalingType { none, linear, yarn };
+std::string_view to_string(RopeScalingType type);
 enum class GateActivation { silu, squared_relu };
 
 struct Hparams {
@@ -42,7 +46,21 @@ struct Hparams {
   uint64_t n_rot = 0;        // rotary dimensions (rope.dimension_count, default head_dim)
   double rms_norm_eps = 1e-5;
   double rope_freq_base = 10000.0;
-  double rope_freq_scale = 1.0;  // 1 / rope.scaling.factor for linear scaling
+  double rope_freq_scale = 1.0;  // 1 / rope.scaling.factor (linear and YaRN; 1 for none)
+  RopeScalingType rope_scaling = RopeScalingType::none;
+  uint64_t rope_n_ctx_orig = 0;      // rope.scaling.original_context_length, default n_ctx_train
+  double rope_attn_factor = 1.0;     // rope.scaling.attn_factor
+  double yarn_ext_factor = 0.0;      // rope.scaling.yarn_ext_factor: 1 for YaRN, 0 otherwise unless the file says
+  double yarn_beta_fast = 32.0;      // rope.scaling.yarn_beta_fast
+  double yarn_beta_slow = 1.0;       // rope.scaling.yarn_beta_slow
+
+  // The attn_factor a rope op is given: rope.scaling.attn_factor, with the reference implementation's correction
+  // when YaRN is on (which cancels the op's own magnitude factor for a scaling factor of 1 or less).
+  float rope_op_attn_factor() const;
+  bool rope_freqs = false;  // the model has rope_freqs.weight (ModelStructure::rope_freq_factors)
+  // Whether the ropes need SY_OP_FLAG_ROPE_SCALING (plugin ABI 1.4): YaRN, an attention factor or rope_freqs.
+  // Linear scaling alone runs on every plugin (as freq_scale).
+  bool needs_rope_scaling() const;
 
   uint64_t q_width() const { return n_head * head_dim; }       // checked against overflow by check_model
   uint64_t k_width() const { return n_head_kv * head_dim; }
@@ -96,6 +114,9 @@ struct ModelStructure {
   TensorSlot token_embd;   // [n_embd, n_vocab]
   TensorSlot output_norm;  // [n_embd]
   TensorSlot output;       // [n_embd, n_vocab]; absent when the head is tied to token_embd
+  TensorSlot rope_freqs;   // llama (optional): [n_rot / 2] F32, per-frequency divisors of the rope angles
+  std::vector<float> rope_freq_factors;  // [n_rot / 2] rope_freqs' values, read when the model is described; the
+                                         // runtime writes them beside every layer's rope (empty: none)
   std::vector<LayerTensors> layers;
 
   bool tied_output() const { return !output; }
@@ -149,6 +170,7 @@ struct ActivationLayout {
   uint64_t token_ids = 0;  // [batch] I32
   uint64_t positions = 0;  // [batch] I32
   uint64_t step_values = 0;  // [2] I64: sy_step_values, the batch's first cache position and cache length
+  uint64_t rope_factors = 0;  // [n_rot / 2] the model's rope_freqs values, written once (unused without them)
   uint64_t bytes = 0;      // total
 };
 // Every offset of the layout is a multiple of this; a device asking for more (buffer_alignment) computes nothing.

@@ -161,15 +161,25 @@ class Builder {
     s.usage.layers.push_back(layer);
   }
 
-  // Whether `s`'s attention takes a KV cache of the run's context length (its max_attention_context).
+  // Whether `s`'s attention takes a KV cache of the run's context length (its max_attention_context), and its
+  // plugin the model's rope scaling (the ropes run beside the KV cache).
   bool takes_attention(const DeviceState& s) const {
     const uint64_t limit = s.description.max_attention_context;
-    return limit == 0 || limit >= config_.runtime.context_length;
+    return (limit == 0 || limit >= config_.runtime.context_length) && takes_rope(s);
   }
+  bool takes_rope(const DeviceState& s) const { return !shape_.needs_rope_scaling || s.description.rope_scaling; }
 
-  // The plan note for a device whose attention context is too short, once per device.
+  // The plan note for a device whose attention context is too short or whose plugin lacks the model's rope
+  // scaling, once per device.
   void note_attention_limit(const DeviceState& s) {
     if (!attention_limited.insert(s.description.name).second) return;
+    if (!takes_rope(s)) {
+      notes.push_back(fmt::format("{} takes no attention layers: the model's rope scaling (YaRN, an attention factor "
+                                  "or rope_freqs) needs plugin ABI 1.4 and its plugin speaks an older one; update "
+                                  "the plugin to use it",
+                                  s.description.name));
+      return;
+    }
     notes.push_back(fmt::format("{} takes no attention layers: its attention handles at most {} positions and "
                                 "runtime.context_length is {} (lower --ctx-size to {} to use it)",
                                 s.description.name, s.description.max_attention_context,
@@ -342,6 +352,7 @@ RunShape run_shape(const model::Hparams& hp, const config::RunConfig& config) {
   const auto kv_type = model::kv_type_from_name(config.runtime.kv_type).value_or(model::KvType::f32);
   s.kv_bytes_per_layer = model::kv_bytes_per_layer(hp, ctx, kv_type);
   s.scratch_bytes = model::activation_layout(hp, std::min(config.runtime.batch_size, ctx)).bytes;
+  s.needs_rope_scaling = hp.needs_rope_scaling();
   return s;
 }
 
@@ -466,6 +477,12 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
                                 r, t.name, gguf::to_string(t.type), o.device));
       }
       if (!b.fits(*s, *bytes, 0)) no_room(t.name + " (by placement.overrides[" + std::to_string(r) + "])", *bytes, b);
+      if (t.role == Role::attention && t.layer >= 0 && !b.takes_rope(*s)) {
+        throw Error(ErrorCode::unsupported,
+                    fmt::format("placement.overrides[{}] sends {} to {}, whose plugin speaks a plugin ABI older than "
+                                "1.4 and cannot run this model's rope scaling; update the plugin or remove the rule",
+                                r, t.name, o.device));
+      }
       if (t.role == Role::attention && t.layer >= 0 && !b.takes_attention(*s)) {
         throw Error(ErrorCode::unsupported,
                     fmt::format("placement.overrides[{}] sends {} to {}, whose attention handles at most {} positions; "

@@ -30,6 +30,7 @@ struct DeviceDescription {
   uint64_t multipliable_types = 0;  // bit i set: matrix multiplication takes weights of type id i
   uint64_t max_attention_context = 0;  // longest KV cache its attention takes; 0 = any (no layer if below the run's)
   uint64_t buffer_alignment = 0;       // bytes every tensor offset needs; above model::kActivationAlignment: unused
+  bool rope_scaling = true;  // its plugin speaks ABI 1.4 (scaled ropes); if not, no layer of a model that needs it
 };
 
 enum class Role { embedding, attention, feed_forward, norm, output, other };
@@ -59,6 +60,7 @@ struct RunShape {
   uint64_t n_layer = 0;
   uint64_t kv_bytes_per_layer = 0;  // K and V for context_length tokens in runtime.kv_type
   uint64_t scratch_bytes = 0;       // activations for batch_size tokens on a device that computes
+  bool needs_rope_scaling = false;  // the ropes need plugin ABI 1.4 (model::Hparams::needs_rope_scaling)
 };
 RunShape run_shape(const model::Hparams& hp, const config::RunConfig& config);
 

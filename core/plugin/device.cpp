@@ -259,6 +259,7 @@ bool Device::wait(const Stream& stream, const Event& event) const {
 
 bool Device::supports(const sy_op& op) const {
   if (op.flags != 0 && !speaks(1, 3)) return false;  // the field was reserved before 1.3
+  if ((op.flags & SY_OP_FLAG_ROPE_SCALING) && !speaks(1, 4)) return false;
   auto slot = require_slot(SY_VTABLE_SLOT(raw_->vtable, supports), owner_, "supports");
   uint32_t supported = 0;
   throw_if_failed(slot(raw_, &op, &supported), owner_ + " device " + name_, "supports");

@@ -24,6 +24,7 @@ std::string_view to_string(Activation activation) {
     case Activation::token_ids: return "token_ids";
     case Activation::positions: return "positions";
     case Activation::step_values: return "step_values";
+    case Activation::rope_factors: return "rope_factors";
   }
   return "unknown";
 }
@@ -44,6 +45,7 @@ uint64_t activation_offset(const model::ActivationLayout& layout, Activation act
     case Activation::token_ids: return layout.token_ids;
     case Activation::positions: return layout.positions;
     case Activation::step_values: return layout.step_values;
+    case Activation::rope_factors: return layout.rope_factors;
   }
   return 0;
 }

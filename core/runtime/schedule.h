@@ -20,8 +20,9 @@ namespace sy::runtime {
 // The activations of one batch; each has the same place in every device's scratch (model::ActivationLayout).
 enum class Activation : uint8_t {
   residual, normed, q, k, v, attention, branch, gate, up, hidden, logits, token_ids, positions, step_values,
+  rope_factors,
 };
-constexpr size_t kActivationCount = 14;
+constexpr size_t kActivationCount = 15;
 std::string_view to_string(Activation activation);
 // Byte offset of `activation` in a scratch buffer laid out as `layout`.
 uint64_t activation_offset(const model::ActivationLayout& layout, Activation activation);

@@ -169,6 +169,16 @@ struct Session::State {
         op.dst = op.src[0];
         op.params.rope = {n, heads, static_cast<int64_t>(hp.head_dim), static_cast<int64_t>(hp.n_rot),
                           static_cast<float>(hp.rope_freq_base), static_cast<float>(hp.rope_freq_scale)};
+        if (hp.needs_rope_scaling()) {  // ABI 1.4: the planner placed this layer on a plugin that has it
+          op.flags = SY_OP_FLAG_ROPE_SCALING;
+          auto& p = op.params.rope;
+          p.n_ctx_orig = static_cast<int32_t>(hp.rope_n_ctx_orig);
+          p.ext_factor = static_cast<float>(hp.yarn_ext_factor);
+          p.attn_factor = hp.rope_op_attn_factor();
+          p.beta_fast = static_cast<float>(hp.yarn_beta_fast);
+          p.beta_slow = static_cast<float>(hp.yarn_beta_slow);
+          if (hp.rope_freqs) op.src[2] = act(Activation::rope_factors, 1, 0);
+        }
         break;
       }
       case SY_OP_KV_WRITE: {
@@ -425,6 +435,13 @@ Session::Session(const model::ModelStructure& model, loader::LoadedModel& weight
     s.caches.push_back(std::move(cache));
   }
 
+  // llama3-style rope factors sit in the scratch of every device that ropes, written once (they never change).
+  if (hp.rope_freqs) {
+    for (size_t d = 0; d < s.devices.size(); ++d)
+      if (s.schedule.needs_positions[d])
+        s.write_host(static_cast<int>(d), Activation::rope_factors, model.rope_freq_factors.data(),
+                     model.rope_freq_factors.size() * sizeof(float));
+  }
   // Resolve every weight once and ask each device whether it runs its ops, before the first token.
   s.weight_refs.resize(s.schedule.steps.size());
   s.weight_types.resize(s.schedule.steps.size());

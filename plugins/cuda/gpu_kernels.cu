@@ -194,8 +194,11 @@ __global__ void binary_kernel(const float* a, const float* b, float* dst, int64_
 // One thread per pair; theta in double, as positions in the thousands lose a float's precision.
 // One thread per pair slot of a head: the first n_rot/2 slots rotate the pair op_math.h names for the mode, the
 // rest copy two of the dimensions past n_rot.
+// With `scaled` (SY_OP_FLAG_ROPE_SCALING) the angle is op_math.h's scaled one; `scaling.freq_factors` is then a
+// device pointer or null.
 __global__ void rope_kernel(const float* x, const int32_t* positions, float* dst, int64_t n_tokens, int64_t n_heads,
-                            int64_t head_dim, int64_t n_rot, float freq_base, float freq_scale, bool neox) {
+                            int64_t head_dim, int64_t n_rot, float freq_base, float freq_scale, bool neox, bool scaled,
+                            sy::kernels::RopeScaling scaling) {
   const int64_t pairs = head_dim / 2, n = n_tokens * n_heads * pairs;
   for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
@@ -206,7 +209,8 @@ __global__ void rope_kernel(const float* x, const int32_t* positions, float* dst
       int64_t first = 0, second = 0;
       sy::kernels::rope_pair(neox, k, n_rot, first, second);
       float c = 0, s = 0;
-      sy::kernels::rope_cos_sin(positions[t], freq_base, freq_scale, n_rot, k, c, s);
+      if (scaled) sy::kernels::rope_scaled_cos_sin_at(positions[t], freq_base, n_rot, k, scaling, c, s);
+      else sy::kernels::rope_cos_sin(positions[t], freq_base, freq_scale, n_rot, k, c, s);
       const float x0 = in[first], x1 = in[second];
       // Unfused, as the host computes it.
       out[first] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
@@ -340,9 +344,14 @@ gpuError_t launch_op(const sy_op& op, const OpAddresses& a, gpuStream_t stream) 
     case SY_OP_ROPE:
     case SY_OP_ROPE_NEOX: {
       const auto& p = op.params.rope;
+      const bool scaled = (op.flags & SY_OP_FLAG_ROPE_SCALING) != 0;
+      const sy::kernels::RopeScaling scaling =
+          scaled ? sy::kernels::rope_scaling_of(p.n_rot, p.freq_base, p.freq_scale, p.n_ctx_orig, p.ext_factor,
+                                                p.attn_factor, p.beta_fast, p.beta_slow, f32(a.src[2]))
+                 : sy::kernels::RopeScaling{};
       rope_kernel<<<grid_for(p.n_tokens * p.n_heads * (p.head_dim / 2)), kThreads, 0, stream>>>(
           f32(a.src[0]), static_cast<const int32_t*>(a.src[1]), static_cast<float*>(a.dst), p.n_tokens, p.n_heads,
-          p.head_dim, p.n_rot, p.freq_base, p.freq_scale, op.kind == SY_OP_ROPE_NEOX);
+          p.head_dim, p.n_rot, p.freq_base, p.freq_scale, op.kind == SY_OP_ROPE_NEOX, scaled, scaling);
       break;
     }
     case SY_OP_ATTENTION: {

@@ -81,9 +81,9 @@ TEST_CASE("rope: position 0 is the identity; pair k turns by pos * base^(-2k/n_r
   sy_op op = make_op(SY_OP_ROPE);
   op.params.rope = {1, 1, 6, 4, 100.0f, 1.0f};
   const std::vector<int32_t> zero = {0}, two = {2};
-  sy::kernels::reference_rope(op, x.data(), zero.data(), out.data());
+  sy::kernels::reference_rope(op, x.data(), zero.data(), nullptr, out.data());
   CHECK(out == x);
-  sy::kernels::reference_rope(op, x.data(), two.data(), out.data());
+  sy::kernels::reference_rope(op, x.data(), two.data(), nullptr, out.data());
   CHECK(out[0] == doctest::Approx(std::cos(2.0)));
   CHECK(out[1] == doctest::Approx(std::sin(2.0)));
   CHECK(out[2] == doctest::Approx(std::cos(2.0 / 10.0)));  // 100^(-2/4) = 0.1
@@ -159,7 +159,7 @@ TEST_CASE("rope_neox rotates the pairs (k, k + n_rot/2) and copies the dimension
   std::vector<float> y(6, NAN);
   sy_op op = make_op(SY_OP_ROPE_NEOX);
   op.params.rope = {1, 1, 6, 4, 10000.0f, 1.0f};
-  sy::kernels::reference_rope(op, x.data(), position.data(), y.data());
+  sy::kernels::reference_rope(op, x.data(), position.data(), nullptr, y.data());
   const double c0 = std::cos(1.0), s0 = std::sin(1.0), c1 = std::cos(0.01), s1 = std::sin(0.01);
   CHECK(y[0] == doctest::Approx(1 * c0 - 3 * s0));  // pair 0: elements 0 and 2
   CHECK(y[2] == doctest::Approx(1 * s0 + 3 * c0));
@@ -169,7 +169,7 @@ TEST_CASE("rope_neox rotates the pairs (k, k + n_rot/2) and copies the dimension
   CHECK(y[5] == 6);
   // The normal pairing of the same input differs: pair 0 is elements 0 and 1.
   op.kind = SY_OP_ROPE;
-  sy::kernels::reference_rope(op, x.data(), position.data(), y.data());
+  sy::kernels::reference_rope(op, x.data(), position.data(), nullptr, y.data());
   CHECK(y[0] == doctest::Approx(1 * c0 - 2 * s0));
   CHECK(y[1] == doctest::Approx(1 * s0 + 2 * c0));
 }
@@ -186,4 +186,106 @@ TEST_CASE("squared_relu_glu is relu(gate)^2 * up, swiglu is silu(gate) * up") {
   CHECK(y[0] == doctest::Approx(-2.0 / (1 + std::exp(2.0)) * 5));
   CHECK(y[1] == 0);
   CHECK(y[2] == doctest::Approx(3.0 / (1 + std::exp(-3.0)) * 2));
+}
+
+namespace {
+
+// Rope with scaling as plugin.h defines it, in double with plain loops: the definition the float kernels (which
+// round as the reference implementation does) must stay close to.
+std::vector<double> rope_scaled_definition(const sy_op& op, const std::vector<float>& x,
+                                           const std::vector<int32_t>& positions, const float* factors) {
+  const auto& p = op.params.rope;
+  const bool neox = op.kind == SY_OP_ROPE_NEOX;
+  const double pi = 3.14159265358979323846;
+  const auto corr_dim = [&](double turns) {
+    return static_cast<double>(p.n_rot) * std::log(p.n_ctx_orig / (turns * 2 * pi)) / (2 * std::log(double{p.freq_base}));
+  };
+  const double low = std::max(0.0, std::floor(corr_dim(p.beta_fast)));
+  const double high = std::min(static_cast<double>(p.n_rot - 1), std::ceil(corr_dim(p.beta_slow)));
+  std::vector<double> y(x.begin(), x.end());
+  for (int64_t t = 0; t < p.n_tokens; ++t)
+    for (int64_t h = 0; h < p.n_heads; ++h)
+      for (int64_t k = 0; k < p.n_rot / 2; ++k) {
+        double extrap = positions[static_cast<size_t>(t)] * std::pow(double{p.freq_base}, -2.0 * k / p.n_rot);
+        if (factors) extrap /= factors[k];
+        const double interp = p.freq_scale * extrap;
+        double theta = interp, mscale = p.attn_factor;
+        if (p.ext_factor != 0) {
+          const double ramp = 1 - std::min(1.0, std::max(0.0, (k - low) / std::max(0.001, high - low)));
+          const double mix = ramp * p.ext_factor;
+          theta = interp * (1 - mix) + extrap * mix;
+          mscale *= 1 + 0.1 * std::log(1 / double{p.freq_scale});
+        }
+        const int64_t base = (t * p.n_heads + h) * p.head_dim;
+        const int64_t a = base + (neox ? k : 2 * k), b = base + (neox ? k + p.n_rot / 2 : 2 * k + 1);
+        const double x0 = x[static_cast<size_t>(a)], x1 = x[static_cast<size_t>(b)];
+        y[static_cast<size_t>(a)] = (x0 * std::cos(theta) - x1 * std::sin(theta)) * mscale;
+        y[static_cast<size_t>(b)] = (x0 * std::sin(theta) + x1 * std::cos(theta)) * mscale;
+      }
+  return y;
+}
+
+}  // namespace
+
+TEST_CASE("rope with scaling (YaRN, per-frequency factors, attention factor) follows its definition") {
+  const int64_t n_heads = 2, head_dim = 72, n_rot = 64;
+  const std::vector<int32_t> positions = {0, 7, 300, 3000};
+  const auto n_tokens = static_cast<int64_t>(positions.size());
+  std::vector<float> x(static_cast<size_t>(n_tokens * n_heads * head_dim));
+  for (size_t i = 0; i < x.size(); ++i) x[i] = std::sin(0.37 * static_cast<double>(i)) * 2.0;
+  std::vector<float> factors(static_cast<size_t>(n_rot / 2));
+  for (size_t i = 0; i < factors.size(); ++i) factors[i] = i < 10 ? 1.0f : i < 20 ? 1.0f + 0.3f * (i - 10) : 8.0f;
+  struct Case {
+    float freq_scale, ext_factor, attn_factor;
+    bool factors;
+  };
+  for (const sy_op_kind kind : {SY_OP_ROPE, SY_OP_ROPE_NEOX}) {
+    for (const Case c : {Case{0.25f, 1.0f, 1.0f, false}, Case{0.125f, 0.5f, 1.2f, true}, Case{1.0f, 0.0f, 1.0f, true},
+                         Case{0.5f, 0.0f, 0.9f, false}}) {
+      CAPTURE(kind);
+      CAPTURE(c.freq_scale);
+      CAPTURE(c.ext_factor);
+      sy_op op = make_op(kind);
+      op.flags = SY_OP_FLAG_ROPE_SCALING;
+      op.params.rope = {n_tokens, n_heads, head_dim, n_rot, 10000.0f, c.freq_scale, 2048, c.ext_factor, c.attn_factor,
+                        32.0f, 1.0f};
+      std::vector<float> y(x.size(), NAN);
+      const float* f = c.factors ? factors.data() : nullptr;
+      sy::kernels::reference_rope(op, x.data(), positions.data(), f, y.data());
+      const std::vector<double> want = rope_scaled_definition(op, x, positions, f);
+      double worst = 0;
+      for (size_t i = 0; i < y.size(); ++i) worst = std::max(worst, std::fabs(y[i] - want[i]));
+      CHECK(worst < 2e-3);  // float angles at position 3000 carry ~1e-4 relative error
+      // Dimensions past n_rot are copied untouched.
+      CHECK(y[static_cast<size_t>(head_dim - 1)] == x[static_cast<size_t>(head_dim - 1)]);
+    }
+  }
+  // The flag with neutral values is the plain op, bit for bit.
+  sy_op plain = make_op(SY_OP_ROPE);
+  plain.src[0].type = SY_TYPE_F32;
+  plain.src[1].type = SY_TYPE_I32;
+  plain.dst.type = SY_TYPE_F32;
+  plain.params.rope = {n_tokens, n_heads, head_dim, n_rot, 10000.0f, 0.5f};
+  sy_op flagged = plain;
+  flagged.flags = SY_OP_FLAG_ROPE_SCALING;
+  flagged.params.rope.n_ctx_orig = 2048;
+  flagged.params.rope.attn_factor = 1.0f;
+  flagged.params.rope.beta_fast = 32.0f;
+  flagged.params.rope.beta_slow = 1.0f;
+  std::vector<float> a(x.size()), b(x.size());
+  sy::kernels::reference_rope(plain, x.data(), positions.data(), nullptr, a.data());
+  sy::kernels::reference_rope(flagged, x.data(), positions.data(), nullptr, b.data());
+  CHECK(a == b);
+  // Validation: the flag on another op, a non-positive n_ctx_orig, a non-finite factor.
+  std::vector<sy::kernels::TensorUse> uses;
+  CHECK(sy::kernels::describe_op_tensors(flagged, kNoQuant, uses).empty());
+  flagged.params.rope.n_ctx_orig = 0;
+  CHECK(sy::kernels::describe_op_tensors(flagged, kNoQuant, uses) == "rope: n_ctx_orig must be positive");
+  flagged.params.rope.n_ctx_orig = 2048;
+  flagged.params.rope.ext_factor = INFINITY;
+  CHECK_FALSE(sy::kernels::describe_op_tensors(flagged, kNoQuant, uses).empty());
+  sy_op add = make_op(SY_OP_ADD);
+  add.flags = SY_OP_FLAG_ROPE_SCALING;
+  add.params.binary = {1, 1, 1};
+  CHECK(sy::kernels::describe_op_tensors(add, kNoQuant, uses).find("rope and rope_neox only") != std::string::npos);
 }

@@ -164,7 +164,7 @@ TEST_CASE("hyperparameters that wrap, are not finite or disagree are findings") 
   findings = with("llama.vocab_size", gguf::Value::make_uint(gguf::ValueType::UINT32, 500), "vocab.gguf");
   REQUIRE(findings.size() == 1);
   CHECK(findings[0].message.find("holds 512 tokens") != std::string::npos);
-  findings = with("llama.rope.scaling.type", gguf::Value::make_string("yarn"), "yarn.gguf");
+  findings = with("llama.rope.scaling.type", gguf::Value::make_string("longrope"), "longrope.gguf");
   REQUIRE(findings.size() == 1);
   CHECK(findings[0].code == "unsupported_feature");
 }

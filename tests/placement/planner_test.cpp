@@ -456,3 +456,23 @@ TEST_CASE("a tied head whose last layer is on a GPU gets its own copy of token_e
     return note.find("has no room for its own copy") != std::string::npos;
   }));
 }
+
+TEST_CASE("a model that needs rope scaling gets no layer on a device whose plugin lacks ABI 1.4, with a note") {
+  Fixture f;
+  const auto c = f.config("{}");
+  DeviceDescription old_gpu = gpu("simdev:0", 1ull << 30);
+  old_gpu.rope_scaling = false;
+  RunShape shape = run_shape(f.hp, c);
+  // Without scaling the old plugin takes layers as before.
+  CHECK_FALSE(layers_on(make_plan({cpu(), old_gpu}, f.tensors, shape, c), "simdev:0").empty());
+  shape.needs_rope_scaling = true;
+  const Plan plan = make_plan({cpu(), old_gpu}, f.tensors, shape, c);
+  CHECK(layers_on(plan, "simdev:0").empty());
+  CHECK(layers_on(plan, "cpu") == std::vector<int64_t>{0, 1, 2, 3, 4});
+  const bool noted = std::any_of(plan.notes.begin(), plan.notes.end(), [](const std::string& n) {
+    return n.find("simdev:0 takes no attention layers") == 0 && n.find("ABI 1.4") != std::string::npos;
+  });
+  CHECK(noted);
+  // A 1.4 plugin takes them.
+  CHECK_FALSE(layers_on(make_plan({cpu(), gpu("simdev:0", 1ull << 30)}, f.tensors, shape, c), "simdev:0").empty());
+}

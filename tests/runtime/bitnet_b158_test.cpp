@@ -19,40 +19,7 @@ namespace {
 
 using Vector = std::vector<double>;
 
-struct Reference {
-  const gguf::File& file;
-  const model::Hparams& hp;
-
-  const float* tensor(const std::string& name) const {
-    const auto* info = file.find_tensor(name);
-    REQUIRE_MESSAGE(info, name);
-    REQUIRE(info->type == gguf::TensorType::F32);
-    return reinterpret_cast<const float*>(file.tensor_data(*info).data());
-  }
-  double scale(const std::string& matrix) const {
-    return file.find_tensor(matrix + ".scale") ? tensor(matrix + ".scale")[0] : 1.0;
-  }
-  // y = (W x) * scale for W [n_in, n_out] in GGUF order (row o holds n_in inputs).
-  Vector project(const std::string& matrix, const Vector& x, size_t n_out) const {
-    const float* w = tensor(matrix + ".weight");
-    const double s = scale(matrix);
-    Vector y(n_out);
-    for (size_t o = 0; o < n_out; ++o) {
-      double sum = 0;
-      for (size_t i = 0; i < x.size(); ++i) sum += static_cast<double>(w[o * x.size() + i]) * x[i];
-      y[o] = sum * s;
-    }
-    return y;
-  }
-  Vector norm(const Vector& x, const std::string& weight) const {
-    const float* w = tensor(weight);
-    double ss = 0;
-    for (double v : x) ss += v * v;
-    const double k = 1.0 / std::sqrt(ss / static_cast<double>(x.size()) + hp.rms_norm_eps);
-    Vector y(x.size());
-    for (size_t i = 0; i < x.size(); ++i) y[i] = x[i] * k * w[i];
-    return y;
-  }
+struct Reference : test::PlainWeights {
   // NEOX rope: pair i of a head is (i, i + n_rot/2).
   void rope(Vector& v, size_t heads, int64_t position) const {
     const size_t hd = hp.head_dim, half = hp.n_rot / 2;
@@ -70,7 +37,7 @@ struct Reference {
 
   // Logits after each token of `tokens`.
   std::vector<Vector> run(const std::vector<int32_t>& tokens) const {
-    const size_t n_embd = hp.n_embd, hd = hp.head_dim, n_head = hp.n_head, n_kv = hp.n_head_kv;
+    const size_t n_embd = hp.n_embd;
     std::vector<std::vector<Vector>> keys(hp.n_layer), values(hp.n_layer);
     std::vector<Vector> out;
     const float* embd = tensor("token_embd.weight");
@@ -78,30 +45,9 @@ struct Reference {
       Vector x(embd + tokens[t] * n_embd, embd + (tokens[t] + 1) * n_embd);
       for (size_t l = 0; l < hp.n_layer; ++l) {
         const std::string p = "blk." + std::to_string(l) + ".";
-        const Vector xn = norm(x, p + "attn_norm.weight");
-        Vector q = project(p + "attn_q", xn, n_head * hd);
-        Vector k = project(p + "attn_k", xn, n_kv * hd);
-        const Vector v = project(p + "attn_v", xn, n_kv * hd);
-        rope(q, n_head, static_cast<int64_t>(t));
-        rope(k, n_kv, static_cast<int64_t>(t));
-        keys[l].push_back(k);
-        values[l].push_back(v);
-        Vector attention(n_head * hd, 0.0);
-        for (size_t h = 0; h < n_head; ++h) {
-          const size_t g = h / (n_head / n_kv);
-          std::vector<double> scores(t + 1);
-          double best = -INFINITY;
-          for (size_t j = 0; j <= t; ++j) {
-            double dot = 0;
-            for (size_t d = 0; d < hd; ++d) dot += q[h * hd + d] * keys[l][j][g * hd + d];
-            scores[j] = dot / std::sqrt(static_cast<double>(hd));
-            best = std::max(best, scores[j]);
-          }
-          double total = 0;
-          for (double& s : scores) total += s = std::exp(s - best);
-          for (size_t j = 0; j <= t; ++j)
-            for (size_t d = 0; d < hd; ++d) attention[h * hd + d] += scores[j] / total * values[l][j][g * hd + d];
-        }
+        const Vector attention = PlainWeights::attention(
+            x, l, static_cast<int64_t>(t), keys[l], values[l],
+            [&](Vector& v, size_t heads, int64_t position) { rope(v, heads, position); });
         const Vector o = project(p + "attn_output", norm(attention, p + "attn_sub_norm.weight"), n_embd);
         for (size_t i = 0; i < n_embd; ++i) x[i] += o[i];
         const Vector fn = norm(x, p + "ffn_norm.weight");
@@ -152,7 +98,7 @@ TEST_CASE("bitnet-b1.58 runs its published definition: squared-ReLU gate, sub-no
 
   const std::vector<int32_t> tokens = {1, 300, 17, 451, 2, 99};
   const auto ours = engine->session().evaluate(tokens, true);
-  const auto expected = Reference{engine->file(), engine->model().hp}.run(tokens);
+  const auto expected = Reference{{engine->file(), engine->model().hp}}.run(tokens);
   double worst = 0, spread = 0;
   for (size_t t = 0; t < tokens.size(); ++t) {
     for (size_t v = 0; v < expected[t].size(); ++v) {

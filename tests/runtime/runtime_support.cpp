@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
 
@@ -57,6 +58,77 @@ std::unique_ptr<runtime::Engine> open_engine(const std::string& name, Placement 
     for (const auto& option : simdev_options) plugins.plugin_options.push_back(option);
   }
   return runtime::Engine::open(shared_model(name), config, plugins);
+}
+
+std::vector<double> attend(const std::vector<double>& q, const std::vector<std::vector<double>>& keys,
+                           const std::vector<std::vector<double>>& values, size_t n_head, size_t n_kv, size_t head_dim) {
+  const size_t hd = head_dim, n = keys.size();
+  std::vector<double> attention(n_head * hd, 0.0);
+  for (size_t h = 0; h < n_head; ++h) {
+    const size_t g = h / (n_head / n_kv);
+    std::vector<double> scores(n);
+    double best = -INFINITY;
+    for (size_t j = 0; j < n; ++j) {
+      double dot = 0;
+      for (size_t d = 0; d < hd; ++d) dot += q[h * hd + d] * keys[j][g * hd + d];
+      scores[j] = dot / std::sqrt(static_cast<double>(hd));
+      best = std::max(best, scores[j]);
+    }
+    double total = 0;
+    for (double& s : scores) total += s = std::exp(s - best);
+    for (size_t j = 0; j < n; ++j)
+      for (size_t d = 0; d < hd; ++d) attention[h * hd + d] += scores[j] / total * values[j][g * hd + d];
+  }
+  return attention;
+}
+
+const float* PlainWeights::tensor(const std::string& name) const {
+  const auto* info = file.find_tensor(name);
+  REQUIRE_MESSAGE(info, name);
+  REQUIRE(info->type == gguf::TensorType::F32);
+  return reinterpret_cast<const float*>(file.tensor_data(*info).data());
+}
+
+double PlainWeights::scale(const std::string& matrix) const {
+  return file.find_tensor(matrix + ".scale") ? tensor(matrix + ".scale")[0] : 1.0;
+}
+
+std::vector<double> PlainWeights::project(const std::string& matrix, const std::vector<double>& x, size_t n_out) const {
+  const float* w = tensor(matrix + ".weight");
+  const double s = scale(matrix);
+  std::vector<double> y(n_out);
+  for (size_t o = 0; o < n_out; ++o) {
+    double sum = 0;
+    for (size_t i = 0; i < x.size(); ++i) sum += static_cast<double>(w[o * x.size() + i]) * x[i];
+    y[o] = sum * s;
+  }
+  return y;
+}
+
+std::vector<double> PlainWeights::norm(const std::vector<double>& x, const std::string& weight) const {
+  const float* w = tensor(weight);
+  double ss = 0;
+  for (double v : x) ss += v * v;
+  const double k = 1.0 / std::sqrt(ss / static_cast<double>(x.size()) + hp.rms_norm_eps);
+  std::vector<double> y(x.size());
+  for (size_t i = 0; i < x.size(); ++i) y[i] = x[i] * k * w[i];
+  return y;
+}
+
+std::vector<double> PlainWeights::attention(const std::vector<double>& x, size_t layer, int64_t position,
+                                            std::vector<std::vector<double>>& keys,
+                                            std::vector<std::vector<double>>& values,
+                                            const std::function<void(std::vector<double>&, size_t, int64_t)>& rope) const {
+  const size_t hd = hp.head_dim, n_head = hp.n_head, n_kv = hp.n_head_kv;
+  const std::string p = "blk." + std::to_string(layer) + ".";
+  const std::vector<double> xn = norm(x, p + "attn_norm.weight");
+  std::vector<double> q = project(p + "attn_q", xn, n_head * hd);
+  std::vector<double> k = project(p + "attn_k", xn, n_kv * hd);
+  rope(q, n_head, position);
+  rope(k, n_kv, position);
+  keys.push_back(std::move(k));
+  values.push_back(project(p + "attn_v", xn, n_kv * hd));
+  return attend(q, keys, values, n_head, n_kv, hd);
 }
 
 }  // namespace sy::test

@@ -37,10 +37,11 @@ if(NOT step_output MATCHES "device simdev:0" OR NOT step_output MATCHES "device 
   message(FATAL_ERROR "conformance did not see both simulated devices")
 endif()
 
-# ABI 1.3's additions are checked on simdev as it is (events across its two devices, step values, its enforced
-# alignment) and with an attention context limit; as an ABI 1.2 plugin it must still pass what 1.2 had.
-if(NOT step_output MATCHES "ABI 1\\.3,")
-  message(FATAL_ERROR "conformance did not run simdev at ABI 1.3:\n${step_output}")
+# ABI 1.3's and 1.4's additions are checked on simdev as it is (events across its two devices, step values, its
+# enforced alignment, rope scaling) and with an attention context limit; as an ABI 1.2 plugin it must still pass
+# what 1.2 had.
+if(NOT step_output MATCHES "ABI 1\\.4,")
+  message(FATAL_ERROR "conformance did not run simdev at ABI 1.4:\n${step_output}")
 endif()
 run_step("conformance on simdev with an attention limit" ${CMAKE_COMMAND} -E env SWITCHYARD_SIMDEV=2x64MiB
          SWITCHYARD_SIMDEV_MAX_CONTEXT=64 "${CONFORMANCE}" --require-device --verbose "${plugin}")
@@ -48,8 +49,10 @@ if(NOT step_output MATCHES "ok    simdev:0 attention past max_attention_context"
    NOT step_output MATCHES "ok    simdev:0 step values: attention at position 2" OR
    NOT step_output MATCHES "ok    simdev:0 stream_wait_event orders the second stream" OR
    NOT step_output MATCHES "ok    simdev:0 -> simdev:1 hand-off by event" OR
-   NOT step_output MATCHES "ok    simdev:0 offset off buffer_alignment refused")
-  message(FATAL_ERROR "conformance skipped an ABI 1.3 check on simdev:\n${step_output}")
+   NOT step_output MATCHES "ok    simdev:0 offset off buffer_alignment refused" OR
+   NOT step_output MATCHES "ok    simdev:0 rope scaling yarn x8 with freq factors" OR
+   NOT step_output MATCHES "ok    simdev:0 rope_neox scaling freq factors only")
+  message(FATAL_ERROR "conformance skipped an ABI 1.3 or 1.4 check on simdev:\n${step_output}")
 endif()
 run_step("conformance on simdev speaking ABI 1.2" ${CMAKE_COMMAND} -E env SWITCHYARD_SIMDEV=2x64MiB
          SWITCHYARD_SIMDEV_ABI=1.2 "${CONFORMANCE}" --require-device "${plugin}")

@@ -210,7 +210,8 @@ class DeviceSuite {
   // `abi_version` is what the plugin negotiated: ops added in a later minor version are not asked of it.
   DeviceSuite(const Device& device, Report& report, uint64_t seed, uint32_t abi_version)
       : device_(device), report_(report), rng_(seed), decoder_(sy::quant::row_decoder()),
-        has_abi_1_2_(abi_version >= SY_ABI_MAKE_VERSION(1, 2)), has_abi_1_3_(abi_version >= SY_ABI_MAKE_VERSION(1, 3)) {}
+        has_abi_1_2_(abi_version >= SY_ABI_MAKE_VERSION(1, 2)), has_abi_1_3_(abi_version >= SY_ABI_MAKE_VERSION(1, 3)),
+        has_abi_1_4_(abi_version >= SY_ABI_MAKE_VERSION(1, 4)) {}
 
   void run_all() {
     report_.guarded(label("queries"), [&] { queries(); });
@@ -519,6 +520,44 @@ class DeviceSuite {
       }
     }
 
+    // ABI 1.4 rope scaling: YaRN's ramp across the rotated pairs, llama3-style per-frequency factors, an attention
+    // factor, and the flag with neutral values (which must equal the plain op).
+    if (has_abi_1_4_) {
+      struct Scaling {
+        const char* name;
+        float freq_scale, ext_factor, attn_factor;
+        bool factors;
+      };
+      for (const Scaling& c : {Scaling{"yarn x4", 0.25f, 1.0f, 1.0f, false},
+                               Scaling{"yarn x8 with freq factors", 0.125f, 1.0f, 1.1f, true},
+                               Scaling{"freq factors only", 1.0f, 0.0f, 1.0f, true},
+                               Scaling{"neutral", 1.0f, 0.0f, 1.0f, false}}) {
+        for (const sy_op_kind kind : {SY_OP_ROPE, SY_OP_ROPE_NEOX}) {
+          const int64_t n_tokens = 3, n_heads = 2, head_dim = 64, n_rot = 64;
+          const size_t n = static_cast<size_t>(n_tokens * n_heads * head_dim);
+          auto x = make_twin(device_, as_bytes(random_floats(rng_, n)), SY_TYPE_F32);
+          std::vector<int32_t> positions = {0, 33, 5000};
+          auto pos = make_twin(device_, as_bytes(positions), SY_TYPE_I32);
+          std::vector<float> factors(static_cast<size_t>(n_rot / 2));
+          for (size_t i = 0; i < factors.size(); ++i) factors[i] = 1.0f + 0.25f * static_cast<float>(i % 7);
+          auto freq = make_twin(device_, as_bytes(factors), SY_TYPE_F32);
+          auto out = make_output(device_, n * 4, SY_TYPE_F32);
+          sy_op rope = make_op(kind);
+          rope.flags = SY_OP_FLAG_ROPE_SCALING;
+          rope.src[0] = device_ref(x);
+          rope.src[1] = device_ref(pos);
+          if (c.factors) rope.src[2] = device_ref(freq);
+          rope.dst = device_ref(out);
+          rope.params.rope = {n_tokens, n_heads, head_dim, n_rot, 10000.0f, c.freq_scale,
+                              4096,     c.ext_factor, c.attn_factor, 32.0f, 1.0f};
+          std::vector<TwinTensor*> tensors = {&x, &pos, &out};
+          if (c.factors) tensors.push_back(&freq);
+          check_op(std::string(sy::kernels::op_kind_name(kind)) + " scaling " + c.name, rope, tensors, out,
+                   {1e-4, 1e-5});
+        }
+      }
+    }
+
     // KV write then attention, for F32 and F16 caches, with grouped heads and a partly filled cache.
     for (const uint32_t kv_type : {SY_TYPE_F32, SY_TYPE_F16}) {
       if (!(info.storable_types & SY_TYPE_BIT(kv_type))) continue;
@@ -745,6 +784,7 @@ class DeviceSuite {
   const sy::kernels::RowDecoder& decoder_;
   bool has_abi_1_2_ = false;  // the plugin negotiated ABI 1.2 or later
   bool has_abi_1_3_ = false;  // ... 1.3 or later: events, step values, limits
+  bool has_abi_1_4_ = false;  // ... 1.4 or later: rope scaling
 };
 
 // A hand-off between two devices of the plugin as the runtime does it: the producer's download queued, an event

@@ -36,7 +36,7 @@ extern "C" {
 
 /* The version this header describes. Bump the minor when appending fields or slots, the major for anything else. */
 #define SY_ABI_VERSION_MAJOR 1
-#define SY_ABI_VERSION_MINOR 3
+#define SY_ABI_VERSION_MINOR 4
 #define SY_ABI_VERSION SY_ABI_MAKE_VERSION(SY_ABI_VERSION_MAJOR, SY_ABI_VERSION_MINOR)
 
 #if defined(_WIN32)
@@ -413,12 +413,27 @@ typedef struct sy_step_values {
  * them on the host refuses others with SY_STATUS_INVALID_ARGUMENT, a kernel that reads them clamps them into
  * range. Resource limits that depend on n_kv (max_attention_context) apply to kv_capacity instead. */
 #define SY_OP_FLAG_STEP_VALUES 0x1u
+/* ABI 1.4, only on SY_OP_ROPE and SY_OP_ROPE_NEOX: rope scaling as YaRN and llama3-style models need it. The op
+ * reads params.rope's fields after freq_scale (n_ctx_orig, ext_factor, attn_factor, beta_fast, beta_slow), and
+ * src[2] names the per-frequency factors: F32 [n_rot/2], or buffer NULL for none. With theta_scale =
+ * freq_base^(-2/n_rot) and, for pair k, theta_extrap = positions[t] * theta_scale^k / factors[k] (1 without
+ * factors) and theta_interp = freq_scale * theta_extrap:
+ *   corr_dim(b) = n_rot * log(n_ctx_orig / (b * 2 pi)) / (2 log(freq_base));
+ *   low = max(0, floor(corr_dim(beta_fast))), high = min(n_rot - 1, ceil(corr_dim(beta_slow)));
+ *   ramp(k) = 1 - clamp((k - low) / max(0.001, high - low), 0, 1);
+ *   ext_factor != 0: mix = ramp(k) * ext_factor, theta = theta_interp * (1 - mix) + theta_extrap * mix,
+ *                    mscale = attn_factor * (1 + 0.1 log(1 / freq_scale));
+ *   ext_factor == 0: theta = theta_interp, mscale = attn_factor;
+ * and the pair is rotated by (cos theta * mscale, sin theta * mscale). Without the flag (and before 1.4) the op is
+ * the same with ext_factor 0, attn_factor 1 and no factors. n_ctx_orig > 0, freq_scale > 0, the floats finite.
+ * A plugin that negotiated 1.3 or earlier never receives this flag. */
+#define SY_OP_FLAG_ROPE_SCALING 0x2u
 
 struct sy_op {
   uint32_t struct_size;
   uint32_t abi_version;
   uint32_t kind;  /* a sy_op_kind */
-  uint32_t flags; /* SY_OP_FLAG_* (ABI 1.3; zero before, when the field was reserved) */
+  uint32_t flags; /* SY_OP_FLAG_* (ABI 1.3; zero before, when the field was reserved; each flag names its minor) */
   /* Sources in the order the op names them (e.g. MATMUL: weight, x; ATTENTION: q, k_cache, v_cache), then dst. */
   sy_tensor_ref src[4];
   sy_tensor_ref dst;
@@ -427,8 +442,13 @@ struct sy_op {
     struct { int64_t n_out, n_in, n_tokens; } matmul;                 /* src: weight, x */
     struct { int64_t n_rows, n_cols; float eps; } rms_norm;           /* src: x, weight */
     struct { int64_t n_rows, n_cols, b_rows; } binary;                /* MUL, ADD; src: a, b */
-    struct { int64_t n_tokens, n_heads, head_dim, n_rot; float freq_base, freq_scale; } rope; /* ROPE, ROPE_NEOX;
-                                                                                                   src: x, positions */
+    struct {
+      int64_t n_tokens, n_heads, head_dim, n_rot;
+      float freq_base, freq_scale;
+      /* --- ABI 1.4: read only with SY_OP_FLAG_ROPE_SCALING --- */
+      int32_t n_ctx_orig; /* context length the model was trained with before scaling */
+      float ext_factor, attn_factor, beta_fast, beta_slow;
+    } rope; /* ROPE, ROPE_NEOX; src: x, positions (, freq factors: see flags) */
     struct { int64_t n_tokens, n_heads, n_kv_heads, head_dim, n_kv, kv_capacity; float scale; } attention;
                                                     /* src: q, k_cache, v_cache (, step values: see flags) */
     struct { int64_t n_rows, n_cols; } swiglu;                          /* SWIGLU, SQUARED_RELU_GLU; src: gate, up */
