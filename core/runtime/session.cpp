@@ -168,7 +168,8 @@ struct Session::State {
         op.src[1] = act(Activation::positions, 1, 0);
         op.dst = op.src[0];
         op.params.rope = {n, heads, static_cast<int64_t>(hp.head_dim), static_cast<int64_t>(hp.n_rot),
-                          static_cast<float>(hp.rope_freq_base), static_cast<float>(hp.rope_freq_scale)};
+                          static_cast<float>(hp.rope_freq_base), static_cast<float>(hp.rope_freq_scale),
+                          0, 0.0f, 1.0f, 0.0f, 0.0f};  // the ABI 1.4 fields: read only with SY_OP_FLAG_ROPE_SCALING
         if (hp.needs_rope_scaling()) {  // ABI 1.4: the planner placed this layer on a plugin that has it
           op.flags = SY_OP_FLAG_ROPE_SCALING;
           auto& p = op.params.rope;

@@ -79,7 +79,7 @@ TEST_CASE("rope: position 0 is the identity; pair k turns by pos * base^(-2k/n_r
   const std::vector<float> x = {1, 0, 1, 0, 7, 8};  // head_dim 6, n_rot 4
   std::vector<float> out(6);
   sy_op op = make_op(SY_OP_ROPE);
-  op.params.rope = {1, 1, 6, 4, 100.0f, 1.0f};
+  op.params.rope = {1, 1, 6, 4, 100.0f, 1.0f, 0, 0.0f, 1.0f, 0.0f, 0.0f};
   const std::vector<int32_t> zero = {0}, two = {2};
   sy::kernels::reference_rope(op, x.data(), zero.data(), nullptr, out.data());
   CHECK(out == x);
@@ -158,7 +158,7 @@ TEST_CASE("rope_neox rotates the pairs (k, k + n_rot/2) and copies the dimension
   const std::vector<int32_t> position = {1};
   std::vector<float> y(6, NAN);
   sy_op op = make_op(SY_OP_ROPE_NEOX);
-  op.params.rope = {1, 1, 6, 4, 10000.0f, 1.0f};
+  op.params.rope = {1, 1, 6, 4, 10000.0f, 1.0f, 0, 0.0f, 1.0f, 0.0f, 0.0f};
   sy::kernels::reference_rope(op, x.data(), position.data(), nullptr, y.data());
   const double c0 = std::cos(1.0), s0 = std::sin(1.0), c1 = std::cos(0.01), s1 = std::sin(0.01);
   CHECK(y[0] == doctest::Approx(1 * c0 - 3 * s0));  // pair 0: elements 0 and 2
@@ -265,7 +265,7 @@ TEST_CASE("rope with scaling (YaRN, per-frequency factors, attention factor) fol
   plain.src[0].type = SY_TYPE_F32;
   plain.src[1].type = SY_TYPE_I32;
   plain.dst.type = SY_TYPE_F32;
-  plain.params.rope = {n_tokens, n_heads, head_dim, n_rot, 10000.0f, 0.5f};
+  plain.params.rope = {n_tokens, n_heads, head_dim, n_rot, 10000.0f, 0.5f, 0, 0.0f, 1.0f, 0.0f, 0.0f};
   sy_op flagged = plain;
   flagged.flags = SY_OP_FLAG_ROPE_SCALING;
   flagged.params.rope.n_ctx_orig = 2048;

@@ -38,38 +38,21 @@ struct Reference : test::PlainWeights {
   // Logits after each token of `tokens`.
   std::vector<Vector> run(const std::vector<int32_t>& tokens) const {
     const size_t n_embd = hp.n_embd;
-    std::vector<std::vector<Vector>> keys(hp.n_layer), values(hp.n_layer);
-    std::vector<Vector> out;
-    const float* embd = tensor("token_embd.weight");
-    for (size_t t = 0; t < tokens.size(); ++t) {
-      Vector x(embd + tokens[t] * n_embd, embd + (tokens[t] + 1) * n_embd);
-      for (size_t l = 0; l < hp.n_layer; ++l) {
-        const std::string p = "blk." + std::to_string(l) + ".";
-        const Vector attention = PlainWeights::attention(
-            x, l, static_cast<int64_t>(t), keys[l], values[l],
-            [&](Vector& v, size_t heads, int64_t position) { rope(v, heads, position); });
-        const Vector o = project(p + "attn_output", norm(attention, p + "attn_sub_norm.weight"), n_embd);
-        for (size_t i = 0; i < n_embd; ++i) x[i] += o[i];
-        const Vector fn = norm(x, p + "ffn_norm.weight");
-        const Vector gate = project(p + "ffn_gate", fn, hp.n_ff), up = project(p + "ffn_up", fn, hp.n_ff);
-        Vector hidden(hp.n_ff);
-        for (size_t i = 0; i < hp.n_ff; ++i) {
-          const double r = std::max(gate[i], 0.0);
-          hidden[i] = r * r * up[i];  // BitNet b1.58: squared ReLU
-        }
-        const Vector d = project(p + "ffn_down", norm(hidden, p + "ffn_sub_norm.weight"), n_embd);
-        for (size_t i = 0; i < n_embd; ++i) x[i] += d[i];
-      }
-      const Vector xn = norm(x, "output_norm.weight");
-      Vector logits(hp.n_vocab);
-      for (size_t v = 0; v < hp.n_vocab; ++v) {
-        double sum = 0;
-        for (size_t i = 0; i < n_embd; ++i) sum += static_cast<double>(embd[v * n_embd + i]) * xn[i];
-        logits[v] = sum;
-      }
-      out.push_back(std::move(logits));
-    }
-    return out;
+    return forward(
+        tokens, [&](Vector& v, size_t heads, int64_t position) { rope(v, heads, position); },
+        [&](Vector& x, const std::string& p, const Vector& attention) {
+          const Vector o = project(p + "attn_output", norm(attention, p + "attn_sub_norm.weight"), n_embd);
+          for (size_t i = 0; i < n_embd; ++i) x[i] += o[i];
+          const Vector fn = norm(x, p + "ffn_norm.weight");
+          const Vector gate = project(p + "ffn_gate", fn, hp.n_ff), up = project(p + "ffn_up", fn, hp.n_ff);
+          Vector hidden(hp.n_ff);
+          for (size_t i = 0; i < hp.n_ff; ++i) {
+            const double r = std::max(gate[i], 0.0);
+            hidden[i] = r * r * up[i];  // BitNet b1.58: squared ReLU
+          }
+          const Vector d = project(p + "ffn_down", norm(hidden, p + "ffn_sub_norm.weight"), n_embd);
+          for (size_t i = 0; i < n_embd; ++i) x[i] += d[i];
+        });
   }
 };
 

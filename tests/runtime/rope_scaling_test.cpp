@@ -49,30 +49,18 @@ struct LlamaForward : test::PlainWeights {
   }
   std::vector<Vector> run(const std::vector<int32_t>& tokens) const {
     const size_t n_embd = hp.n_embd;
-    std::vector<std::vector<Vector>> keys(hp.n_layer), values(hp.n_layer);
-    std::vector<Vector> out;
-    const float* embd = tensor("token_embd.weight");
-    const std::string head = file.find_tensor("output.weight") ? "output" : "token_embd";
-    for (size_t t = 0; t < tokens.size(); ++t) {
-      Vector x(embd + tokens[t] * n_embd, embd + (tokens[t] + 1) * n_embd);
-      for (size_t l = 0; l < hp.n_layer; ++l) {
-        const std::string p = "blk." + std::to_string(l) + ".";
-        const Vector attention = PlainWeights::attention(
-            x, l, static_cast<int64_t>(t), keys[l], values[l],
-            [&](Vector& v, size_t heads, int64_t position) { rope(v, heads, position); });
-        const Vector o = project(p + "attn_output", attention, n_embd);
-        for (size_t i = 0; i < n_embd; ++i) x[i] += o[i];
-        const Vector fn = norm(x, p + "ffn_norm.weight");
-        const Vector gate = project(p + "ffn_gate", fn, hp.n_ff), up = project(p + "ffn_up", fn, hp.n_ff);
-        Vector hidden(hp.n_ff);
-        for (size_t i = 0; i < hp.n_ff; ++i) hidden[i] = gate[i] / (1 + std::exp(-gate[i])) * up[i];
-        const Vector d = project(p + "ffn_down", hidden, n_embd);
-        for (size_t i = 0; i < n_embd; ++i) x[i] += d[i];
-      }
-      const Vector xn = norm(x, "output_norm.weight");
-      out.push_back(project(head, xn, hp.n_vocab));
-    }
-    return out;
+    return forward(
+        tokens, [&](Vector& v, size_t heads, int64_t position) { rope(v, heads, position); },
+        [&](Vector& x, const std::string& p, const Vector& attention) {
+          const Vector o = project(p + "attn_output", attention, n_embd);
+          for (size_t i = 0; i < n_embd; ++i) x[i] += o[i];
+          const Vector fn = norm(x, p + "ffn_norm.weight");
+          const Vector gate = project(p + "ffn_gate", fn, hp.n_ff), up = project(p + "ffn_up", fn, hp.n_ff);
+          Vector hidden(hp.n_ff);
+          for (size_t i = 0; i < hp.n_ff; ++i) hidden[i] = gate[i] / (1 + std::exp(-gate[i])) * up[i];
+          const Vector d = project(p + "ffn_down", hidden, n_embd);
+          for (size_t i = 0; i < n_embd; ++i) x[i] += d[i];
+        });
   }
 };
 

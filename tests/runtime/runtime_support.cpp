@@ -115,6 +115,23 @@ std::vector<double> PlainWeights::norm(const std::vector<double>& x, const std::
   return y;
 }
 
+std::vector<std::vector<double>> PlainWeights::forward(
+    const std::vector<int32_t>& tokens, const std::function<void(std::vector<double>&, size_t, int64_t)>& rope,
+    const std::function<void(std::vector<double>&, const std::string&, const std::vector<double>&)>& layer) const {
+  const size_t n_embd = hp.n_embd;
+  std::vector<std::vector<std::vector<double>>> keys(hp.n_layer), values(hp.n_layer);
+  std::vector<std::vector<double>> out;
+  const float* embd = tensor("token_embd.weight");
+  const std::string head = file.find_tensor("output.weight") ? "output" : "token_embd";
+  for (size_t t = 0; t < tokens.size(); ++t) {
+    std::vector<double> x(embd + tokens[t] * n_embd, embd + (tokens[t] + 1) * n_embd);
+    for (size_t l = 0; l < hp.n_layer; ++l)
+      layer(x, "blk." + std::to_string(l) + ".", attention(x, l, static_cast<int64_t>(t), keys[l], values[l], rope));
+    out.push_back(project(head, norm(x, "output_norm.weight"), hp.n_vocab));
+  }
+  return out;
+}
+
 std::vector<double> PlainWeights::attention(const std::vector<double>& x, size_t layer, int64_t position,
                                             std::vector<std::vector<double>>& keys,
                                             std::vector<std::vector<double>>& values,

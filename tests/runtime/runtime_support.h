@@ -46,6 +46,12 @@ struct PlainWeights {
   std::vector<double> attention(const std::vector<double>& x, size_t layer, int64_t position,
                                 std::vector<std::vector<double>>& keys, std::vector<std::vector<double>>& values,
                                 const std::function<void(std::vector<double>&, size_t, int64_t)>& rope) const;
+  // The plain-loop forward pass the definitions share: logits after each token of `tokens`. Per token the embedding
+  // row, then per layer attention() with `rope` and `layer(x, "blk.N.", attention)`, which adds the attention's
+  // output and the feed-forward block to x; then output_norm and the head (`output`, or `token_embd` when tied).
+  std::vector<std::vector<double>> forward(
+      const std::vector<int32_t>& tokens, const std::function<void(std::vector<double>&, size_t, int64_t)>& rope,
+      const std::function<void(std::vector<double>&, const std::string&, const std::vector<double>&)>& layer) const;
 };
 
 // Causal attention of one query token in double precision for the plain-loop forward passes the runtime is checked

@@ -513,7 +513,7 @@ class DeviceSuite {
         rope.src[0] = device_ref(x);
         rope.src[1] = device_ref(pos);
         rope.dst = device_ref(out);
-        rope.params.rope = {n_tokens, n_heads, head_dim, n_rot, 10000.0f, 1.0f};
+        rope.params.rope = {n_tokens, n_heads, head_dim, n_rot, 10000.0f, 1.0f, 0, 0.0f, 1.0f, 0.0f, 0.0f};
         check_op(std::string(sy::kernels::op_kind_name(kind)) + " head_dim " + std::to_string(head_dim) + " n_rot " +
                      std::to_string(n_rot),
                  rope, {&x, &pos, &out}, out, {1e-4, 1e-5});
