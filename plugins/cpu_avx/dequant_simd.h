@@ -2,9 +2,10 @@
 // (dequant_avx2.cpp, dequant_avx512.cpp, each compiled with its own -m flags and -ffp-contract=off). Only the
 // dispatcher (dequantize_rows.cpp) calls them, and only at a level the CPU was checked for.
 // The ISA units follow simd_kernels.h's rule: they include nothing but <immintrin.h>, <cstdint>, this header and
-// core/quant/k_scales.h, so that no inline function of a shared header gets an AVX-512 copy the linker might keep
-// for the whole plugin. The block layouts reach them as the offsets below, which dequantize_rows.cpp static_asserts
-// against core/quant/blocks.h, the one definition.
+// headers whose functions have internal linkage (dequant_blocks.h, the decoders written once over the vector width;
+// simd_bytes.h; core/quant/k_scales.h), so that no inline function of a shared header gets an AVX-512 copy the
+// linker might keep for the whole plugin. The block layouts reach them as the offsets below, which
+// dequantize_rows.cpp static_asserts against core/quant/blocks.h, the one definition.
 //
 // Every decoder writes exactly the bytes core/quant's scalar decoder (blocks.h) writes, NaN payloads included: the
 // same multiplies and adds in the same order, each rounded (no fused multiply-add), with fp16 scales converted by

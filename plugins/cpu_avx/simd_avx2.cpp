@@ -6,6 +6,7 @@
 
 #include "core/quant/k_scales.h"     // static: compiled here with this unit's flags
 #include "core/quant/scaled_sums.h"  // static too
+#include "plugins/cpu_avx/simd_bytes.h"    // static: compiled here with this unit's flags
 #include "plugins/cpu_avx/simd_kernels.h"
 #include "plugins/cpu_avx/ternary_tile.h"  // internal linkage: compiled here with this unit's flags
 
@@ -26,19 +27,6 @@ int horizontal_sum(__m256i v) {
   sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xb1));
   return _mm_cvtsi128_si32(sum);
 }
-
-// Scalars of a block; memcpy because blocks are packed at any byte offset.
-float half_at(const uint8_t* p) {
-  uint16_t bits;
-  __builtin_memcpy(&bits, p, sizeof bits);
-  return _cvtsh_ss(bits);
-}
-float float_at(const uint8_t* p) {
-  float value;
-  __builtin_memcpy(&value, p, sizeof value);
-  return value;
-}
-__m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
 
 // Eight int32 sums of four byte products each, unsigned u times signed s. vpmaddubsw saturates its int16 pair
 // sums, which never happens here: every caller's u is at most 128 and |s| at most 127 (2 * 128 * 127 < 32767).
@@ -362,14 +350,6 @@ float dot_tq2_0_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
 
 namespace {
 
-// The top trits of biased TQ1_0 bytes (ternary_tile.h): [x > kTritOne] + [x > kTritTwo], from two compares whose
-// masks are -1.
-SY_TERNARY_INLINE __m256i top_trits(__m256i biased) {
-  const __m256i ones = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(kTritOne));
-  const __m256i twos = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(kTritTwo));
-  return _mm256_abs_epi8(_mm256_add_epi8(ones, twos));
-}
-
 // The byte products of k code vectors (byte p of vector j is element 32 j + p) with the quants: lane L sums
 // positions 4 L .. 4 L + 3 of every vector, the elements with (e mod 32) / 4 == L. Pair sums stay far from int16
 // saturation: eight of them are at most 8 * 2 * 2 * 128.
@@ -382,12 +362,13 @@ SY_TERNARY_INLINE __m256i ternary_products(const __m256i* codes, const uint8_t* 
   return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
 }
 
-// I2_S: 32 bytes hold 128 elements, bit pair 3 - m of byte j being element 32 m + j.
-struct I2SKernel {
+// ternary_tile.h's Isa: one 256-bit vector per 32 elements.
+struct Avx2Ternary {
   using Vector = __m256i;
-  static constexpr int kVectors = 8, kBlockBytes = 2 * kI2SBytes;
+  static constexpr int kVectors = 8;
+  // I2_S: each 32 bytes' four bit pairs, shifted down one by one.
   template <int k>
-  SY_TERNARY_INLINE static void decode(const uint8_t* w, __m256i* codes) {
+  SY_TERNARY_INLINE static void i2_s_codes(const uint8_t* w, __m256i* codes) {
     const __m256i two_bits = _mm256_set1_epi8(3);
 #pragma GCC unroll 2
     for (int half = 0; half < k / 4; ++half) {
@@ -398,24 +379,14 @@ struct I2SKernel {
       codes[4 * half + 3] = _mm256_and_si256(packed, two_bits);
     }
   }
-  template <int k>
-  SY_TERNARY_INLINE static __m256i products(const __m256i* codes, const uint8_t* a) {
-    return ternary_products<k>(codes, a);
+  // The top trits of biased TQ1_0 bytes (ternary_tile.h): [x > kTritOne] + [x > kTritTwo], from two compares whose
+  // masks are -1.
+  SY_TERNARY_INLINE static __m256i top_trits(__m256i biased) {
+    const __m256i ones = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(kTritOne));
+    const __m256i twos = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(kTritTwo));
+    return _mm256_abs_epi8(_mm256_add_epi8(ones, twos));
   }
-};
-
-// TQ1_0 (blocks.h, dequantize_chunk_tq1_0; the byte order in ternary_tile.h).
-struct TQ1_0Kernel {
-  using Vector = __m256i;
-  static constexpr int kVectors = 8, kBlockBytes = kTQ1_0Bytes;
-  template <int k>
-  SY_TERNARY_INLINE static void decode(const uint8_t* w, __m256i* codes) {
-    static_assert(k == kVectors);
-    tq1_0_first_bytes(w, codes);
-    tq1_0_last_bytes(w, codes + 5);
-#pragma GCC unroll 8
-    for (int n = 0; n < 8; ++n) codes[n] = top_trits(codes[n]);
-  }
+  SY_TERNARY_INLINE static __m256i from_biased(const __m256i* biased) { return biased[0]; }
   template <int k>
   SY_TERNARY_INLINE static __m256i products(const __m256i* codes, const uint8_t* a) {
     return ternary_products<k>(codes, a);
@@ -425,10 +396,10 @@ struct TQ1_0Kernel {
 }  // namespace
 
 void tile_i2_s_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens) {
-  run_ternary_tile<I2SKernel>(args, rows, tokens);
+  run_ternary_tile<I2SKernel<Avx2Ternary>>(args, rows, tokens);
 }
 void tile_tq1_0_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens) {
-  run_ternary_tile<TQ1_0Kernel>(args, rows, tokens);
+  run_ternary_tile<TQ1_0Kernel<Avx2Ternary>>(args, rows, tokens);
 }
 
 }  // namespace sy::cpu::simd

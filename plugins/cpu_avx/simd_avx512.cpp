@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "core/quant/k_scales.h"  // static: compiled here with this unit's flags
+#include "plugins/cpu_avx/simd_bytes.h"  // static: compiled here with this unit's flags
 #include "plugins/cpu_avx/simd_kernels.h"
 #include "plugins/cpu_avx/ternary_tile.h"  // internal linkage: compiled here with this unit's flags
 
@@ -23,8 +24,7 @@ namespace {
   return static_cast<__mmask16>(remaining >= 16 ? 0xffff : (1u << remaining) - 1u);
 }
 
-// Unaligned loads: blocks are packed at any byte offset.
-__m256i load256(const uint8_t* p) { return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)); }
+// Unaligned loads: blocks are packed at any byte offset (load256 is simd_bytes.h's).
 __m512i load512(const uint8_t* p) { return _mm512_loadu_si512(p); }
 __m512i join(__m256i low, __m256i high) { return _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1); }
 
@@ -91,13 +91,6 @@ float dot_f16_avx512(const uint16_t* w, const float* x, int64_t n) {
 
 namespace {
 
-// The top trits of biased TQ1_0 bytes (ternary_tile.h): [x > kTritOne] + [x > kTritTwo], from two compare masks.
-SY_TERNARY_INLINE __m512i top_trits(__m512i biased) {
-  const __mmask64 ones = _mm512_cmpgt_epi8_mask(biased, _mm512_set1_epi8(kTritOne));
-  const __mmask64 twos = _mm512_cmpgt_epi8_mask(biased, _mm512_set1_epi8(kTritTwo));
-  return _mm512_mask_mov_epi8(_mm512_maskz_mov_epi8(ones, _mm512_set1_epi8(1)), twos, _mm512_set1_epi8(2));
-}
-
 // The byte products of k code vectors (byte p of vector j is element 64 j + p) with the quants, folded into the
 // reference's eight lanes (ternary_tile.h): lanes L and L + 8 of the sixteen hold the elements with
 // (e mod 32) / 4 == L.
@@ -109,13 +102,13 @@ SY_TERNARY_INLINE __m256i ternary_products(const __m512i* codes, const uint8_t* 
   return _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1));
 }
 
-// I2_S: 32 bytes hold 128 elements, bit pair 3 - m of byte j being element 32 m + j; the 32 bytes in both halves of
-// a vector, each half shifted by its own amount.
-struct I2SKernel {
+// ternary_tile.h's Isa: one 512-bit vector per 64 elements.
+struct Avx512Ternary {
   using Vector = __m512i;
-  static constexpr int kVectors = 4, kBlockBytes = 2 * kI2SBytes;
+  static constexpr int kVectors = 4;
+  // I2_S: each 32 bytes in both halves of a vector, each half shifted by its own amount.
   template <int k>
-  SY_TERNARY_INLINE static void decode(const uint8_t* w, __m512i* codes) {
+  SY_TERNARY_INLINE static void i2_s_codes(const uint8_t* w, __m512i* codes) {
     const __m512i two_bits = _mm512_set1_epi8(3);
     const __m512i shifts01 = join(_mm256_set1_epi16(6), _mm256_set1_epi16(4));
     const __m512i shifts23 = join(_mm256_set1_epi16(2), _mm256_setzero_si256());
@@ -126,27 +119,13 @@ struct I2SKernel {
       codes[2 * half + 1] = _mm512_and_si512(_mm512_srlv_epi16(packed, shifts23), two_bits);
     }
   }
-  template <int k>
-  SY_TERNARY_INLINE static __m256i products(const __m512i* codes, const uint8_t* a) {
-    return ternary_products<k>(codes, a);
+  // The top trits of biased TQ1_0 bytes (ternary_tile.h): [x > kTritOne] + [x > kTritTwo], from two compare masks.
+  SY_TERNARY_INLINE static __m512i top_trits(__m512i biased) {
+    const __mmask64 ones = _mm512_cmpgt_epi8_mask(biased, _mm512_set1_epi8(kTritOne));
+    const __mmask64 twos = _mm512_cmpgt_epi8_mask(biased, _mm512_set1_epi8(kTritTwo));
+    return _mm512_mask_mov_epi8(_mm512_maskz_mov_epi8(ones, _mm512_set1_epi8(1)), twos, _mm512_set1_epi8(2));
   }
-};
-
-// TQ1_0 (blocks.h, dequantize_chunk_tq1_0; the byte order in ternary_tile.h).
-struct TQ1_0Kernel {
-  using Vector = __m512i;
-  static constexpr int kVectors = 4, kBlockBytes = kTQ1_0Bytes;
-  template <int k>
-  SY_TERNARY_INLINE static void decode(const uint8_t* w, __m512i* codes) {
-    static_assert(k == kVectors);
-    __m256i first[5], last[3];
-    tq1_0_first_bytes(w, first);
-    tq1_0_last_bytes(w, last);
-    codes[0] = top_trits(join(first[0], first[1]));
-    codes[1] = top_trits(join(first[2], first[3]));
-    codes[2] = top_trits(join(first[4], last[0]));
-    codes[3] = top_trits(join(last[1], last[2]));
-  }
+  SY_TERNARY_INLINE static __m512i from_biased(const __m256i* biased) { return join(biased[0], biased[1]); }
   template <int k>
   SY_TERNARY_INLINE static __m256i products(const __m512i* codes, const uint8_t* a) {
     return ternary_products<k>(codes, a);
@@ -156,10 +135,10 @@ struct TQ1_0Kernel {
 }  // namespace
 
 void SY_AVX512_KERNEL(tile_i2_s_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
-  run_ternary_tile<I2SKernel>(args, rows, tokens);
+  run_ternary_tile<I2SKernel<Avx512Ternary>>(args, rows, tokens);
 }
 void SY_AVX512_KERNEL(tile_tq1_0_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
-  run_ternary_tile<TQ1_0Kernel>(args, rows, tokens);
+  run_ternary_tile<TQ1_0Kernel<Avx512Ternary>>(args, rows, tokens);
 }
 
 }  // namespace sy::cpu::simd

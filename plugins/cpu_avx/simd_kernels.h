@@ -1,11 +1,11 @@
 // The CPU plugin's vectorised inner loops, one translation unit per ISA level (simd_avx2.cpp, simd_avx512.cpp,
 // each compiled with its own -m flags). Only the dispatchers (cpu_kernels.cpp, quant_matmul.cpp) call them, and
 // only after the CPU was checked.
-// The ISA units include nothing but <immintrin.h>, <cstdint>, this header, ternary_tile.h and core/quant/k_scales.h
-// (whose functions have internal linkage): an inline function from a shared header (core/quant/blocks.h included)
-// compiled there with -mavx512f could be picked by the linker for the whole plugin and crash older CPUs. So the block
-// layouts reach them as the offsets below, which quant_matmul.cpp static_asserts against core/quant/blocks.h, the
-// one definition.
+// The ISA units include nothing but <immintrin.h>, <cstdint>, this header, ternary_tile.h, simd_bytes.h and
+// core/quant/k_scales.h (whose functions have internal linkage): an inline function from a shared header
+// (core/quant/blocks.h included) compiled there with -mavx512f could be picked by the linker for the whole plugin
+// and crash older CPUs. So the block layouts reach them as the offsets below, which quant_matmul.cpp static_asserts
+// against core/quant/blocks.h, the one definition.
 #pragma once
 
 #include <cstdint>

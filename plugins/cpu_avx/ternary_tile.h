@@ -107,10 +107,40 @@ void ternary_rows(const QuantTileArgs& args, int rows) {
   }
 }
 
-// One ISA's tile. Kernel supplies: Vector; kVectors (per 256 elements); kBlockBytes (weight bytes per 256
-// elements); decode<k>(w, codes), the codes 0, 1, 2 of k vectors in element order; products<k>(codes, a), the
-// eight int32 lanes of the codes' products with Q8_K block a's quants (the lane rule of simd_kernels.h). Only
-// I2_S rows end in a half block.
+// The two formats over one ISA's code vectors. Isa supplies: Vector; kVectors (per 256 elements, 8 or 4);
+// i2_s_codes<k>(w, codes), I2_S's codes of k vectors in element order; top_trits(v), the top trits of biased
+// bytes; from_biased(biased), one Vector from 8 / kVectors consecutive biased 256-bit vectors; products<k>(codes,
+// a), the eight int32 lanes of the codes' products with Q8_K block a's quants (the lane rule of simd_kernels.h).
+
+// I2_S: 32 bytes hold 128 elements, bit pair 3 - m of byte j being element 32 m + j.
+template <class Isa>
+struct I2SKernel : Isa {
+  static constexpr int kBlockBytes = 2 * kI2SBytes;
+  template <int k>
+  SY_TERNARY_INLINE static void decode(const uint8_t* w, typename Isa::Vector* codes) {
+    Isa::template i2_s_codes<k>(w, codes);
+  }
+};
+
+// TQ1_0 (blocks.h, dequantize_chunk_tq1_0; the byte order above): the eight biased vectors of a block, then their
+// top trits, gathered into the ISA's vectors.
+template <class Isa>
+struct TQ1_0Kernel : Isa {
+  static constexpr int kBlockBytes = kTQ1_0Bytes;
+  template <int k>
+  SY_TERNARY_INLINE static void decode(const uint8_t* w, typename Isa::Vector* codes) {
+    static_assert(k == Isa::kVectors && 8 % k == 0);
+    __m256i biased[8];
+    tq1_0_first_bytes(w, biased);
+    tq1_0_last_bytes(w, biased + 5);
+#pragma GCC unroll 8
+    for (int n = 0; n < k; ++n) codes[n] = Isa::top_trits(Isa::from_biased(biased + n * (8 / k)));
+  }
+};
+
+// One ISA's tile, Kernel being I2SKernel<Isa> or TQ1_0Kernel<Isa>: kVectors code vectors per 256 elements and
+// kBlockBytes weight bytes; decode<k>(w, codes), the codes 0, 1, 2 of k vectors in element order. Only I2_S rows
+// end in a half block.
 template <class Kernel>
 void run_ternary_tile(const QuantTileArgs& args, int rows, int tokens) {
   static_assert(Kernel::kBlockBytes == 2 * kI2SBytes || Kernel::kBlockBytes == kTQ1_0Bytes);
