@@ -19,7 +19,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/.."
 readonly PACKAGES=(
   cmake ninja-build g++ pkg-config
   libtbb-dev libboost-dev libboost-filesystem-dev nlohmann-json3-dev libspdlog-dev doctest-dev libcli11-dev
-  libssl-dev libpcre2-dev libre2-dev libvalijson-dev clang-14 libclang-rt-14-dev python3 python3-numpy python3-jsonschema
+  libssl-dev libpcre2-dev libre2-dev libvalijson-dev libcpu-features-dev clang-14 libclang-rt-14-dev python3 python3-numpy python3-jsonschema
   hipcc libamdhip64-dev
 )
 readonly JOBS="${JOBS:-$(nproc)}"

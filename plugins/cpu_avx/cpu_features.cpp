@@ -1,72 +1,32 @@
 #include "plugins/cpu_avx/cpu_features.h"
 
-#include <cpuid.h>
+#include <cpu_features/cpuinfo_x86.h>
 
-#include <cstdint>
-#include <cstring>
 #include <stdexcept>
 
 namespace sy::cpu {
 
-namespace {
-
-uint64_t read_xcr0() {
-  uint32_t eax = 0, edx = 0;
-  // xgetbv is valid only when CPUID says OSXSAVE; the caller checks that first.
-  __asm__ volatile("xgetbv" : "=a"(eax), "=d"(edx) : "c"(0));
-  return (static_cast<uint64_t>(edx) << 32) | eax;
-}
-
-bool bit(uint32_t value, int index) { return (value >> index) & 1u; }
-
-}  // namespace
-
+// Google's cpu_features reads CPUID and clears what the OS does not save (XCR0): AVX, AVX-512 and AMX state.
 CpuFeatures detect_cpu_features() {
+  const cpu_features::X86Info info = cpu_features::GetX86Info();
+  const cpu_features::X86Features& f = info.features;
   CpuFeatures features;
-  uint32_t eax = 0, ebx = 0, ecx = 0, edx = 0;
-  if (!__get_cpuid(0, &eax, &ebx, &ecx, &edx)) return features;
-  const uint32_t max_leaf = eax;
-
-  __get_cpuid(1, &eax, &ebx, &ecx, &edx);
-  const bool osxsave = bit(ecx, 27);
-  const bool fma = bit(ecx, 12), f16c = bit(ecx, 29), avx = bit(ecx, 28);
-  const uint64_t xcr0 = osxsave ? read_xcr0() : 0;
-  const bool os_ymm = (xcr0 & 0x6) == 0x6;            // SSE and AVX state
-  const bool os_zmm = (xcr0 & 0xe6) == 0xe6;          // plus opmask, ZMM_Hi256, Hi16_ZMM
-  const bool os_amx = (xcr0 & 0x60000) == 0x60000;    // XTILECFG and XTILEDATA
-
-  if (max_leaf >= 7) {
-    __get_cpuid_count(7, 0, &eax, &ebx, &ecx, &edx);
-    features.avx2 = avx && os_ymm && bit(ebx, 5);
-    features.fma = fma && os_ymm;
-    features.f16c = f16c && os_ymm;
-    features.avx512f = os_zmm && bit(ebx, 16);
-    features.avx512bw = os_zmm && bit(ebx, 30);
-    features.avx512vl = os_zmm && bit(ebx, 31);
-    features.avx512_vnni = os_zmm && bit(ecx, 11);
-    features.amx_bf16 = os_amx && bit(edx, 22);
-    features.amx_tile = os_amx && bit(edx, 24);
-    features.amx_int8 = os_amx && bit(edx, 25);
-    __get_cpuid_count(7, 1, &eax, &ebx, &ecx, &edx);
-    features.avx512_bf16 = os_zmm && bit(eax, 5);
-  }
-
-  uint32_t max_extended = __get_cpuid_max(0x80000000u, nullptr);
-  if (max_extended >= 0x80000004u) {
-    char brand[49] = {};
-    for (uint32_t leaf = 0; leaf < 3; ++leaf) {
-      __get_cpuid(0x80000002u + leaf, &eax, &ebx, &ecx, &edx);
-      std::memcpy(brand + leaf * 16 + 0, &eax, 4);
-      std::memcpy(brand + leaf * 16 + 4, &ebx, 4);
-      std::memcpy(brand + leaf * 16 + 8, &ecx, 4);
-      std::memcpy(brand + leaf * 16 + 12, &edx, 4);
-    }
-    features.brand = brand;
-    // CPUID pads the brand string with spaces on either side.
-    const auto first = features.brand.find_first_not_of(' ');
-    const auto last = features.brand.find_last_not_of(' ');
-    features.brand = first == std::string::npos ? std::string() : features.brand.substr(first, last - first + 1);
-  }
+  features.avx2 = f.avx2;
+  features.fma = f.fma3;
+  features.f16c = f.f16c;
+  features.avx512f = f.avx512f;
+  features.avx512bw = f.avx512bw;
+  features.avx512vl = f.avx512vl;
+  features.avx512_vnni = f.avx512vnni;
+  features.avx512_bf16 = f.avx512_bf16;
+  features.amx_tile = f.amx_tile;
+  features.amx_int8 = f.amx_int8;
+  features.amx_bf16 = f.amx_bf16;
+  // CPUID pads the brand string with spaces on either side.
+  const std::string brand = info.brand_string;
+  const auto first = brand.find_first_not_of(' ');
+  const auto last = brand.find_last_not_of(' ');
+  features.brand = first == std::string::npos ? std::string() : brand.substr(first, last - first + 1);
   return features;
 }
 
