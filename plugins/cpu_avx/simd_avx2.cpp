@@ -81,57 +81,47 @@ void run_tile(const QuantTileArgs& args, int rows, int tokens) {
 }
 
 // ---- Q8_0 against Q8_0 activations: core/quant/integer_dot.h's arithmetic -----------------------------------------
-// Each block pair's products as eight exact int32 lanes (lane l: elements 4l..4l+3), which LaneTile keeps, fusing
+// Each block pair's products as eight exact int32 lanes (lane l: elements 4l..4l+3), which Q8_0Tile keeps, fusing
 // each block's scale into them: every row's lanes are independent chains already, and a tile of several rows
 // gives the FMA unit several of them.
-
-[[gnu::always_inline]] inline __m256i q8_0_values(const uint8_t* w) { return load256(w + kQ8_0Quants); }
 
 // Signed w times signed x: |w| (at most 128, read unsigned) against x with w's signs.
 [[gnu::always_inline]] inline __m256i lane_products(__m256i w, __m256i x) {
   return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
 }
 
-template <__m256i (*values)(const uint8_t*), int64_t kBlockBytes>
-struct Legacy {
-  // R rows against T tokens; visit(b, r, t, lanes, scale) sees every block pair in block order.
-  template <int R, int T, class Visit>
-  static void blocks(const QuantTileArgs& args, Visit&& visit) {
+// R Q8_0 rows against T tokens' Q8_0 rows, one block at a time.
+template <int R, int T>
+struct Q8_0Tile {
+  static void run(const QuantTileArgs& args) {
+    __m256 acc[R][T];
+    for (auto& row : acc)
+      for (auto& sum : row) sum = _mm256_setzero_ps();
     for (int64_t b = 0; b < args.n / 32; ++b) {
       __m256i w[R];
       float w_scale[R];
       for (int r = 0; r < R; ++r) {
-        const uint8_t* block = args.w + r * args.w_stride + b * kBlockBytes;
-        w[r] = values(block);
+        const uint8_t* block = args.w + r * args.w_stride + b * kQ8_0Bytes;
+        w[r] = load256(block + kQ8_0Quants);
         w_scale[r] = half_at(block);
       }
       for (int t = 0; t < T; ++t) {
         const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
         const __m256i x = load256(a + kQ8_0Quants);
         const float x_scale = half_at(a);
-        for (int r = 0; r < R; ++r) visit(r, t, lane_products(w[r], x), w_scale[r], x_scale);
+        for (int r = 0; r < R; ++r)
+          acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_products(w[r], x)), _mm256_set1_ps(w_scale[r] * x_scale),
+                                      acc[r][t]);
       }
     }
+    for (int t = 0; t < T; ++t)
+      for (int r = 0; r < R; ++r) args.out[t * args.out_stride + r] = horizontal_sum(acc[r][t]);
   }
-  template <int R, int T>
-  struct LaneTile {
-    static void run(const QuantTileArgs& args) {
-      __m256 acc[R][T];
-      for (auto& row : acc)
-        for (auto& sum : row) sum = _mm256_setzero_ps();
-      blocks<R, T>(args, [&](int r, int t, __m256i lanes, float w_scale, float x_scale) {
-        acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), _mm256_set1_ps(w_scale * x_scale), acc[r][t]);
-      });
-      for (int t = 0; t < T; ++t)
-        for (int r = 0; r < R; ++r) args.out[t * args.out_stride + r] = horizontal_sum(acc[r][t]);
-    }
-  };
 };
-using Q8_0 = Legacy<q8_0_values, kQ8_0Bytes>;
 }  // namespace
 
 void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens) {
-  run_tile<Q8_0::LaneTile>(args, rows, tokens);
+  run_tile<Q8_0Tile>(args, rows, tokens);
 }
 
 // ---- Row tiles (simd_kernels.h): eight rows' exact block sums in the lanes of one vector ------------------------
