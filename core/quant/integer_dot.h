@@ -76,10 +76,23 @@ SY_HOST_DEVICE inline int32_t block_sum_q4_0_q8_0(const BlockQ4_0& w, const Bloc
   return sum;
 }
 
-SY_HOST_DEVICE inline int32_t block_sum_q8_0_q8_0(const BlockQ8_0& w, const BlockQ8_0& a) {
-  int32_t sum = 0;
-  for (int j = 0; j < kBlockElements; ++j) sum += w.qs[j] * a.qs[j];
-  return sum;
+// The types that keep lanes: lanes[l] is the exact sum over elements 4l..4l+3 (Q8_0), or for TQ2_0 over the
+// elements e with (e mod 32) / 4 == l of code * x, minus the sum of x over elements 32l..32l+31 (codes are the value
+// plus 1). The lanes add up to the block's dot product.
+SY_HOST_DEVICE inline void block_lanes_q8_0_q8_0(const BlockQ8_0& w, const BlockQ8_0& a, int32_t* lanes) {
+  for (int lane = 0; lane < kDotLanes; ++lane) {
+    int32_t sum = 0;
+    for (int k = 0; k < 4; ++k) sum += w.qs[4 * lane + k] * a.qs[4 * lane + k];
+    lanes[lane] = sum;
+  }
+}
+
+SY_HOST_DEVICE inline void block_lanes_tq2_0_q8_k(const BlockTQ2_0& w, const BlockQ8_K& a, int32_t* lanes) {
+  for (int lane = 0; lane < kDotLanes; ++lane) lanes[lane] = -(a.bsums[2 * lane] + a.bsums[2 * lane + 1]);
+  for (int e = 0; e < kSuperBlockElements; ++e) {
+    const int code = (w.qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3;
+    lanes[(e % 32) / 4] += code * a.qs[e];
+  }
 }
 
 // Sum over the sixteen groups of 16 of scale * sum((code - 32) * x): the value of Q6_K element e is
@@ -128,17 +141,26 @@ SY_HOST_DEVICE inline void block_sums_q4_k_q8_k(const BlockQ4_K& w, const BlockQ
 // Q8_0 weights: eight lanes per block, lane l the exact sum of elements 4l..4l+3, each lane accumulating its own
 // fused multiply-adds across the blocks, the lanes added in the reference's horizontal order at the end (its AVX2
 // dot product and its tinyBLAS tiles, for one token and for prompts alike).
-SY_HOST_DEVICE inline float row_dot_q8_0_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, int64_t blocks) {
+SY_HOST_DEVICE inline float block_scale(const BlockQ8_0& a) { return fp16_to_fp32(a.d); }
+SY_HOST_DEVICE inline float block_scale(const BlockQ8_K& a) { return a.d; }
+
+// Eight lane accumulators, each fusing its block's lane sum times d_w * d_x in block order, added as the reference
+// adds them at the end.
+template <class WeightBlock, class ActivationBlock,
+          void (*block_lanes)(const WeightBlock&, const ActivationBlock&, int32_t*)>
+SY_HOST_DEVICE inline float row_dot_lanes(const WeightBlock* w, const ActivationBlock* a, int64_t blocks) {
   float acc[kDotLanes] = {};
   for (int64_t b = 0; b < blocks; ++b) {
-    const float scale = fp16_to_fp32(w[b].d) * fp16_to_fp32(a[b].d);
-    for (int lane = 0; lane < kDotLanes; ++lane) {
-      int32_t sum = 0;
-      for (int k = 0; k < 4; ++k) sum += w[b].qs[4 * lane + k] * a[b].qs[4 * lane + k];
-      acc[lane] = fmaf(static_cast<float>(sum), scale, acc[lane]);
-    }
+    int32_t lanes[kDotLanes];
+    block_lanes(w[b], a[b], lanes);
+    const float scale = fp16_to_fp32(w[b].d) * block_scale(a[b]);
+    for (int lane = 0; lane < kDotLanes; ++lane) acc[lane] = fmaf(static_cast<float>(lanes[lane]), scale, acc[lane]);
   }
   return add_lanes(acc);
+}
+
+SY_HOST_DEVICE inline float row_dot_q8_0_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, int64_t blocks) {
+  return row_dot_lanes<BlockQ8_0, BlockQ8_0, block_lanes_q8_0_q8_0>(w, a, blocks);
 }
 
 // Q4_0, Q4_K and Q6_K: one exact sum per block, fused in block order (the reference's repacked Q4_0 and its Q4_K
@@ -167,22 +189,9 @@ SY_HOST_DEVICE inline float row_dot_q4_k_q8_k(const BlockQ4_K* w, const BlockQ8_
   return acc;
 }
 
-// TQ2_0 keeps the reference's eight lanes (its AVX2 dot product; it has no other x86 kernel for the type): codes
-// c in {0, 1, 2} (value + 1), lane l = sum of c * x over the elements e with (e mod 32) / 4 == l, minus the sum of x
-// over elements 32l..32l+31 (the codes' +1), each lane fusing d_w * d_x per block, the lanes added at the end.
+// TQ2_0 keeps the reference's eight lanes too (its AVX2 dot product; it has no other x86 kernel for the type).
 SY_HOST_DEVICE inline float row_dot_tq2_0_q8_k(const BlockTQ2_0* w, const BlockQ8_K* a, int64_t blocks) {
-  float acc[kDotLanes] = {};
-  for (int64_t b = 0; b < blocks; ++b) {
-    int32_t lanes[kDotLanes] = {};
-    for (int e = 0; e < kSuperBlockElements; ++e) {
-      const int code = (w[b].qs[32 * (e / 128) + e % 32] >> (2 * ((e / 32) % 4))) & 3;
-      lanes[(e % 32) / 4] += code * a[b].qs[e];
-    }
-    for (int lane = 0; lane < kDotLanes; ++lane) lanes[lane] -= a[b].bsums[2 * lane] + a[b].bsums[2 * lane + 1];
-    const float scale = a[b].d * fp16_to_fp32(w[b].d);
-    for (int lane = 0; lane < kDotLanes; ++lane) acc[lane] = fmaf(static_cast<float>(lanes[lane]), scale, acc[lane]);
-  }
-  return add_lanes(acc);
+  return row_dot_lanes<BlockTQ2_0, BlockQ8_K, block_lanes_tq2_0_q8_k>(w, a, blocks);
 }
 
 }  // namespace sy::quant

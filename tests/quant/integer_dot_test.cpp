@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <numeric>
 #include <random>
 #include <vector>
 
@@ -65,12 +66,22 @@ TEST_CASE("integer block sums equal the dot product of the decoded values") {
     q8w.d = fp32_to_fp16(1.0f);
     const BlockQ8_0 a0 = random_q8_0(rng);
     CHECK(block_sum_q4_0_q8_0(q4, a0) == decoded_dot(q4, a0, dequantize_block_q4_0));
-    CHECK(block_sum_q8_0_q8_0(q8w, a0) == decoded_dot(q8w, a0, dequantize_block_q8_0));
+    int32_t lanes[kDotLanes];
+    block_lanes_q8_0_q8_0(q8w, a0, lanes);
+    CHECK(std::accumulate(lanes, lanes + kDotLanes, 0) == decoded_dot(q8w, a0, dequantize_block_q8_0));
 
     BlockQ6_K q6 = random_block<BlockQ6_K>(rng);
     q6.d = fp32_to_fp16(1.0f);
     const BlockQ8_K ak = random_q8_k(rng);
     CHECK(block_sum_q6_k_q8_k(q6, ak) == decoded_dot(q6, ak, dequantize_block_q6_k));
+
+    BlockTQ2_0 tq2 = random_block<BlockTQ2_0>(rng);
+    for (auto& byte : tq2.qs)  // codes 0, 1, 2 only (3 is not a TQ2_0 value)
+      for (int shift = 0; shift < 8; shift += 2)
+        if (((byte >> shift) & 3) == 3) byte = static_cast<uint8_t>(byte & ~(1 << shift));
+    tq2.d = fp32_to_fp16(1.0f);
+    block_lanes_tq2_0_q8_k(tq2, ak, lanes);
+    CHECK(std::accumulate(lanes, lanes + kDotLanes, 0) == decoded_dot(tq2, ak, dequantize_block_tq2_0));
 
     BlockQ4_K q4k = random_block<BlockQ4_K>(rng);
     q4k.d = fp32_to_fp16(1.0f);
