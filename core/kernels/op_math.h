@@ -160,32 +160,58 @@ SY_HOST_DEVICE inline float dot_f32_reference(const float* x, const float* y, in
   return static_cast<float>(sum);
 }
 
-// One query's attention over float K and V rows as the reference's CPU flash attention computes it: one pass in
-// key order with a running maximum M, sum S and output V (V and S rescaled by expf(M_old - M) when a score exceeds
-// M, otherwise the value weighted by expf(s - M)), every step in float, the output multiplied by 1 / S. key(j) and
-// value(j) give row j's head_dim floats; `out` receives head_dim floats.
+// e^x as the reference's AVX-512 softmax computes it (its vector exp, adapted from Arm's optimized routines: within
+// 1.5 ulp of the true value, flushing to 0 below about -104 and to infinity above about 88): x = n ln2 + b with n an
+// integer, 2^n times a degree-5 polynomial in b, each step a float fused multiply-add. Scores minus their maximum are
+// at most 0, so only the flush to 0 is ever taken; -infinity gives 0.
+SY_HOST_DEVICE inline float exp_reference(float x) {
+  const float round_bias = 0x1.8p23f;  // adding 1.5 * 2^23 rounds to an integer
+  const float z = fmaf(x, 0x1.715476p+0f, round_bias);
+  const float n = z - round_bias;  // x / ln2 rounded
+  const float b = fmaf(-n, 0x1.7f7d1cp-20f, fmaf(-n, 0x1.62e4p-1f, x));
+  if (fabsf(n) > 192.0f) return n <= 0.0f ? 0.0f : INFINITY;
+  const float u = b * b;
+  const float j = fmaf(fmaf(fmaf(0x1.0e4020p-7f, b, 0x1.573e2ep-5f), u, fmaf(0x1.555e66p-3f, b, 0x1.fffdb6p-2f)), u,
+                       fmaf(0x1.ffffecp-1f, b, 1.0f));
+  return ldexpf(j, static_cast<int>(n));
+}
+
+// Sixteen floats added as the compiler reduces a 512-bit vector: halves of 8, of 4, then pairs.
+SY_HOST_DEVICE inline float add_16_lanes(const float* lanes) {
+  float eight[8], four[4];
+  for (int l = 0; l < 8; ++l) eight[l] = lanes[l + 8] + lanes[l];
+  for (int l = 0; l < 4; ++l) four[l] = eight[l + 4] + eight[l];
+  return (four[0] + four[2]) + (four[1] + four[3]);
+}
+
+// One query's attention over float K and V rows as the reference's CPU computes it without flash attention (its
+// default for these models): the scores q . k_j times `scale`; their softmax with exp_reference, the exponentials
+// summed sixteen at a time in float and those sums added in double, each weight the exponential times the float
+// inverse of that sum; then each output element as its matrix product computes it, sixteen lanes over the keys
+// (key j in lane j mod 16, one fused multiply-add per key), the lanes added by add_16_lanes. key(j) and value(j)
+// give row j's head_dim floats; `weights` is scratch of n_keys floats; `out` receives head_dim floats.
 template <class KeyRows, class ValueRows>
 SY_HOST_DEVICE inline void attention_row_reference(const float* q, int64_t head_dim, int64_t n_keys, float scale,
-                                                   const KeyRows& key, const ValueRows& value, float* out) {
-  float m = -INFINITY, s = 0.0f;
-  for (int64_t d = 0; d < head_dim; ++d) out[d] = 0.0f;
+                                                   const KeyRows& key, const ValueRows& value, float* weights,
+                                                   float* out) {
+  float max_score = -INFINITY;
   for (int64_t j = 0; j < n_keys; ++j) {
-    const float score = dot_f32_reference(key(j), q, head_dim) * scale;
-    float ms = 1.0f, vs = 1.0f;
-    if (score > m) {
-      const float previous = m;
-      m = score;
-      ms = expf(previous - m);
-      for (int64_t d = 0; d < head_dim; ++d) out[d] *= ms;
-    } else {
-      vs = expf(score - m);
-    }
-    const float* v = value(j);
-    for (int64_t d = 0; d < head_dim; ++d) out[d] = fmaf(v[d], vs, out[d]);
-    s = fmaf(s, ms, vs);
+    weights[j] = dot_f32_reference(key(j), q, head_dim) * scale;
+    max_score = fmaxf(max_score, weights[j]);
   }
-  const float inverse = s == 0.0f ? 0.0f : 1.0f / s;
-  for (int64_t d = 0; d < head_dim; ++d) out[d] *= inverse;
+  double sum = 0;
+  for (int64_t first = 0; first < n_keys; first += 16) {
+    float lanes[16] = {};
+    for (int l = 0; l < 16 && first + l < n_keys; ++l) lanes[l] = weights[first + l] = exp_reference(weights[first + l] - max_score);
+    sum += static_cast<double>(add_16_lanes(lanes));
+  }
+  const auto inverse = static_cast<float>(1.0 / sum);
+  for (int64_t j = 0; j < n_keys; ++j) weights[j] *= inverse;
+  for (int64_t d = 0; d < head_dim; ++d) {
+    float lanes[16] = {};
+    for (int64_t j = 0; j < n_keys; ++j) lanes[j % 16] = fmaf(value(j)[d], weights[j], lanes[j % 16]);
+    out[d] = add_16_lanes(lanes);
+  }
 }
 
 // silu(gate) * up, in float as the reference implementation computes it.

@@ -432,9 +432,11 @@ inline void reference_attention(const sy_op& op, const float* q, const void* k_c
   // Per thread and reused: attention allocates nothing once they have grown to the longest context seen.
   thread_local std::vector<float> key, value;
   thread_local std::vector<double> scores, accumulator;
+  thread_local std::vector<float> weights;
   key.resize(static_cast<size_t>(p.head_dim));
   value.resize(static_cast<size_t>(p.head_dim));
   if (scores.size() < static_cast<size_t>(p.kv_capacity)) scores.resize(static_cast<size_t>(p.kv_capacity));
+  if (weights.size() < static_cast<size_t>(p.kv_capacity)) weights.resize(static_cast<size_t>(p.kv_capacity));
   accumulator.resize(static_cast<size_t>(p.head_dim));
   const uint64_t kv_row = row_bytes(op.src[1].type, p.head_dim, decoder);
   const uint64_t v_row = row_bytes(op.src[2].type, p.head_dim, decoder);
@@ -450,7 +452,7 @@ inline void reference_attention(const sy_op& op, const float* q, const void* k_c
         const auto key_row = [&](int64_t j) { return keys + (j * p.n_kv_heads + kv_head) * p.head_dim; };
         const auto value_row = [&](int64_t j) { return values + (j * p.n_kv_heads + kv_head) * p.head_dim; };
         attention_row_reference(q + (t * p.n_heads + h) * p.head_dim, p.head_dim, last + 1, p.scale, key_row,
-                                value_row, dst + (t * p.n_heads + h) * p.head_dim);
+                                value_row, weights.data(), dst + (t * p.n_heads + h) * p.head_dim);
       }
     }
     return;

@@ -223,19 +223,56 @@ __global__ void rope_kernel(const float* x, const int32_t* positions, float* dst
   }
 }
 
-// One block per (token, head): scores in shared memory, softmax, then the weighted sum of V.
+// One block per (token, head): scores in shared memory, softmax, then the weighted sum of V. Float caches take
+// op_math.h's attention_row_reference arithmetic step by step (the host's bits): scores and exponentials one key per
+// thread, the exponentials' sum by one thread in its fixed order, each output element's sixteen key lanes by one
+// thread. Other cache types: float throughout.
 __global__ void attention_kernel(const float* q, const void* k_cache, uint32_t k_type, const void* v_cache,
                                  uint32_t v_type, float* dst, int64_t n_tokens, int64_t n_heads, int64_t n_kv_heads,
                                  int64_t head_dim, int64_t n_kv, int64_t kv_capacity, const sy_step_values* step,
                                  float scale) {
   extern __shared__ float scores[];
   __shared__ float scratch[32];
+  __shared__ float inverse;
   // Per-step values: the cache length of this step, read when the kernel runs (shared memory covers kv_capacity).
   if (step) n_kv = sy::kernels::clamp_step_n_kv(step->n_kv, n_tokens, kv_capacity);
   const int64_t t = blockIdx.x, h = blockIdx.y;
   const int64_t kv_head = h / (n_heads / n_kv_heads);
   const int64_t last = n_kv - n_tokens + t;
   const float* qh = q + (t * n_heads + h) * head_dim;
+  float* out = dst + (t * n_heads + h) * head_dim;
+  if (k_type == SY_TYPE_F32 && v_type == SY_TYPE_F32) {
+    const auto* keys = static_cast<const float*>(k_cache);
+    const auto* values = static_cast<const float*>(v_cache);
+    float local_max = -INFINITY;
+    for (int64_t j = threadIdx.x; j <= last; j += blockDim.x) {
+      scores[j] = __fmul_rn(sy::kernels::dot_f32_reference(keys + (j * n_kv_heads + kv_head) * head_dim, qh, head_dim),
+                            scale);
+      local_max = fmaxf(local_max, scores[j]);
+    }
+    const float max_score = block_max(local_max, scratch);
+    for (int64_t j = threadIdx.x; j <= last; j += blockDim.x) scores[j] = sy::kernels::exp_reference(scores[j] - max_score);
+    __syncthreads();
+    if (threadIdx.x == 0) {
+      double sum = 0;
+      for (int64_t first = 0; first <= last; first += 16) {
+        float lanes[16] = {};
+        for (int l = 0; l < 16 && first + l <= last; ++l) lanes[l] = scores[first + l];
+        sum += static_cast<double>(sy::kernels::add_16_lanes(lanes));
+      }
+      inverse = static_cast<float>(1.0 / sum);
+    }
+    __syncthreads();
+    for (int64_t j = threadIdx.x; j <= last; j += blockDim.x) scores[j] = __fmul_rn(scores[j], inverse);
+    __syncthreads();
+    for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
+      float lanes[16] = {};
+      for (int64_t j = 0; j <= last; ++j)
+        lanes[j % 16] = fmaf(values[(j * n_kv_heads + kv_head) * head_dim + d], scores[j], lanes[j % 16]);
+      out[d] = sy::kernels::add_16_lanes(lanes);
+    }
+    return;
+  }
   float local_max = -INFINITY;
   for (int64_t j = threadIdx.x; j <= last; j += blockDim.x) {
     const int64_t row = (j * n_kv_heads + kv_head) * head_dim;
@@ -254,7 +291,7 @@ __global__ void attention_kernel(const float* q, const void* k_cache, uint32_t k
   for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
     float acc = 0;
     for (int64_t j = 0; j <= last; ++j) acc += scores[j] * load_as_float(v_cache, v_type, (j * n_kv_heads + kv_head) * head_dim + d);
-    dst[(t * n_heads + h) * head_dim + d] = acc / total;
+    out[d] = acc / total;
   }
 }
 

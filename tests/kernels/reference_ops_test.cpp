@@ -3,7 +3,10 @@
 #include <switchyard/plugin_helpers.hpp>
 #include <doctest/doctest.h>
 
+#include <algorithm>
+#include <cfloat>
 #include <cmath>
+#include <cstdint>
 #include <vector>
 
 #include "core/quant/row_decoder.h"
@@ -108,6 +111,60 @@ TEST_CASE("attention: causal window, softmax weights, grouped KV heads") {
   // token1 sees 0..2 with weights 1, 1, 2: (1 + 3 + 10) / 4.
   CHECK(out[2] == doctest::Approx(3.5));
   CHECK(out[3] == doctest::Approx(3.5));
+}
+
+TEST_CASE("exp_reference: the reference's vector exp, within 2.5 ulp of e^x, 0 for -infinity") {
+  // Floats from -104 to 0 in relative steps of about 1e-4 (the range of a score minus the largest score), each
+  // against e^x in double (the largest error seen is 2.15 ulp, near -3.17; results below FLT_MIN are not counted).
+  double worst_ulps = 0;
+  for (float x = -104.0f; x <= 0.0f; x += 1.0e-4f * (1.0f + std::fabs(x))) {
+    const double exact = std::exp(static_cast<double>(x));
+    const float ours = sy::kernels::exp_reference(x);
+    const float next = std::nextafter(static_cast<float>(exact), INFINITY);
+    const double ulp = static_cast<double>(next) - static_cast<float>(exact);
+    if (exact > FLT_MIN) worst_ulps = std::max(worst_ulps, std::fabs(ours - exact) / ulp);
+  }
+  CHECK(worst_ulps <= 2.5);
+  CHECK(sy::kernels::exp_reference(0.0f) == 1.0f);
+  CHECK(sy::kernels::exp_reference(-INFINITY) == 0.0f);
+  CHECK(sy::kernels::exp_reference(-200.0f) == 0.0f);
+  // Its rounding is not the C library's: one of the inputs where they differ (found in a shared model's attention).
+  CHECK(sy::kernels::exp_reference(-0.248929739f) != std::exp(-0.248929739f));
+}
+
+TEST_CASE("attention_row_reference: softmax(q . k * scale) . V to float precision, in the reference's order") {
+  // Fresh random rows of a head of 64 over 1..70 keys (across the sixteen-lane groups) against the definition in
+  // double: the orders differ only in rounding.
+  uint64_t state = 0x9e3779b97f4a7c15ull;
+  const auto draw = [&] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<float>(static_cast<int64_t>(state >> 11) % 2000001 - 1000000) * 2e-6f;
+  };
+  constexpr int64_t kDim = 64;
+  for (const int64_t n_keys : {1, 2, 15, 16, 17, 33, 70}) {
+    CAPTURE(n_keys);
+    std::vector<float> q(kDim), keys(static_cast<size_t>(n_keys * kDim)), values(keys.size()), weights(n_keys), out(kDim, NAN);
+    for (auto& x : q) x = draw();
+    for (auto& x : keys) x = draw();
+    for (auto& x : values) x = draw();
+    const auto key = [&](int64_t j) { return keys.data() + j * kDim; };
+    const auto value = [&](int64_t j) { return values.data() + j * kDim; };
+    sy::kernels::attention_row_reference(q.data(), kDim, n_keys, 0.125f, key, value, weights.data(), out.data());
+    std::vector<double> scores(static_cast<size_t>(n_keys));
+    double max_score = -INFINITY, total = 0;
+    for (int64_t j = 0; j < n_keys; ++j) {
+      double dot = 0;
+      for (int64_t d = 0; d < kDim; ++d) dot += static_cast<double>(q[d]) * key(j)[d];
+      scores[j] = dot * 0.125;
+      max_score = std::max(max_score, scores[j]);
+    }
+    for (auto& s : scores) total += s = std::exp(s - max_score);
+    for (int64_t d = 0; d < kDim; ++d) {
+      double expected = 0;
+      for (int64_t j = 0; j < n_keys; ++j) expected += scores[j] / total * value(j)[d];
+      CHECK(out[d] == doctest::Approx(expected).epsilon(1e-5).scale(1.0));
+    }
+  }
 }
 
 TEST_CASE("swiglu, kv_write and convert") {
