@@ -130,6 +130,15 @@ SY_HOST_DEVICE inline void rope_pair(bool neox, int64_t k, int64_t n_rot, int64_
   second = neox ? k + n_rot / 2 : 2 * k + 1;
 }
 
+// One pair rotated by the angle with cosine c and sine s, rounded as the reference's x86 build computes it: its
+// compiler fuses the first product of each expression into a multiply-add (x0 c - x1 s as fma(x0, c, -(x1 s)),
+// x0 s + x1 c as fma(x0, s, x1 c)); checked against its rotated queries value by value.
+SY_HOST_DEVICE inline void rope_rotate(float x0, float x1, float c, float s, float& first, float& second) {
+  const float x1s = x1 * s, x1c = x1 * c;
+  first = fmaf(x0, c, -x1s);
+  second = fmaf(x0, s, x1c);
+}
+
 // The factor RMS norm multiplies a row by: 1 / sqrt(mean(x^2) + eps). Rounded as the reference implementation
 // rounds it (squares in float, summed in double, the mean and the root in float), because quantized matmuls
 // round their activations to 8 bits next: a last-bit difference here moves a value across a rounding step.
@@ -143,21 +152,27 @@ SY_HOST_DEVICE inline float rms_norm_scale(const float* x, int64_t n, float eps)
 // x . y as the reference's AVX-512 build sums a float dot product (its ggml_vec_dot_f32): four accumulators of 16
 // lanes over steps of 64 elements, one fused multiply-add per element, the accumulators added pairwise and their
 // lanes by the compiler's reduction order (halves of 8, of 4, then pairs), the elements past the last step added
-// in double. Attention's q . k runs through it, and its rounding decides the next 8-bit activations.
-SY_HOST_DEVICE inline float dot_f32_reference(const float* x, const float* y, int64_t n) {
+// to that float one product at a time. Attention's q . k runs through it, and its rounding decides the next 8-bit
+// activations. x(i) and y(i) give the elements (dot_f32_reference: two arrays).
+template <class X, class Y>
+SY_HOST_DEVICE inline float dot_f32_reference_of(const X& x, const Y& y, int64_t n) {
   float acc[4][16] = {};
   const int64_t steps = n / 64 * 64;
   for (int64_t i = 0; i < steps; i += 64)
     for (int j = 0; j < 4; ++j)
-      for (int l = 0; l < 16; ++l) acc[j][l] = fmaf(x[i + 16 * j + l], y[i + 16 * j + l], acc[j][l]);
+      for (int l = 0; l < 16; ++l) acc[j][l] = fmaf(x(i + 16 * j + l), y(i + 16 * j + l), acc[j][l]);
   float lanes[16];
   for (int l = 0; l < 16; ++l) lanes[l] = (acc[0][l] + acc[2][l]) + (acc[1][l] + acc[3][l]);
   float eight[8], four[4];
   for (int l = 0; l < 8; ++l) eight[l] = lanes[l + 8] + lanes[l];
   for (int l = 0; l < 4; ++l) four[l] = eight[l + 4] + eight[l];
-  double sum = static_cast<double>((four[0] + four[2]) + (four[1] + four[3]));
-  for (int64_t i = steps; i < n; ++i) sum += static_cast<double>(x[i] * y[i]);
-  return static_cast<float>(sum);
+  float sum = (four[0] + four[2]) + (four[1] + four[3]);
+  for (int64_t i = steps; i < n; ++i) sum += x(i) * y(i);  // product rounded, then the sum (nothing fused)
+  return sum;
+}
+
+SY_HOST_DEVICE inline float dot_f32_reference(const float* x, const float* y, int64_t n) {
+  return dot_f32_reference_of([x](int64_t i) { return x[i]; }, [y](int64_t i) { return y[i]; }, n);
 }
 
 // e^x as the reference's AVX-512 softmax computes it (its vector exp, adapted from Arm's optimized routines: within
@@ -184,16 +199,22 @@ SY_HOST_DEVICE inline float add_16_lanes(const float* lanes) {
   return (four[0] + four[2]) + (four[1] + four[3]);
 }
 
+// The reference keeps its KV cache's length in use padded to 32 rows without flash attention; the weighted sum of V
+// of one query runs over that padded length (the padding's weights are 0).
+constexpr int64_t kReferenceKvPadding = 32;
+
 // One query's attention over float K and V rows as the reference's CPU computes it without flash attention (its
-// default for these models): the scores q . k_j times `scale`; their softmax with exp_reference, the exponentials
-// summed sixteen at a time in float and those sums added in double, each weight the exponential times the float
-// inverse of that sum; then each output element as its matrix product computes it, sixteen lanes over the keys
-// (key j in lane j mod 16, one fused multiply-add per key), the lanes added by add_16_lanes. key(j) and value(j)
-// give row j's head_dim floats; `weights` is scratch of n_keys floats; `out` receives head_dim floats.
+// default for these models): the scores q . k_j (dot_f32_reference) times `scale`; their softmax with exp_reference,
+// the exponentials summed sixteen at a time in float and those sums added in double, each weight the exponential
+// times the float inverse of that sum; then each output element as its matrix product computes it: for a batch of
+// queries (`batch`) its float GEMM's sixteen lanes over the keys (key j in lane j mod 16, one fused multiply-add per
+// key, the lanes added by add_16_lanes), for a single query its dot product (dot_f32_reference) over the cache
+// length padded to kReferenceKvPadding. key(j) and value(j) give row j's head_dim floats; `weights` is scratch of
+// n_keys floats; `out` receives head_dim floats.
 template <class KeyRows, class ValueRows>
 SY_HOST_DEVICE inline void attention_row_reference(const float* q, int64_t head_dim, int64_t n_keys, float scale,
-                                                   const KeyRows& key, const ValueRows& value, float* weights,
-                                                   float* out) {
+                                                   bool batch, const KeyRows& key, const ValueRows& value,
+                                                   float* weights, float* out) {
   float max_score = -INFINITY;
   for (int64_t j = 0; j < n_keys; ++j) {
     weights[j] = dot_f32_reference(key(j), q, head_dim) * scale;
@@ -207,10 +228,16 @@ SY_HOST_DEVICE inline void attention_row_reference(const float* q, int64_t head_
   }
   const auto inverse = static_cast<float>(1.0 / sum);
   for (int64_t j = 0; j < n_keys; ++j) weights[j] *= inverse;
+  const int64_t padded = (n_keys + kReferenceKvPadding - 1) / kReferenceKvPadding * kReferenceKvPadding;
   for (int64_t d = 0; d < head_dim; ++d) {
-    float lanes[16] = {};
-    for (int64_t j = 0; j < n_keys; ++j) lanes[j % 16] = fmaf(value(j)[d], weights[j], lanes[j % 16]);
-    out[d] = add_16_lanes(lanes);
+    if (batch) {
+      float lanes[16] = {};
+      for (int64_t j = 0; j < n_keys; ++j) lanes[j % 16] = fmaf(value(j)[d], weights[j], lanes[j % 16]);
+      out[d] = add_16_lanes(lanes);
+    } else {
+      out[d] = dot_f32_reference_of([&](int64_t j) { return j < n_keys ? value(j)[d] : 0.0f; },
+                                    [&](int64_t j) { return j < n_keys ? weights[j] : 0.0f; }, padded);
+    }
   }
 }
 

@@ -418,15 +418,16 @@ inline void reference_rope(const sy_op& op, const float* x, const int32_t* posit
         int64_t first = 0, second = 0;
         rope_pair(neox, k, p.n_rot, first, second);
         const float x0 = in[first], x1 = in[second], c = cos_theta[static_cast<size_t>(k)], s = sin_theta[static_cast<size_t>(k)];
-        out[first] = x0 * c - x1 * s;
-        out[second] = x0 * s + x1 * c;
+        rope_rotate(x0, x1, c, s, out[first], out[second]);
       }
     }
   }
 }
 
+// `batch`: whether these queries are part of a batch of several (the reference sums V differently for one query
+// alone, op_math.h); a caller that splits a batch into single queries passes the batch's answer.
 inline void reference_attention(const sy_op& op, const float* q, const void* k_cache, const void* v_cache, float* dst,
-                                const RowDecoder& decoder) {
+                                const RowDecoder& decoder, bool batch) {
   const auto& p = op.params.attention;
   const int64_t group = p.n_heads / p.n_kv_heads;
   // Per thread and reused: attention allocates nothing once they have grown to the longest context seen.
@@ -451,7 +452,7 @@ inline void reference_attention(const sy_op& op, const float* q, const void* k_c
         const int64_t kv_head = h / group;
         const auto key_row = [&](int64_t j) { return keys + (j * p.n_kv_heads + kv_head) * p.head_dim; };
         const auto value_row = [&](int64_t j) { return values + (j * p.n_kv_heads + kv_head) * p.head_dim; };
-        attention_row_reference(q + (t * p.n_heads + h) * p.head_dim, p.head_dim, last + 1, p.scale, key_row,
+        attention_row_reference(q + (t * p.n_heads + h) * p.head_dim, p.head_dim, last + 1, p.scale, batch, key_row,
                                 value_row, weights.data(), dst + (t * p.n_heads + h) * p.head_dim);
       }
     }
@@ -559,7 +560,9 @@ void reference_execute(const sy_op& given, Address&& address, const RowDecoder& 
     case SY_OP_ROPE_NEOX:
       reference_rope(op, in_f32(0), in_i32(1), op.flags & SY_OP_FLAG_ROPE_SCALING ? in_f32(2) : nullptr, out_f32);
       return;
-    case SY_OP_ATTENTION: reference_attention(op, in_f32(0), in(1), in(2), out_f32, decoder); return;
+    case SY_OP_ATTENTION:
+      reference_attention(op, in_f32(0), in(1), in(2), out_f32, decoder, op.params.attention.n_tokens > 1);
+      return;
     case SY_OP_SWIGLU:
     case SY_OP_SQUARED_RELU_GLU: reference_swiglu(op, in_f32(0), in_f32(1), out_f32); return;
     case SY_OP_KV_WRITE: reference_kv_write(op, in_f32(0), out, decoder); return;

@@ -182,7 +182,7 @@ void CpuKernels::attention(const sy_op& op, const float* q, const void* k, const
       sy_op slice = op;
       slice.params.attention.n_tokens = 1;
       slice.params.attention.n_kv = p.n_kv - p.n_tokens + t + 1;
-      kernels::reference_attention(slice, q + t * token_stride, k, v, dst + t * token_stride, decoder_);
+      kernels::reference_attention(slice, q + t * token_stride, k, v, dst + t * token_stride, decoder_, p.n_tokens > 1);
     });
   });
 }

@@ -212,9 +212,7 @@ __global__ void rope_kernel(const float* x, const int32_t* positions, float* dst
       if (scaled) sy::kernels::rope_scaled_cos_sin_at(positions[t], freq_base, n_rot, k, scaling, c, s);
       else sy::kernels::rope_cos_sin(positions[t], freq_base, freq_scale, n_rot, k, c, s);
       const float x0 = in[first], x1 = in[second];
-      // Unfused, as the host computes it.
-      out[first] = __fsub_rn(__fmul_rn(x0, c), __fmul_rn(x1, s));
-      out[second] = __fadd_rn(__fmul_rn(x0, s), __fmul_rn(x1, c));
+      sy::kernels::rope_rotate(x0, x1, c, s, out[first], out[second]);  // the host's roundings (op_math.h)
     } else {
       const int64_t d = n_rot + 2 * (k - n_rot / 2);
       out[d] = in[d];
@@ -225,8 +223,7 @@ __global__ void rope_kernel(const float* x, const int32_t* positions, float* dst
 
 // One block per (token, head): scores in shared memory, softmax, then the weighted sum of V. Float caches take
 // op_math.h's attention_row_reference arithmetic step by step (the host's bits): scores and exponentials one key per
-// thread, the exponentials' sum by one thread in its fixed order, each output element's sixteen key lanes by one
-// thread. Other cache types: float throughout.
+// thread, the exponentials' sum by one thread in its fixed order, each output element by one thread. Other cache types: float throughout.
 __global__ void attention_kernel(const float* q, const void* k_cache, uint32_t k_type, const void* v_cache,
                                  uint32_t v_type, float* dst, int64_t n_tokens, int64_t n_heads, int64_t n_kv_heads,
                                  int64_t head_dim, int64_t n_kv, int64_t kv_capacity, const sy_step_values* step,
@@ -265,11 +262,19 @@ __global__ void attention_kernel(const float* q, const void* k_cache, uint32_t k
     __syncthreads();
     for (int64_t j = threadIdx.x; j <= last; j += blockDim.x) scores[j] = __fmul_rn(scores[j], inverse);
     __syncthreads();
+    const int64_t n_keys = last + 1;
+    const int64_t padded = (n_keys + sy::kernels::kReferenceKvPadding - 1) / sy::kernels::kReferenceKvPadding *
+                           sy::kernels::kReferenceKvPadding;
     for (int64_t d = threadIdx.x; d < head_dim; d += blockDim.x) {
-      float lanes[16] = {};
-      for (int64_t j = 0; j <= last; ++j)
-        lanes[j % 16] = fmaf(values[(j * n_kv_heads + kv_head) * head_dim + d], scores[j], lanes[j % 16]);
-      out[d] = sy::kernels::add_16_lanes(lanes);
+      const auto value = [&](int64_t j) { return j < n_keys ? values[(j * n_kv_heads + kv_head) * head_dim + d] : 0.0f; };
+      if (n_tokens > 1) {
+        float lanes[16] = {};
+        for (int64_t j = 0; j < n_keys; ++j) lanes[j % 16] = fmaf(value(j), scores[j], lanes[j % 16]);
+        out[d] = sy::kernels::add_16_lanes(lanes);
+      } else {
+        out[d] = sy::kernels::dot_f32_reference_of(value, [&](int64_t j) { return j < n_keys ? scores[j] : 0.0f; },
+                                                   padded);
+      }
     }
     return;
   }

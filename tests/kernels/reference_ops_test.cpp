@@ -104,7 +104,7 @@ TEST_CASE("attention: causal window, softmax weights, grouped KV heads") {
   sy_op op = make_op(SY_OP_ATTENTION);
   op.src[1].type = op.src[2].type = SY_TYPE_F32;
   op.params.attention = {2, 2, 1, 1, 3, 3, 1.0f};
-  sy::kernels::reference_attention(op, q.data(), k.data(), v.data(), out.data(), kNoQuant);
+  sy::kernels::reference_attention(op, q.data(), k.data(), v.data(), out.data(), kNoQuant, true);
   // token0 sees positions 0..1 with equal scores: mean of 1 and 3.
   CHECK(out[0] == doctest::Approx(2.0));
   CHECK(out[1] == doctest::Approx(2.0));
@@ -133,15 +133,17 @@ TEST_CASE("exp_reference: the reference's vector exp, within 2.5 ulp of e^x, 0 f
 }
 
 TEST_CASE("attention_row_reference: softmax(q . k * scale) . V to float precision, in the reference's order") {
-  // Fresh random rows of a head of 64 over 1..70 keys (across the sixteen-lane groups) against the definition in
-  // double: the orders differ only in rounding.
+  // Fresh random rows of a head of 64 over 1..70 keys (across the sixteen-lane groups and the 32-row padding), as
+  // part of a batch and alone, against the definition in double: the orders differ only in rounding.
   uint64_t state = 0x9e3779b97f4a7c15ull;
   const auto draw = [&] {
     state = state * 6364136223846793005ull + 1442695040888963407ull;
     return static_cast<float>(static_cast<int64_t>(state >> 11) % 2000001 - 1000000) * 2e-6f;
   };
   constexpr int64_t kDim = 64;
+  for (const bool batch : {true, false})
   for (const int64_t n_keys : {1, 2, 15, 16, 17, 33, 70}) {
+    CAPTURE(batch);
     CAPTURE(n_keys);
     std::vector<float> q(kDim), keys(static_cast<size_t>(n_keys * kDim)), values(keys.size()), weights(n_keys), out(kDim, NAN);
     for (auto& x : q) x = draw();
@@ -149,7 +151,7 @@ TEST_CASE("attention_row_reference: softmax(q . k * scale) . V to float precisio
     for (auto& x : values) x = draw();
     const auto key = [&](int64_t j) { return keys.data() + j * kDim; };
     const auto value = [&](int64_t j) { return values.data() + j * kDim; };
-    sy::kernels::attention_row_reference(q.data(), kDim, n_keys, 0.125f, key, value, weights.data(), out.data());
+    sy::kernels::attention_row_reference(q.data(), kDim, n_keys, 0.125f, batch, key, value, weights.data(), out.data());
     std::vector<double> scores(static_cast<size_t>(n_keys));
     double max_score = -INFINITY, total = 0;
     for (int64_t j = 0; j < n_keys; ++j) {
