@@ -316,6 +316,7 @@ float dot_tq2_0_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
   const __m256i two_bits = _mm256_set1_epi8(3);
   __m256 acc = _mm256_setzero_ps();
   for (int64_t b = 0; b < n / 256; ++b, w += kTQ2_0Bytes, a += kQ8_KBytes) {
+    _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchBytes, _MM_HINT_T0);
     // All eight products' int16 pair sums added before one vpmaddwd: codes are at most 2, so each pair sum is at
     // most 2 * 2 * 127 and eight of them 4064.
     __m256i pairs = _mm256_setzero_si256();

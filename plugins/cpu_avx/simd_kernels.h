@@ -52,6 +52,11 @@ float dot_tq2_0_q8_k_avx2(const void* w, const void* a, int64_t n);
 // tile instead of once per output. An output's arithmetic is the same whatever the tile's shape, so results do not
 // depend on how rows and tokens are tiled.
 constexpr int kTileRows = 4, kTileTokens = 4;
+
+// How far ahead of the block being multiplied a kernel asks for its weight rows (software prefetch into L1): one
+// stream per row moves too few bytes per instruction for the hardware prefetcher alone to keep DRAM busy
+// (bench/README.md, "Software prefetch of the weight streams").
+constexpr int kPrefetchBytes = 2048;
 struct QuantTileArgs {
   const uint8_t* w;    // borrowed: the first weight row
   int64_t w_stride;    // bytes from one weight row to the next

@@ -97,8 +97,10 @@ void ternary_rows(const QuantTileArgs& args, int rows) {
     __m256 acc[kTokens];
 #pragma GCC unroll 4
     for (int t = 0; t < kTokens; ++t) acc[t] = _mm256_setzero_ps();
-    for (int64_t b = 0; b < whole; ++b)
+    for (int64_t b = 0; b < whole; ++b) {
+      _mm_prefetch(reinterpret_cast<const char*>(w + b * Kernel::kBlockBytes) + kPrefetchBytes, _MM_HINT_T0);
       ternary_block<Kernel, Kernel::kVectors, kTokens>(w + b * Kernel::kBlockBytes, b, args, acc);
+    }
     if constexpr (Kernel::kBlockBytes == 2 * kI2SBytes)
       if (args.n % 256 != 0)
         ternary_block<Kernel, Kernel::kVectors / 2, kTokens>(w + whole * Kernel::kBlockBytes, whole, args, acc);
