@@ -21,13 +21,6 @@ float horizontal_sum(__m256 v) {
   return _mm_cvtss_f32(sum);
 }
 
-int horizontal_sum(__m256i v) {
-  __m128i sum = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0x4e));
-  sum = _mm_add_epi32(sum, _mm_shuffle_epi32(sum, 0xb1));
-  return _mm_cvtsi128_si32(sum);
-}
-
 // Eight int32 sums of four byte products each, unsigned u times signed s. vpmaddubsw saturates its int16 pair
 // sums, which never happens here: every caller's u is at most 128 and |s| at most 127 (2 * 128 * 127 < 32767).
 __m256i dot_u8s8(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }
@@ -141,6 +134,7 @@ namespace {
 // The fp16 scales at byte `offset` of the eight rows' blocks, as floats in row order.
 [[gnu::always_inline]] inline __m256 row_scales(const uint8_t* const* w, int64_t offset) {
   uint16_t bits[kRowTileRows];
+  #pragma GCC unroll 8
   for (int r = 0; r < kRowTileRows; ++r) __builtin_memcpy(&bits[r], w[r] + offset, sizeof bits[r]);
   return _mm256_cvtph_ps(_mm_setr_epi16(static_cast<int16_t>(bits[0]), static_cast<int16_t>(bits[1]),
                                         static_cast<int16_t>(bits[2]), static_cast<int16_t>(bits[3]),
@@ -155,6 +149,7 @@ struct RowTile {
   const uint8_t* w[kRowTileRows];
   __m256 acc[T];
   RowTile(const QuantTileArgs& args, int rows) {
+    #pragma GCC unroll 8
     for (int r = 0; r < kRowTileRows; ++r) w[r] = args.w + (r < rows ? r : rows - 1) * args.w_stride;
     for (auto& sum : acc) sum = _mm256_setzero_ps();
   }
@@ -163,9 +158,11 @@ struct RowTile {
     acc[t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sums), _mm256_mul_ps(w_scale, _mm256_set1_ps(a_scale)), acc[t]);
   }
   void store(const QuantTileArgs& args, int rows) const {
+    #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
       float lanes[kRowTileRows];
       _mm256_storeu_ps(lanes, acc[t]);
+      #pragma GCC unroll 8
       for (int r = 0; r < rows; ++r) args.out[t * args.out_stride + r] = lanes[r];
     }
   }
@@ -177,18 +174,25 @@ struct Q4_0Rows {
   template <int T>
   [[gnu::always_inline]] static void block(RowTile<T>& tile, const QuantTileArgs& args, int64_t b) {
     const int64_t offset = b * kQ4_0Bytes;
+    // The sixteen bytes in both halves (a load-port broadcast), the upper half shifted by four: elements 0..15
+    // from the low nibbles, 16..31 from the high ones, without a cross-lane insert.
+    const __m256i half_shifts = _mm256_setr_epi32(0, 0, 0, 0, 4, 4, 4, 4);
     __m256i codes[kRowTileRows];
+    #pragma GCC unroll 8
     for (int r = 0; r < kRowTileRows; ++r) {
-      const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(tile.w[r] + offset + kQ4_0Quants));
-      codes[r] = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(packed, 4), packed), _mm256_set1_epi8(0x0F));
+      const __m256i packed =
+          _mm256_broadcastsi128_si256(_mm_loadu_si128(reinterpret_cast<const __m128i*>(tile.w[r] + offset + kQ4_0Quants)));
+      codes[r] = _mm256_and_si256(_mm256_srlv_epi32(packed, half_shifts), _mm256_set1_epi8(0x0F));
     }
     const __m256 w_scale = row_scales(tile.w, offset);
+    #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
       const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
       const __m256i x = load256(a + kQ8_0Quants);
       __m256i lanes[kRowTileRows];
+      #pragma GCC unroll 8
       for (int r = 0; r < kRowTileRows; ++r) lanes[r] = dot_u8s8(codes[r], x);
-      const int bias = horizontal_sum(dot_u8s8(_mm256_set1_epi8(8), x));
+      const int bias = 8 * args.a_sums[t * args.a_sums_stride + b];
       const __m256i sums = _mm256_sub_epi32(row_sums(lanes), _mm256_set1_epi32(bias));
       tile.fuse(t, sums, w_scale, half_at(a));
     }
@@ -204,6 +208,7 @@ struct Q4_KRows {
     const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
     const int64_t offset = b * kQ4_KBytes;
     __m256i scaled[T][kRowTileRows], min_sums[T][kRowTileRows];
+    #pragma GCC unroll 8
     for (int r = 0; r < kRowTileRows; ++r) {
       const uint8_t* block = tile.w[r] + offset;
       uint64_t scales, mins;
@@ -213,17 +218,21 @@ struct Q4_KRows {
       const __m256i scales16 =
           _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(static_cast<long long>(scales))));
       __m256i codes[8], scale[8];
+      #pragma GCC unroll 8
       for (int k = 0; k < 4; ++k) {
         const __m256i packed = load256(block + kQ4_KQuants + 32 * k);
         codes[2 * k] = _mm256_and_si256(packed, low_nibbles);
         codes[2 * k + 1] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), low_nibbles);
       }
+      #pragma GCC unroll 8
       for (int m = 0; m < 8; ++m)
         scale[m] = _mm256_shuffle_epi8(scales16, _mm256_set1_epi16(static_cast<int16_t>((2 * m + 1) << 8 | 2 * m)));
+      #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
         const uint8_t* a = args.a + t * args.a_stride + b * kQ8_KBytes;
         min_sums[t][r] = _mm256_madd_epi16(mins16, load256(a + kQ8_KSums));
         __m256i sumi = _mm256_setzero_si256();
+        #pragma GCC unroll 8
         for (int m = 0; m < 8; ++m)
           sumi = _mm256_add_epi32(
               sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(codes[m], load256(a + kQ8_KQuants + 32 * m)), scale[m]));
@@ -231,6 +240,7 @@ struct Q4_KRows {
       }
     }
     const __m256 d = row_scales(tile.w, offset), dmin = row_scales(tile.w, offset + kQ4_KDmin);
+    #pragma GCC unroll 8
     for (int t = 0; t < T; ++t) {
       const float a_scale = float_at(args.a + t * args.a_stride + b * kQ8_KBytes);
       tile.fuse(t, row_sums(scaled[t]), d, a_scale);
@@ -249,11 +259,13 @@ struct Q6_KRows {
     const __m256i low_nibbles = _mm256_set1_epi8(0x0F), high_pair = _mm256_set1_epi8(0x30);
     const int64_t offset = b * kQ6_KBytes;
     __m256i sums[T][kRowTileRows];
+    #pragma GCC unroll 8
     for (int r = 0; r < kRowTileRows; ++r) {
       const uint8_t* block = tile.w[r] + offset;
       const auto* scales = reinterpret_cast<const int8_t*>(block + kQ6_KScales);
       const __m256i scales16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(scales)));
       __m256i codes[8], scale[8];
+      #pragma GCC unroll 8
       for (int half = 0; half < 2; ++half) {
         const __m256i low0 = load256(block + 64 * half), low1 = load256(block + 64 * half + 32);
         const __m256i high = load256(block + kQ6_KHigh + 32 * half);
@@ -267,13 +279,16 @@ struct Q6_KRows {
         c[3] = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low1, 4), low_nibbles),
                                _mm256_and_si256(_mm256_srli_epi16(high, 2), high_pair));
       }
+      #pragma GCC unroll 8
       for (int v = 0; v < 8; ++v) {  // vector v: elements 32 v .. 32 v + 31, groups 2 v and 2 v + 1
         scale[v] = _mm256_set_m128i(_mm_set1_epi16(scales[2 * v + 1]), _mm_set1_epi16(scales[2 * v]));
       }
+      #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
         const uint8_t* a = args.a + t * args.a_stride + b * kQ8_KBytes;
         __m256i sumi = _mm256_slli_epi32(_mm256_madd_epi16(scales16, load256(a + kQ8_KSums)), 5);
         sumi = _mm256_sub_epi32(_mm256_setzero_si256(), sumi);
+        #pragma GCC unroll 8
         for (int v = 0; v < 8; ++v)
           sumi = _mm256_add_epi32(
               sumi, _mm256_madd_epi16(_mm256_maddubs_epi16(codes[v], load256(a + kQ8_KQuants + 32 * v)), scale[v]));
@@ -281,6 +296,7 @@ struct Q6_KRows {
       }
     }
     const __m256 d = row_scales(tile.w, offset + kQ6_KD);
+    #pragma GCC unroll 8
     for (int t = 0; t < T; ++t)
       tile.fuse(t, row_sums(sums[t]), d, float_at(args.a + t * args.a_stride + b * kQ8_KBytes));
   }
