@@ -93,21 +93,26 @@ struct Q8_0Tile {
     for (int64_t b = 0; b < args.n / 32; ++b) {
       __m256i w[R];
       float w_scale[R];
+      #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         const uint8_t* block = args.w + r * args.w_stride + b * kQ8_0Bytes;
         w[r] = load256(block + kQ8_0Quants);
         w_scale[r] = half_at(block);
       }
+      #pragma GCC unroll 8
       for (int t = 0; t < T; ++t) {
         const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
         const __m256i x = load256(a + kQ8_0Quants);
         const float x_scale = half_at(a);
+        #pragma GCC unroll 8
         for (int r = 0; r < R; ++r)
           acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_products(w[r], x)), _mm256_set1_ps(w_scale[r] * x_scale),
                                       acc[r][t]);
       }
     }
+    #pragma GCC unroll 8
     for (int t = 0; t < T; ++t)
+      #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) args.out[t * args.out_stride + r] = horizontal_sum(acc[r][t]);
   }
 };
@@ -336,9 +341,11 @@ float dot_tq2_0_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
     // All eight products' int16 pair sums added before one vpmaddwd: codes are at most 2, so each pair sum is at
     // most 2 * 2 * 127 and eight of them 4064.
     __m256i pairs = _mm256_setzero_si256();
+    #pragma GCC unroll 8
     for (int chunk = 0; chunk < 2; ++chunk) {  // 32 bytes: bit pair m of byte j is element 32m + j
       const __m256i packed = load256(w + 32 * chunk);
       const uint8_t* x = a + kQ8_KQuants + 128 * chunk;
+      #pragma GCC unroll 8
       for (int m = 0; m < 4; ++m) {
         const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(packed, 2 * m), two_bits);
         pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(codes, load256(x + 32 * m)));
