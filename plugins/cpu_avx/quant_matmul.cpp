@@ -260,7 +260,45 @@ void quantize_activations(Activation format, const float* x, int64_t n_in, int64
   }
 }
 
+// Q4_0 against a batch with AMX tiles (simd_kernels.h, "AMX"): the activations packed once, sixteen tokens at a
+// time, then tiles of sixteen rows spread over the threads, each meeting every token tile.
+void amx_matmul_q4_0(const uint8_t* weight, int64_t row_bytes, int64_t n_out, int64_t n_in,
+                     const QuantizedActivations& activations, int64_t n_tokens, float* dst) {
+  const int64_t blocks = n_in / kQK;
+  const int64_t token_tiles = (n_tokens + simd::kAmxTokens - 1) / simd::kAmxTokens;
+  thread_local std::vector<uint8_t> packed;  // reused: see native_matmul
+  thread_local std::vector<float> scales;
+  packed.resize(static_cast<size_t>(token_tiles * blocks * simd::kAmxPackedBytes));
+  scales.resize(static_cast<size_t>(token_tiles * blocks * simd::kAmxTokens));
+  uint8_t* packed_data = packed.data();
+  float* scale_data = scales.data();
+  tbb::parallel_for(int64_t{0}, token_tiles, [&](int64_t tile) {
+    const int64_t t0 = tile * simd::kAmxTokens;
+    simd::pack_q8_0_tokens_amx(activations.data + t0 * activations.row_bytes, activations.row_bytes, blocks,
+                               static_cast<int>(std::min<int64_t>(simd::kAmxTokens, n_tokens - t0)),
+                               packed_data + tile * blocks * simd::kAmxPackedBytes,
+                               scale_data + tile * blocks * simd::kAmxTokens);
+  });
+  const int64_t row_tiles = (n_out + simd::kAmxRows - 1) / simd::kAmxRows;
+  tbb::parallel_for(int64_t{0}, row_tiles, [&](int64_t row_tile) {
+    const int64_t o = row_tile * simd::kAmxRows;
+    const int rows = static_cast<int>(std::min<int64_t>(simd::kAmxRows, n_out - o));
+    for (int64_t tile = 0; tile < token_tiles; ++tile) {
+      const int64_t t0 = tile * simd::kAmxTokens;
+      simd::tile_q4_0_amx(weight + o * row_bytes, row_bytes, rows, blocks,
+                          packed_data + tile * blocks * simd::kAmxPackedBytes,
+                          scale_data + tile * blocks * simd::kAmxTokens,
+                          static_cast<int>(std::min<int64_t>(simd::kAmxTokens, n_tokens - t0)), dst + t0 * n_out + o,
+                          n_out);
+    }
+  });
+}
+
 }  // namespace
+
+bool amx_usable(const CpuFeatures& features) {
+  return features.amx_tile && features.amx_int8 && simd::amx_permitted();
+}
 
 const char* to_string(KernelSet set) {
   switch (set) {
@@ -268,6 +306,7 @@ const char* to_string(KernelSet set) {
     case KernelSet::avx2: return "avx2";
     case KernelSet::avx512: return "avx512";
     case KernelSet::avx512_vnni: return "avx512_vnni";
+    case KernelSet::amx: return "amx";
   }
   return "unknown";
 }
@@ -276,7 +315,9 @@ KernelSet kernel_set_for(IsaLevel level, const CpuFeatures& features) {
   switch (level) {
     case IsaLevel::scalar: return KernelSet::scalar;
     case IsaLevel::avx2: return KernelSet::avx2;
-    case IsaLevel::avx512: return features.avx512_vnni ? KernelSet::avx512_vnni : KernelSet::avx512;
+    case IsaLevel::avx512:
+      if (!features.avx512_vnni) return KernelSet::avx512;
+      return amx_usable(features) ? KernelSet::amx : KernelSet::avx512_vnni;
   }
   return KernelSet::scalar;
 }
@@ -287,6 +328,7 @@ std::vector<KernelSet> runnable_kernel_sets(const CpuFeatures& features) {
   if (best >= IsaLevel::avx2) sets.push_back(KernelSet::avx2);
   if (best >= IsaLevel::avx512) sets.push_back(KernelSet::avx512);
   if (best >= IsaLevel::avx512 && features.avx512_vnni) sets.push_back(KernelSet::avx512_vnni);
+  if (best >= IsaLevel::avx512 && features.avx512_vnni && amx_usable(features)) sets.push_back(KernelSet::amx);
   return sets;
 }
 
@@ -300,7 +342,8 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
                    int64_t n_tokens, float* dst) {
   const NativeType& native = native_type(type);
   static_assert(static_cast<int>(KernelSet::avx512_vnni) == kSets - 1);
-  const int set_index = static_cast<int>(set);
+  // amx runs avx512_vnni's tiles, except for the products it has tiles of its own for (below).
+  const int set_index = std::min(static_cast<int>(set), kSets - 1);
   const simd::QuantTile tile = native.tile[set_index];
   const auto weight_row_bytes =
       static_cast<int64_t>(*gguf::row_storage_bytes(native.type, static_cast<uint64_t>(n_in)));
@@ -313,6 +356,11 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
   thread_local QuantizedActivations reused;
   QuantizedActivations& activations = reused;
   quantize_activations(native.activation, x, n_in, n_tokens, activations);
+
+  if (set == KernelSet::amx && native.type == TensorType::Q4_0 && n_tokens > 1) {
+    amx_matmul_q4_0(weight, weight_row_bytes, n_out, n_in, activations, n_tokens, dst);
+    return;
+  }
 
   // Chunks of output rows, several per thread so that uneven chunks balance, split at whole tiles; every row of a
   // chunk meets every token while the chunk is in L2, a tile of tokens at a time, whose activation rows stay in

@@ -13,12 +13,17 @@
 
 namespace sy::cpu {
 
-// One set of inner loops. Ordered like IsaLevel, with AVX-512 split by VNNI (vpdpbusd) for the quantized dots.
-enum class KernelSet { scalar, avx2, avx512, avx512_vnni };
+// One set of inner loops. Ordered like IsaLevel, with AVX-512 split by VNNI (vpdpbusd) for the quantized dots, and
+// amx: avx512_vnni's kernels plus AMX tiles for Q4_0 prompts, where the CPU has AMX-INT8 and the OS grants the tiles.
+enum class KernelSet { scalar, avx2, avx512, avx512_vnni, amx };
 
 const char* to_string(KernelSet set);
 
-// The set the plugin runs at `level` on a CPU with `features` (avx512 becomes avx512_vnni where CPUID says so).
+// Whether the amx set can run: the CPU has AMX tiles with INT8 and the OS grants this process the tile state.
+bool amx_usable(const CpuFeatures& features);
+
+// The set the plugin runs at `level` on a CPU with `features` (avx512 becomes avx512_vnni where CPUID says so, amx
+// where it also has AMX-INT8 and the OS grants the tile state).
 KernelSet kernel_set_for(IsaLevel level, const CpuFeatures& features);
 
 // Every set this CPU can run, scalar first: what the tests and the benchmark sweep.

@@ -111,4 +111,19 @@ void tile_q4_0_q8_0_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
 void tile_q4_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
 void tile_q6_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
 
+// ---- AMX (simd_amx.cpp): Q4_0 prompts, sixteen weight rows against sixteen tokens per tile -----------------------
+// One tdpbssd per block gives the 16 x 16 exact block sums (the codes minus 8 against the activation quants); each
+// is fused into its (row, token) accumulator in block order, integer_dot.h's arithmetic again. The activations are
+// packed once per product: per block, 8 rows of sixteen tokens' 4 quants (kAmxPackedBytes) and sixteen scales.
+constexpr int kAmxRows = 16, kAmxTokens = 16, kAmxPackedBytes = 8 * kAmxTokens * 4;
+// Whether the OS lets this process use the tile registers (asked once; false where the CPU has no AMX).
+bool amx_permitted();
+// tokens (at most kAmxTokens) Q8_0 rows of `blocks` blocks, a_stride bytes apart, into blocks * kAmxPackedBytes bytes
+// and blocks * kAmxTokens scales (zeros past `tokens`).
+void pack_q8_0_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, int tokens, uint8_t* packed,
+                          float* scales);
+// rows (at most kAmxRows) Q4_0 rows against one packed token tile: out[t * out_stride + r].
+void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
+                   const float* scales, int tokens, float* out, int64_t out_stride);
+
 }  // namespace sy::cpu::simd

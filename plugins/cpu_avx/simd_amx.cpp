@@ -1,0 +1,112 @@
+// Q4_0 weights against Q8_0 activations with AMX tiles (compiled with -mamx-tile -mamx-int8 and the AVX-512 flags;
+// simd_kernels.h, "AMX"). Per weight block, one tile multiply gives the exact integer block sums of sixteen rows
+// against sixteen tokens; each is then fused into its (row, token) accumulator in block order, as every other level
+// does (core/quant/integer_dot.h), so the bits are the same.
+#include <immintrin.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstring>
+
+#include "plugins/cpu_avx/simd_bytes.h"  // static: compiled here with this unit's flags
+#include "plugins/cpu_avx/simd_kernels.h"
+
+namespace sy::cpu::simd {
+
+namespace {
+
+// The tile palette: tile 0 the 16 x 16 int32 sums, tile 1 sixteen rows' 32 codes, tile 2 the activations' 8 rows of
+// sixteen tokens' 4 bytes (the layout tdpbssd pairs with rows of 32 bytes).
+struct alignas(64) TileConfig {
+  uint8_t palette = 1;
+  uint8_t start_row = 0;
+  uint8_t reserved[14] = {};
+  uint16_t bytes_per_row[16] = {};
+  uint8_t rows[16] = {};
+};
+
+constexpr TileConfig tile_config() {
+  TileConfig config;
+  config.rows[0] = kAmxRows;
+  config.bytes_per_row[0] = kAmxTokens * 4;
+  config.rows[1] = kAmxRows;
+  config.bytes_per_row[1] = 32;
+  config.rows[2] = 8;
+  config.bytes_per_row[2] = kAmxTokens * 4;
+  return config;
+}
+
+// A constant in memory: GCC 12 drops stores into a local configuration that only ldtilecfg reads.
+constexpr TileConfig kTileConfig = tile_config();
+
+void configure_tiles() { _tile_loadconfig(&kTileConfig); }
+
+}  // namespace
+
+bool amx_permitted() {
+  // Linux hands a process the AMX tile state only on request (arch_prctl ARCH_REQ_XCOMP_PERM, XTILEDATA).
+  constexpr int kRequestPermission = 0x1023, kTileData = 18;
+  static const bool permitted = syscall(SYS_arch_prctl, kRequestPermission, kTileData) == 0;
+  return permitted;
+}
+
+void pack_q8_0_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, int tokens, uint8_t* packed,
+                          float* scales) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    uint8_t* tile = packed + b * kAmxPackedBytes;
+    float* d = scales + b * kAmxTokens;
+    for (int t = 0; t < kAmxTokens; ++t) {
+      if (t < tokens) {
+        const uint8_t* block = a + t * a_stride + b * kQ8_0Bytes;
+        d[t] = half_at(block);
+        for (int k = 0; k < 8; ++k) std::memcpy(tile + k * kAmxTokens * 4 + t * 4, block + kQ8_0Quants + 4 * k, 4);
+      } else {
+        d[t] = 0;
+        for (int k = 0; k < 8; ++k) std::memset(tile + k * kAmxTokens * 4 + t * 4, 0, 4);
+      }
+    }
+  }
+}
+
+void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
+                   const float* scales, int tokens, float* out, int64_t out_stride) {
+  configure_tiles();
+  alignas(64) int8_t codes[kAmxRows * 32];
+  alignas(64) int32_t sums[kAmxRows * kAmxTokens];
+  std::memset(codes, 0, sizeof codes);
+  __m512 acc[kAmxRows];
+#pragma GCC unroll 16
+  for (auto& row : acc) row = _mm512_setzero_ps();
+  const __m128i low_nibbles = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+  for (int64_t b = 0; b < blocks; ++b) {
+    float w_scale[kAmxRows] = {};
+    for (int r = 0; r < rows; ++r) {  // codes minus 8: the signed weights, so no bias term is needed
+      const uint8_t* block = w + r * w_stride + b * kQ4_0Bytes;
+      w_scale[r] = half_at(block);
+      const __m128i packed_codes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + kQ4_0Quants));
+      _mm_store_si128(reinterpret_cast<__m128i*>(codes + 32 * r),
+                      _mm_sub_epi8(_mm_and_si128(packed_codes, low_nibbles), eight));
+      _mm_store_si128(reinterpret_cast<__m128i*>(codes + 32 * r + 16),
+                      _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(packed_codes, 4), low_nibbles), eight));
+    }
+    _tile_zero(0);
+    _tile_loadd(1, codes, 32);
+    _tile_loadd(2, packed + b * kAmxPackedBytes, kAmxTokens * 4);
+    _tile_dpbssd(0, 1, 2);
+    _tile_stored(0, sums, kAmxTokens * 4);
+    const __m512 x_scale = _mm512_loadu_ps(scales + b * kAmxTokens);
+#pragma GCC unroll 16
+    for (int r = 0; r < kAmxRows; ++r)  // accumulate_block for sixteen tokens: acc + sum * (w_scale * x_scale)
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + r * kAmxTokens)),
+                               _mm512_mul_ps(_mm512_set1_ps(w_scale[r]), x_scale), acc[r]);
+  }
+  for (int r = 0; r < rows; ++r) {
+    alignas(64) float lanes[kAmxTokens];
+    _mm512_store_ps(lanes, acc[r]);
+    for (int t = 0; t < tokens; ++t) out[t * out_stride + r] = lanes[t];
+  }
+  _tile_release();
+}
+
+}  // namespace sy::cpu::simd
