@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/quant/k_scales.h"  // static: compiled here with this unit's flags
 #include "plugins/cpu_avx/simd_bytes.h"  // static: compiled here with this unit's flags
 #include "plugins/cpu_avx/simd_kernels.h"
 
@@ -100,6 +101,93 @@ void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
     for (int r = 0; r < kAmxRows; ++r)  // accumulate_block for sixteen tokens: acc + sum * (w_scale * x_scale)
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + r * kAmxTokens)),
                                _mm512_mul_ps(_mm512_set1_ps(w_scale[r]), x_scale), acc[r]);
+  }
+  for (int r = 0; r < rows; ++r) {
+    alignas(64) float lanes[kAmxTokens];
+    _mm512_store_ps(lanes, acc[r]);
+    for (int t = 0; t < tokens; ++t) out[t * out_stride + r] = lanes[t];
+  }
+  _tile_release();
+}
+
+void pack_q8_k_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, int tokens, uint8_t* packed,
+                          float* scales, int32_t* sub_sums) {
+  for (int64_t b = 0; b < blocks; ++b) {
+    for (int sub = 0; sub < 8; ++sub) {
+      uint8_t* tile = packed + (b * 8 + sub) * kAmxPackedBytes;
+      for (int t = 0; t < kAmxTokens; ++t)
+        for (int k = 0; k < 8; ++k) {
+          uint8_t* quad = tile + k * kAmxTokens * 4 + t * 4;
+          if (t < tokens) std::memcpy(quad, a + t * a_stride + b * kQ8_KBytes + kQ8_KQuants + 32 * sub + 4 * k, 4);
+          else std::memset(quad, 0, 4);
+        }
+    }
+    for (int t = 0; t < kAmxTokens; ++t) {
+      const uint8_t* block = a + t * a_stride + b * kQ8_KBytes;
+      scales[b * kAmxTokens + t] = t < tokens ? float_at(block) : 0.0f;
+      for (int sub = 0; sub < 8; ++sub) {
+        int16_t pair[2] = {0, 0};
+        if (t < tokens) std::memcpy(pair, block + kQ8_KSums + 4 * sub, 4);
+        sub_sums[(b * 8 + sub) * kAmxTokens + t] = pair[0] + pair[1];
+      }
+    }
+  }
+}
+
+void tile_q4_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
+                   const float* scales, const int32_t* sub_sums, int tokens, float* out, int64_t out_stride) {
+  configure_tiles();
+  alignas(64) uint8_t codes[8][kAmxRows * 32];
+  alignas(64) int32_t sums[kAmxRows * kAmxTokens];
+  std::memset(codes, 0, sizeof codes);
+  __m512 acc[kAmxRows];
+#pragma GCC unroll 16
+  for (auto& row : acc) row = _mm512_setzero_ps();
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+  for (int64_t b = 0; b < blocks; ++b) {
+    uint8_t scale[kAmxRows][8] = {}, min[kAmxRows][8] = {};
+    float d[kAmxRows] = {}, dmin[kAmxRows] = {};
+    for (int r = 0; r < rows; ++r) {
+      const uint8_t* block = w + r * w_stride + b * kQ4_KBytes;
+      d[r] = half_at(block);
+      dmin[r] = half_at(block + kQ4_KDmin);
+      uint64_t packed_scales, packed_mins;
+      quant::scales_mins_k4(block + kQ4_KScales, &packed_scales, &packed_mins);
+      std::memcpy(scale[r], &packed_scales, 8);
+      std::memcpy(min[r], &packed_mins, 8);
+      for (int pair = 0; pair < 4; ++pair) {  // 32 bytes: sub-block 2 pair in the low nibbles, 2 pair + 1 in the high
+        const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + kQ4_KQuants + 32 * pair));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(codes[2 * pair] + 32 * r), _mm256_and_si256(q, low_nibbles));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(codes[2 * pair + 1] + 32 * r),
+                           _mm256_and_si256(_mm256_srli_epi16(q, 4), low_nibbles));
+      }
+    }
+    // scaled[r][t] = sum over sub-blocks of scale * (codes . quants): one tile product per sub-block.
+    __m512i scaled[kAmxRows];
+#pragma GCC unroll 16
+    for (auto& v : scaled) v = _mm512_setzero_si512();
+    for (int sub = 0; sub < 8; ++sub) {
+      _tile_zero(0);
+      _tile_loadd(1, codes[sub], 32);
+      _tile_loadd(2, packed + (b * 8 + sub) * kAmxPackedBytes, kAmxTokens * 4);
+      _tile_dpbusd(0, 1, 2);
+      _tile_stored(0, sums, kAmxTokens * 4);
+#pragma GCC unroll 16
+      for (int r = 0; r < kAmxRows; ++r)
+        scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(_mm512_load_si512(sums + r * kAmxTokens),
+                                                                    _mm512_set1_epi32(scale[r][sub])));
+    }
+    const __m512 x_scale = _mm512_loadu_ps(scales + b * kAmxTokens);
+#pragma GCC unroll 16
+    for (int r = 0; r < kAmxRows; ++r) {
+      __m512i mins = _mm512_setzero_si512();
+      for (int sub = 0; sub < 8; ++sub)
+        mins = _mm512_add_epi32(mins, _mm512_mullo_epi32(_mm512_loadu_si512(sub_sums + (b * 8 + sub) * kAmxTokens),
+                                                         _mm512_set1_epi32(min[r][sub])));
+      // accumulate_block_with_mins for sixteen tokens: the scaled part fused, then the min part subtracted, fused.
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled[r]), _mm512_mul_ps(_mm512_set1_ps(d[r]), x_scale), acc[r]);
+      acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(_mm512_set1_ps(dmin[r]), x_scale), acc[r]);
+    }
   }
   for (int r = 0; r < rows; ++r) {
     alignas(64) float lanes[kAmxTokens];

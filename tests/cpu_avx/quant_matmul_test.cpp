@@ -247,11 +247,12 @@ TEST_CASE("native matmul: the integer weight types give the same bits at every k
   auto rng = sy::test::make_rng("cpu_avx native matmul ternary levels");
   const auto sets = sy::cpu::runnable_kernel_sets(sy::cpu::detect_cpu_features());
   // Rows of 17.5 Q8_K blocks (I2_S) and 17 (the others): a chunk of 16 blocks and a rest; 1 token (generation)
-  // and 6 (a prompt: a tile of four tokens and one of two). 37 rows: four full row tiles of Q4_0, Q4_K and Q6_K
-  // (eight rows each, simd_kernels.h) and one of five, Q8_0's tiles of four rows and one of one.
+  // and 6 (a prompt: a tile of four tokens and one of two), 20 (the amx set's token tiles: one of sixteen and one of
+  // four). 37 rows: four full row tiles of Q4_0, Q4_K and Q6_K (eight rows each, simd_kernels.h) and one of five,
+  // Q8_0's tiles of four rows and one of one, amx's two of sixteen and one of five.
   for (const TensorType type : {TensorType::I2_S, TensorType::TQ1_0, TensorType::Q4_0, TensorType::Q8_0,
                                 TensorType::Q4_K, TensorType::Q6_K, TensorType::TQ2_0}) {
-    for (const int64_t tokens : {1, 6}) {
+    for (const int64_t tokens : {1, 6, 20}) {
       const Problem p{37, type == TensorType::I2_S ? 17 * 256 + 128 : 17 * 256, tokens};
       CAPTURE(std::string(sy::gguf::to_string(type)));
       CAPTURE(tokens);
