@@ -294,28 +294,30 @@ void amx_matmul_q4_0(const uint8_t* weight, int64_t row_bytes, int64_t n_out, in
   });
 }
 
-// Q4_K likewise, with Q8_K activations: per token tile the sub-blocks' packed quants, the scales and the
-// sub-blocks' quant sums (for the mins).
-void amx_matmul_q4_k(const uint8_t* weight, int64_t row_bytes, int64_t n_out, int64_t n_in,
-                     const QuantizedActivations& activations, int64_t n_tokens, float* dst) {
+// Q4_K and Q6_K likewise, with Q8_K activations: per token tile the sub-blocks' packed quants, the scales and the
+// quant sums of the sub-blocks (Q4_K's mins) and of the 16-element groups (Q6_K's bias of 32).
+void amx_matmul_k(TensorType type, const uint8_t* weight, int64_t row_bytes, int64_t n_out, int64_t n_in,
+                  const QuantizedActivations& activations, int64_t n_tokens, float* dst) {
   const int64_t blocks = n_in / kQKK;
   const int64_t token_tiles = (n_tokens + simd::kAmxTokens - 1) / simd::kAmxTokens;
   const int64_t packed_per_tile = blocks * 8 * simd::kAmxPackedBytes, sums_per_tile = blocks * 8 * simd::kAmxTokens;
   thread_local std::vector<uint8_t> packed;  // reused: see native_matmul
   thread_local std::vector<float> scales;
-  thread_local std::vector<int32_t> sub_sums;
+  thread_local std::vector<int32_t> sub_sums, group_sums;
   packed.resize(static_cast<size_t>(token_tiles * packed_per_tile));
   scales.resize(static_cast<size_t>(token_tiles * blocks * simd::kAmxTokens));
   sub_sums.resize(static_cast<size_t>(token_tiles * sums_per_tile));
+  group_sums.resize(static_cast<size_t>(token_tiles * 2 * sums_per_tile));
   uint8_t* packed_data = packed.data();
   float* scale_data = scales.data();
   int32_t* sums_data = sub_sums.data();
+  int32_t* group_data = group_sums.data();
   tbb::parallel_for(int64_t{0}, token_tiles, [&](int64_t tile) {
     const int64_t t0 = tile * simd::kAmxTokens;
     simd::pack_q8_k_tokens_amx(activations.data + t0 * activations.row_bytes, activations.row_bytes, blocks,
                                static_cast<int>(std::min<int64_t>(simd::kAmxTokens, n_tokens - t0)),
                                packed_data + tile * packed_per_tile, scale_data + tile * blocks * simd::kAmxTokens,
-                               sums_data + tile * sums_per_tile);
+                               sums_data + tile * sums_per_tile, group_data + tile * 2 * sums_per_tile);
   });
   const int64_t row_tiles = (n_out + simd::kAmxRows - 1) / simd::kAmxRows;
   tbb::parallel_for(int64_t{0}, row_tiles, [&](int64_t row_tile) {
@@ -323,10 +325,15 @@ void amx_matmul_q4_k(const uint8_t* weight, int64_t row_bytes, int64_t n_out, in
     const int rows = static_cast<int>(std::min<int64_t>(simd::kAmxRows, n_out - o));
     for (int64_t tile = 0; tile < token_tiles; ++tile) {
       const int64_t t0 = tile * simd::kAmxTokens;
-      simd::tile_q4_k_amx(weight + o * row_bytes, row_bytes, rows, blocks, packed_data + tile * packed_per_tile,
-                          scale_data + tile * blocks * simd::kAmxTokens, sums_data + tile * sums_per_tile,
-                          static_cast<int>(std::min<int64_t>(simd::kAmxTokens, n_tokens - t0)), dst + t0 * n_out + o,
-                          n_out);
+      const int tokens = static_cast<int>(std::min<int64_t>(simd::kAmxTokens, n_tokens - t0));
+      if (type == TensorType::Q4_K)
+        simd::tile_q4_k_amx(weight + o * row_bytes, row_bytes, rows, blocks, packed_data + tile * packed_per_tile,
+                            scale_data + tile * blocks * simd::kAmxTokens, sums_data + tile * sums_per_tile, tokens,
+                            dst + t0 * n_out + o, n_out);
+      else
+        simd::tile_q6_k_amx(weight + o * row_bytes, row_bytes, rows, blocks, packed_data + tile * packed_per_tile,
+                            scale_data + tile * blocks * simd::kAmxTokens, group_data + tile * 2 * sums_per_tile,
+                            tokens, dst + t0 * n_out + o, n_out);
     }
   });
 }
@@ -398,8 +405,8 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
     amx_matmul_q4_0(weight, weight_row_bytes, n_out, n_in, activations, n_tokens, dst);
     return;
   }
-  if (set == KernelSet::amx && native.type == TensorType::Q4_K && n_tokens > 1) {
-    amx_matmul_q4_k(weight, weight_row_bytes, n_out, n_in, activations, n_tokens, dst);
+  if (set == KernelSet::amx && (native.type == TensorType::Q4_K || native.type == TensorType::Q6_K) && n_tokens > 1) {
+    amx_matmul_k(native.type, weight, weight_row_bytes, n_out, n_in, activations, n_tokens, dst);
     return;
   }
 

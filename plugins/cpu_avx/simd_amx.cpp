@@ -18,7 +18,7 @@ namespace sy::cpu::simd {
 namespace {
 
 // The tile palette: tile 0 the 16 x 16 int32 sums, tile 1 sixteen rows' 32 codes, tile 2 the activations' 8 rows of
-// sixteen tokens' 4 bytes (the layout tdpbssd pairs with rows of 32 bytes).
+// sixteen tokens' 4 bytes (the layout tdpbssd pairs with rows of 32 bytes); tiles 3 and 4 the same for 16 codes.
 struct alignas(64) TileConfig {
   uint8_t palette = 1;
   uint8_t start_row = 0;
@@ -35,6 +35,10 @@ constexpr TileConfig tile_config() {
   config.bytes_per_row[1] = 32;
   config.rows[2] = 8;
   config.bytes_per_row[2] = kAmxTokens * 4;
+  config.rows[3] = kAmxRows;  // Q6_K: sixteen rows' codes of one 16-element group
+  config.bytes_per_row[3] = 16;
+  config.rows[4] = 4;  // and the tokens' 16 quants of that group
+  config.bytes_per_row[4] = kAmxTokens * 4;
   return config;
 }
 
@@ -111,7 +115,7 @@ void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
 }
 
 void pack_q8_k_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, int tokens, uint8_t* packed,
-                          float* scales, int32_t* sub_sums) {
+                          float* scales, int32_t* sub_sums, int32_t* group_sums) {
   for (int64_t b = 0; b < blocks; ++b) {
     for (int sub = 0; sub < 8; ++sub) {
       uint8_t* tile = packed + (b * 8 + sub) * kAmxPackedBytes;
@@ -129,6 +133,8 @@ void pack_q8_k_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, in
         int16_t pair[2] = {0, 0};
         if (t < tokens) std::memcpy(pair, block + kQ8_KSums + 4 * sub, 4);
         sub_sums[(b * 8 + sub) * kAmxTokens + t] = pair[0] + pair[1];
+        group_sums[(b * 16 + 2 * sub) * kAmxTokens + t] = pair[0];
+        group_sums[(b * 16 + 2 * sub + 1) * kAmxTokens + t] = pair[1];
       }
     }
   }
@@ -188,6 +194,69 @@ void tile_q4_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled[r]), _mm512_mul_ps(_mm512_set1_ps(d[r]), x_scale), acc[r]);
       acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(_mm512_set1_ps(dmin[r]), x_scale), acc[r]);
     }
+  }
+  for (int r = 0; r < rows; ++r) {
+    alignas(64) float lanes[kAmxTokens];
+    _mm512_store_ps(lanes, acc[r]);
+    for (int t = 0; t < tokens; ++t) out[t * out_stride + r] = lanes[t];
+  }
+  _tile_release();
+}
+
+void tile_q6_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
+                   const float* scales, const int32_t* group_sums, int tokens, float* out, int64_t out_stride) {
+  configure_tiles();
+  alignas(64) uint8_t codes[16][kAmxRows * 16];
+  alignas(64) int32_t sums[kAmxRows * kAmxTokens];
+  std::memset(codes, 0, sizeof codes);
+  __m512 acc[kAmxRows];
+#pragma GCC unroll 16
+  for (auto& row : acc) row = _mm512_setzero_ps();
+  const __m256i low_nibbles = _mm256_set1_epi8(0x0F), high_pair = _mm256_set1_epi8(0x30);
+  for (int64_t b = 0; b < blocks; ++b) {
+    int8_t scale[kAmxRows][16] = {};
+    float d[kAmxRows] = {};
+    for (int r = 0; r < rows; ++r) {
+      const uint8_t* block = w + r * w_stride + b * kQ6_KBytes;
+      d[r] = half_at(block + kQ6_KD);
+      std::memcpy(scale[r], block + kQ6_KScales, 16);
+      for (int half = 0; half < 2; ++half) {  // as Q6_KRows: vector v holds elements 32 v .. 32 v + 31
+        const __m256i low0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 64 * half));
+        const __m256i low1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 64 * half + 32));
+        const __m256i high = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + kQ6_KHigh + 32 * half));
+        const __m256i c[4] = {
+            _mm256_or_si256(_mm256_and_si256(low0, low_nibbles), _mm256_and_si256(_mm256_slli_epi16(high, 4), high_pair)),
+            _mm256_or_si256(_mm256_and_si256(low1, low_nibbles), _mm256_and_si256(_mm256_slli_epi16(high, 2), high_pair)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low0, 4), low_nibbles), _mm256_and_si256(high, high_pair)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(low1, 4), low_nibbles),
+                            _mm256_and_si256(_mm256_srli_epi16(high, 2), high_pair))};
+        for (int i = 0; i < 4; ++i) {
+          const int v = 4 * half + i;
+          _mm_store_si128(reinterpret_cast<__m128i*>(codes[2 * v] + 16 * r), _mm256_castsi256_si128(c[i]));
+          _mm_store_si128(reinterpret_cast<__m128i*>(codes[2 * v + 1] + 16 * r), _mm256_extracti128_si256(c[i], 1));
+        }
+      }
+    }
+    // sum[r][t] = sum over groups of scale * (codes . quants - 32 * quant sum): block_sum_q6_k_q8_k, exactly.
+    __m512i sum[kAmxRows];
+#pragma GCC unroll 16
+    for (auto& v : sum) v = _mm512_setzero_si512();
+    for (int g = 0; g < 16; ++g) {
+      _tile_zero(0);
+      _tile_loadd(3, codes[g], 16);
+      _tile_loadd(4, packed + (b * 8 + g / 2) * kAmxPackedBytes + (g % 2) * 4 * kAmxTokens * 4, kAmxTokens * 4);
+      _tile_dpbusd(0, 3, 4);
+      _tile_stored(0, sums, kAmxTokens * 4);
+      const __m512i bias = _mm512_slli_epi32(_mm512_loadu_si512(group_sums + (b * 16 + g) * kAmxTokens), 5);
+#pragma GCC unroll 16
+      for (int r = 0; r < kAmxRows; ++r)
+        sum[r] = _mm512_add_epi32(sum[r], _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_load_si512(sums + r * kAmxTokens), bias),
+                                                             _mm512_set1_epi32(scale[r][g])));
+    }
+    const __m512 x_scale = _mm512_loadu_ps(scales + b * kAmxTokens);
+#pragma GCC unroll 16
+    for (int r = 0; r < kAmxRows; ++r)
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]), _mm512_mul_ps(_mm512_set1_ps(d[r]), x_scale), acc[r]);
   }
   for (int r = 0; r < rows; ++r) {
     alignas(64) float lanes[kAmxTokens];

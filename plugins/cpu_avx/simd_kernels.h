@@ -111,7 +111,7 @@ void tile_q4_0_q8_0_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
 void tile_q4_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
 void tile_q6_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
 
-// ---- AMX (simd_amx.cpp): Q4_0 and Q4_K prompts, sixteen weight rows against sixteen tokens per tile --------------
+// ---- AMX (simd_amx.cpp): Q4_0, Q4_K and Q6_K prompts, sixteen weight rows against sixteen tokens per tile -------
 // One tdpbssd per block gives the 16 x 16 exact block sums (the codes minus 8 against the activation quants); each
 // is fused into its (row, token) accumulator in block order, integer_dot.h's arithmetic again. The activations are
 // packed once per product: per block, 8 rows of sixteen tokens' 4 quants (kAmxPackedBytes) and sixteen scales.
@@ -128,9 +128,14 @@ void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
 // Q4_K against Q8_K: per super-block one packed tile per 32-element sub-block (blocks * 8 * kAmxPackedBytes),
 // the tokens' scales, and each sub-block's quant sum per token (blocks * 8 * kAmxTokens) for the mins. Per
 // (row, token) the super-block's two exact sums of block_sums_q4_k_q8_k, fused as accumulate_block_with_mins.
+// group_sums: each 16-element group's quant sum per token (blocks * 16 * kAmxTokens), for Q6_K.
 void pack_q8_k_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, int tokens, uint8_t* packed,
-                          float* scales, int32_t* sub_sums);
+                          float* scales, int32_t* sub_sums, int32_t* group_sums);
 void tile_q4_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
                    const float* scales, const int32_t* sub_sums, int tokens, float* out, int64_t out_stride);
+// Q6_K against the same packing: one tdpbusd per 16-element group, block_sum_q6_k_q8_k's exact sum, then
+// accumulate_block.
+void tile_q6_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
+                   const float* scales, const int32_t* group_sums, int tokens, float* out, int64_t out_stride);
 
 }  // namespace sy::cpu::simd
