@@ -182,8 +182,8 @@ const NativeType kNativeTypes[] = {
      {1, kR, kR, kR},
      {1, kR, kR, kR}},
     {TensorType::TQ2_0, Activation::q8_k,
-     {tile_of_dots<dot_tq2_0_scalar>, tile_of_dots<simd::dot_tq2_0_q8_k_avx2>, tile_of_dots<simd::dot_tq2_0_q8_k_avx2>,
-      tile_of_dots<simd::dot_tq2_0_q8_k_avx2>},
+     {tile_of_dots<dot_tq2_0_scalar>, simd::tile_tq2_0_q8_k_avx2, simd::tile_tq2_0_q8_k_avx512,
+      simd::tile_tq2_0_q8_k_avx512_vnni},
      {1, 1, 1, 1},
      {1, 1, 1, 1}},
     // Ternary types: tiles that do the reference's arithmetic at every level (simd_kernels.h, "Ternary tiles"), so

@@ -393,6 +393,19 @@ struct Avx2Ternary {
       codes[4 * half + 3] = _mm256_and_si256(packed, two_bits);
     }
   }
+  // TQ2_0: each 32 bytes' four bit pairs, the lowest first.
+  template <int k>
+  SY_TERNARY_INLINE static void tq2_0_codes(const uint8_t* w, __m256i* codes) {
+    const __m256i two_bits = _mm256_set1_epi8(3);
+#pragma GCC unroll 2
+    for (int half = 0; half < k / 4; ++half) {
+      const __m256i packed = load256(w + 32 * half);
+      codes[4 * half + 0] = _mm256_and_si256(packed, two_bits);
+      codes[4 * half + 1] = _mm256_and_si256(_mm256_srli_epi16(packed, 2), two_bits);
+      codes[4 * half + 2] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), two_bits);
+      codes[4 * half + 3] = _mm256_and_si256(_mm256_srli_epi16(packed, 6), two_bits);
+    }
+  }
   // The top trits of biased TQ1_0 bytes (ternary_tile.h): [x > kTritOne] + [x > kTritTwo], from two compares whose
   // masks are -1.
   SY_TERNARY_INLINE static __m256i top_trits(__m256i biased) {
@@ -414,6 +427,9 @@ void tile_i2_s_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens) {
 }
 void tile_tq1_0_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens) {
   run_ternary_tile<TQ1_0Kernel<Avx2Ternary>>(args, rows, tokens);
+}
+void tile_tq2_0_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens) {
+  run_ternary_tile<TQ2_0Kernel<Avx2Ternary>>(args, rows, tokens);
 }
 
 }  // namespace sy::cpu::simd

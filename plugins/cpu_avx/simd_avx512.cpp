@@ -119,6 +119,19 @@ struct Avx512Ternary {
       codes[2 * half + 1] = _mm512_and_si512(_mm512_srlv_epi16(packed, shifts23), two_bits);
     }
   }
+  // TQ2_0: as I2_S, the bit pairs taken lowest first.
+  template <int k>
+  SY_TERNARY_INLINE static void tq2_0_codes(const uint8_t* w, __m512i* codes) {
+    const __m512i two_bits = _mm512_set1_epi8(3);
+    const __m512i shifts01 = join(_mm256_setzero_si256(), _mm256_set1_epi16(2));
+    const __m512i shifts23 = join(_mm256_set1_epi16(4), _mm256_set1_epi16(6));
+#pragma GCC unroll 2
+    for (int half = 0; half < k / 2; ++half) {
+      const __m512i packed = _mm512_broadcast_i64x4(load256(w + 32 * half));
+      codes[2 * half] = _mm512_and_si512(_mm512_srlv_epi16(packed, shifts01), two_bits);
+      codes[2 * half + 1] = _mm512_and_si512(_mm512_srlv_epi16(packed, shifts23), two_bits);
+    }
+  }
   // The top trits of biased TQ1_0 bytes (ternary_tile.h): [x > kTritOne] + [x > kTritTwo], from two compare masks.
   SY_TERNARY_INLINE static __m512i top_trits(__m512i biased) {
     const __mmask64 ones = _mm512_cmpgt_epi8_mask(biased, _mm512_set1_epi8(kTritOne));
@@ -139,6 +152,9 @@ void SY_AVX512_KERNEL(tile_i2_s_q8_k)(const QuantTileArgs& args, int rows, int t
 }
 void SY_AVX512_KERNEL(tile_tq1_0_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
   run_ternary_tile<TQ1_0Kernel<Avx512Ternary>>(args, rows, tokens);
+}
+void SY_AVX512_KERNEL(tile_tq2_0_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
+  run_ternary_tile<TQ2_0Kernel<Avx512Ternary>>(args, rows, tokens);
 }
 
 }  // namespace sy::cpu::simd

@@ -93,6 +93,10 @@ void tile_i2_s_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
 void tile_tq1_0_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
 void tile_i2_s_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 void tile_tq1_0_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
+// TQ2_0 (its lanes are the same rule): tiles for prompts; one token keeps dot_tq2_0_q8_k_avx2 below.
+void tile_tq2_0_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens);
+void tile_tq2_0_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
+void tile_tq2_0_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 
 // ---- Q8_0 (a tile), TQ2_0 (the dot product above) and the row tiles below: core/quant/integer_dot.h's arithmetic --
 // Q8_0 and TQ2_0 keep eight lanes per block, each with its own fused multiply-adds; Q4_0, Q4_K and Q6_K fuse one

@@ -73,9 +73,9 @@ SY_TERNARY_INLINE void ternary_block(const uint8_t* w, int64_t b, const QuantTil
   typename Kernel::Vector codes[kVectors];
   Kernel::template decode<kVectors>(w, codes);
   float weight_scale = args.w_scale;
-  if constexpr (Kernel::kBlockBytes == kTQ1_0Bytes) {
+  if constexpr (Kernel::kScaleOffset >= 0) {  // TQ1_0, TQ2_0: each block's fp16 d
     uint16_t d;
-    __builtin_memcpy(&d, w + kTQ1_0D, sizeof d);
+    __builtin_memcpy(&d, w + Kernel::kScaleOffset, sizeof d);
     weight_scale = _cvtsh_ss(d);
   }
 #pragma GCC unroll 4
@@ -118,6 +118,7 @@ void ternary_rows(const QuantTileArgs& args, int rows) {
 template <class Isa>
 struct I2SKernel : Isa {
   static constexpr int kBlockBytes = 2 * kI2SBytes;
+  static constexpr int kScaleOffset = -1;  // the tensor's one scale, QuantTileArgs::w_scale
   template <int k>
   SY_TERNARY_INLINE static void decode(const uint8_t* w, typename Isa::Vector* codes) {
     Isa::template i2_s_codes<k>(w, codes);
@@ -129,6 +130,7 @@ struct I2SKernel : Isa {
 template <class Isa>
 struct TQ1_0Kernel : Isa {
   static constexpr int kBlockBytes = kTQ1_0Bytes;
+  static constexpr int kScaleOffset = kTQ1_0D;
   template <int k>
   SY_TERNARY_INLINE static void decode(const uint8_t* w, typename Isa::Vector* codes) {
     static_assert(k == Isa::kVectors && 8 % k == 0);
@@ -140,12 +142,25 @@ struct TQ1_0Kernel : Isa {
   }
 };
 
-// One ISA's tile, Kernel being I2SKernel<Isa> or TQ1_0Kernel<Isa>: kVectors code vectors per 256 elements and
-// kBlockBytes weight bytes; decode<k>(w, codes), the codes 0, 1, 2 of k vectors in element order. Only I2_S rows
-// end in a half block.
+// TQ2_0 (blocks.h): 64 bytes of 2-bit codes per 256 elements, bit pair m of byte j of each 32 being element 32 m + j
+// of its 128, then the fp16 d. Its dot product's lanes are the rule above too, so it shares the tiles.
+template <class Isa>
+struct TQ2_0Kernel : Isa {
+  static constexpr int kBlockBytes = kTQ2_0Bytes;
+  static constexpr int kScaleOffset = kTQ2_0D;
+  template <int k>
+  SY_TERNARY_INLINE static void decode(const uint8_t* w, typename Isa::Vector* codes) {
+    Isa::template tq2_0_codes<k>(w, codes);
+  }
+};
+
+// One ISA's tile, Kernel being I2SKernel<Isa>, TQ1_0Kernel<Isa> or TQ2_0Kernel<Isa>: kVectors code vectors per 256
+// elements and kBlockBytes weight bytes; decode<k>(w, codes), the codes 0, 1, 2 of k vectors in element order.
+// Only I2_S rows end in a half block.
 template <class Kernel>
 void run_ternary_tile(const QuantTileArgs& args, int rows, int tokens) {
-  static_assert(Kernel::kBlockBytes == 2 * kI2SBytes || Kernel::kBlockBytes == kTQ1_0Bytes);
+  static_assert(Kernel::kBlockBytes == 2 * kI2SBytes || Kernel::kBlockBytes == kTQ1_0Bytes ||
+                Kernel::kBlockBytes == kTQ2_0Bytes);
   static_assert(kTileTokens == 4);
   switch (tokens) {
     case 1: return ternary_rows<Kernel, 1>(args, rows);
