@@ -180,21 +180,25 @@ void CpuKernels::attention(const sy_op& op, const float* q, const void* k, const
   if (level_ >= IsaLevel::avx2 && op.src[1].type == SY_TYPE_F32 && op.src[2].type == SY_TYPE_F32 &&
       p.head_dim % 8 == 0) {
     // Float caches: the reference function's arithmetic with vector instructions (attention_simd.h), one (token,
-    // head) pair per task.
+    // head) pair per task for a batch. One token's heads run in the calling thread, whose buffers earlier steps have
+    // grown already: a worker meeting attention for the first time would allocate in the middle of a decode step.
     const auto* keys = static_cast<const float*>(k);
     const auto* values = static_cast<const float*>(v);
     const int64_t group = p.n_heads / p.n_kv_heads, row_stride = p.n_kv_heads * p.head_dim;
-    arena_->arena.execute([&] {
-      tbb::parallel_for(int64_t{0}, p.n_tokens * p.n_heads, [&](int64_t pair) {
-        const int64_t t = pair / p.n_heads, h = pair % p.n_heads, kv_head = h / group;
-        thread_local std::vector<float> weights;  // reused: grows to the longest context, then allocates nothing
-        alignas(32) thread_local float scratch[512];
-        if (weights.size() < static_cast<size_t>(p.kv_capacity)) weights.resize(static_cast<size_t>(p.kv_capacity));
-        simd::attention_row_avx2(q + t * token_stride + h * p.head_dim, p.head_dim, p.n_kv - p.n_tokens + t + 1,
-                                 p.scale, p.n_tokens > 1, keys + kv_head * p.head_dim, values + kv_head * p.head_dim,
-                                 row_stride, weights.data(), scratch, dst + t * token_stride + h * p.head_dim);
-      });
-    });
+    const auto pair = [&](int64_t index) {
+      const int64_t t = index / p.n_heads, h = index % p.n_heads, kv_head = h / group;
+      thread_local std::vector<float> weights;  // reused: grows to the longest context, then allocates nothing
+      alignas(32) thread_local float scratch[512];
+      if (weights.size() < static_cast<size_t>(p.kv_capacity)) weights.resize(static_cast<size_t>(p.kv_capacity));
+      simd::attention_row_avx2(q + t * token_stride + h * p.head_dim, p.head_dim, p.n_kv - p.n_tokens + t + 1, p.scale,
+                               p.n_tokens > 1, keys + kv_head * p.head_dim, values + kv_head * p.head_dim, row_stride,
+                               weights.data(), scratch, dst + t * token_stride + h * p.head_dim);
+    };
+    if (p.n_tokens == 1) {
+      for (int64_t h = 0; h < p.n_heads; ++h) pair(h);
+      return;
+    }
+    arena_->arena.execute([&] { tbb::parallel_for(int64_t{0}, p.n_tokens * p.n_heads, pair); });
     return;
   }
   // One token per task: the reference on a one-token slice (its own causal window) is exactly that token's row.
