@@ -147,6 +147,71 @@ struct Avx512Ternary {
 
 }  // namespace
 
+// ---- Q8_0 against Q8_0 activations, two rows per vector: simd_avx2.cpp's Q8_0Tile arithmetic ---------------------
+namespace {
+
+// The 256-bit horizontal sum of simd_avx2.cpp (the reference's hsum_float_8): halves, then pairs, then the last two.
+float horizontal_sum(__m256 v) {
+  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+  return _mm_cvtss_f32(sum);
+}
+
+// R rows (in pairs, the last repeated when R is odd: its lanes are computed and not stored) against T tokens. Lane
+// l of a half is the exact sum over elements 4l..4l+3 of the block pair, as the 256-bit tile's lanes; each half
+// fuses its own row's scale, and the halves are added as the 256-bit horizontal sum adds them.
+template <int R, int T>
+struct Q8_0PairTile {
+  static constexpr int kPairs = (R + 1) / 2;
+  static void run(const QuantTileArgs& args) {
+    __m512 acc[kPairs][T];
+    for (auto& pair : acc)
+      for (auto& sum : pair) sum = _mm512_setzero_ps();
+    const uint8_t* rows[2 * kPairs];
+    for (int r = 0; r < 2 * kPairs; ++r) rows[r] = args.w + (r < R ? r : R - 1) * args.w_stride;
+    for (int64_t b = 0; b < args.n / 32; ++b) {
+      __m512i magnitude[kPairs];
+      __mmask64 negative[kPairs];
+      __m512 w_scale[kPairs];
+#pragma GCC unroll 4
+      for (int p = 0; p < kPairs; ++p) {
+        const uint8_t* low = rows[2 * p] + b * kQ8_0Bytes;
+        const uint8_t* high = rows[2 * p + 1] + b * kQ8_0Bytes;
+        const __m512i w = join(load256(low + kQ8_0Quants), load256(high + kQ8_0Quants));
+        magnitude[p] = _mm512_abs_epi8(w);  // |w| <= 127, read unsigned
+        negative[p] = _mm512_movepi8_mask(w);
+        w_scale[p] = _mm512_insertf32x8(_mm512_set1_ps(half_at(low)), _mm256_set1_ps(half_at(high)), 1);
+      }
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) {
+        const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
+        const __m512i x = _mm512_broadcast_i64x4(load256(a + kQ8_0Quants));
+        const __m512 x_scale = _mm512_set1_ps(half_at(a));
+#pragma GCC unroll 4
+        for (int p = 0; p < kPairs; ++p) {
+          // x with w's signs (where w is 0 the magnitude is 0, so x's sign there does not matter)
+          const __m512i signed_x = _mm512_mask_sub_epi8(x, negative[p], _mm512_setzero_si512(), x);
+          const __m512i lanes = dot_u8s8(_mm512_setzero_si512(), magnitude[p], signed_x);
+          acc[p][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lanes), _mm512_mul_ps(w_scale[p], x_scale), acc[p][t]);
+        }
+      }
+    }
+    for (int t = 0; t < T; ++t)
+      for (int p = 0; p < kPairs; ++p) {
+        args.out[t * args.out_stride + 2 * p] = horizontal_sum(_mm512_castps512_ps256(acc[p][t]));
+        if (2 * p + 1 < R)
+          args.out[t * args.out_stride + 2 * p + 1] = horizontal_sum(_mm512_extractf32x8_ps(acc[p][t], 1));
+      }
+  }
+};
+
+}  // namespace
+
+void SY_AVX512_KERNEL(tile_q8_0_q8_0)(const QuantTileArgs& args, int rows, int tokens) {
+  run_tile<Q8_0PairTile>(args, rows, tokens);
+}
+
 void SY_AVX512_KERNEL(tile_i2_s_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
   run_ternary_tile<I2SKernel<Avx512Ternary>>(args, rows, tokens);
 }

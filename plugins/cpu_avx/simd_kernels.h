@@ -103,6 +103,9 @@ void tile_tq2_0_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens
 // exact sum per block. The reference rounds exactly so; the integer sums are exact whatever the instructions, so
 // the scalar level and these give the same bits, and the AVX-512 levels use them too.
 void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
+// The same lanes two rows to a 512-bit vector (simd_avx512.cpp).
+void tile_q8_0_q8_0_avx512(const QuantTileArgs& args, int rows, int tokens);
+void tile_q8_0_q8_0_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 
 // ---- Row tiles: eight weight rows in the lanes of one vector (Q4_0, Q4_K, Q6_K) --------------------------------
 // For the types that fuse one exact sum per block: each block's sums of up to kRowTileRows rows are gathered into
