@@ -11,6 +11,7 @@
 #include "core/common/json_text.h"
 #include "core/common/utf8.h"
 #include "core/gguf/file.h"
+#include "core/model/architecture.h"
 #include "core/tokenizer/special_tokens.h"
 #include "tools/switchyard/commands.h"
 
@@ -135,6 +136,28 @@ ordered_json build_json(const gguf::File& file, bool with_tensors, bool full) {
     }
   }
   out["hyperparameters"] = hparams;
+  // The rope as the runtime resolves it (core/model: defaults applied), for the architectures it runs.
+  if (model::architecture_from_name(file.architecture()) && model::check_model(file).empty()) {
+    const model::ModelStructure structure = model::describe_model(file);
+    const model::Hparams& hp = structure.hp;
+    ordered_json rope;
+    rope["style"] = structure.rope == model::RopeStyle::neox ? "neox" : "normal";
+    rope["dimensions"] = hp.n_rot;
+    rope["freq_base"] = hp.rope_freq_base;
+    rope["scaling"] = std::string(model::to_string(hp.rope_scaling));
+    if (hp.rope_scaling != model::RopeScalingType::none) {
+      rope["factor"] = 1.0 / hp.rope_freq_scale;
+      rope["original_context_length"] = hp.rope_n_ctx_orig;
+    }
+    if (hp.rope_scaling == model::RopeScalingType::yarn) {
+      rope["ext_factor"] = hp.yarn_ext_factor;
+      rope["beta_fast"] = hp.yarn_beta_fast;
+      rope["beta_slow"] = hp.yarn_beta_slow;
+    }
+    rope["attn_factor"] = hp.rope_attn_factor;
+    rope["freq_factors"] = hp.rope_freqs;
+    out["rope"] = rope;
+  }
 
   ordered_json tokenizer = ordered_json::object();
   if (const gguf::Value* v = file.find("tokenizer.ggml.model")) tokenizer["model"] = *v->as_string();
@@ -210,6 +233,23 @@ void print_text(const gguf::File& file, const ordered_json& j, bool with_tensors
     for (const auto& [key, value] : j["hyperparameters"].items()) {
       std::cout << fmt::format("  {:<36} {}\n", printable(key), text_of(value));
     }
+  }
+  if (j.contains("rope")) {
+    const auto& rope = j["rope"];
+    std::string scaling = "no scaling";
+    if (rope["scaling"] != "none") {
+      scaling = fmt::format("{} scaling x{} from {} tokens", rope["scaling"].get<std::string>(),
+                            text_of(rope["factor"]), text_of(rope["original_context_length"]));
+      if (rope.contains("ext_factor"))
+        scaling += fmt::format(" (ext {}, beta {}/{})", text_of(rope["ext_factor"]), text_of(rope["beta_fast"]),
+                               text_of(rope["beta_slow"]));
+    }
+    std::cout << fmt::format("rope          {}, {} dims, base {}, {}{}{}\n", rope["style"].get<std::string>(),
+                             text_of(rope["dimensions"]), text_of(rope["freq_base"]), scaling,
+                             rope["attn_factor"].get<double>() != 1.0
+                                 ? fmt::format(", attention factor {}", text_of(rope["attn_factor"]))
+                                 : "",
+                             rope["freq_factors"].get<bool>() ? ", per-frequency factors (rope_freqs)" : "");
   }
   const auto& tok = j["tokenizer"];
   std::cout << fmt::format("tokenizer     {} (pre: {}), {} tokens{}\n",
