@@ -24,6 +24,7 @@ class CpuKernels {
   ~CpuKernels();
 
   IsaLevel level() const { return level_; }
+  KernelSet kernel_set() const { return kernel_set_; }
   int threads() const;
   uint64_t weight_types() const { return kernels::weight_types(decoder_); }
   const kernels::RowDecoder& decoder() const { return decoder_; }
@@ -44,7 +45,7 @@ class CpuKernels {
   void attention(const sy_op& op, const float* q, const void* k, const void* v, float* dst) const;
 
   IsaLevel level_;
-  KernelSet kernel_set_;  // level_ refined by VNNI for the native products
+  KernelSet kernel_set_;  // level_ refined by VNNI and AMX for the native products
   kernels::RowDecoder decoder_;
   struct Arena;
   std::unique_ptr<Arena> arena_;

@@ -334,8 +334,9 @@ sy_status* plugin_device_open(sy_plugin* object, uint32_t index, sy_device** out
     device->level = level;
     device->kernels = std::make_unique<CpuKernels>(level, plugin->threads, quant::row_decoder());
     device->memory_at_open = read_system_memory();
-    plugin->log.info(std::string("CPU device opened: ") + to_string(level) + " kernels, " +
-                     std::to_string(device->kernels->threads()) + " threads");
+    plugin->log.info(std::string("CPU device opened: ") + to_string(level) + " kernels (" +
+                     to_string(device->kernels->kernel_set()) + "), " + std::to_string(device->kernels->threads()) +
+                     " threads");
     *out_device = &device.release()->object;
   });
 }
