@@ -284,14 +284,9 @@ void amx_matmul_q4_0(const uint8_t* weight, int64_t row_bytes, int64_t n_out, in
   tbb::parallel_for(int64_t{0}, row_tiles, [&](int64_t row_tile) {
     const int64_t o = row_tile * simd::kAmxRows;
     const int rows = static_cast<int>(std::min<int64_t>(simd::kAmxRows, n_out - o));
-    for (int64_t tile = 0; tile < token_tiles; ++tile) {
-      const int64_t t0 = tile * simd::kAmxTokens;
-      simd::tile_q4_0_amx(weight + o * row_bytes, row_bytes, rows, blocks,
-                          packed_data + tile * blocks * simd::kAmxPackedBytes,
-                          scale_data + tile * blocks * simd::kAmxTokens,
-                          static_cast<int>(std::min<int64_t>(simd::kAmxTokens, n_tokens - t0)), dst + t0 * n_out + o,
-                          n_out);
-    }
+    simd::tile_q4_0_amx(weight + o * row_bytes, row_bytes, rows, blocks, packed_data, scale_data,
+                        static_cast<int>(token_tiles),
+                        static_cast<int>(n_tokens - (token_tiles - 1) * simd::kAmxTokens), dst + o, n_out);
   });
 }
 

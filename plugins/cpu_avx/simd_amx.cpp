@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <vector>
 
 #include "core/quant/k_scales.h"  // static: compiled here with this unit's flags
 #include "plugins/cpu_avx/simd_bytes.h"  // static: compiled here with this unit's flags
@@ -75,41 +76,51 @@ void pack_q8_0_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, in
 }
 
 void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
-                   const float* scales, int tokens, float* out, int64_t out_stride) {
-  configure_tiles();
-  alignas(64) int8_t codes[kAmxRows * 32];
-  alignas(64) int32_t sums[kAmxRows * kAmxTokens];
-  std::memset(codes, 0, sizeof codes);
-  __m512 acc[kAmxRows];
-#pragma GCC unroll 16
-  for (auto& row : acc) row = _mm512_setzero_ps();
+                   const float* scales, int token_tiles, int last_tokens, float* out, int64_t out_stride) {
+  // The sixteen rows' codes (minus 8: the signed weights, so no bias term is needed) and scales, unpacked once for
+  // every token tile: the unpacking is most of a tile's work.
+  thread_local std::vector<int8_t> codes;  // blocks x kAmxRows x 32, reused (prompts only)
+  thread_local std::vector<float> w_scales;
+  codes.assign(static_cast<size_t>(blocks * kAmxRows * 32), 0);
+  w_scales.assign(static_cast<size_t>(blocks * kAmxRows), 0.0f);
   const __m128i low_nibbles = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
-  for (int64_t b = 0; b < blocks; ++b) {
-    float w_scale[kAmxRows] = {};
-    for (int r = 0; r < rows; ++r) {  // codes minus 8: the signed weights, so no bias term is needed
+  for (int64_t b = 0; b < blocks; ++b)
+    for (int r = 0; r < rows; ++r) {
       const uint8_t* block = w + r * w_stride + b * kQ4_0Bytes;
-      w_scale[r] = half_at(block);
+      w_scales[b * kAmxRows + r] = half_at(block);
       const __m128i packed_codes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + kQ4_0Quants));
-      _mm_store_si128(reinterpret_cast<__m128i*>(codes + 32 * r),
-                      _mm_sub_epi8(_mm_and_si128(packed_codes, low_nibbles), eight));
-      _mm_store_si128(reinterpret_cast<__m128i*>(codes + 32 * r + 16),
-                      _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(packed_codes, 4), low_nibbles), eight));
+      int8_t* row = codes.data() + (b * kAmxRows + r) * 32;
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(row), _mm_sub_epi8(_mm_and_si128(packed_codes, low_nibbles), eight));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(row + 16),
+                       _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(packed_codes, 4), low_nibbles), eight));
     }
-    _tile_zero(0);
-    _tile_loadd(1, codes, 32);
-    _tile_loadd(2, packed + b * kAmxPackedBytes, kAmxTokens * 4);
-    _tile_dpbssd(0, 1, 2);
-    _tile_stored(0, sums, kAmxTokens * 4);
-    const __m512 x_scale = _mm512_loadu_ps(scales + b * kAmxTokens);
+  configure_tiles();
+  alignas(64) int32_t sums[kAmxRows * kAmxTokens];
+  for (int tile = 0; tile < token_tiles; ++tile) {
+    const uint8_t* packed_tile = packed + tile * blocks * kAmxPackedBytes;
+    const float* scale_tile = scales + tile * blocks * kAmxTokens;
+    const int tokens = tile + 1 < token_tiles ? kAmxTokens : last_tokens;
+    __m512 acc[kAmxRows];
 #pragma GCC unroll 16
-    for (int r = 0; r < kAmxRows; ++r)  // accumulate_block for sixteen tokens: acc + sum * (w_scale * x_scale)
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + r * kAmxTokens)),
-                               _mm512_mul_ps(_mm512_set1_ps(w_scale[r]), x_scale), acc[r]);
-  }
-  for (int r = 0; r < rows; ++r) {
-    alignas(64) float lanes[kAmxTokens];
-    _mm512_store_ps(lanes, acc[r]);
-    for (int t = 0; t < tokens; ++t) out[t * out_stride + r] = lanes[t];
+    for (auto& row : acc) row = _mm512_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b) {
+      _tile_zero(0);
+      _tile_loadd(1, codes.data() + b * kAmxRows * 32, 32);
+      _tile_loadd(2, packed_tile + b * kAmxPackedBytes, kAmxTokens * 4);
+      _tile_dpbssd(0, 1, 2);
+      _tile_stored(0, sums, kAmxTokens * 4);
+      const __m512 x_scale = _mm512_loadu_ps(scale_tile + b * kAmxTokens);
+      const float* w_scale = w_scales.data() + b * kAmxRows;
+#pragma GCC unroll 16
+      for (int r = 0; r < kAmxRows; ++r)  // accumulate_block for sixteen tokens: acc + sum * (w_scale * x_scale)
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + r * kAmxTokens)),
+                                 _mm512_mul_ps(_mm512_set1_ps(w_scale[r]), x_scale), acc[r]);
+    }
+    for (int r = 0; r < rows; ++r) {
+      alignas(64) float lanes[kAmxTokens];
+      _mm512_store_ps(lanes, acc[r]);
+      for (int t = 0; t < tokens; ++t) out[(tile * kAmxTokens + t) * out_stride + r] = lanes[t];
+    }
   }
   _tile_release();
 }

@@ -129,9 +129,11 @@ bool amx_permitted();
 // and blocks * kAmxTokens scales (zeros past `tokens`).
 void pack_q8_0_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, int tokens, uint8_t* packed,
                           float* scales);
-// rows (at most kAmxRows) Q4_0 rows against one packed token tile: out[t * out_stride + r].
+// rows (at most kAmxRows) Q4_0 rows against token_tiles packed token tiles (each blocks * kAmxPackedBytes bytes and
+// blocks * kAmxTokens scales), the last holding last_tokens tokens: out[t * out_stride + r]. The rows are unpacked
+// once for all the token tiles.
 void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
-                   const float* scales, int tokens, float* out, int64_t out_stride);
+                   const float* scales, int token_tiles, int last_tokens, float* out, int64_t out_stride);
 // Q4_K against Q8_K: per super-block one packed tile per 32-element sub-block (blocks * 8 * kAmxPackedBytes),
 // the tokens' scales, and each sub-block's quant sum per token (blocks * 8 * kAmxTokens) for the mins. Per
 // (row, token) the super-block's two exact sums of block_sums_q4_k_q8_k, fused as accumulate_block_with_mins.
