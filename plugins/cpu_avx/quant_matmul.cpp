@@ -319,18 +319,13 @@ void amx_matmul_k(TensorType type, const uint8_t* weight, int64_t row_bytes, int
   tbb::parallel_for(int64_t{0}, row_tiles, [&](int64_t row_tile) {
     const int64_t o = row_tile * simd::kAmxRows;
     const int rows = static_cast<int>(std::min<int64_t>(simd::kAmxRows, n_out - o));
-    for (int64_t tile = 0; tile < token_tiles; ++tile) {
-      const int64_t t0 = tile * simd::kAmxTokens;
-      const int tokens = static_cast<int>(std::min<int64_t>(simd::kAmxTokens, n_tokens - t0));
-      if (type == TensorType::Q4_K)
-        simd::tile_q4_k_amx(weight + o * row_bytes, row_bytes, rows, blocks, packed_data + tile * packed_per_tile,
-                            scale_data + tile * blocks * simd::kAmxTokens, sums_data + tile * sums_per_tile, tokens,
-                            dst + t0 * n_out + o, n_out);
-      else
-        simd::tile_q6_k_amx(weight + o * row_bytes, row_bytes, rows, blocks, packed_data + tile * packed_per_tile,
-                            scale_data + tile * blocks * simd::kAmxTokens, group_data + tile * 2 * sums_per_tile,
-                            tokens, dst + t0 * n_out + o, n_out);
-    }
+    const int last_tokens = static_cast<int>(n_tokens - (token_tiles - 1) * simd::kAmxTokens);
+    if (type == TensorType::Q4_K)
+      simd::tile_q4_k_amx(weight + o * row_bytes, row_bytes, rows, blocks, packed_data, scale_data, sums_data,
+                          static_cast<int>(token_tiles), last_tokens, dst + o, n_out);
+    else
+      simd::tile_q6_k_amx(weight + o * row_bytes, row_bytes, rows, blocks, packed_data, scale_data, group_data,
+                          static_cast<int>(token_tiles), last_tokens, dst + o, n_out);
   });
 }
 

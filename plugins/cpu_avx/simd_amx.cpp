@@ -152,85 +152,108 @@ void pack_q8_k_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, in
 }
 
 void tile_q4_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
-                   const float* scales, const int32_t* sub_sums, int tokens, float* out, int64_t out_stride) {
-  configure_tiles();
-  alignas(64) uint8_t codes[8][kAmxRows * 32];
-  alignas(64) int32_t sums[kAmxRows * kAmxTokens];
-  std::memset(codes, 0, sizeof codes);
-  __m512 acc[kAmxRows];
-#pragma GCC unroll 16
-  for (auto& row : acc) row = _mm512_setzero_ps();
+                   const float* scales, const int32_t* sub_sums, int token_tiles, int last_tokens, float* out,
+                   int64_t out_stride) {
+  // Per super-block: the eight sub-blocks' codes of the sixteen rows, their scales and mins, d and dmin, unpacked
+  // once for every token tile (thread-local, reused; prompts only).
+  struct Unpacked {
+    alignas(64) uint8_t codes[8][kAmxRows * 32];
+    int32_t scale[8][kAmxRows];  // [sub-block][row]
+    int32_t min[8][kAmxRows];
+    float d[kAmxRows], dmin[kAmxRows];
+  };
+  thread_local std::vector<Unpacked> unpacked;
+  unpacked.resize(static_cast<size_t>(blocks));
   const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
   for (int64_t b = 0; b < blocks; ++b) {
-    uint8_t scale[kAmxRows][8] = {}, min[kAmxRows][8] = {};
-    float d[kAmxRows] = {}, dmin[kAmxRows] = {};
+    Unpacked& u = unpacked[static_cast<size_t>(b)];
+    std::memset(&u, 0, sizeof u);
     for (int r = 0; r < rows; ++r) {
       const uint8_t* block = w + r * w_stride + b * kQ4_KBytes;
-      d[r] = half_at(block);
-      dmin[r] = half_at(block + kQ4_KDmin);
+      u.d[r] = half_at(block);
+      u.dmin[r] = half_at(block + kQ4_KDmin);
       uint64_t packed_scales, packed_mins;
       quant::scales_mins_k4(block + kQ4_KScales, &packed_scales, &packed_mins);
-      std::memcpy(scale[r], &packed_scales, 8);
-      std::memcpy(min[r], &packed_mins, 8);
+      for (int sub = 0; sub < 8; ++sub) {
+        u.scale[sub][r] = static_cast<int32_t>(packed_scales >> (8 * sub) & 0xFF);
+        u.min[sub][r] = static_cast<int32_t>(packed_mins >> (8 * sub) & 0xFF);
+      }
       for (int pair = 0; pair < 4; ++pair) {  // 32 bytes: sub-block 2 pair in the low nibbles, 2 pair + 1 in the high
         const __m256i q = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + kQ4_KQuants + 32 * pair));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(codes[2 * pair] + 32 * r), _mm256_and_si256(q, low_nibbles));
-        _mm256_store_si256(reinterpret_cast<__m256i*>(codes[2 * pair + 1] + 32 * r),
+        _mm256_store_si256(reinterpret_cast<__m256i*>(u.codes[2 * pair] + 32 * r), _mm256_and_si256(q, low_nibbles));
+        _mm256_store_si256(reinterpret_cast<__m256i*>(u.codes[2 * pair + 1] + 32 * r),
                            _mm256_and_si256(_mm256_srli_epi16(q, 4), low_nibbles));
       }
     }
-    // scaled[r][t] = sum over sub-blocks of scale * (codes . quants): one tile product per sub-block.
-    __m512i scaled[kAmxRows];
-#pragma GCC unroll 16
-    for (auto& v : scaled) v = _mm512_setzero_si512();
-    for (int sub = 0; sub < 8; ++sub) {
-      _tile_zero(0);
-      _tile_loadd(1, codes[sub], 32);
-      _tile_loadd(2, packed + (b * 8 + sub) * kAmxPackedBytes, kAmxTokens * 4);
-      _tile_dpbusd(0, 1, 2);
-      _tile_stored(0, sums, kAmxTokens * 4);
-#pragma GCC unroll 16
-      for (int r = 0; r < kAmxRows; ++r)
-        scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(_mm512_load_si512(sums + r * kAmxTokens),
-                                                                    _mm512_set1_epi32(scale[r][sub])));
-    }
-    const __m512 x_scale = _mm512_loadu_ps(scales + b * kAmxTokens);
-#pragma GCC unroll 16
-    for (int r = 0; r < kAmxRows; ++r) {
-      __m512i mins = _mm512_setzero_si512();
-      for (int sub = 0; sub < 8; ++sub)
-        mins = _mm512_add_epi32(mins, _mm512_mullo_epi32(_mm512_loadu_si512(sub_sums + (b * 8 + sub) * kAmxTokens),
-                                                         _mm512_set1_epi32(min[r][sub])));
-      // accumulate_block_with_mins for sixteen tokens: the scaled part fused, then the min part subtracted, fused.
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled[r]), _mm512_mul_ps(_mm512_set1_ps(d[r]), x_scale), acc[r]);
-      acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(_mm512_set1_ps(dmin[r]), x_scale), acc[r]);
-    }
   }
-  for (int r = 0; r < rows; ++r) {
-    alignas(64) float lanes[kAmxTokens];
-    _mm512_store_ps(lanes, acc[r]);
-    for (int t = 0; t < tokens; ++t) out[t * out_stride + r] = lanes[t];
+  configure_tiles();
+  alignas(64) int32_t sums[kAmxRows * kAmxTokens];
+  for (int tile = 0; tile < token_tiles; ++tile) {
+    const uint8_t* packed_tile = packed + tile * blocks * 8 * kAmxPackedBytes;
+    const float* scale_tile = scales + tile * blocks * kAmxTokens;
+    const int32_t* sums_tile = sub_sums + tile * blocks * 8 * kAmxTokens;
+    const int tokens = tile + 1 < token_tiles ? kAmxTokens : last_tokens;
+    __m512 acc[kAmxRows];
+#pragma GCC unroll 16
+    for (auto& row : acc) row = _mm512_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b) {
+      const Unpacked& u = unpacked[static_cast<size_t>(b)];
+      // scaled[r][t] = sum over sub-blocks of scale * (codes . quants): one tile product per sub-block.
+      __m512i scaled[kAmxRows];
+#pragma GCC unroll 16
+      for (auto& v : scaled) v = _mm512_setzero_si512();
+      for (int sub = 0; sub < 8; ++sub) {
+        _tile_zero(0);
+        _tile_loadd(1, u.codes[sub], 32);
+        _tile_loadd(2, packed_tile + (b * 8 + sub) * kAmxPackedBytes, kAmxTokens * 4);
+        _tile_dpbusd(0, 1, 2);
+        _tile_stored(0, sums, kAmxTokens * 4);
+#pragma GCC unroll 16
+        for (int r = 0; r < kAmxRows; ++r)
+          scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(_mm512_load_si512(sums + r * kAmxTokens),
+                                                                      _mm512_set1_epi32(u.scale[sub][r])));
+      }
+      const __m512 x_scale = _mm512_loadu_ps(scale_tile + b * kAmxTokens);
+#pragma GCC unroll 16
+      for (int r = 0; r < kAmxRows; ++r) {
+        __m512i mins = _mm512_setzero_si512();
+        for (int sub = 0; sub < 8; ++sub)
+          mins = _mm512_add_epi32(mins, _mm512_mullo_epi32(_mm512_loadu_si512(sums_tile + (b * 8 + sub) * kAmxTokens),
+                                                           _mm512_set1_epi32(u.min[sub][r])));
+        // accumulate_block_with_mins for sixteen tokens: the scaled part fused, then the min part subtracted, fused.
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled[r]), _mm512_mul_ps(_mm512_set1_ps(u.d[r]), x_scale), acc[r]);
+        acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(_mm512_set1_ps(u.dmin[r]), x_scale), acc[r]);
+      }
+    }
+    for (int r = 0; r < rows; ++r) {
+      alignas(64) float lanes[kAmxTokens];
+      _mm512_store_ps(lanes, acc[r]);
+      for (int t = 0; t < tokens; ++t) out[(tile * kAmxTokens + t) * out_stride + r] = lanes[t];
+    }
   }
   _tile_release();
 }
 
 void tile_q6_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
-                   const float* scales, const int32_t* group_sums, int tokens, float* out, int64_t out_stride) {
-  configure_tiles();
-  alignas(64) uint8_t codes[16][kAmxRows * 16];
-  alignas(64) int32_t sums[kAmxRows * kAmxTokens];
-  std::memset(codes, 0, sizeof codes);
-  __m512 acc[kAmxRows];
-#pragma GCC unroll 16
-  for (auto& row : acc) row = _mm512_setzero_ps();
+                   const float* scales, const int32_t* group_sums, int token_tiles, int last_tokens, float* out,
+                   int64_t out_stride) {
+  // Per super-block: the sixteen groups' codes of the sixteen rows, their scales and d, unpacked once for every
+  // token tile (thread-local, reused; prompts only).
+  struct Unpacked {
+    alignas(64) uint8_t codes[16][kAmxRows * 16];
+    int32_t scale[16][kAmxRows];  // [group][row]
+    float d[kAmxRows];
+  };
+  thread_local std::vector<Unpacked> unpacked;
+  unpacked.resize(static_cast<size_t>(blocks));
   const __m256i low_nibbles = _mm256_set1_epi8(0x0F), high_pair = _mm256_set1_epi8(0x30);
   for (int64_t b = 0; b < blocks; ++b) {
-    int8_t scale[kAmxRows][16] = {};
-    float d[kAmxRows] = {};
+    Unpacked& u = unpacked[static_cast<size_t>(b)];
+    std::memset(&u, 0, sizeof u);
     for (int r = 0; r < rows; ++r) {
       const uint8_t* block = w + r * w_stride + b * kQ6_KBytes;
-      d[r] = half_at(block + kQ6_KD);
-      std::memcpy(scale[r], block + kQ6_KScales, 16);
+      u.d[r] = half_at(block + kQ6_KD);
+      for (int g = 0; g < 16; ++g) u.scale[g][r] = static_cast<int8_t>(block[kQ6_KScales + g]);
       for (int half = 0; half < 2; ++half) {  // as Q6_KRows: vector v holds elements 32 v .. 32 v + 31
         const __m256i low0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 64 * half));
         const __m256i low1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + 64 * half + 32));
@@ -243,36 +266,51 @@ void tile_q6_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
                             _mm256_and_si256(_mm256_srli_epi16(high, 2), high_pair))};
         for (int i = 0; i < 4; ++i) {
           const int v = 4 * half + i;
-          _mm_store_si128(reinterpret_cast<__m128i*>(codes[2 * v] + 16 * r), _mm256_castsi256_si128(c[i]));
-          _mm_store_si128(reinterpret_cast<__m128i*>(codes[2 * v + 1] + 16 * r), _mm256_extracti128_si256(c[i], 1));
+          _mm_store_si128(reinterpret_cast<__m128i*>(u.codes[2 * v] + 16 * r), _mm256_castsi256_si128(c[i]));
+          _mm_store_si128(reinterpret_cast<__m128i*>(u.codes[2 * v + 1] + 16 * r), _mm256_extracti128_si256(c[i], 1));
         }
       }
     }
-    // sum[r][t] = sum over groups of scale * (codes . quants - 32 * quant sum): block_sum_q6_k_q8_k, exactly.
-    __m512i sum[kAmxRows];
+  }
+  configure_tiles();
+  alignas(64) int32_t sums[kAmxRows * kAmxTokens];
+  for (int tile = 0; tile < token_tiles; ++tile) {
+    const uint8_t* packed_tile = packed + tile * blocks * 8 * kAmxPackedBytes;
+    const float* scale_tile = scales + tile * blocks * kAmxTokens;
+    const int32_t* groups_tile = group_sums + tile * blocks * 16 * kAmxTokens;
+    const int tokens = tile + 1 < token_tiles ? kAmxTokens : last_tokens;
+    __m512 acc[kAmxRows];
 #pragma GCC unroll 16
-    for (auto& v : sum) v = _mm512_setzero_si512();
-    for (int g = 0; g < 16; ++g) {
-      _tile_zero(0);
-      _tile_loadd(3, codes[g], 16);
-      _tile_loadd(4, packed + (b * 8 + g / 2) * kAmxPackedBytes + (g % 2) * 4 * kAmxTokens * 4, kAmxTokens * 4);
-      _tile_dpbusd(0, 3, 4);
-      _tile_stored(0, sums, kAmxTokens * 4);
-      const __m512i bias = _mm512_slli_epi32(_mm512_loadu_si512(group_sums + (b * 16 + g) * kAmxTokens), 5);
+    for (auto& row : acc) row = _mm512_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b) {
+      const Unpacked& u = unpacked[static_cast<size_t>(b)];
+      // sum[r][t] = sum over groups of scale * (codes . quants - 32 * quant sum): block_sum_q6_k_q8_k, exactly.
+      __m512i sum[kAmxRows];
+#pragma GCC unroll 16
+      for (auto& v : sum) v = _mm512_setzero_si512();
+      for (int g = 0; g < 16; ++g) {
+        _tile_zero(0);
+        _tile_loadd(3, u.codes[g], 16);
+        _tile_loadd(4, packed_tile + (b * 8 + g / 2) * kAmxPackedBytes + (g % 2) * 4 * kAmxTokens * 4,
+                    kAmxTokens * 4);
+        _tile_dpbusd(0, 3, 4);
+        _tile_stored(0, sums, kAmxTokens * 4);
+        const __m512i bias = _mm512_slli_epi32(_mm512_loadu_si512(groups_tile + (b * 16 + g) * kAmxTokens), 5);
+#pragma GCC unroll 16
+        for (int r = 0; r < kAmxRows; ++r)
+          sum[r] = _mm512_add_epi32(sum[r], _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_load_si512(sums + r * kAmxTokens), bias),
+                                                               _mm512_set1_epi32(u.scale[g][r])));
+      }
+      const __m512 x_scale = _mm512_loadu_ps(scale_tile + b * kAmxTokens);
 #pragma GCC unroll 16
       for (int r = 0; r < kAmxRows; ++r)
-        sum[r] = _mm512_add_epi32(sum[r], _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_load_si512(sums + r * kAmxTokens), bias),
-                                                             _mm512_set1_epi32(scale[r][g])));
+        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]), _mm512_mul_ps(_mm512_set1_ps(u.d[r]), x_scale), acc[r]);
     }
-    const __m512 x_scale = _mm512_loadu_ps(scales + b * kAmxTokens);
-#pragma GCC unroll 16
-    for (int r = 0; r < kAmxRows; ++r)
-      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]), _mm512_mul_ps(_mm512_set1_ps(d[r]), x_scale), acc[r]);
-  }
-  for (int r = 0; r < rows; ++r) {
-    alignas(64) float lanes[kAmxTokens];
-    _mm512_store_ps(lanes, acc[r]);
-    for (int t = 0; t < tokens; ++t) out[t * out_stride + r] = lanes[t];
+    for (int r = 0; r < rows; ++r) {
+      alignas(64) float lanes[kAmxTokens];
+      _mm512_store_ps(lanes, acc[r]);
+      for (int t = 0; t < tokens; ++t) out[(tile * kAmxTokens + t) * out_stride + r] = lanes[t];
+    }
   }
   _tile_release();
 }

@@ -140,11 +140,14 @@ void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
 // group_sums: each 16-element group's quant sum per token (blocks * 16 * kAmxTokens), for Q6_K.
 void pack_q8_k_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, int tokens, uint8_t* packed,
                           float* scales, int32_t* sub_sums, int32_t* group_sums);
+// Token tiles as for tile_q4_0_amx (each tile's packing, scales and sums one after the other).
 void tile_q4_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
-                   const float* scales, const int32_t* sub_sums, int tokens, float* out, int64_t out_stride);
+                   const float* scales, const int32_t* sub_sums, int token_tiles, int last_tokens, float* out,
+                   int64_t out_stride);
 // Q6_K against the same packing: one tdpbusd per 16-element group, block_sum_q6_k_q8_k's exact sum, then
 // accumulate_block.
 void tile_q6_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
-                   const float* scales, const int32_t* group_sums, int tokens, float* out, int64_t out_stride);
+                   const float* scales, const int32_t* group_sums, int token_tiles, int last_tokens, float* out,
+                   int64_t out_stride);
 
 }  // namespace sy::cpu::simd
