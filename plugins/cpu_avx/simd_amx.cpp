@@ -48,6 +48,28 @@ constexpr TileConfig kTileConfig = tile_config();
 
 void configure_tiles() { _tile_loadconfig(&kTileConfig); }
 
+// The token tiles of a row tile, one after the other: per tile sixteen accumulators (one per row, a lane per token),
+// add_block(tile, b, acc) adding block b of every row against that tile's tokens, block after block; then the
+// rows' outputs. The last tile holds last_tokens tokens.
+template <class AddBlock>
+void for_each_token_tile(int token_tiles, int last_tokens, int rows, int64_t blocks, float* out, int64_t out_stride,
+                         const AddBlock& add_block) {
+  configure_tiles();
+  for (int tile = 0; tile < token_tiles; ++tile) {
+    __m512 acc[kAmxRows];
+#pragma GCC unroll 16
+    for (auto& row : acc) row = _mm512_setzero_ps();
+    for (int64_t b = 0; b < blocks; ++b) add_block(tile, b, acc);
+    const int tokens = tile + 1 < token_tiles ? kAmxTokens : last_tokens;
+    for (int r = 0; r < rows; ++r) {
+      alignas(64) float lanes[kAmxTokens];
+      _mm512_store_ps(lanes, acc[r]);
+      for (int t = 0; t < tokens; ++t) out[(tile * kAmxTokens + t) * out_stride + r] = lanes[t];
+    }
+  }
+  _tile_release();
+}
+
 }  // namespace
 
 bool amx_permitted() {
@@ -94,35 +116,20 @@ void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
       _mm_storeu_si128(reinterpret_cast<__m128i*>(row + 16),
                        _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(packed_codes, 4), low_nibbles), eight));
     }
-  configure_tiles();
   alignas(64) int32_t sums[kAmxRows * kAmxTokens];
-  for (int tile = 0; tile < token_tiles; ++tile) {
-    const uint8_t* packed_tile = packed + tile * blocks * kAmxPackedBytes;
-    const float* scale_tile = scales + tile * blocks * kAmxTokens;
-    const int tokens = tile + 1 < token_tiles ? kAmxTokens : last_tokens;
-    __m512 acc[kAmxRows];
+  for_each_token_tile(token_tiles, last_tokens, rows, blocks, out, out_stride, [&](int tile, int64_t b, __m512* acc) {
+    _tile_zero(0);
+    _tile_loadd(1, codes.data() + b * kAmxRows * 32, 32);
+    _tile_loadd(2, packed + (tile * blocks + b) * kAmxPackedBytes, kAmxTokens * 4);
+    _tile_dpbssd(0, 1, 2);
+    _tile_stored(0, sums, kAmxTokens * 4);
+    const __m512 x_scale = _mm512_loadu_ps(scales + (tile * blocks + b) * kAmxTokens);
+    const float* w_scale = w_scales.data() + b * kAmxRows;
 #pragma GCC unroll 16
-    for (auto& row : acc) row = _mm512_setzero_ps();
-    for (int64_t b = 0; b < blocks; ++b) {
-      _tile_zero(0);
-      _tile_loadd(1, codes.data() + b * kAmxRows * 32, 32);
-      _tile_loadd(2, packed_tile + b * kAmxPackedBytes, kAmxTokens * 4);
-      _tile_dpbssd(0, 1, 2);
-      _tile_stored(0, sums, kAmxTokens * 4);
-      const __m512 x_scale = _mm512_loadu_ps(scale_tile + b * kAmxTokens);
-      const float* w_scale = w_scales.data() + b * kAmxRows;
-#pragma GCC unroll 16
-      for (int r = 0; r < kAmxRows; ++r)  // accumulate_block for sixteen tokens: acc + sum * (w_scale * x_scale)
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + r * kAmxTokens)),
-                                 _mm512_mul_ps(_mm512_set1_ps(w_scale[r]), x_scale), acc[r]);
-    }
-    for (int r = 0; r < rows; ++r) {
-      alignas(64) float lanes[kAmxTokens];
-      _mm512_store_ps(lanes, acc[r]);
-      for (int t = 0; t < tokens; ++t) out[(tile * kAmxTokens + t) * out_stride + r] = lanes[t];
-    }
-  }
-  _tile_release();
+    for (int r = 0; r < kAmxRows; ++r)  // accumulate_block for sixteen tokens: acc + sum * (w_scale * x_scale)
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + r * kAmxTokens)),
+                               _mm512_mul_ps(_mm512_set1_ps(w_scale[r]), x_scale), acc[r]);
+  });
 }
 
 void pack_q8_k_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, int tokens, uint8_t* packed,
@@ -186,52 +193,37 @@ void tile_q4_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
       }
     }
   }
-  configure_tiles();
   alignas(64) int32_t sums[kAmxRows * kAmxTokens];
-  for (int tile = 0; tile < token_tiles; ++tile) {
-    const uint8_t* packed_tile = packed + tile * blocks * 8 * kAmxPackedBytes;
-    const float* scale_tile = scales + tile * blocks * kAmxTokens;
-    const int32_t* sums_tile = sub_sums + tile * blocks * 8 * kAmxTokens;
-    const int tokens = tile + 1 < token_tiles ? kAmxTokens : last_tokens;
-    __m512 acc[kAmxRows];
+  for_each_token_tile(token_tiles, last_tokens, rows, blocks, out, out_stride, [&](int tile, int64_t b, __m512* acc) {
+    const Unpacked& u = unpacked[static_cast<size_t>(b)];
+    // scaled[r][t] = sum over sub-blocks of scale * (codes . quants): one tile product per sub-block.
+    __m512i scaled[kAmxRows];
 #pragma GCC unroll 16
-    for (auto& row : acc) row = _mm512_setzero_ps();
-    for (int64_t b = 0; b < blocks; ++b) {
-      const Unpacked& u = unpacked[static_cast<size_t>(b)];
-      // scaled[r][t] = sum over sub-blocks of scale * (codes . quants): one tile product per sub-block.
-      __m512i scaled[kAmxRows];
+    for (auto& v : scaled) v = _mm512_setzero_si512();
+    for (int sub = 0; sub < 8; ++sub) {
+      _tile_zero(0);
+      _tile_loadd(1, u.codes[sub], 32);
+      _tile_loadd(2, packed + ((tile * blocks + b) * 8 + sub) * kAmxPackedBytes, kAmxTokens * 4);
+      _tile_dpbusd(0, 1, 2);
+      _tile_stored(0, sums, kAmxTokens * 4);
 #pragma GCC unroll 16
-      for (auto& v : scaled) v = _mm512_setzero_si512();
-      for (int sub = 0; sub < 8; ++sub) {
-        _tile_zero(0);
-        _tile_loadd(1, u.codes[sub], 32);
-        _tile_loadd(2, packed_tile + (b * 8 + sub) * kAmxPackedBytes, kAmxTokens * 4);
-        _tile_dpbusd(0, 1, 2);
-        _tile_stored(0, sums, kAmxTokens * 4);
-#pragma GCC unroll 16
-        for (int r = 0; r < kAmxRows; ++r)
-          scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(_mm512_load_si512(sums + r * kAmxTokens),
-                                                                      _mm512_set1_epi32(u.scale[sub][r])));
-      }
-      const __m512 x_scale = _mm512_loadu_ps(scale_tile + b * kAmxTokens);
-#pragma GCC unroll 16
-      for (int r = 0; r < kAmxRows; ++r) {
-        __m512i mins = _mm512_setzero_si512();
-        for (int sub = 0; sub < 8; ++sub)
-          mins = _mm512_add_epi32(mins, _mm512_mullo_epi32(_mm512_loadu_si512(sums_tile + (b * 8 + sub) * kAmxTokens),
-                                                           _mm512_set1_epi32(u.min[sub][r])));
-        // accumulate_block_with_mins for sixteen tokens: the scaled part fused, then the min part subtracted, fused.
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled[r]), _mm512_mul_ps(_mm512_set1_ps(u.d[r]), x_scale), acc[r]);
-        acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(_mm512_set1_ps(u.dmin[r]), x_scale), acc[r]);
-      }
+      for (int r = 0; r < kAmxRows; ++r)
+        scaled[r] = _mm512_add_epi32(scaled[r], _mm512_mullo_epi32(_mm512_load_si512(sums + r * kAmxTokens),
+                                                                    _mm512_set1_epi32(u.scale[sub][r])));
     }
-    for (int r = 0; r < rows; ++r) {
-      alignas(64) float lanes[kAmxTokens];
-      _mm512_store_ps(lanes, acc[r]);
-      for (int t = 0; t < tokens; ++t) out[(tile * kAmxTokens + t) * out_stride + r] = lanes[t];
+    const __m512 x_scale = _mm512_loadu_ps(scales + (tile * blocks + b) * kAmxTokens);
+    const int32_t* sub_sum = sub_sums + (tile * blocks + b) * 8 * kAmxTokens;
+#pragma GCC unroll 16
+    for (int r = 0; r < kAmxRows; ++r) {
+      __m512i mins = _mm512_setzero_si512();
+      for (int sub = 0; sub < 8; ++sub)
+        mins = _mm512_add_epi32(mins, _mm512_mullo_epi32(_mm512_loadu_si512(sub_sum + sub * kAmxTokens),
+                                                         _mm512_set1_epi32(u.min[sub][r])));
+      // accumulate_block_with_mins for sixteen tokens: the scaled part fused, then the min part subtracted, fused.
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(scaled[r]), _mm512_mul_ps(_mm512_set1_ps(u.d[r]), x_scale), acc[r]);
+      acc[r] = _mm512_fnmadd_ps(_mm512_cvtepi32_ps(mins), _mm512_mul_ps(_mm512_set1_ps(u.dmin[r]), x_scale), acc[r]);
     }
-  }
-  _tile_release();
+  });
 }
 
 void tile_q6_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
@@ -272,47 +264,32 @@ void tile_q6_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
       }
     }
   }
-  configure_tiles();
   alignas(64) int32_t sums[kAmxRows * kAmxTokens];
-  for (int tile = 0; tile < token_tiles; ++tile) {
-    const uint8_t* packed_tile = packed + tile * blocks * 8 * kAmxPackedBytes;
-    const float* scale_tile = scales + tile * blocks * kAmxTokens;
-    const int32_t* groups_tile = group_sums + tile * blocks * 16 * kAmxTokens;
-    const int tokens = tile + 1 < token_tiles ? kAmxTokens : last_tokens;
-    __m512 acc[kAmxRows];
+  for_each_token_tile(token_tiles, last_tokens, rows, blocks, out, out_stride, [&](int tile, int64_t b, __m512* acc) {
+    const Unpacked& u = unpacked[static_cast<size_t>(b)];
+    // sum[r][t] = sum over groups of scale * (codes . quants - 32 * quant sum): block_sum_q6_k_q8_k, exactly.
+    __m512i sum[kAmxRows];
 #pragma GCC unroll 16
-    for (auto& row : acc) row = _mm512_setzero_ps();
-    for (int64_t b = 0; b < blocks; ++b) {
-      const Unpacked& u = unpacked[static_cast<size_t>(b)];
-      // sum[r][t] = sum over groups of scale * (codes . quants - 32 * quant sum): block_sum_q6_k_q8_k, exactly.
-      __m512i sum[kAmxRows];
-#pragma GCC unroll 16
-      for (auto& v : sum) v = _mm512_setzero_si512();
-      for (int g = 0; g < 16; ++g) {
-        _tile_zero(0);
-        _tile_loadd(3, u.codes[g], 16);
-        _tile_loadd(4, packed_tile + (b * 8 + g / 2) * kAmxPackedBytes + (g % 2) * 4 * kAmxTokens * 4,
-                    kAmxTokens * 4);
-        _tile_dpbusd(0, 3, 4);
-        _tile_stored(0, sums, kAmxTokens * 4);
-        const __m512i bias = _mm512_slli_epi32(_mm512_loadu_si512(groups_tile + (b * 16 + g) * kAmxTokens), 5);
-#pragma GCC unroll 16
-        for (int r = 0; r < kAmxRows; ++r)
-          sum[r] = _mm512_add_epi32(sum[r], _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_load_si512(sums + r * kAmxTokens), bias),
-                                                               _mm512_set1_epi32(u.scale[g][r])));
-      }
-      const __m512 x_scale = _mm512_loadu_ps(scale_tile + b * kAmxTokens);
+    for (auto& v : sum) v = _mm512_setzero_si512();
+    for (int g = 0; g < 16; ++g) {
+      _tile_zero(0);
+      _tile_loadd(3, u.codes[g], 16);
+      _tile_loadd(4, packed + ((tile * blocks + b) * 8 + g / 2) * kAmxPackedBytes + (g % 2) * 4 * kAmxTokens * 4,
+                  kAmxTokens * 4);
+      _tile_dpbusd(0, 3, 4);
+      _tile_stored(0, sums, kAmxTokens * 4);
+      const __m512i bias =
+          _mm512_slli_epi32(_mm512_loadu_si512(group_sums + ((tile * blocks + b) * 16 + g) * kAmxTokens), 5);
 #pragma GCC unroll 16
       for (int r = 0; r < kAmxRows; ++r)
-        acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]), _mm512_mul_ps(_mm512_set1_ps(u.d[r]), x_scale), acc[r]);
+        sum[r] = _mm512_add_epi32(sum[r], _mm512_mullo_epi32(_mm512_sub_epi32(_mm512_load_si512(sums + r * kAmxTokens), bias),
+                                                             _mm512_set1_epi32(u.scale[g][r])));
     }
-    for (int r = 0; r < rows; ++r) {
-      alignas(64) float lanes[kAmxTokens];
-      _mm512_store_ps(lanes, acc[r]);
-      for (int t = 0; t < tokens; ++t) out[(tile * kAmxTokens + t) * out_stride + r] = lanes[t];
-    }
-  }
-  _tile_release();
+    const __m512 x_scale = _mm512_loadu_ps(scales + (tile * blocks + b) * kAmxTokens);
+#pragma GCC unroll 16
+    for (int r = 0; r < kAmxRows; ++r)
+      acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum[r]), _mm512_mul_ps(_mm512_set1_ps(u.d[r]), x_scale), acc[r]);
+  });
 }
 
 }  // namespace sy::cpu::simd
