@@ -9,19 +9,15 @@
 #include <cmath>
 
 #include "core/kernels/op_math.h"
+#include "plugins/cpu_avx/simd_bytes.h"  // static: compiled here with this unit's flags
 
 namespace sy::cpu::simd {
 
 namespace {
 
-// The sixteen lanes lo (0..7) and hi (8..15) added as add_16_lanes adds them: halves of 8, of 4, then pairs.
-inline float add_16_lanes(__m256 lo, __m256 hi) {
-  const __m256 eight = _mm256_add_ps(hi, lo);
-  const __m128 four = _mm_add_ps(_mm256_extractf128_ps(eight, 1), _mm256_castps256_ps128(eight));
-  // (four[0] + four[2]) + (four[1] + four[3])
-  const __m128 pairs = _mm_add_ps(four, _mm_movehl_ps(four, four));
-  return _mm_cvtss_f32(_mm_add_ss(pairs, _mm_movehdup_ps(pairs)));
-}
+// The sixteen lanes lo (0..7) and hi (8..15) added as add_16_lanes adds them: halves of 8, then the eight as
+// horizontal_sum adds them (halves of 4, then pairs).
+inline float add_16_lanes(__m256 lo, __m256 hi) { return horizontal_sum(_mm256_add_ps(hi, lo)); }
 
 // dot_f32_reference: four accumulators of sixteen lanes over steps of 64, then the tail one product at a time.
 inline float dot_f32(const float* x, const float* y, int64_t n) {

@@ -13,14 +13,6 @@
 namespace sy::cpu::simd {
 
 namespace {
-float horizontal_sum(__m256 v) {
-  const __m128 low = _mm256_castps256_ps128(v), high = _mm256_extractf128_ps(v, 1);
-  __m128 sum = _mm_add_ps(low, high);
-  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-  return _mm_cvtss_f32(sum);
-}
-
 // Eight int32 sums of four byte products each, unsigned u times signed s. vpmaddubsw saturates its int16 pair
 // sums, which never happens here: every caller's u is at most 128 and |s| at most 127 (2 * 128 * 127 < 32767).
 __m256i dot_u8s8(__m256i u, __m256i s) { return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1)); }

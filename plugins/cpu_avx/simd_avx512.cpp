@@ -150,14 +150,6 @@ struct Avx512Ternary {
 // ---- Q8_0 against Q8_0 activations, two rows per vector: simd_avx2.cpp's Q8_0Tile arithmetic ---------------------
 namespace {
 
-// The 256-bit horizontal sum of simd_avx2.cpp (the reference's hsum_float_8): halves, then pairs, then the last two.
-float horizontal_sum(__m256 v) {
-  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
-  return _mm_cvtss_f32(sum);
-}
-
 // R rows (in pairs, the last repeated when R is odd: its lanes are computed and not stored) against T tokens. Lane
 // l of a half is the exact sum over elements 4l..4l+3 of the block pair, as the 256-bit tile's lanes; each half
 // fuses its own row's scale, and the halves are added as the 256-bit horizontal sum adds them.

@@ -32,4 +32,13 @@ namespace sy::cpu {
   return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
 }
 
+// The eight floats of v added as the reference's hsum_float_8 adds them: lanes l and l + 4, then those pairs l and
+// l + 2, then the last two, ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)).
+[[maybe_unused]] static inline float horizontal_sum(__m256 v) {
+  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
+  sum = _mm_add_ss(sum, _mm_movehdup_ps(sum));
+  return _mm_cvtss_f32(sum);
+}
+
 }  // namespace sy::cpu

@@ -8,6 +8,7 @@
 
 #include <cstdint>
 
+#include "plugins/cpu_avx/simd_bytes.h"
 #include "plugins/cpu_avx/simd_kernels.h"
 
 // Forced inline: the units' decoders hand their code vectors over in registers only when inlined, and GCC at -O2
@@ -58,13 +59,6 @@ SY_TERNARY_INLINE __m256i ternary_quant_sums(const uint8_t* a, bool half) {
   return _mm256_madd_epi16(sums, _mm256_set1_epi16(1));
 }
 
-// ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)): the reference's horizontal sum (hsum_float_8).
-SY_TERNARY_INLINE float ternary_total(__m256 v) {
-  __m128 sum = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-  sum = _mm_add_ps(sum, _mm_movehl_ps(sum, sum));
-  return _mm_cvtss_f32(_mm_add_ss(sum, _mm_movehdup_ps(sum)));
-}
-
 // One weight block of 256 elements (kVectors == Kernel::kVectors) or I2_S's closing half block (half as many):
 // unpacked once into registers, then met by each of the tile's kTokens tokens. Every count is a constant and every
 // loop unrolled, so codes and accumulators stay in registers (a loop left rolled at -O2 spilled them: 40% slower).
@@ -105,7 +99,7 @@ void ternary_rows(const QuantTileArgs& args, int rows) {
       if (args.n % 256 != 0)
         ternary_block<Kernel, Kernel::kVectors / 2, kTokens>(w + whole * Kernel::kBlockBytes, whole, args, acc);
 #pragma GCC unroll 4
-    for (int t = 0; t < kTokens; ++t) args.out[t * args.out_stride + r] = ternary_total(acc[t]);
+    for (int t = 0; t < kTokens; ++t) args.out[t * args.out_stride + r] = horizontal_sum(acc[t]);
   }
 }
 
