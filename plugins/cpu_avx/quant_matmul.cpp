@@ -217,7 +217,7 @@ const NativeType& native_type(uint32_t type) {
 struct QuantizedActivations {
   std::vector<quant::BlockQ8_0> q8_0;
   std::vector<quant::BlockQ8_K> q8_k;
-  std::vector<int32_t> q8_0_sums;  // per Q8_0 block, the sum of its quants (QuantTileArgs::a_sums)
+  std::vector<int32_t> q8_0_sums;  // per Q8_0 block, the sum of its quants (QuantTileArgs::a_sums; Q4_0's tiles)
   const uint8_t* data = nullptr;
   int64_t row_bytes = 0;
 };
@@ -232,6 +232,16 @@ void quantize_row_q8_k_padded(const float* x, quant::BlockQ8_K* y, int64_t n) {
   quant::quantize_row_q8_k(rest, y + whole / kQKK, kQKK);
 }
 
+// The sum of each Q8_0 block's quants, which Q4_0's row tiles subtract 8 times (simd_kernels.h, QuantTileArgs).
+void sum_q8_0_blocks(QuantizedActivations& activations) {
+  activations.q8_0_sums.resize(activations.q8_0.size());
+  for (size_t i = 0; i < activations.q8_0.size(); ++i) {
+    int32_t sum = 0;
+    for (const int8_t q : activations.q8_0[i].qs) sum += q;
+    activations.q8_0_sums[i] = sum;
+  }
+}
+
 void quantize_activations(Activation format, const float* x, int64_t n_in, int64_t n_tokens,
                           QuantizedActivations& out) {
   const auto per_token = [&](auto& blocks, int64_t block_elements, auto quantize_row) {
@@ -243,16 +253,7 @@ void quantize_activations(Activation format, const float* x, int64_t n_in, int64
     out.row_bytes = row_blocks * static_cast<int64_t>(sizeof(blocks[0]));
   };
   switch (format) {
-    case Activation::q8_0: {
-      per_token(out.q8_0, quant::kBlockElements, quant::quantize_row_q8_0_activations);
-      out.q8_0_sums.resize(out.q8_0.size());
-      for (size_t i = 0; i < out.q8_0.size(); ++i) {
-        int32_t sum = 0;
-        for (const int8_t q : out.q8_0[i].qs) sum += q;
-        out.q8_0_sums[i] = sum;
-      }
-      return;
-    }
+    case Activation::q8_0: per_token(out.q8_0, quant::kBlockElements, quant::quantize_row_q8_0_activations); return;
     case Activation::q8_k: per_token(out.q8_k, quant::kSuperBlockElements, quantize_row_q8_k_padded); return;
     case Activation::f32:
       out.data = reinterpret_cast<const uint8_t*>(x);
@@ -401,6 +402,9 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
     return;
   }
 
+  const bool with_sums = native.type == TensorType::Q4_0;
+  if (with_sums) sum_q8_0_blocks(activations);
+
   // Chunks of output rows, several per thread so that uneven chunks balance, split at whole tiles; every row of a
   // chunk meets every token while the chunk is in L2, a tile of tokens at a time, whose activation rows stay in
   // L1/L2 too.
@@ -421,9 +425,7 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
                                        dst + t0 * n_out + o,
                                        n_out,
                                        weight_scale,
-                                       native.activation == Activation::q8_0
-                                           ? activations.q8_0_sums.data() + t0 * (n_in / kQK)
-                                           : nullptr,
+                                       with_sums ? activations.q8_0_sums.data() + t0 * (n_in / kQK) : nullptr,
                                        n_in / kQK};
         tile(args, static_cast<int>(std::min<int64_t>(tile_rows, last - o)), tokens);
       }

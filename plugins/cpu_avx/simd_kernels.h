@@ -66,8 +66,8 @@ struct QuantTileArgs {
   float* out;          // borrowed: out[t * out_stride + r] is written
   int64_t out_stride;  // floats from one token's outputs to the next
   float w_scale = 1;   // I2_S: the tensor's one scale (the other types carry theirs in their blocks)
-  // Q8_0 activations: a_sums[t * a_sums_stride + b] is the sum of token t's block b quants (borrowed; null for
-  // the other formats), so that Q4_0's bias of 8 per code is one multiply per block, not a dot product per tile.
+  // Q4_0 weights: a_sums[t * a_sums_stride + b] is the sum of token t's Q8_0 block b quants (borrowed; null for
+  // the other types), so that Q4_0's bias of 8 per code is one multiply per block, not a dot product per tile.
   const int32_t* a_sums = nullptr;
   int64_t a_sums_stride = 0;
 };
