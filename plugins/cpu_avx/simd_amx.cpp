@@ -6,6 +6,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -103,8 +104,12 @@ void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
   // every token tile: the unpacking is most of a tile's work.
   thread_local std::vector<int8_t> codes;  // blocks x kAmxRows x 32, reused (prompts only)
   thread_local std::vector<float> w_scales;
-  codes.assign(static_cast<size_t>(blocks * kAmxRows * 32), 0);
-  w_scales.assign(static_cast<size_t>(blocks * kAmxRows), 0.0f);
+  codes.resize(static_cast<size_t>(blocks * kAmxRows * 32));
+  w_scales.resize(static_cast<size_t>(blocks * kAmxRows));
+  if (rows < kAmxRows) {  // the rows past the matrix: zeros (their outputs are not stored)
+    std::fill(codes.begin(), codes.end(), int8_t{0});
+    std::fill(w_scales.begin(), w_scales.end(), 0.0f);
+  }
   const __m128i low_nibbles = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
   for (int64_t b = 0; b < blocks; ++b)
     for (int r = 0; r < rows; ++r) {
@@ -174,7 +179,7 @@ void tile_q4_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
   const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
   for (int64_t b = 0; b < blocks; ++b) {
     Unpacked& u = unpacked[static_cast<size_t>(b)];
-    std::memset(&u, 0, sizeof u);
+    if (rows < kAmxRows) std::memset(&u, 0, sizeof u);  // the rows past the matrix: zeros (outputs not stored)
     for (int r = 0; r < rows; ++r) {
       const uint8_t* block = w + r * w_stride + b * kQ4_KBytes;
       u.d[r] = half_at(block);
@@ -241,7 +246,7 @@ void tile_q6_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
   const __m256i low_nibbles = _mm256_set1_epi8(0x0F), high_pair = _mm256_set1_epi8(0x30);
   for (int64_t b = 0; b < blocks; ++b) {
     Unpacked& u = unpacked[static_cast<size_t>(b)];
-    std::memset(&u, 0, sizeof u);
+    if (rows < kAmxRows) std::memset(&u, 0, sizeof u);  // the rows past the matrix: zeros (outputs not stored)
     for (int r = 0; r < rows; ++r) {
       const uint8_t* block = w + r * w_stride + b * kQ6_KBytes;
       u.d[r] = half_at(block + kQ6_KD);
