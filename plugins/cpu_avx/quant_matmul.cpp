@@ -262,71 +262,57 @@ void quantize_activations(Activation format, const float* x, int64_t n_in, int64
   }
 }
 
-// Q4_0 against a batch with AMX tiles (simd_kernels.h, "AMX"): the activations packed once, sixteen tokens at a
-// time, then tiles of sixteen rows spread over the threads, each meeting every token tile.
-void amx_matmul_q4_0(const uint8_t* weight, int64_t row_bytes, int64_t n_out, int64_t n_in,
-                     const QuantizedActivations& activations, int64_t n_tokens, float* dst) {
-  const int64_t blocks = n_in / kQK;
+// Q4_0, Q4_K and Q6_K against a batch with AMX tiles (simd_kernels.h, "AMX"): the activations packed once, sixteen
+// tokens a task (with Q8_K activations also the quant sums the type needs: Q4_K's per sub-block for its mins, Q6_K's
+// per 16-element group for its bias of 32), then tiles of sixteen rows spread over the threads, each meeting every
+// token tile.
+void amx_matmul(TensorType type, const uint8_t* weight, int64_t row_bytes, int64_t n_out, int64_t n_in,
+                const QuantizedActivations& activations, int64_t n_tokens, float* dst) {
+  const bool q4_0 = type == TensorType::Q4_0;
+  const int64_t blocks = n_in / (q4_0 ? kQK : kQKK);
   const int64_t token_tiles = (n_tokens + simd::kAmxTokens - 1) / simd::kAmxTokens;
+  const int last_tokens = static_cast<int>(n_tokens - (token_tiles - 1) * simd::kAmxTokens);
+  // Per token tile: packed quants (Q8_K: a tile per 32-element sub-block), scales and sums.
+  const int64_t packed_per_tile = blocks * (q4_0 ? 1 : 8) * simd::kAmxPackedBytes;
+  const int64_t scales_per_tile = blocks * simd::kAmxTokens;
+  const int64_t sums_per_tile = q4_0 ? 0 : blocks * (type == TensorType::Q4_K ? 8 : 16) * simd::kAmxTokens;
   thread_local std::vector<uint8_t> packed;  // reused: see native_matmul
   thread_local std::vector<float> scales;
-  packed.resize(static_cast<size_t>(token_tiles * blocks * simd::kAmxPackedBytes));
-  scales.resize(static_cast<size_t>(token_tiles * blocks * simd::kAmxTokens));
-  uint8_t* packed_data = packed.data();
-  float* scale_data = scales.data();
-  tbb::parallel_for(int64_t{0}, token_tiles, [&](int64_t tile) {
-    const int64_t t0 = tile * simd::kAmxTokens;
-    simd::pack_q8_0_tokens_amx(activations.data + t0 * activations.row_bytes, activations.row_bytes, blocks,
-                               static_cast<int>(std::min<int64_t>(simd::kAmxTokens, n_tokens - t0)),
-                               packed_data + tile * blocks * simd::kAmxPackedBytes,
-                               scale_data + tile * blocks * simd::kAmxTokens);
-  });
-  const int64_t row_tiles = (n_out + simd::kAmxRows - 1) / simd::kAmxRows;
-  tbb::parallel_for(int64_t{0}, row_tiles, [&](int64_t row_tile) {
-    const int64_t o = row_tile * simd::kAmxRows;
-    const int rows = static_cast<int>(std::min<int64_t>(simd::kAmxRows, n_out - o));
-    simd::tile_q4_0_amx(weight + o * row_bytes, row_bytes, rows, blocks, packed_data, scale_data,
-                        static_cast<int>(token_tiles),
-                        static_cast<int>(n_tokens - (token_tiles - 1) * simd::kAmxTokens), dst + o, n_out);
-  });
-}
-
-// Q4_K and Q6_K likewise, with Q8_K activations: per token tile the sub-blocks' packed quants, the scales and the
-// quant sums of the sub-blocks (Q4_K's mins) and of the 16-element groups (Q6_K's bias of 32).
-void amx_matmul_k(TensorType type, const uint8_t* weight, int64_t row_bytes, int64_t n_out, int64_t n_in,
-                  const QuantizedActivations& activations, int64_t n_tokens, float* dst) {
-  const int64_t blocks = n_in / kQKK;
-  const int64_t token_tiles = (n_tokens + simd::kAmxTokens - 1) / simd::kAmxTokens;
-  const int64_t packed_per_tile = blocks * 8 * simd::kAmxPackedBytes, sums_per_tile = blocks * 8 * simd::kAmxTokens;
-  thread_local std::vector<uint8_t> packed;  // reused: see native_matmul
-  thread_local std::vector<float> scales;
-  thread_local std::vector<int32_t> sub_sums, group_sums;
+  thread_local std::vector<int32_t> sums;
   packed.resize(static_cast<size_t>(token_tiles * packed_per_tile));
-  scales.resize(static_cast<size_t>(token_tiles * blocks * simd::kAmxTokens));
-  sub_sums.resize(static_cast<size_t>(token_tiles * sums_per_tile));
-  group_sums.resize(static_cast<size_t>(token_tiles * 2 * sums_per_tile));
+  scales.resize(static_cast<size_t>(token_tiles * scales_per_tile));
+  sums.resize(static_cast<size_t>(token_tiles * sums_per_tile));
   uint8_t* packed_data = packed.data();
   float* scale_data = scales.data();
-  int32_t* sums_data = sub_sums.data();
-  int32_t* group_data = group_sums.data();
+  int32_t* sums_data = sums.data();
   tbb::parallel_for(int64_t{0}, token_tiles, [&](int64_t tile) {
     const int64_t t0 = tile * simd::kAmxTokens;
-    simd::pack_q8_k_tokens_amx(activations.data + t0 * activations.row_bytes, activations.row_bytes, blocks,
-                               static_cast<int>(std::min<int64_t>(simd::kAmxTokens, n_tokens - t0)),
-                               packed_data + tile * packed_per_tile, scale_data + tile * blocks * simd::kAmxTokens,
-                               sums_data + tile * sums_per_tile, group_data + tile * 2 * sums_per_tile);
+    const uint8_t* a = activations.data + t0 * activations.row_bytes;
+    const int tokens = static_cast<int>(std::min<int64_t>(simd::kAmxTokens, n_tokens - t0));
+    uint8_t* tile_packed = packed_data + tile * packed_per_tile;
+    float* tile_scales = scale_data + tile * scales_per_tile;
+    int32_t* tile_sums = sums_data + tile * sums_per_tile;
+    if (q4_0)
+      simd::pack_q8_0_tokens_amx(a, activations.row_bytes, blocks, tokens, tile_packed, tile_scales);
+    else
+      simd::pack_q8_k_tokens_amx(a, activations.row_bytes, blocks, tokens, tile_packed, tile_scales,
+                                 type == TensorType::Q4_K ? tile_sums : nullptr,
+                                 type == TensorType::Q6_K ? tile_sums : nullptr);
   });
   const int64_t row_tiles = (n_out + simd::kAmxRows - 1) / simd::kAmxRows;
   tbb::parallel_for(int64_t{0}, row_tiles, [&](int64_t row_tile) {
     const int64_t o = row_tile * simd::kAmxRows;
     const int rows = static_cast<int>(std::min<int64_t>(simd::kAmxRows, n_out - o));
-    const int last_tokens = static_cast<int>(n_tokens - (token_tiles - 1) * simd::kAmxTokens);
-    if (type == TensorType::Q4_K)
-      simd::tile_q4_k_amx(weight + o * row_bytes, row_bytes, rows, blocks, packed_data, scale_data, sums_data,
-                          static_cast<int>(token_tiles), last_tokens, dst + o, n_out);
+    const uint8_t* w = weight + o * row_bytes;
+    const int tiles = static_cast<int>(token_tiles);
+    if (q4_0)
+      simd::tile_q4_0_amx(w, row_bytes, rows, blocks, packed_data, scale_data, tiles, last_tokens, dst + o, n_out);
+    else if (type == TensorType::Q4_K)
+      simd::tile_q4_k_amx(w, row_bytes, rows, blocks, packed_data, scale_data, sums_data, tiles, last_tokens, dst + o,
+                          n_out);
     else
-      simd::tile_q6_k_amx(weight + o * row_bytes, row_bytes, rows, blocks, packed_data, scale_data, group_data,
-                          static_cast<int>(token_tiles), last_tokens, dst + o, n_out);
+      simd::tile_q6_k_amx(w, row_bytes, rows, blocks, packed_data, scale_data, sums_data, tiles, last_tokens, dst + o,
+                          n_out);
   });
 }
 
@@ -393,12 +379,9 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
   QuantizedActivations& activations = reused;
   quantize_activations(native.activation, x, n_in, n_tokens, activations);
 
-  if (set == KernelSet::amx && native.type == TensorType::Q4_0 && n_tokens > 1) {
-    amx_matmul_q4_0(weight, weight_row_bytes, n_out, n_in, activations, n_tokens, dst);
-    return;
-  }
-  if (set == KernelSet::amx && (native.type == TensorType::Q4_K || native.type == TensorType::Q6_K) && n_tokens > 1) {
-    amx_matmul_k(native.type, weight, weight_row_bytes, n_out, n_in, activations, n_tokens, dst);
+  if (set == KernelSet::amx && n_tokens > 1 &&
+      (native.type == TensorType::Q4_0 || native.type == TensorType::Q4_K || native.type == TensorType::Q6_K)) {
+    amx_matmul(native.type, weight, weight_row_bytes, n_out, n_in, activations, n_tokens, dst);
     return;
   }
 

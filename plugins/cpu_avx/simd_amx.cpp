@@ -155,9 +155,11 @@ void pack_q8_k_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, in
       for (int sub = 0; sub < 8; ++sub) {
         int16_t pair[2] = {0, 0};
         if (t < tokens) std::memcpy(pair, block + kQ8_KSums + 4 * sub, 4);
-        sub_sums[(b * 8 + sub) * kAmxTokens + t] = pair[0] + pair[1];
-        group_sums[(b * 16 + 2 * sub) * kAmxTokens + t] = pair[0];
-        group_sums[(b * 16 + 2 * sub + 1) * kAmxTokens + t] = pair[1];
+        if (sub_sums) sub_sums[(b * 8 + sub) * kAmxTokens + t] = pair[0] + pair[1];
+        if (group_sums) {
+          group_sums[(b * 16 + 2 * sub) * kAmxTokens + t] = pair[0];
+          group_sums[(b * 16 + 2 * sub + 1) * kAmxTokens + t] = pair[1];
+        }
       }
     }
   }

@@ -137,7 +137,8 @@ void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
 // Q4_K against Q8_K: per super-block one packed tile per 32-element sub-block (blocks * 8 * kAmxPackedBytes),
 // the tokens' scales, and each sub-block's quant sum per token (blocks * 8 * kAmxTokens) for the mins. Per
 // (row, token) the super-block's two exact sums of block_sums_q4_k_q8_k, fused as accumulate_block_with_mins.
-// group_sums: each 16-element group's quant sum per token (blocks * 16 * kAmxTokens), for Q6_K.
+// group_sums: each 16-element group's quant sum per token (blocks * 16 * kAmxTokens), for Q6_K. Either may be
+// null where the weights' type does not need it.
 void pack_q8_k_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, int tokens, uint8_t* packed,
                           float* scales, int32_t* sub_sums, int32_t* group_sums);
 // Token tiles as for tile_q4_0_amx (each tile's packing, scales and sums one after the other).
