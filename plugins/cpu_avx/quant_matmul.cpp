@@ -162,9 +162,10 @@ constexpr int kR = simd::kRowTileRows;
 
 const NativeType kNativeTypes[] = {
     // Q4_0, Q8_0, Q4_K, Q6_K and TQ2_0 round as the reference does (core/quant/integer_dot.h): every level computes the
-    // same exact integer sums and fuses them in the same order, so the levels give the same bits. The AVX-512
-    // levels run the 256-bit kernels: Q8_0's and TQ2_0's lanes are the reference's, and the others' row tiles hold
-    // eight rows' block sums per vector.
+    // same exact integer sums and fuses them in the same order, so the levels give the same bits. Q8_0's and
+    // TQ2_0's lanes are the reference's (Q8_0 two rows to a vector at the AVX-512 levels, TQ2_0 in the ternary
+    // tiles), and the others' row tiles hold eight rows' block sums per vector (AVX2 at every SIMD level; amx adds
+    // tiles for their prompts).
     {TensorType::Q4_0, Activation::q8_0,
      {tile_of_dots<dot_q4_0_scalar>, kQ4_0Rows, kQ4_0Rows, kQ4_0Rows},
      {1, kR, kR, kR},

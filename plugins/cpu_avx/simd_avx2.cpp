@@ -321,38 +321,7 @@ void tile_q6_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens) {
   run_row_tile<Q6_KRows>(args, rows, tokens);
 }
 
-// ---- TQ2_0 against Q8_K activations: eight lanes per block, as the reference ------------------------------------
-
-float dot_tq2_0_q8_k_avx2(const void* w_row, const void* a_row, int64_t n) {
-  const auto* w = static_cast<const uint8_t*>(w_row);
-  const auto* a = static_cast<const uint8_t*>(a_row);
-  const __m256i two_bits = _mm256_set1_epi8(3);
-  __m256 acc = _mm256_setzero_ps();
-  for (int64_t b = 0; b < n / 256; ++b, w += kTQ2_0Bytes, a += kQ8_KBytes) {
-    _mm_prefetch(reinterpret_cast<const char*>(w) + kPrefetchBytes, _MM_HINT_T0);
-    // All eight products' int16 pair sums added before one vpmaddwd: codes are at most 2, so each pair sum is at
-    // most 2 * 2 * 127 and eight of them 4064.
-    __m256i pairs = _mm256_setzero_si256();
-    #pragma GCC unroll 8
-    for (int chunk = 0; chunk < 2; ++chunk) {  // 32 bytes: bit pair m of byte j is element 32m + j
-      const __m256i packed = load256(w + 32 * chunk);
-      const uint8_t* x = a + kQ8_KQuants + 128 * chunk;
-      #pragma GCC unroll 8
-      for (int m = 0; m < 4; ++m) {
-        const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(packed, 2 * m), two_bits);
-        pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(codes, load256(x + 32 * m)));
-      }
-    }
-    // Codes 0, 1, 2 mean -1, 0, +1: subtract the activation's sums, lane by lane (only the total matters).
-    const __m256i ones = _mm256_set1_epi16(1);
-    const __m256i sumi =
-        _mm256_sub_epi32(_mm256_madd_epi16(pairs, ones), _mm256_madd_epi16(load256(a + kQ8_KSums), ones));
-    acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(sumi), _mm256_set1_ps(half_at(w + kTQ2_0D) * float_at(a)), acc);
-  }
-  return horizontal_sum(acc);
-}
-
-// ---- Ternary tiles (I2_S, TQ1_0; see simd_kernels.h) ------------------------------------------------------------
+// ---- Ternary tiles (I2_S, TQ1_0, TQ2_0; see simd_kernels.h) ------------------------------------------------------------
 
 namespace {
 

@@ -38,8 +38,6 @@ constexpr int kTQ2_0Bytes = 66, kTQ2_0D = 64;                                   
 
 using QuantDot = float (*)(const void* w, const void* a, int64_t n);
 
-float dot_tq2_0_q8_k_avx2(const void* w, const void* a, int64_t n);
-
 // simd_avx512.cpp is compiled twice: without VNNI (byte products through vpmaddubsw, as AVX2 does) and with it
 // (vpdpbusd); the _vnni set runs only where CPUID reports AVX512_VNNI. It holds the ternary tiles below; the other
 // integer types run the AVX2 kernels at the AVX-512 levels too (their order is the reference's).
@@ -93,15 +91,15 @@ void tile_i2_s_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
 void tile_tq1_0_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
 void tile_i2_s_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 void tile_tq1_0_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
-// TQ2_0 (its lanes are the same rule): tiles for prompts; one token keeps dot_tq2_0_q8_k_avx2 below.
+// TQ2_0 (its lanes are the same rule), for one token and for prompts.
 void tile_tq2_0_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens);
 void tile_tq2_0_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
 void tile_tq2_0_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 
-// ---- Q8_0 (a tile), TQ2_0 (the dot product above) and the row tiles below: core/quant/integer_dot.h's arithmetic --
-// Q8_0 and TQ2_0 keep eight lanes per block, each with its own fused multiply-adds; Q4_0, Q4_K and Q6_K fuse one
-// exact sum per block. The reference rounds exactly so; the integer sums are exact whatever the instructions, so
-// the scalar level and these give the same bits, and the AVX-512 levels use them too.
+// ---- Q8_0 (a tile) and the row tiles below: core/quant/integer_dot.h's arithmetic --------------------------------
+// Q8_0 keeps eight lanes per block (as TQ2_0 does in the ternary tiles above), each with its own fused
+// multiply-adds; Q4_0, Q4_K and Q6_K fuse one exact sum per block. The reference rounds exactly so; the integer sums
+// are exact whatever the instructions, so the scalar level and these give the same bits.
 void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
 // The same lanes two rows to a 512-bit vector (simd_avx512.cpp).
 void tile_q8_0_q8_0_avx512(const QuantTileArgs& args, int rows, int tokens);
