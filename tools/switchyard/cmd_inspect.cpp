@@ -291,7 +291,7 @@ void print_text(const gguf::File& file, const ordered_json& j, bool with_tensors
 }  // namespace
 
 void add_inspect_command(CLI::App& app, int& exit_code) {
-  auto* cmd = app.add_subcommand("inspect", "Show a GGUF model's architecture, hyperparameters, tokenizer and tensors");
+  auto* cmd = app.add_subcommand("inspect", "Show a GGUF model's architecture, hyperparameters, rope, tokenizer and tensors");
   struct Options {
     std::string model;
     bool tensors = false;
