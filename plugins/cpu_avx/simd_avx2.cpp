@@ -82,7 +82,9 @@ struct Q8_0Tile {
     __m256 acc[R][T];
     for (auto& row : acc)
       for (auto& sum : row) sum = _mm256_setzero_ps();
+    NextTilePrefetch<R> prefetch(args.w, args.w_stride);
     for (int64_t b = 0; b < args.n / 32; ++b) {
+      prefetch.through((b + 1) * kQ8_0Bytes);
       __m256i w[R];
       float w_scale[R];
       #pragma GCC unroll 8
@@ -167,7 +169,7 @@ struct RowTile {
 
 // Q4_0: codes (value + 8) against the activations, minus 8 * the activations' sum, per block.
 struct Q4_0Rows {
-  static constexpr int kBlockElements = 32;
+  static constexpr int kBlockElements = 32, kBlockBytes = kQ4_0Bytes;
   template <int T>
   [[gnu::always_inline]] static void block(RowTile<T>& tile, const QuantTileArgs& args, int64_t b) {
     const int64_t offset = b * kQ4_0Bytes;
@@ -199,7 +201,7 @@ struct Q4_0Rows {
 // Q4_K: per row the scaled sum and the min sum of each block (as dot_q4_k_q8_k_avx2 computes them), then the two
 // fused steps of accumulate_block_with_mins for eight rows at once.
 struct Q4_KRows {
-  static constexpr int kBlockElements = 256;
+  static constexpr int kBlockElements = 256, kBlockBytes = kQ4_KBytes;
   template <int T>
   [[gnu::always_inline]] static void block(RowTile<T>& tile, const QuantTileArgs& args, int64_t b) {
     const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
@@ -250,7 +252,7 @@ struct Q4_KRows {
 
 // Q6_K: as dot_q6_k_q8_k_avx2, the codes' bias of 32 subtracted lane by lane.
 struct Q6_KRows {
-  static constexpr int kBlockElements = 256;
+  static constexpr int kBlockElements = 256, kBlockBytes = kQ6_KBytes;
   template <int T>
   [[gnu::always_inline]] static void block(RowTile<T>& tile, const QuantTileArgs& args, int64_t b) {
     const __m256i low_nibbles = _mm256_set1_epi8(0x0F), high_pair = _mm256_set1_epi8(0x30);
@@ -305,7 +307,11 @@ void run_row_tile(const QuantTileArgs& args, int rows, int tokens) {
   if constexpr (T > 1)
     if (tokens < T) return run_row_tile<Kernel, T - 1>(args, rows, tokens);
   RowTile<T> tile(args, rows);
-  for (int64_t b = 0; b < args.n / Kernel::kBlockElements; ++b) Kernel::template block<T>(tile, args, b);
+  NextTilePrefetch<kRowTileRows> prefetch(args.w, args.w_stride);
+  for (int64_t b = 0; b < args.n / Kernel::kBlockElements; ++b) {
+    prefetch.through((b + 1) * Kernel::kBlockBytes);
+    Kernel::template block<T>(tile, args, b);
+  }
   tile.store(args, rows);
 }
 

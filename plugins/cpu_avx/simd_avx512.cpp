@@ -162,7 +162,9 @@ struct Q8_0PairTile {
       for (auto& sum : pair) sum = _mm512_setzero_ps();
     const uint8_t* rows[2 * kPairs];
     for (int r = 0; r < 2 * kPairs; ++r) rows[r] = args.w + (r < R ? r : R - 1) * args.w_stride;
+    NextTilePrefetch<R> prefetch(args.w, args.w_stride);
     for (int64_t b = 0; b < args.n / 32; ++b) {
+      prefetch.through((b + 1) * kQ8_0Bytes);
       __m512i magnitude[kPairs];
       __mmask64 negative[kPairs];
       __m512 w_scale[kPairs];

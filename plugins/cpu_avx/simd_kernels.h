@@ -55,6 +55,23 @@ constexpr int kTileRows = 4, kTileTokens = 4;
 // stream per row moves too few bytes per instruction for the hardware prefetcher alone to keep DRAM busy
 // (bench/README.md, "Software prefetch of the weight streams").
 constexpr int kPrefetchBytes = 2048;
+
+// The same for the tiles of several rows side by side, whose rows are each too short a stream (a 2048-wide Q4_0
+// row is 1152 bytes) for the hardware prefetcher to ramp up on: while a tile reads its rows, it asks (into L2) for
+// the same bytes of the next tile's rows, one tile ahead. Call through(n) before reading the first n bytes of
+// each row; an address past the tensor is harmless (a prefetch never faults).
+template <int kRows>
+struct NextTilePrefetch {
+  const uint8_t* next;  // the next tile's first row
+  int64_t stride;
+  int64_t fetched = 0;
+  NextTilePrefetch(const uint8_t* w, int64_t w_stride) : next(w + kRows * w_stride), stride(w_stride) {}
+  [[gnu::always_inline]] void through(int64_t bytes) {
+    for (; fetched < bytes; fetched += 64)
+#pragma GCC unroll 8
+      for (int r = 0; r < kRows; ++r) __builtin_prefetch(next + r * stride + fetched, 0, 2);
+  }
+};
 struct QuantTileArgs {
   const uint8_t* w;    // borrowed: the first weight row
   int64_t w_stride;    // bytes from one weight row to the next
