@@ -148,7 +148,7 @@ struct NativeType {
   Activation activation;
   simd::QuantTile tile[kSets];  // indexed by KernelSet
   // Weight rows per tile, per set: for one token (decode_rows) and for several (matmul_rows); at most
-  // simd::kRowTileRows for the row tiles, simd::kTileRows for the others. Where an output's fused multiply-adds
+  // simd::kRowTileRows for the row tiles (simd::kWideRowTileRows for the wide one), simd::kTileRows for the others. Where an output's fused multiply-adds
   // form one chain per row, a token's product is bound by the FMA latency at one row per tile; several rows give
   // independent chains (bench/README.md, "Bit-exact kernels").
   int decode_rows[kSets];
@@ -158,18 +158,18 @@ struct NativeType {
 // The row tiles at every SIMD level (their sums are exact integers, so the level's instructions do not matter).
 constexpr simd::QuantTile kQ4_0Rows = simd::tile_q4_0_q8_0_rows_avx2, kQ4_KRows = simd::tile_q4_k_q8_k_rows_avx2,
                           kQ6_KRows = simd::tile_q6_k_q8_k_rows_avx2;
-constexpr int kR = simd::kRowTileRows;
+constexpr int kR = simd::kRowTileRows, kW = simd::kWideRowTileRows;
 
 const NativeType kNativeTypes[] = {
     // Q4_0, Q8_0, Q4_K, Q6_K and TQ2_0 round as the reference does (core/quant/integer_dot.h): every level computes the
     // same exact integer sums and fuses them in the same order, so the levels give the same bits. Q8_0's and
     // TQ2_0's lanes are the reference's (Q8_0 two rows to a vector at the AVX-512 levels, TQ2_0 in the ternary
-    // tiles), and the others' row tiles hold eight rows' block sums per vector (AVX2 at every SIMD level; amx adds
-    // tiles for their prompts).
+    // tiles), and the others' row tiles hold eight rows' block sums per vector (AVX2 at every SIMD level; Q4_0 has
+    // a sixteen-row one at the AVX-512 levels; amx adds tiles for their prompts).
     {TensorType::Q4_0, Activation::q8_0,
-     {tile_of_dots<dot_q4_0_scalar>, kQ4_0Rows, kQ4_0Rows, kQ4_0Rows},
-     {1, kR, kR, kR},
-     {1, kR, kR, kR}},
+     {tile_of_dots<dot_q4_0_scalar>, kQ4_0Rows, simd::tile_q4_0_q8_0_rows_avx512, simd::tile_q4_0_q8_0_rows_avx512_vnni},
+     {1, kR, kW, kW},
+     {1, kR, kW, kW}},
     {TensorType::Q8_0, Activation::q8_0,
      {tile_of_dots<dot_q8_0_scalar>, simd::tile_q8_0_q8_0_avx2, simd::tile_q8_0_q8_0_avx512,
       simd::tile_q8_0_q8_0_avx512_vnni},

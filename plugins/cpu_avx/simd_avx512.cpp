@@ -4,6 +4,7 @@
 // dot products into vpdpbusd and names them *_avx512_vnni; the float kernels exist only in the first build.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstdint>
 
 #include "core/quant/k_scales.h"  // static: compiled here with this unit's flags
@@ -201,6 +202,84 @@ struct Q8_0PairTile {
 };
 
 }  // namespace
+
+// ---- Q4_0 against Q8_0 activations, sixteen rows in the lanes of a 512-bit vector --------------------------------
+// simd_avx2.cpp's Q4_0 row tile twice as wide: the sixteen rows' quants transposed four bytes at a time (lane r of
+// vector g holds bytes 4g..4g+3 of row r's sixteen), each vector's nibbles against the matching four activation
+// quants broadcast, so that every row's exact block sum builds up in its own lane; minus 8 * the activations' sum,
+// then the row's fused multiply-add, block after block (integer_dot.h's arithmetic, lane by lane).
+namespace {
+
+template <int T>
+struct Q4_0WideTile {
+  static void run(const QuantTileArgs& args) {
+    const int64_t stride = args.w_stride;
+    __m512 acc[T];
+    for (auto& sum : acc) sum = _mm512_setzero_ps();
+    const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+    const __m512i row_offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                                   _mm512_set1_epi32(static_cast<int32_t>(stride)));
+    NextTilePrefetch<kWideRowTileRows> prefetch(args.w, stride);
+    for (int64_t b = 0; b < args.n / 32; ++b) {
+      prefetch.through((b + 1) * kQ4_0Bytes);
+      const uint8_t* block = args.w + b * kQ4_0Bytes;
+      __m512i quads[4];  // quads[i]: rows i, i + 4, i + 8 and i + 12 in its four 128-bit lanes
+#pragma GCC unroll 4
+      for (int i = 0; i < 4; ++i) {
+        __m512i v = _mm512_castsi128_si512(load128(block + i * stride + kQ4_0Quants));
+        v = _mm512_inserti32x4(v, load128(block + (i + 4) * stride + kQ4_0Quants), 1);
+        v = _mm512_inserti32x4(v, load128(block + (i + 8) * stride + kQ4_0Quants), 2);
+        quads[i] = _mm512_inserti32x4(v, load128(block + (i + 12) * stride + kQ4_0Quants), 3);
+      }
+      // The 4 x 4 transpose of four-byte groups in each 128-bit lane: lane L ends with rows 4L..4L+3.
+      const __m512i t0 = _mm512_unpacklo_epi32(quads[0], quads[1]), t1 = _mm512_unpackhi_epi32(quads[0], quads[1]);
+      const __m512i t2 = _mm512_unpacklo_epi32(quads[2], quads[3]), t3 = _mm512_unpackhi_epi32(quads[2], quads[3]);
+      const __m512i groups[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
+                                 _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
+      __m512i codes[8];  // codes[g]: elements 4g..4g+3 of every row (the low nibbles for g < 4, the high ones after)
+#pragma GCC unroll 4
+      for (int g = 0; g < 4; ++g) {
+        codes[g] = _mm512_and_si512(groups[g], low_nibbles);
+        codes[4 + g] = _mm512_and_si512(_mm512_srli_epi16(groups[g], 4), low_nibbles);
+      }
+      // Each row's fp16 scale: the low half of the four bytes at its block.
+      const __m512 w_scale = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(row_offsets, block, 1)));
+#pragma GCC unroll 4
+      for (int t = 0; t < T; ++t) {
+        const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
+        __m512i sums[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+#pragma GCC unroll 8
+        for (int g = 0; g < 8; ++g)
+          sums[g % 2] = dot_u8s8(sums[g % 2], codes[g],
+                                 _mm512_set1_epi32(static_cast<int32_t>(u32_at(a + kQ8_0Quants + 4 * g))));
+        const int bias = 8 * args.a_sums[t * args.a_sums_stride + b];
+        const __m512i sum = _mm512_sub_epi32(_mm512_add_epi32(sums[0], sums[1]), _mm512_set1_epi32(bias));
+        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(w_scale, _mm512_set1_ps(half_at(a))), acc[t]);
+      }
+    }
+    for (int t = 0; t < T; ++t) _mm512_storeu_ps(args.out + t * args.out_stride, acc[t]);
+  }
+};
+
+template <int T = kTileTokens>
+void run_q4_0_wide_tile(const QuantTileArgs& args, int rows, int tokens) {
+  if constexpr (T > 1)
+    if (tokens < T) return run_q4_0_wide_tile<T - 1>(args, rows, tokens);
+  if (rows == kWideRowTileRows) return Q4_0WideTile<T>::run(args);
+  // A last, partial tile: eight rows at a time.
+  for (int r = 0; r < rows; r += kRowTileRows) {
+    QuantTileArgs part = args;
+    part.w += r * args.w_stride;
+    part.out += r;
+    tile_q4_0_q8_0_rows_avx2(part, std::min(kRowTileRows, rows - r), tokens);
+  }
+}
+
+}  // namespace
+
+void SY_AVX512_KERNEL(tile_q4_0_q8_0_rows)(const QuantTileArgs& args, int rows, int tokens) {
+  run_q4_0_wide_tile(args, rows, tokens);
+}
 
 void SY_AVX512_KERNEL(tile_q8_0_q8_0)(const QuantTileArgs& args, int rows, int tokens) {
   run_tile<Q8_0PairTile>(args, rows, tokens);

@@ -39,8 +39,9 @@ constexpr int kTQ2_0Bytes = 66, kTQ2_0D = 64;                                   
 using QuantDot = float (*)(const void* w, const void* a, int64_t n);
 
 // simd_avx512.cpp is compiled twice: without VNNI (byte products through vpmaddubsw, as AVX2 does) and with it
-// (vpdpbusd); the _vnni set runs only where CPUID reports AVX512_VNNI. It holds the ternary tiles below; the other
-// integer types run the AVX2 kernels at the AVX-512 levels too (their order is the reference's).
+// (vpdpbusd); the _vnni set runs only where CPUID reports AVX512_VNNI. It holds the ternary tiles below, Q8_0's
+// pair tile and Q4_0's wide row tile; the other integer types run the AVX2 kernels at the AVX-512 levels too (their
+// order is the reference's).
 
 // ---- Tiles: a few weight rows against a few tokens' activation rows ---------------------------------------------
 // The same products for a tile of outputs: out[t * out_stride + r] = sum_i w_r[i] * a_t[i] for r < rows and
@@ -65,7 +66,7 @@ struct NextTilePrefetch {
   const uint8_t* next;  // the next tile's first row
   int64_t stride;
   int64_t fetched = 0;
-  NextTilePrefetch(const uint8_t* w, int64_t w_stride) : next(w + kRows * w_stride), stride(w_stride) {}
+  NextTilePrefetch(const uint8_t* w, int64_t w_stride) : next(w + 2 * kRows * w_stride), stride(w_stride) {}
   [[gnu::always_inline]] void through(int64_t bytes) {
     for (; fetched < bytes; fetched += 64)
 #pragma GCC unroll 8
@@ -132,6 +133,10 @@ constexpr int kRowTileRows = 8;
 void tile_q4_0_q8_0_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
 void tile_q4_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
 void tile_q6_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
+// Q4_0's row tile sixteen rows wide at the AVX-512 levels (simd_avx512.cpp): rows is 1..kWideRowTileRows.
+constexpr int kWideRowTileRows = 16;
+void tile_q4_0_q8_0_rows_avx512(const QuantTileArgs& args, int rows, int tokens);
+void tile_q4_0_q8_0_rows_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 
 // ---- AMX (simd_amx.cpp): Q4_0, Q4_K and Q6_K prompts, sixteen weight rows against sixteen tokens per tile -------
 // One tdpbssd per block gives the 16 x 16 exact block sums (the codes minus 8 against the activation quants); each
