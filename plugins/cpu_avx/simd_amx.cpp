@@ -111,7 +111,9 @@ void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
     std::fill(w_scales.begin(), w_scales.end(), 0.0f);
   }
   const __m128i low_nibbles = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
-  for (int64_t b = 0; b < blocks; ++b)
+  NextTilePrefetch<kAmxRows> prefetch(w, w_stride);
+  for (int64_t b = 0; b < blocks; ++b) {
+    prefetch.through((b + 1) * kQ4_0Bytes);
     for (int r = 0; r < rows; ++r) {
       const uint8_t* block = w + r * w_stride + b * kQ4_0Bytes;
       w_scales[b * kAmxRows + r] = half_at(block);
@@ -121,15 +123,19 @@ void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
       _mm_storeu_si128(reinterpret_cast<__m128i*>(row + 16),
                        _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(packed_codes, 4), low_nibbles), eight));
     }
+  }
+  // Locals, not the thread_locals, in the loop below: each use of those would look them up.
+  const int8_t* row_codes = codes.data();
+  const float* row_scales = w_scales.data();
   alignas(64) int32_t sums[kAmxRows * kAmxTokens];
   for_each_token_tile(token_tiles, last_tokens, rows, blocks, out, out_stride, [&](int tile, int64_t b, __m512* acc) {
     _tile_zero(0);
-    _tile_loadd(1, codes.data() + b * kAmxRows * 32, 32);
+    _tile_loadd(1, row_codes + b * kAmxRows * 32, 32);
     _tile_loadd(2, packed + (tile * blocks + b) * kAmxPackedBytes, kAmxTokens * 4);
     _tile_dpbssd(0, 1, 2);
     _tile_stored(0, sums, kAmxTokens * 4);
     const __m512 x_scale = _mm512_loadu_ps(scales + (tile * blocks + b) * kAmxTokens);
-    const float* w_scale = w_scales.data() + b * kAmxRows;
+    const float* w_scale = row_scales + b * kAmxRows;
 #pragma GCC unroll 16
     for (int r = 0; r < kAmxRows; ++r)  // accumulate_block for sixteen tokens: acc + sum * (w_scale * x_scale)
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + r * kAmxTokens)),
@@ -179,7 +185,9 @@ void tile_q4_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
   thread_local std::vector<Unpacked> unpacked;
   unpacked.resize(static_cast<size_t>(blocks));
   const __m256i low_nibbles = _mm256_set1_epi8(0x0F);
+  NextTilePrefetch<kAmxRows> prefetch(w, w_stride);
   for (int64_t b = 0; b < blocks; ++b) {
+    prefetch.through((b + 1) * kQ4_KBytes);
     Unpacked& u = unpacked[static_cast<size_t>(b)];
     if (rows < kAmxRows) std::memset(&u, 0, sizeof u);  // the rows past the matrix: zeros (outputs not stored)
     for (int r = 0; r < rows; ++r) {
@@ -200,9 +208,10 @@ void tile_q4_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
       }
     }
   }
+  const Unpacked* unpacked_blocks = unpacked.data();  // a local in the loop below, as in tile_q4_0_amx
   alignas(64) int32_t sums[kAmxRows * kAmxTokens];
   for_each_token_tile(token_tiles, last_tokens, rows, blocks, out, out_stride, [&](int tile, int64_t b, __m512* acc) {
-    const Unpacked& u = unpacked[static_cast<size_t>(b)];
+    const Unpacked& u = unpacked_blocks[b];
     // scaled[r][t] = sum over sub-blocks of scale * (codes . quants): one tile product per sub-block.
     __m512i scaled[kAmxRows];
 #pragma GCC unroll 16
@@ -246,7 +255,9 @@ void tile_q6_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
   thread_local std::vector<Unpacked> unpacked;
   unpacked.resize(static_cast<size_t>(blocks));
   const __m256i low_nibbles = _mm256_set1_epi8(0x0F), high_pair = _mm256_set1_epi8(0x30);
+  NextTilePrefetch<kAmxRows> prefetch(w, w_stride);
   for (int64_t b = 0; b < blocks; ++b) {
+    prefetch.through((b + 1) * kQ6_KBytes);
     Unpacked& u = unpacked[static_cast<size_t>(b)];
     if (rows < kAmxRows) std::memset(&u, 0, sizeof u);  // the rows past the matrix: zeros (outputs not stored)
     for (int r = 0; r < rows; ++r) {
@@ -271,9 +282,10 @@ void tile_q6_k_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
       }
     }
   }
+  const Unpacked* unpacked_blocks = unpacked.data();  // a local in the loop below, as in tile_q4_0_amx
   alignas(64) int32_t sums[kAmxRows * kAmxTokens];
   for_each_token_tile(token_tiles, last_tokens, rows, blocks, out, out_stride, [&](int tile, int64_t b, __m512* acc) {
-    const Unpacked& u = unpacked[static_cast<size_t>(b)];
+    const Unpacked& u = unpacked_blocks[b];
     // sum[r][t] = sum over groups of scale * (codes . quants - 32 * quant sum): block_sum_q6_k_q8_k, exactly.
     __m512i sum[kAmxRows];
 #pragma GCC unroll 16
