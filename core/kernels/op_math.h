@@ -218,7 +218,7 @@ SY_HOST_DEVICE inline void attention_row_reference(const float* q, int64_t head_
   float max_score = -INFINITY;
   for (int64_t j = 0; j < n_keys; ++j) {
     weights[j] = dot_f32_reference(key(j), q, head_dim) * scale;
-    max_score = fmaxf(max_score, weights[j]);
+    max_score = weights[j] > max_score ? weights[j] : max_score;  // fmaxf's result, without its libm call
   }
   double sum = 0;
   for (int64_t first = 0; first < n_keys; first += 16) {

@@ -29,7 +29,11 @@ SY_HOST_DEVICE inline int nearest_int(float value) {
 // Q8_0 for Q4_0 and Q8_0 weights (quantize.h, quantize_row_q8_0_activations): multiplier 127 / max|x|, ties to even.
 SY_HOST_DEVICE inline void quantize_block_q8_0_activation(const float* x, BlockQ8_0& y) {
   float amax = 0.0f;
-  for (int j = 0; j < kBlockElements; ++j) amax = fmaxf(amax, fabsf(x[j]));
+  for (int j = 0; j < kBlockElements; ++j) {
+    // fmaxf's result (a NaN never wins), without the libm call that fmaxf is on x86-64 without -ffast-math
+    const float magnitude = fabsf(x[j]);
+    amax = magnitude > amax ? magnitude : amax;
+  }
   y.d = fp32_to_fp16(amax / 127.f);
   const float id = amax != 0.0f ? 127.f / amax : 0.0f;
   for (int j = 0; j < kBlockElements; ++j) y.qs[j] = static_cast<int8_t>(nearest_int(x[j] * id));
