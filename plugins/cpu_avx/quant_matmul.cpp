@@ -148,7 +148,8 @@ struct NativeType {
   Activation activation;
   simd::QuantTile tile[kSets];  // indexed by KernelSet
   // Weight rows per tile, per set: for one token (decode_rows) and for several (matmul_rows); at most
-  // simd::kRowTileRows for the row tiles (simd::kWideRowTileRows for the wide one), simd::kTileRows for the others. Where an output's fused multiply-adds
+  // simd::kRowTileRows for the row tiles (simd::kWideRowTileRows for the wide one), simd::kPairTileRows for Q8_0's
+  // pair tile, simd::kTileRows for the others. Where an output's fused multiply-adds
   // form one chain per row, a token's product is bound by the FMA latency at one row per tile; several rows give
   // independent chains (bench/README.md, "Bit-exact kernels").
   int decode_rows[kSets];
@@ -158,7 +159,7 @@ struct NativeType {
 // The row tiles at every SIMD level (their sums are exact integers, so the level's instructions do not matter).
 constexpr simd::QuantTile kQ4_0Rows = simd::tile_q4_0_q8_0_rows_avx2, kQ4_KRows = simd::tile_q4_k_q8_k_rows_avx2,
                           kQ6_KRows = simd::tile_q6_k_q8_k_rows_avx2;
-constexpr int kR = simd::kRowTileRows, kW = simd::kWideRowTileRows;
+constexpr int kR = simd::kRowTileRows, kW = simd::kWideRowTileRows, kP = simd::kPairTileRows;
 
 const NativeType kNativeTypes[] = {
     // Q4_0, Q8_0, Q4_K, Q6_K and TQ2_0 round as the reference does (core/quant/integer_dot.h): every level computes the
@@ -174,7 +175,7 @@ const NativeType kNativeTypes[] = {
      {tile_of_dots<dot_q8_0_scalar>, simd::tile_q8_0_q8_0_avx2, simd::tile_q8_0_q8_0_avx512,
       simd::tile_q8_0_q8_0_avx512_vnni},
      {1, 4, 4, 4},
-     {1, 2, 4, 4}},
+     {1, 2, kP, kP}},
     {TensorType::Q4_K, Activation::q8_k,
      {tile_of_dots<dot_q4_k_scalar>, kQ4_KRows, kQ4_KRows, kQ4_KRows},
      {1, kR, kR, kR},

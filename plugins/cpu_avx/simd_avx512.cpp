@@ -166,16 +166,28 @@ struct Q8_0PairTile {
     NextTilePrefetch<R> prefetch(args.w, args.w_stride);
     for (int64_t b = 0; b < args.n / 32; ++b) {
       prefetch.through((b + 1) * kQ8_0Bytes);
+      __m512 w_scale[kPairs];
+#ifdef __AVX512VNNI__
+      // vpdpbusd sums its four products exactly in int32: x + 128 (unsigned, 1..255) against the signed weights,
+      // starting from -128 * the weights' sum, is x . w with no sign handling per token.
+      __m512i w[kPairs], bias[kPairs];
+#else
       __m512i magnitude[kPairs];
       __mmask64 negative[kPairs];
-      __m512 w_scale[kPairs];
+#endif
 #pragma GCC unroll 4
       for (int p = 0; p < kPairs; ++p) {
         const uint8_t* low = rows[2 * p] + b * kQ8_0Bytes;
         const uint8_t* high = rows[2 * p + 1] + b * kQ8_0Bytes;
-        const __m512i w = join(load256(low + kQ8_0Quants), load256(high + kQ8_0Quants));
-        magnitude[p] = _mm512_abs_epi8(w);  // |w| <= 127, read unsigned
-        negative[p] = _mm512_movepi8_mask(w);
+        const __m512i quants = join(load256(low + kQ8_0Quants), load256(high + kQ8_0Quants));
+#ifdef __AVX512VNNI__
+        w[p] = quants;
+        bias[p] = _mm512_sub_epi32(_mm512_setzero_si512(),
+                                   _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), quants));
+#else
+        magnitude[p] = _mm512_abs_epi8(quants);  // |w| <= 128, read unsigned
+        negative[p] = _mm512_movepi8_mask(quants);
+#endif
         w_scale[p] = _mm512_insertf32x8(_mm512_set1_ps(half_at(low)), _mm256_set1_ps(half_at(high)), 1);
       }
 #pragma GCC unroll 4
@@ -183,11 +195,18 @@ struct Q8_0PairTile {
         const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
         const __m512i x = _mm512_broadcast_i64x4(load256(a + kQ8_0Quants));
         const __m512 x_scale = _mm512_set1_ps(half_at(a));
+#ifdef __AVX512VNNI__
+        const __m512i unsigned_x = _mm512_xor_si512(x, _mm512_set1_epi8(-128));
+#endif
 #pragma GCC unroll 4
         for (int p = 0; p < kPairs; ++p) {
+#ifdef __AVX512VNNI__
+          const __m512i lanes = _mm512_dpbusd_epi32(bias[p], unsigned_x, w[p]);
+#else
           // x with w's signs (where w is 0 the magnitude is 0, so x's sign there does not matter)
           const __m512i signed_x = _mm512_mask_sub_epi8(x, negative[p], _mm512_setzero_si512(), x);
           const __m512i lanes = dot_u8s8(_mm512_setzero_si512(), magnitude[p], signed_x);
+#endif
           acc[p][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lanes), _mm512_mul_ps(w_scale[p], x_scale), acc[p][t]);
         }
       }
@@ -282,7 +301,7 @@ void SY_AVX512_KERNEL(tile_q4_0_q8_0_rows)(const QuantTileArgs& args, int rows, 
 }
 
 void SY_AVX512_KERNEL(tile_q8_0_q8_0)(const QuantTileArgs& args, int rows, int tokens) {
-  run_tile<Q8_0PairTile>(args, rows, tokens);
+  run_tile<Q8_0PairTile, kPairTileRows>(args, rows, tokens);
 }
 
 void SY_AVX512_KERNEL(tile_i2_s_q8_k)(const QuantTileArgs& args, int rows, int tokens) {

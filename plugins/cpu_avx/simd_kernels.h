@@ -119,7 +119,8 @@ void tile_tq2_0_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens
 // multiply-adds; Q4_0, Q4_K and Q6_K fuse one exact sum per block. The reference rounds exactly so; the integer sums
 // are exact whatever the instructions, so the scalar level and these give the same bits.
 void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
-// The same lanes two rows to a 512-bit vector (simd_avx512.cpp).
+// The same lanes two rows to a 512-bit vector (simd_avx512.cpp), rows 1..kPairTileRows.
+constexpr int kPairTileRows = 8;
 void tile_q8_0_q8_0_avx512(const QuantTileArgs& args, int rows, int tokens);
 void tile_q8_0_q8_0_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 

@@ -249,7 +249,8 @@ TEST_CASE("native matmul: the integer weight types give the same bits at every k
   // Rows of 17.5 Q8_K blocks (I2_S) and 17 (the others): a chunk of 16 blocks and a rest; 1 token (generation)
   // and 6 (a prompt: a tile of four tokens and one of two), 20 (the amx set's token tiles: one of sixteen and one of
   // four). 37 rows: four full row tiles of Q4_0, Q4_K and Q6_K (eight rows each, simd_kernels.h) and one of five,
-  // Q8_0's tiles of four rows and one of one, amx's two of sixteen and one of five, and Q4_0's wide tiles at the
+  // Q8_0's tiles of four rows and one of one (one token; for prompts at the AVX-512 levels four of eight and one of
+  // five), amx's two of sixteen and one of five, and Q4_0's wide tiles at the
   // AVX-512 levels two of sixteen, then five rows through the eight-row tile.
   for (const TensorType type : {TensorType::I2_S, TensorType::TQ1_0, TensorType::Q4_0, TensorType::Q8_0,
                                 TensorType::Q4_K, TensorType::Q6_K, TensorType::TQ2_0}) {
