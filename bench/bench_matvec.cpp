@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bench/native_weight.h"
+#include "core/common/memory_read.h"
 #include "core/gguf/tensor_type.h"
 #include "plugins/cpu_avx/cpu_features.h"
 #include "plugins/cpu_avx/quant_matmul.h"
@@ -38,30 +39,21 @@ struct Options {
   std::string membw;
 };
 
-// The machine's read bandwidth with the same threads: every 64-bit word of `bytes` is loaded once, with four
-// independent sums so that the loop is bound by memory, not by the add chain (membw.c's method, without AVX-512).
-uint64_t read_words(const uint64_t* words, uint64_t count) {
-  uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-  for (uint64_t i = 0; i + 4 <= count; i += 4) {
-    s0 += words[i];
-    s1 += words[i + 1];
-    s2 += words[i + 2];
-    s3 += words[i + 3];
-  }
-  return s0 ^ s1 ^ s2 ^ s3;
+// The machine's read bandwidth with the arena's threads over `buffer` (core/common/memory_read.h's reads).
+void read_chunks(tbb::task_arena& arena, const uint8_t* data, uint64_t bytes, std::atomic<float>& sink) {
+  constexpr uint64_t kChunk = uint64_t{8} << 20;  // per task
+  arena.execute([&] {
+    tbb::parallel_for(uint64_t{0}, (bytes + kChunk - 1) / kChunk, [&](uint64_t c) {
+      const float max = sy::common::read_once(data + c * kChunk, std::min(kChunk, bytes - c * kChunk));
+      if (max > sink.load()) sink = max;
+    });
+  });
 }
 
 double read_bandwidth(tbb::task_arena& arena, const std::vector<uint64_t>& buffer, int runs) {
-  std::atomic<uint64_t> sink{0};
-  const uint64_t chunk = uint64_t{1} << 20;  // words: 8 MiB per task
-  const double seconds = median_seconds(runs, [&] {
-    arena.execute([&] {
-      tbb::parallel_for(uint64_t{0}, (buffer.size() + chunk - 1) / chunk, [&](uint64_t c) {
-        const uint64_t first = c * chunk, count = std::min<uint64_t>(chunk, buffer.size() - first);
-        sink ^= read_words(buffer.data() + first, count);
-      });
-    });
-  });
+  std::atomic<float> sink{0};
+  const auto* data = reinterpret_cast<const uint8_t*>(buffer.data());
+  const double seconds = median_seconds(runs, [&] { read_chunks(arena, data, buffer.size() * 8, sink); });
   if (sink.load() == 42) std::puts("");  // keeps the loads alive
   return static_cast<double>(buffer.size() * 8) / seconds;
 }
@@ -131,16 +123,10 @@ int main(int argc, char** argv) {
         const double rate = static_cast<double>(weight.size()) / seconds;
         const double read = arena == &one ? read_one : read_all;
         std::vector<double> ratios;
-        std::atomic<uint64_t> sink{0};
+        std::atomic<float> sink{0};
         for (int r = 0; r < options.runs; ++r) {
           const auto start = Clock::now();
-          arena->execute([&] {
-            const auto* words = reinterpret_cast<const uint64_t*>(weight.data());
-            const uint64_t count = weight.size() / 8, chunk = uint64_t{1} << 20;
-            tbb::parallel_for(uint64_t{0}, (count + chunk - 1) / chunk, [&](uint64_t c) {
-              sink ^= read_words(words + c * chunk, std::min(chunk, count - c * chunk));
-            });
-          });
+          read_chunks(*arena, weight.data(), weight.size(), sink);
           const auto middle = Clock::now();
           run();
           const auto end = Clock::now();

@@ -17,6 +17,7 @@
 #include "core/common/error.h"
 #include "core/runtime/engine.h"
 #include "core/common/json_text.h"
+#include "core/common/memory_read.h"
 #include "tools/switchyard/commands.h"
 #include "tools/switchyard/progress.h"
 #include "tools/switchyard/run_options.h"
@@ -93,47 +94,6 @@ double stddev(const std::vector<double>& v) {
   double sq = 0;
   for (const double x : v) sq += (x - m) * (x - m);
   return std::sqrt(sq / static_cast<double>(v.size() - 1));
-}
-
-// Sustained read bandwidth with `threads` threads over `bytes` (membw.c's method, with 64-bit additions where
-// membw takes float maxima): each thread reduces its share of the buffer with independent accumulators so the
-// loop waits on memory, not on a dependency chain; the
-// best of five passes, threads started inside the timed region as membw starts them. A buffer smaller than
-// 256 MiB is read several times per pass, so that starting the threads does not dominate the time; a small model's
-// weights stay in cache between tokens just as such a buffer does, so the fraction compares like with like.
-double measure_read_bandwidth(uint64_t bytes, uint64_t threads) {
-  const uint64_t words = std::max<uint64_t>(bytes / 8, uint64_t{1} << 17) / 64 * 64;
-  std::vector<uint64_t> buffer(words);
-  for (uint64_t i = 0; i < words; ++i) buffer[i] = i & 1023;
-  const uint64_t share = words / threads / 8 * 8;
-  const uint64_t sweeps = std::max<uint64_t>(1, (uint64_t{256} << 20) / (words * 8));
-  std::vector<uint64_t> sinks(threads * 8);  // one cache line per thread
-  double best = 0;
-  for (int pass = 0; pass < 5; ++pass) {
-    const auto start = Clock::now();
-    std::vector<std::thread> workers;
-    for (uint64_t t = 0; t < threads; ++t) {
-      workers.emplace_back([&, t] {
-        const uint64_t* p = buffer.data() + t * share;
-        uint64_t m[8] = {};
-        for (uint64_t sweep = 0; sweep < sweeps; ++sweep) {
-          for (uint64_t i = 0; i < share; i += 8) {
-            // Additions vectorize at the baseline ISA (a 64-bit max does not, and read at half the bandwidth);
-            // the sweep in each term keeps the compiler from reusing a sweep's loads.
-            for (int k = 0; k < 8; ++k) m[k] += p[i + k] ^ sweep;
-          }
-        }
-        uint64_t r = 0;
-        for (const uint64_t x : m) r += x;
-        sinks[t * 8] = r;
-      });
-    }
-    for (auto& w : workers) w.join();
-    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    best = std::max(best, static_cast<double>(share * threads * 8 * sweeps) / seconds);
-  }
-  if (std::find(sinks.begin(), sinks.end(), 12345) != sinks.end()) std::fputs("", stderr);  // keeps the loads
-  return best;
 }
 
 std::string cpu_info() {
@@ -356,7 +316,7 @@ int run_bench(const BenchOptions& options) {
     std::vector<std::string> placement;
     for (const auto& d : engine->weights().report().devices)
       if (d.bytes > 0) placement.push_back(d.device);
-    const double bandwidth = measure_read_bandwidth(facts.size_bytes, std::max<uint64_t>(threads, 1));
+    const double bandwidth = common::measure_read_bandwidth(facts.size_bytes, std::max<uint64_t>(threads, 1));
 
     for (const Test& test : tests) {
       if (test.threads != threads) continue;

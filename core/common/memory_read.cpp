@@ -1,0 +1,103 @@
+#include "core/common/memory_read.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <memory>
+#include <thread>
+#include <vector>
+
+namespace sy::common {
+
+namespace {
+
+constexpr uint64_t kStep = 256;  // bytes per iteration at every width
+
+volatile float read_sink;  // the reads' result is stored, so the loads cannot be dropped
+
+#if defined(__x86_64__)
+[[gnu::target("avx512f")]] float read_avx512(const float* p, uint64_t floats) {
+  __m512 m = _mm512_set1_ps(-1e30f);
+  for (uint64_t i = 0; i + 64 <= floats; i += 64) {
+    m = _mm512_max_ps(m, _mm512_loadu_ps(p + i));
+    m = _mm512_max_ps(m, _mm512_loadu_ps(p + i + 16));
+    m = _mm512_max_ps(m, _mm512_loadu_ps(p + i + 32));
+    m = _mm512_max_ps(m, _mm512_loadu_ps(p + i + 48));
+  }
+  return _mm512_reduce_max_ps(m);
+}
+
+[[gnu::target("avx2")]] float read_avx2(const float* p, uint64_t floats) {
+  __m256 m0 = _mm256_set1_ps(-1e30f), m1 = m0;
+  for (uint64_t i = 0; i + 64 <= floats; i += 32) {
+    m0 = _mm256_max_ps(m0, _mm256_loadu_ps(p + i));
+    m1 = _mm256_max_ps(m1, _mm256_loadu_ps(p + i + 8));
+    m0 = _mm256_max_ps(m0, _mm256_loadu_ps(p + i + 16));
+    m1 = _mm256_max_ps(m1, _mm256_loadu_ps(p + i + 24));
+  }
+  alignas(32) float lanes[8];
+  _mm256_store_ps(lanes, _mm256_max_ps(m0, m1));
+  return *std::max_element(lanes, lanes + 8);
+}
+#endif
+
+float read_baseline(const float* p, uint64_t floats) {
+  __m128 m0 = _mm_set1_ps(-1e30f), m1 = m0;
+  for (uint64_t i = 0; i + 64 <= floats; i += 8) {
+    m0 = _mm_max_ps(m0, _mm_loadu_ps(p + i));
+    m1 = _mm_max_ps(m1, _mm_loadu_ps(p + i + 4));
+  }
+  alignas(16) float lanes[4];
+  _mm_store_ps(lanes, _mm_max_ps(m0, m1));
+  return *std::max_element(lanes, lanes + 4);
+}
+
+using ReadFn = float (*)(const float*, uint64_t);
+
+ReadFn widest_read() {
+#if defined(__x86_64__)
+  if (__builtin_cpu_supports("avx512f")) return read_avx512;
+  if (__builtin_cpu_supports("avx2")) return read_avx2;
+#endif
+  return read_baseline;
+}
+
+}  // namespace
+
+float read_once(const void* data, uint64_t bytes) {
+  static const ReadFn read = widest_read();
+  return read(static_cast<const float*>(data), bytes / kStep * kStep / sizeof(float));
+}
+
+double measure_read_bandwidth(uint64_t bytes, uint64_t threads, int runs) {
+  threads = std::max<uint64_t>(threads, 1);
+  const uint64_t share = std::max<uint64_t>(bytes, uint64_t{1} << 20) / threads / kStep * kStep;
+  const uint64_t floats = share * threads / sizeof(float);
+  const std::unique_ptr<float, decltype(&std::free)> buffer(
+      static_cast<float*>(std::aligned_alloc(64, floats * sizeof(float))), &std::free);
+  if (!buffer) return 0;
+  for (uint64_t i = 0; i < floats; ++i) buffer.get()[i] = static_cast<float>(i & 1023);  // every page touched
+  // A buffer under 256 MiB is read several times a pass, so that starting the threads does not dominate the time (a
+  // small model's weights stay in cache between tokens just as such a buffer does).
+  const uint64_t sweeps = std::max<uint64_t>(1, (uint64_t{256} << 20) / (share * threads));
+  std::vector<float> sinks(threads);
+  double best = 0;
+  for (int run = 0; run < std::max(runs, 1); ++run) {
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> workers;
+    for (uint64_t t = 0; t < threads; ++t)
+      workers.emplace_back([&, t] {
+        for (uint64_t sweep = 0; sweep < sweeps; ++sweep)
+          sinks[t] = std::max(sinks[t], read_once(buffer.get() + t * share / sizeof(float), share));
+      });
+    for (auto& worker : workers) worker.join();
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    best = std::max(best, static_cast<double>(share * threads * sweeps) / seconds);
+  }
+  read_sink = *std::max_element(sinks.begin(), sinks.end());
+  return best;
+}
+
+}  // namespace sy::common
