@@ -1,0 +1,36 @@
+// The read-bandwidth probe loads every byte it is given: read_once's result is the largest float of the buffer, at
+// any alignment, wherever the largest one lies (a skipped or repeated stretch would miss it), the short tail excepted.
+#include <doctest/doctest.h>
+
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "core/common/memory_read.h"
+#include "tests/test_support.h"
+
+TEST_CASE("read_once: the largest float of the whole buffer but its last partial 256 bytes") {
+  auto rng = sy::test::make_rng("memory_read read_once");
+  constexpr uint64_t kFloats = 64 * 1024 + 37;
+  std::vector<float> storage(kFloats + 16);
+  std::uniform_real_distribution<float> value(-1.0f, 1.0f);
+  for (int trial = 0; trial < 64; ++trial) {
+    for (auto& v : storage) v = value(rng);
+    const uint64_t offset = trial % 16;  // any alignment of the start
+    float* data = storage.data() + offset;
+    const uint64_t bytes = (kFloats - offset) * sizeof(float);
+    const uint64_t read_floats = bytes / 256 * 256 / sizeof(float);
+    const uint64_t at = std::uniform_int_distribution<uint64_t>(0, read_floats - 1)(rng);
+    data[at] = 2.0f + static_cast<float>(trial);
+    if (read_floats < kFloats - offset) data[read_floats] = 1000.0f;  // in the skipped tail
+    CAPTURE(trial);
+    CAPTURE(at);
+    CHECK(sy::common::read_once(data, bytes) == 2.0f + static_cast<float>(trial));
+  }
+}
+
+TEST_CASE("measure_read_bandwidth: a positive rate at one and at several threads") {
+  CHECK(sy::common::measure_read_bandwidth(uint64_t{4} << 20, 1, 1) > 0);
+  CHECK(sy::common::measure_read_bandwidth(uint64_t{4} << 20, 3, 1) > 0);
+}
