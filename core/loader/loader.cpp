@@ -52,6 +52,13 @@ void convert_elements(const gguf::TensorInfo& tensor, std::span<const std::byte>
 uint64_t peak_resident_bytes() { return status_field_kib("VmHWM") * 1024; }
 uint64_t current_resident_bytes() { return status_field_kib("VmRSS") * 1024; }
 
+bool reset_peak_resident() {
+  std::ofstream clear_refs("/proc/self/clear_refs");
+  clear_refs << "5";  // resets the high-water mark to the current resident set (Linux 4.0)
+  clear_refs.flush();
+  return clear_refs.good();
+}
+
 std::vector<placement::DeviceDescription> describe_devices(const plugin::Inventory& inventory) {
   std::vector<placement::DeviceDescription> out;
   for (const auto& d : inventory.devices()) {

@@ -117,5 +117,8 @@ std::vector<float> dequantize_tensor(const gguf::File& file, const gguf::TensorI
 // The process's resident-memory high-water mark and current resident set, from /proc/self/status.
 uint64_t peak_resident_bytes();
 uint64_t current_resident_bytes();
+// Starts the high-water mark again from the current resident set, so that a peak of the process's own making (a
+// benchmark's probe buffer) does not count as the model's; false where the kernel does not allow it.
+bool reset_peak_resident();
 
 }  // namespace sy::loader

@@ -316,7 +316,11 @@ int run_bench(const BenchOptions& options) {
     std::vector<std::string> placement;
     for (const auto& d : engine->weights().report().devices)
       if (d.bytes > 0) placement.push_back(d.device);
+    // The probe's buffer (the model's size) is not the model's memory: the peak so far, then the high-water mark
+    // started again after the probe (where Linux allows; else each test's resident set at its end stands in).
+    const uint64_t peak_before_probe = loader::peak_resident_bytes();
     const double bandwidth = common::measure_read_bandwidth(facts.size_bytes, std::max<uint64_t>(threads, 1));
+    const bool peak_restarted = loader::reset_peak_resident();
 
     for (const Test& test : tests) {
       if (test.threads != threads) continue;
@@ -338,7 +342,8 @@ int run_bench(const BenchOptions& options) {
         progress.update(++runs_done, 0, fmt::format("{} t={} {}/{}", test.name(), threads, rep, options.repetitions));
       }
       r.load_seconds = load_seconds;
-      r.peak_resident_bytes = loader::peak_resident_bytes();
+      r.peak_resident_bytes = std::max(peak_before_probe, peak_restarted ? loader::peak_resident_bytes()
+                                                                         : loader::current_resident_bytes());
       r.placement = placement;
       r.read_bandwidth = bandwidth;
       r.n_batch = config.runtime.batch_size;
