@@ -129,6 +129,7 @@ void fill_struct(RunConfig& c) {
   c.loading.mode = l["mode"].get<std::string>();
   c.loading.lazy_budget_mib = get_or<uint64_t>(l, "lazy_budget_mib", 0);
   c.loading.staging_mib = l["staging_mib"].get<uint64_t>();
+  c.loading.cpu_weights = l["cpu_weights"].get<std::string>();
   const auto& r = d["runtime"];
   c.runtime.threads = r["threads"].get<uint64_t>();
   c.runtime.context_length = r["context_length"].get<uint64_t>();

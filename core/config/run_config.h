@@ -52,6 +52,7 @@ struct RunConfig {
     std::string mode = "progressive";
     uint64_t lazy_budget_mib = 0;
     uint64_t staging_mib = 64;
+    std::string cpu_weights = "map";  // "map" (adopt the file's pages) or "copy" (the CPU device's own memory)
   } loading;
   struct {
     uint64_t threads = 0;

@@ -470,6 +470,16 @@ File File::open(const std::filesystem::path& path, OnFindings on_findings) {
   return file;
 }
 
+void File::release(std::span<const std::byte> range) const {
+  if (!mapping_ || !mapping_->address || range.empty()) return;
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto first = (reinterpret_cast<uintptr_t>(range.data()) + page - 1) / page * page;
+  const auto last = (reinterpret_cast<uintptr_t>(range.data()) + range.size()) / page * page;
+  const auto begin = reinterpret_cast<uintptr_t>(mapping_->address);
+  if (first < begin || last > begin + mapping_->length || first >= last) return;
+  madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED);
+}
+
 const Value* File::find(std::string_view key) const {
   auto it = key_index_.find(std::string(key));
   return it == key_index_.end() ? nullptr : &metadata_[it->second].value;

@@ -74,6 +74,10 @@ class File {
   // The tensor's bytes inside the mapping: no copy, no read until touched. Throws the kept findings instead when
   // the file was opened with OnFindings::keep and has any: its tensor table cannot be trusted.
   std::span<const std::byte> tensor_data(const TensorInfo& tensor) const;
+  // Drops the whole pages of `range` (inside this file's mapping) from the process's resident set once their bytes
+  // have been copied elsewhere: they stay in the page cache, and a later read maps them again. Advice only: a file
+  // parsed from memory, or a kernel that declines, keeps them.
+  void release(std::span<const std::byte> range) const;
   // With OnFindings::keep: the problems found, empty for a sound file.
   const std::vector<Finding>& findings() const { return findings_; }
   std::span<const std::byte> bytes() const { return bytes_; }

@@ -186,7 +186,8 @@ struct LoadedModel::State {
 
   bool can_adopt(const Entry& e) const {
     const auto& p = plan.tensors[e.plan_index];
-    return p.stored_type == e.info->type && (e.device->info().flags & SY_DEVICE_FLAG_ADOPTS_HOST_MEMORY);
+    return p.stored_type == e.info->type && (e.device->info().flags & SY_DEVICE_FLAG_ADOPTS_HOST_MEMORY) &&
+           config.loading.cpu_weights == "map";
   }
 
   // Puts one tensor on its device: adopted in place when possible, else allocated and streamed (converted per
@@ -204,7 +205,14 @@ struct LoadedModel::State {
       }
     }
     e.buffer = e.device->allocate(p.bytes);
-    if (p.stored_type == e.info->type) {
+    const auto flags = e.device->info().flags;
+    if (p.stored_type == e.info->type && (flags & SY_DEVICE_FLAG_ADOPTS_HOST_MEMORY) &&
+        (flags & SY_DEVICE_FLAG_HOST_VISIBLE)) {
+      // loading.cpu_weights copy: one copy straight into the device's host memory, after which the file's pages
+      // leave this process's resident set (they stay in the page cache), so the weights are not resident twice.
+      std::memcpy(e.buffer.map(), data.data(), data.size());
+      file.release(data);
+    } else if (p.stored_type == e.info->type) {
       // Already in the device's format: copied piece by piece through the staging halves (pinned memory is what
       // lets a GPU copy asynchronously; the mapping itself is pageable).
       const uint64_t half = staging_half();

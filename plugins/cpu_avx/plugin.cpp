@@ -4,6 +4,8 @@
 #include <switchyard/plugin.h>
 #include <switchyard/plugin_helpers.hpp>
 
+#include <sys/mman.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cstdlib>
@@ -51,7 +53,8 @@ struct CpuBuffer {
   CpuBufferView view;  // first: cpu_kernels.h reads tensors through it
   sy_buffer object{};
   CpuDevice* device;
-  bool adopted;  // host memory lent by the core: never freed here
+  bool adopted;             // host memory lent by the core: never freed here
+  uint64_t mapped_bytes = 0;  // memory straight from the kernel (map_huge): unmapped, not freed
 };
 
 CpuPlugin* plugin_of(sy_plugin* plugin) { return static_cast<CpuPlugin*>(plugin->impl); }
@@ -80,7 +83,8 @@ void check_range(const sy_buffer* buffer, uint64_t offset, uint64_t size, const 
 void buffer_destroy(sy_buffer* object) {
   auto* buffer = reinterpret_cast<CpuBuffer*>(static_cast<uint8_t*>(object->impl) - offsetof(CpuBuffer, view));
   if (!buffer->adopted) {
-    std::free(buffer->view.data);
+    if (buffer->mapped_bytes > 0) munmap(buffer->view.data, buffer->mapped_bytes);
+    else std::free(buffer->view.data);
     buffer->device->allocated_bytes -= object->size;
   }
   delete buffer;
@@ -142,6 +146,26 @@ sy_status* device_memory_free(sy_device* object, uint64_t* out_free_bytes) {
   });
 }
 
+// Buffers of a huge page or more (weights, when the loader copies them; the KV cache) come straight from the kernel,
+// aligned to 2 MiB and marked for transparent huge pages: a decode streams every weight once per token, and small
+// pages cost it a TLB miss every 4 KiB (bench/README.md, "Huge pages"). The tail past the last whole huge page stays
+// in small pages, so nothing beyond the buffer's own pages becomes resident. Returns the mapping and its length, or
+// null where the kernel refuses.
+constexpr uint64_t kHugePage = uint64_t{2} << 20;
+
+uint8_t* map_huge(uint64_t size, uint64_t& mapped_bytes) {
+  const uint64_t length = (size + 4095) / 4096 * 4096;
+  void* reserved = mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (reserved == MAP_FAILED) return nullptr;
+  const auto start = reinterpret_cast<uintptr_t>(reserved);
+  const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
+  if (aligned > start) munmap(reserved, aligned - start);  // the head before the boundary and the tail after
+  if (start + kHugePage > aligned) munmap(reinterpret_cast<void*>(aligned + length), start + kHugePage - aligned);
+  madvise(reinterpret_cast<void*>(aligned), length, MADV_HUGEPAGE);  // advice: without THP, small pages
+  mapped_bytes = length;
+  return reinterpret_cast<uint8_t*>(aligned);
+}
+
 sy_status* device_buffer_allocate(sy_device* object, uint64_t size, sy_buffer** out_buffer) {
   return guard("buffer_allocate", [&] {
     CpuDevice* device = device_of(object);
@@ -155,11 +179,15 @@ sy_status* device_buffer_allocate(sy_device* object, uint64_t size, sy_buffer** 
                                                                        : device->memory_at_open.limited_by) +
                             ") and " + std::to_string(device->allocated_bytes.load()) + " are allocated");
     const uint64_t rounded = std::max<uint64_t>(kAlignment, (size + kAlignment - 1) / kAlignment * kAlignment);
-    auto* data = static_cast<uint8_t*>(std::aligned_alloc(kAlignment, rounded));
+    uint64_t mapped_bytes = 0;
+    auto* data = size >= kHugePage ? map_huge(size, mapped_bytes)
+                                   : static_cast<uint8_t*>(std::aligned_alloc(kAlignment, rounded));
     if (!data)
       throw StatusError(SY_STATUS_OUT_OF_MEMORY, "cpu: the system refused " + std::to_string(size) + " bytes");
     device->allocated_bytes += size;
-    *out_buffer = &new_buffer(device, data, size, false)->object;
+    CpuBuffer* buffer = new_buffer(device, data, size, false);
+    buffer->mapped_bytes = mapped_bytes;
+    *out_buffer = &buffer->object;
   });
 }
 

@@ -281,3 +281,20 @@ TEST_CASE("reset_peak_resident: a peak already given back stops counting") {
   if (!sy::loader::reset_peak_resident()) return;  // a kernel without clear_refs: nothing more to check
   CHECK(sy::loader::peak_resident_bytes() + kBytes / 2 < with_block);
 }
+
+TEST_CASE("loading.cpu_weights copy: the CPU holds its own copy of every weight, none adopted from the mapping") {
+  Model m("stories260K.gguf");
+  const auto config = make_config(
+      R"({"loading": {"cpu_weights": "copy"}, "placement": {"device": "cpu"}, "runtime": {"context_length": 32, "batch_size": 4}})");
+  CHECK(config.loading.cpu_weights == "copy");
+  const auto shape = placement::run_shape(m.hp, config);
+  const auto inv = inventory("1x640KiB");
+  auto plan = placement::make_plan(loader::describe_devices(inv), m.tensors, shape, config);
+  auto model = loader::load_model(m.file, inv, plan, m.tensors, shape, config);
+  const auto report = model.report();
+  CHECK(report.zero_copy_bytes == 0);
+  CHECK(report.copied_bytes == m.weight_bytes());
+  const auto* embd = m.file.find_tensor("token_embd.weight");
+  CHECK(model.acquire("token_embd.weight").map() != static_cast<const void*>(m.file.tensor_data(*embd).data()));
+  check_contents(model, m.file);  // the released file pages read back from the page cache
+}

@@ -4,8 +4,10 @@
 
 #include <sys/stat.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
+#include <vector>
 
 #include "core/common/error.h"
 #include "core/plugin/discovery.h"
@@ -225,6 +227,18 @@ TEST_CASE("CPU device through the core: round trip, out-of-memory error, forced 
   auto adopted = cpu.adopt_host(host, sizeof host);
   REQUIRE(adopted.has_value());
   CHECK(adopted->map() == static_cast<void*>(host));
+  // A buffer of a huge page or more comes from the kernel 2 MiB-aligned (plugin.cpp, map_huge): every byte of it,
+  // up to a size that is no whole number of pages, holds what was uploaded, and it is given back on destruction.
+  const uint64_t large_size = (uint64_t{5} << 20) + 12345;
+  {
+    auto large = cpu.allocate(large_size);
+    CHECK(reinterpret_cast<uintptr_t>(large.map()) % (uint64_t{2} << 20) == 0);
+    std::vector<unsigned char> pattern(large_size), read(large_size, 0xA5);
+    for (uint64_t i = 0; i < large_size; ++i) pattern[i] = static_cast<unsigned char>(i * 131 + 7);
+    large.upload(0, pattern.data(), large_size);
+    large.download(0, read.data(), large_size);
+    CHECK(read == pattern);
+  }
 }
 
 TEST_CASE("an unknown ISA name is a negotiation error that says what to use") {
