@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
 #include <vector>
 
@@ -17,6 +18,9 @@ int main(int argc, char** argv) {
     std::string arg = argv[i];
     if (arg == "--runs" && i + 1 < argc) {
       runs = std::atoi(argv[++i]);
+    } else if (arg.starts_with("-")) {
+      runs = 0;  // an option it does not know (--help too): the usage below
+      break;
     } else {
       paths.push_back(arg);
     }
@@ -26,7 +30,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::printf("%-48s %14s %10s %9s %12s %12s\n", "file", "file bytes", "tensors", "kv", "median ms", "max ms");
-  for (const auto& path : paths) {
+  for (const auto& path : paths) try {
     std::vector<double> ms;
     size_t tensors = 0, kv = 0;
     uint64_t size = 0;
@@ -42,6 +46,9 @@ int main(int argc, char** argv) {
     std::sort(ms.begin(), ms.end());
     std::printf("%-48s %14llu %10zu %9zu %12.3f %12.3f\n", path.c_str(), static_cast<unsigned long long>(size),
                 tensors, kv, ms[ms.size() / 2], ms.back());
+  } catch (const std::exception& error) {  // a file that does not open: its reason, not an abort
+    std::fprintf(stderr, "bench_gguf_open: %s\n", error.what());
+    return 1;
   }
   return 0;
 }
