@@ -284,8 +284,10 @@ template <int T = kTileTokens>
 void run_q4_0_wide_tile(const QuantTileArgs& args, int rows, int tokens) {
   if constexpr (T > 1)
     if (tokens < T) return run_q4_0_wide_tile<T - 1>(args, rows, tokens);
-  if (rows == kWideRowTileRows) return Q4_0WideTile<T>::run(args);
-  // A last, partial tile: eight rows at a time.
+  // The scales' gather takes 32-bit offsets: rows of over 2^31 / 16 bytes (some 240 M elements) take the eight-row
+  // tile, as a last, partial tile does, eight rows at a time.
+  constexpr int64_t kLongestGatheredRow = INT32_MAX / kWideRowTileRows;
+  if (rows == kWideRowTileRows && args.w_stride <= kLongestGatheredRow) return Q4_0WideTile<T>::run(args);
   for (int r = 0; r < rows; r += kRowTileRows) {
     QuantTileArgs part = args;
     part.w += r * args.w_stride;
