@@ -9,6 +9,10 @@
 #  3. `switchyard crossval` of every reference run in REFERENCE_DIR (../shared/reference) with every layer on the GPU
 #     and with half of them (-ngl), the logits compared with the reference's at every position (the documented
 #     default tolerances).
+#  4. benchmarks, which print numbers and fail nothing: bench_ops' one-token matmuls of Q4_0, Q8_0, Q4_K, Q6_K and
+#     F16 on the first GPU beside the bandwidth it reports, then `switchyard bench` (pp512, tg128) of each file in
+#     BENCH_MODELS (environment, space-separated; the 1.1B Q4_0 and Q4_K of bench/README.md) all on the GPU and with
+#     half of its layers on the CPU, while time is left.
 # Prints a short table; must finish within 8 minutes on one GPU.
 #   scripts/gpu-check.sh [--prebuilt] [BUILD_DIR [LOG_DIR]]
 #     --prebuilt  use the binaries already in BUILD_DIR (bin/, lib/switchyard/plugins/, as a build or an install
@@ -71,7 +75,7 @@ else
   command -v ninja >/dev/null && generator=(-G Ninja)
   log "configuring $build (logs in $logs)"
   if ! timeout "$(remaining)" cmake -S "$repo" -B "$build" "${generator[@]}" -DCMAKE_BUILD_TYPE=Release \
-    -DSWITCHYARD_BUILD_BENCH=OFF -DSWITCHYARD_BUILD_TESTS=OFF -DSWITCHYARD_BUILD_CUDA=ON -DSWITCHYARD_BUILD_ROCM=ON \
+    -DSWITCHYARD_BUILD_BENCH=ON -DSWITCHYARD_BUILD_TESTS=OFF -DSWITCHYARD_BUILD_CUDA=ON -DSWITCHYARD_BUILD_ROCM=ON \
     >"$logs/configure.log" 2>&1; then
     log "configure failed, see $logs/configure.log"
     tail -20 "$logs/configure.log" >&2
@@ -79,7 +83,7 @@ else
   fi
   grep -E 'plugin (skipped|architectures)' "$logs/configure.log" | tee -a "$logs/gpu-check.log" >&2
 
-  targets=(switchyard-conformance switchyard switchyard_cpu_plugin)
+  targets=(switchyard-conformance switchyard switchyard_cpu_plugin bench_ops)
   for gpu in cuda rocm; do
     if grep -q "CMakeFiles/switchyard_${gpu}_plugin.dir" "$build/CMakeFiles/TargetDirectories.txt" 2>/dev/null; then
       targets+=("switchyard_${gpu}_plugin")
@@ -212,6 +216,39 @@ if ((found_gpu_device)); then
   else
     log "no models in $models (set MODELS_DIR): loads and crossval not checked"
   fi
+  # 4. Benchmarks: numbers in $logs/bench*.log and a row each; none of them fails the check.
+  gpu_device="$(grep -m1 -oE '(cuda|rocm):[0-9]+' "$logs/devices.log" 2>/dev/null)"
+  if [[ -x "$build/bin/bench_ops" && -n "$gpu_device" ]] && (($(remaining) > 90)); then
+    for gpu in "${gpu_plugins[@]}"; do
+      [[ "$gpu_device" == "$gpu":* ]] || continue
+      if timeout "$(($(remaining) - 60))" "$build/bin/bench_ops" --plugin "$plugins_dir/libswitchyard-$gpu.so" \
+        --device "$gpu_device" --types q4_0,q8_0,q4_K,q6_K,f16 --mib 256 --tokens 512 --runs 7 \
+        >"$logs/bench_ops.log" 2>&1; then
+        rows+=("bench_ops $gpu_device|numbers|$gpu_device|see $logs/bench_ops.log")
+      else
+        rows+=("bench_ops $gpu_device|no numbers|$gpu_device|see $logs/bench_ops.log")
+      fi
+      cat "$logs/bench_ops.log" >&2
+    done
+  else
+    log "bench_ops not built or no GPU device named in $logs/devices.log, or too little time left: no kernel figures"
+  fi
+  for model in ${BENCH_MODELS:-}; do
+    base="$(basename "$model" .gguf)"
+    layers="$("$build/bin/switchyard" inspect -m "$model" --format json 2>/dev/null |
+      grep -oE '"block_count": [0-9]+' | grep -oE '[0-9]+$')"
+    for placement in "gpu:--policy gpu-first" "half:--policy gpu-first --n-gpu-layers $(((${layers:-2} + 1) / 2))"; do
+      (($(remaining) > 60)) || { log "no time left for the bench of $base"; break 2; }
+      # shellcheck disable=SC2086  # the placement's flags are words
+      if timeout "$(($(remaining) - 30))" "$build/bin/switchyard" bench -m "$model" -p 512 -n 128 -r 3 \
+        --plugin-path "$plugins_dir" ${placement#*:} >"$logs/bench-$base-${placement%%:*}.log" 2>&1; then
+        rows+=("bench $base ${placement%%:*}|numbers|${placement#*:}|see $logs/bench-$base-${placement%%:*}.log")
+      else
+        rows+=("bench $base ${placement%%:*}|no numbers|${placement#*:}|see $logs/bench-$base-${placement%%:*}.log")
+      fi
+      cat "$logs/bench-$base-${placement%%:*}.log" >&2
+    done
+  done
 fi
 {
   printf '\n%-32s %-14s %-20s %s\n' run result devices summary
