@@ -209,6 +209,19 @@ foreach(access "--no-mmap|read" "--mlock|mmap\\+mlock" "--no-mmap;--mlock|read\\
   endif()
 endforeach()
 
+# --cpu-weights copy: the CPU gets its own copy of every weight (none adopted), which verifies against the file,
+# also with the file read into memory.
+foreach(access "" "--no-mmap")
+  run(0 load -m ${MODEL} --policy cpu --cpu-weights copy --verify --format json ${access})
+  string(JSON zero_copy GET "${stdout}" zero_copy_bytes)
+  string(JSON copied GET "${stdout}" copied_bytes)
+  string(JSON mismatches LENGTH "${stdout}" verify mismatches)
+  if(NOT zero_copy EQUAL 0 OR NOT copied EQUAL 1171200 OR NOT mismatches EQUAL 0)
+    message(FATAL_ERROR "load --cpu-weights copy ${access}: zero_copy_bytes ${zero_copy}, copied_bytes ${copied}, "
+                        "${mismatches} mismatches:\n${stdout}")
+  endif()
+endforeach()
+
 # devices takes --config, and sees the plugins plan and load would: the config's paths and requirements.
 file(WRITE ${WORK_DIR}/devices-config.json
      "{\"plugins\": {\"paths\": [\"${WORK_DIR}/no-plugins-here\"], \"require\": [\"nosuchbackend\"]}}")
