@@ -147,10 +147,10 @@ sy_status* device_memory_free(sy_device* object, uint64_t* out_free_bytes) {
 }
 
 // Buffers of a huge page or more (weights, when the loader copies them; the KV cache) come straight from the kernel,
-// aligned to 2 MiB and marked for transparent huge pages: a decode streams every weight once per token, and small
-// pages cost it a TLB miss every 4 KiB (bench/README.md, "Huge pages"). The tail past the last whole huge page stays
-// in small pages, so nothing beyond the buffer's own pages becomes resident. Returns the mapping and its length, or
-// null where the kernel refuses.
+// aligned to 2 MiB and marked for transparent huge pages: a decode streams every weight once per token, fewer TLB
+// misses help it, and it ran faster from such memory than from the file's pages (bench/README.md, "Second round").
+// The tail past the last whole huge page stays in small pages, so nothing beyond the buffer's own pages becomes
+// resident. Returns the mapping and its length, or null where the kernel refuses.
 constexpr uint64_t kHugePage = uint64_t{2} << 20;
 
 uint8_t* map_huge(uint64_t size, uint64_t& mapped_bytes) {
