@@ -39,7 +39,7 @@ struct Options {
   std::string membw;
 };
 
-// The machine's read bandwidth with the arena's threads over `buffer` (core/common/memory_read.h's reads).
+// Every byte of [data, data + bytes) read once by the arena's threads, 8 MiB a task (core/common/memory_read.h).
 void read_chunks(tbb::task_arena& arena, const uint8_t* data, uint64_t bytes, std::atomic<float>& sink) {
   constexpr uint64_t kChunk = uint64_t{8} << 20;  // per task
   arena.execute([&] {

@@ -31,7 +31,7 @@ volatile float read_sink;  // the reads' result is stored, so the loads cannot b
 
 [[gnu::target("avx2")]] float read_avx2(const float* p, uint64_t floats) {
   __m256 m0 = _mm256_set1_ps(-1e30f), m1 = m0;
-  for (uint64_t i = 0; i + 64 <= floats; i += 32) {
+  for (uint64_t i = 0; i + 32 <= floats; i += 32) {
     m0 = _mm256_max_ps(m0, _mm256_loadu_ps(p + i));
     m1 = _mm256_max_ps(m1, _mm256_loadu_ps(p + i + 8));
     m0 = _mm256_max_ps(m0, _mm256_loadu_ps(p + i + 16));
@@ -45,7 +45,7 @@ volatile float read_sink;  // the reads' result is stored, so the loads cannot b
 
 float read_baseline(const float* p, uint64_t floats) {
   __m128 m0 = _mm_set1_ps(-1e30f), m1 = m0;
-  for (uint64_t i = 0; i + 64 <= floats; i += 8) {
+  for (uint64_t i = 0; i + 8 <= floats; i += 8) {
     m0 = _mm_max_ps(m0, _mm_loadu_ps(p + i));
     m1 = _mm_max_ps(m1, _mm_loadu_ps(p + i + 4));
   }
@@ -56,19 +56,19 @@ float read_baseline(const float* p, uint64_t floats) {
 
 using ReadFn = float (*)(const float*, uint64_t);
 
-ReadFn widest_read() {
+ReadFn widest_read(int max_vector_bits) {
 #if defined(__x86_64__)
-  if (__builtin_cpu_supports("avx512f")) return read_avx512;
-  if (__builtin_cpu_supports("avx2")) return read_avx2;
+  static const bool avx512 = __builtin_cpu_supports("avx512f"), avx2 = __builtin_cpu_supports("avx2");
+  if (max_vector_bits >= 512 && avx512) return read_avx512;
+  if (max_vector_bits >= 256 && avx2) return read_avx2;
 #endif
   return read_baseline;
 }
 
 }  // namespace
 
-float read_once(const void* data, uint64_t bytes) {
-  static const ReadFn read = widest_read();
-  return read(static_cast<const float*>(data), bytes / kStep * kStep / sizeof(float));
+float read_once(const void* data, uint64_t bytes, int max_vector_bits) {
+  return widest_read(max_vector_bits)(static_cast<const float*>(data), bytes / kStep * kStep / sizeof(float));
 }
 
 double measure_read_bandwidth(uint64_t bytes, uint64_t threads, int runs) {

@@ -8,8 +8,9 @@
 namespace sy::common {
 
 // Loads every byte of [data, data + bytes) once (a tail of less than 256 bytes is skipped; any alignment) and
-// returns the largest of them read as floats, so that the loads cannot be optimized away.
-float read_once(const void* data, uint64_t bytes);
+// returns the largest of them read as floats, so that the loads cannot be optimized away. The vectors are the widest
+// the CPU has of at most max_vector_bits (512, 256 or 128: SSE2 is always there).
+float read_once(const void* data, uint64_t bytes, int max_vector_bits = 512);
 
 // Sustained read bandwidth in bytes/s: `threads` threads each read_once their share of one buffer of about `bytes`
 // (at least 1 MiB), filled first, the threads started inside the timed region; the best of `runs` passes, as

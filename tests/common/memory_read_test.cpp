@@ -1,5 +1,6 @@
 // The read-bandwidth probe loads every byte it is given: read_once's result is the largest float of the buffer, at
-// any alignment, wherever the largest one lies (a skipped or repeated stretch would miss it), the short tail excepted.
+// any alignment and vector width, wherever the largest one lies (a skipped stretch would miss it), the short tail
+// excepted.
 #include <doctest/doctest.h>
 
 #include <cstdint>
@@ -21,12 +22,18 @@ TEST_CASE("read_once: the largest float of the whole buffer but its last partial
     float* data = storage.data() + offset;
     const uint64_t bytes = (kFloats - offset) * sizeof(float);
     const uint64_t read_floats = bytes / 256 * 256 / sizeof(float);
-    const uint64_t at = std::uniform_int_distribution<uint64_t>(0, read_floats - 1)(rng);
+    // The first and the last float read, then anywhere.
+    const uint64_t at = trial == 0   ? 0
+                        : trial == 1 ? read_floats - 1
+                                     : std::uniform_int_distribution<uint64_t>(0, read_floats - 1)(rng);
     data[at] = 2.0f + static_cast<float>(trial);
     if (read_floats < kFloats - offset) data[read_floats] = 1000.0f;  // in the skipped tail
     CAPTURE(trial);
     CAPTURE(at);
-    CHECK(sy::common::read_once(data, bytes) == 2.0f + static_cast<float>(trial));
+    for (const int bits : {512, 256, 128}) {  // every width this CPU has
+      CAPTURE(bits);
+      CHECK(sy::common::read_once(data, bytes, bits) == 2.0f + static_cast<float>(trial));
+    }
   }
 }
 
