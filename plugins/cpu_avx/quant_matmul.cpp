@@ -156,7 +156,8 @@ struct NativeType {
   int matmul_rows[kSets];
 };
 
-// The row tiles at every SIMD level (their sums are exact integers, so the level's instructions do not matter).
+// The AVX2 row tiles: Q4_K's and Q6_K's at every SIMD level, Q4_0's at AVX2 and for the wide tile's last rows (their
+// sums are exact integers, so the level's instructions do not matter).
 constexpr simd::QuantTile kQ4_0Rows = simd::tile_q4_0_q8_0_rows_avx2, kQ4_KRows = simd::tile_q4_k_q8_k_rows_avx2,
                           kQ6_KRows = simd::tile_q6_k_q8_k_rows_avx2;
 constexpr int kR = simd::kRowTileRows, kW = simd::kWideRowTileRows, kP = simd::kPairTileRows;

@@ -14,7 +14,8 @@
 namespace sy::cpu {
 
 // One set of inner loops. Ordered like IsaLevel, with AVX-512 split by VNNI (vpdpbusd) for the quantized dots, and
-// amx: avx512_vnni's kernels plus AMX tiles for Q4_0 prompts, where the CPU has AMX-INT8 and the OS grants the tiles.
+// amx: avx512_vnni's kernels plus AMX tiles for Q4_0, Q4_K and Q6_K prompts, where the CPU has AMX-INT8 and the OS
+// grants the tiles.
 enum class KernelSet { scalar, avx2, avx512, avx512_vnni, amx };
 
 const char* to_string(KernelSet set);
