@@ -78,6 +78,14 @@ class File {
   // have been copied elsewhere: they stay in the page cache, and a later read maps them again. Advice only: a file
   // parsed from memory, or a kernel that declines, keeps them.
   void release(std::span<const std::byte> range) const;
+  // Faults the pages of `range` (inside this file's mapping) in now, as reading it would, without reading it
+  // (MADV_POPULATE_READ; one byte a page where the kernel lacks it). Nothing for a file parsed from memory.
+  void populate(std::span<const std::byte> range) const;
+  // The share of this mapping's resident bytes that the kernel maps with 2 MiB page-table entries (FilePmdMapped /
+  // Rss of /proc/self/smaps): about 1 where the page cache holds the file in 2 MiB folios, 0 where in 4 KiB pages
+  // (a file just written, or read in small pieces); -1 where unknown (parsed from memory, no smaps, nothing
+  // resident).
+  double huge_page_share() const;
   // With OnFindings::keep: the problems found, empty for a sound file.
   const std::vector<Finding>& findings() const { return findings_; }
   std::span<const std::byte> bytes() const { return bytes_; }

@@ -2,8 +2,13 @@
 // views into the mapping (nothing copied), also past 4 GiB.
 #include <doctest/doctest.h>
 
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
+#include <string>
+#include <vector>
 
 #include "core/gguf/file.h"
 #include "core/gguf/writer.h"
@@ -98,4 +103,68 @@ TEST_CASE("opening reads no tensor data: a header-only prefix parses the same me
   } catch (const GgufError& e) {
     CHECK(e.gguf_code() == GgufErrorCode::data_past_end);
   }
+}
+
+namespace {
+// The VmFlags line of the mapping in /proc/self/smaps that holds `address` ("" if none does).
+std::string vm_flags_of(const void* address) {
+  std::ifstream smaps("/proc/self/smaps");
+  std::string line;
+  bool inside = false;
+  const auto at = reinterpret_cast<uintptr_t>(address);
+  while (std::getline(smaps, line)) {
+    uintptr_t begin = 0, end = 0;
+    if (std::sscanf(line.c_str(), "%lx-%lx ", &begin, &end) == 2) {  // a mapping's first line: "begin-end perms ..."
+      inside = at >= begin && at < end;
+      continue;
+    }
+    if (inside && line.rfind("VmFlags:", 0) == 0) return line;
+  }
+  return "";
+}
+}  // namespace
+
+TEST_CASE("a file of a huge page or more is mapped at a huge-page boundary, with the advice, and reads the same") {
+  // Address and file offset agreeing modulo 2 MiB is what lets the kernel map the file's 2 MiB page-cache folios
+  // whole (bench/README.md, "Third round"); the mapping must still be exactly the file.
+  const auto path = sy::test::shared_model("synth-tiny-F32.gguf");
+  const File file = File::open(path);
+  const auto bytes = file.bytes();
+  REQUIRE(bytes.size() >= (2u << 20));
+  CHECK(reinterpret_cast<uintptr_t>(bytes.data()) % (2u << 20) == 0);
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> expected((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  REQUIRE(expected.size() == bytes.size());
+  CHECK(std::memcmp(expected.data(), bytes.data(), bytes.size()) == 0);
+  if (std::filesystem::exists("/sys/kernel/mm/transparent_hugepage/enabled")) {
+    const std::string flags = vm_flags_of(bytes.data());
+    INFO(flags);
+    CHECK(flags.find(" hg") != std::string::npos);  // VM_HUGEPAGE: madvise(MADV_HUGEPAGE) was taken
+  }
+  // A small file keeps an ordinary mapping, which reads the same.
+  const File small = File::open(sy::test::shared_model("stories260K.gguf"));
+  CHECK(small.bytes().size() < (2u << 20));
+  CHECK(small.tensors().size() > 0);
+}
+
+TEST_CASE("populate faults a mapped range in; huge_page_share is a share of the resident bytes, or -1 unknown") {
+  const File file = File::open(sy::test::shared_model("synth-tiny-F32.gguf"));
+  const TensorInfo* t = file.find_tensor("token_embd.weight");
+  REQUIRE(t);
+  file.populate(file.tensor_data(*t));
+  const double share = file.huge_page_share();
+  INFO(share);
+  CHECK(share >= 0.0);  // resident now, so known where /proc/self/smaps exists (every Linux these tests run on)
+  CHECK(share <= 1.0);
+  // The bytes read the same after populating.
+  std::ifstream in(sy::test::shared_model("synth-tiny-F32.gguf"), std::ios::binary);
+  in.seekg(static_cast<std::streamoff>(file.data_offset() + t->offset));
+  std::vector<char> expected(static_cast<size_t>(t->n_bytes));
+  in.read(expected.data(), static_cast<std::streamsize>(expected.size()));
+  CHECK(std::memcmp(expected.data(), file.tensor_data(*t).data(), expected.size()) == 0);
+  // A file parsed from memory has no mapping of its own: unknown, and populating it is a no-op.
+  const std::vector<std::byte> bytes(file.bytes().begin(), file.bytes().end());
+  const File parsed = File::parse(bytes, "in memory");
+  parsed.populate(parsed.tensor_data(*parsed.find_tensor("token_embd.weight")));
+  CHECK(parsed.huge_page_share() == -1.0);
 }
