@@ -52,7 +52,9 @@ struct RunConfig {
     std::string mode = "progressive";
     uint64_t lazy_budget_mib = 0;
     uint64_t staging_mib = 64;
-    std::string cpu_weights = "map";  // "map" (adopt the file's pages) or "copy" (the CPU device's own memory)
+    // "auto" (map where the file's page cache is in 2 MiB pages, else copy), "map" (adopt the file's pages) or
+    // "copy" (the CPU device's own memory)
+    std::string cpu_weights = "auto";
   } loading;
   struct {
     uint64_t threads = 0;

@@ -6,9 +6,14 @@
 #include <algorithm>
 #include <cstring>
 #include <fstream>
+#include <optional>
 #include <set>
+#include <string>
+#include <thread>
+#include <vector>
 
 #include "core/common/error.h"
+#include "core/common/parallel_copy.h"
 #include "core/quant/blocks.h"
 #include "core/quant/dequantize.h"
 
@@ -67,6 +72,20 @@ std::vector<placement::DeviceDescription> describe_devices(const plugin::Invento
                    d->info().buffer_alignment, d->speaks(1, 4)});
   }
   return out;
+}
+
+bool maps_cpu_weights(std::string_view mode, bool lazy, bool huge_pages_available, uint64_t cpu_weight_bytes,
+                      double huge_page_share) {
+  if (mode != "auto") return mode == "map";
+  if (lazy || !huge_pages_available || cpu_weight_bytes < kAutoCopyMinBytes) return true;
+  return huge_page_share < 0 || huge_page_share >= 0.9;
+}
+
+// Whether the kernel can give this process transparent huge pages (the mode in the sysfs file is not "[never]").
+bool transparent_huge_pages_available() {
+  std::ifstream in("/sys/kernel/mm/transparent_hugepage/enabled");
+  std::string modes;
+  return std::getline(in, modes) && modes.find("[never]") == std::string::npos;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -162,6 +181,12 @@ struct LoadedModel::State {
     }
   }
 
+  // Threads for copying weights into CPU memory: runtime.threads (0 = every core).
+  unsigned copy_threads() const {
+    const unsigned cores = std::max(1u, std::thread::hardware_concurrency());
+    return config.runtime.threads > 0 ? static_cast<unsigned>(std::min<uint64_t>(config.runtime.threads, cores)) : cores;
+  }
+
   uint64_t staging_half() const { return std::max<uint64_t>(staging_bytes / 2, 1u << 16); }
 
   void build_entries() {
@@ -184,10 +209,44 @@ struct LoadedModel::State {
     entries.push_back(std::move(e));
   }
 
-  bool can_adopt(const Entry& e) const {
+  // Whether the plan keeps the tensor in the file's format on a device that can use host memory in place (the CPU).
+  bool adoptable(const Entry& e) const {
     const auto& p = plan.tensors[e.plan_index];
-    return p.stored_type == e.info->type && (e.device->info().flags & SY_DEVICE_FLAG_ADOPTS_HOST_MEMORY) &&
-           config.loading.cpu_weights == "map";
+    return p.stored_type == e.info->type && (e.device->info().flags & SY_DEVICE_FLAG_ADOPTS_HOST_MEMORY);
+  }
+
+  bool can_adopt(const Entry& e) {
+    if (!adoptable(e)) return false;
+    if (!cpu_weights_mapped) cpu_weights_mapped = decide_cpu_weights();
+    return *cpu_weights_mapped;
+  }
+
+  // loading.cpu_weights (maps_cpu_weights, loader.h), decided at a load's first adoptable tensor. gguf::File maps
+  // the file at huge-page boundaries with that advice, so a page cache of 2 MiB folios is mapped 2 MiB at a time.
+  std::optional<bool> cpu_weights_mapped;
+
+  bool decide_cpu_weights() {
+    const std::string& mode = config.loading.cpu_weights;
+    if (mode != "auto") return mode == "map";
+    uint64_t bytes = 0;
+    for (const Entry& e : entries)
+      if (adoptable(e)) bytes += e.info->n_bytes;
+    const bool huge_pages = transparent_huge_pages_available();
+    if (lazy || !huge_pages || bytes < kAutoCopyMinBytes) return true;  // the rule below would map: skip the faults
+    for (const Entry& e : entries)
+      if (adoptable(e)) file.populate(file.tensor_data(*e.info));  // the faults the first token would take, now
+    const double share = file.huge_page_share();
+    if (maps_cpu_weights(mode, lazy, huge_pages, bytes, share)) {
+      if (share >= 0)
+        report.notes.push_back(fmt::format("CPU weights used in place: the kernel maps {:.0f}% of the file's pages "
+                                           "2 MiB at a time (loading.cpu_weights auto)", 100 * share));
+      return true;
+    }
+    report.notes.push_back(fmt::format(
+        "CPU weights copied into 2 MiB pages: the kernel maps only {:.0f}% of the file's page cache 2 MiB at a time "
+        "(a file just written or read in small pieces is cached in 4 KiB pages, which slow every token); "
+        "loading.cpu_weights map keeps them in place", 100 * share));
+    return false;
   }
 
   // Puts one tensor on its device: adopted in place when possible, else allocated and streamed (converted per
@@ -210,7 +269,7 @@ struct LoadedModel::State {
         (flags & SY_DEVICE_FLAG_HOST_VISIBLE)) {
       // loading.cpu_weights copy: one copy straight into the device's host memory, after which the file's pages
       // leave this process's resident set (they stay in the page cache), so the weights are not resident twice.
-      std::memcpy(e.buffer.map(), data.data(), data.size());
+      common::copy_parallel(e.buffer.map(), data.data(), data.size(), copy_threads());
       file.release(data);
     } else if (p.stored_type == e.info->type) {
       // Already in the device's format: copied piece by piece through the staging halves (pinned memory is what

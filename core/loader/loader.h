@@ -6,11 +6,13 @@
 #pragma once
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <list>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -62,6 +64,17 @@ struct LoadReport {
   std::vector<std::string> notes;            // re-plans and other decisions taken while loading
   std::map<std::string, CacheStats> caches;  // lazy mode, per device
 };
+
+// loading.cpu_weights, decided once per load (exposed for its test): "map" adopts the CPU's weights from the
+// mapping, "copy" copies them into the CPU's own memory, and "auto" (the default) copies them only where that pays:
+// at least kAutoCopyMinBytes of them, a progressive load, a kernel with transparent huge pages, and the file's page
+// cache mapped 2 MiB at a time for under 90% of its resident bytes (gguf::File::huge_page_share; -1, unknown, maps).
+// A one-token decode streams every weight; through 4 KiB pages (a file cached by a writer, or read in small pieces)
+// it ran some 15% slower than through 2 MiB ones (bench/README.md, "Third round"), while below some tens of MiB a
+// copy's load time outweighs what the TLB loses.
+constexpr uint64_t kAutoCopyMinBytes = uint64_t{64} << 20;
+bool maps_cpu_weights(std::string_view mode, bool lazy, bool huge_pages_available, uint64_t cpu_weight_bytes,
+                      double huge_page_share);
 
 // A model's weights on their devices. Destroy it before the inventory.
 class LoadedModel {

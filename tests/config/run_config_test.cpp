@@ -47,7 +47,7 @@ TEST_CASE("defaults fill a missing file") {
   const RunConfig c = load_run_config(std::nullopt, {}, {});
   CHECK(c.placement.policy == "auto");
   CHECK(c.loading.mode == "progressive");
-  CHECK(c.loading.cpu_weights == "map");
+  CHECK(c.loading.cpu_weights == "auto");
   CHECK(c.runtime.context_length == 2048);
   CHECK(c.origins.empty());
   CHECK(contains(describe(c), "runtime.threads = 0"));
@@ -103,7 +103,7 @@ TEST_CASE("out of range and not allowed values say what is allowed") {
   CHECK(contains(error_of(R"({"placement": {"policy": "fastest"}})"),
                  "'placement.policy' is \"fastest\", expected one of \"auto\", \"cpu\""));
   CHECK(contains(error_of(R"({"loading": {"cpu_weights": "mmap"}})"),
-                 "'loading.cpu_weights' is \"mmap\", expected one of \"map\", \"copy\""));
+                 "'loading.cpu_weights' is \"mmap\", expected one of \"auto\", \"map\", \"copy\""));
   CHECK(contains(error_of(R"({"placement": {"devices": {"cuda:0": {"max_utilization": 0}}}})"),
                  "'placement.devices.cuda:0.max_utilization' is 0, must be greater than 0"));
 }

@@ -298,3 +298,32 @@ TEST_CASE("loading.cpu_weights copy: the CPU holds its own copy of every weight,
   CHECK(model.acquire("token_embd.weight").map() != static_cast<const void*>(m.file.tensor_data(*embd).data()));
   check_contents(model, m.file);  // the released file pages read back from the page cache
 }
+
+TEST_CASE("loading.cpu_weights auto copies only where the file's page cache is mapped in 4 KiB pages") {
+  constexpr uint64_t big = loader::kAutoCopyMinBytes, small = loader::kAutoCopyMinBytes - 1;
+  // map and copy are what they say, whatever the page cache
+  CHECK(loader::maps_cpu_weights("map", false, true, big, 0.0));
+  CHECK_FALSE(loader::maps_cpu_weights("copy", false, true, big, 1.0));
+  CHECK_FALSE(loader::maps_cpu_weights("copy", true, false, small, -1.0));
+  // auto: a copy for large CPU weights of a progressive load whose pages the kernel maps 4 KiB at a time
+  CHECK_FALSE(loader::maps_cpu_weights("auto", false, true, big, 0.0));
+  CHECK_FALSE(loader::maps_cpu_weights("auto", false, true, big, 0.89));
+  CHECK(loader::maps_cpu_weights("auto", false, true, big, 0.9));
+  CHECK(loader::maps_cpu_weights("auto", false, true, big, 1.0));
+  CHECK(loader::maps_cpu_weights("auto", false, true, small, 0.0));  // small weights: the copy would not pay
+  CHECK(loader::maps_cpu_weights("auto", true, true, big, 0.0));     // lazy: fault in only what runs
+  CHECK(loader::maps_cpu_weights("auto", false, false, big, 0.0));   // no transparent huge pages to copy into
+  CHECK(loader::maps_cpu_weights("auto", false, true, big, -1.0));   // unknown (a file read into memory)
+}
+
+TEST_CASE("loading.cpu_weights auto, the default, keeps a small model's CPU weights in the mapping") {
+  Model m("stories260K.gguf");
+  const auto config = make_config(R"({"placement": {"device": "cpu"}, "runtime": {"context_length": 32, "batch_size": 4}})");
+  CHECK(config.loading.cpu_weights == "auto");
+  const auto shape = placement::run_shape(m.hp, config);
+  const auto inv = inventory("1x640KiB");
+  auto plan = placement::make_plan(loader::describe_devices(inv), m.tensors, shape, config);
+  auto model = loader::load_model(m.file, inv, plan, m.tensors, shape, config);
+  CHECK(model.report().zero_copy_bytes == m.weight_bytes());
+  CHECK(model.report().copied_bytes == 0);
+}

@@ -4,6 +4,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 
 SWITCHYARD, SHARED = sys.argv[1], sys.argv[2]
 MODELS = os.path.join(SHARED, "models")
@@ -31,6 +32,8 @@ for name in ("stories260K.gguf", "synth-tiny-Q4_0.gguf"):
         check(row["avg_ts"] > 0, f"{name}: avg_ts > 0")
         check(row["read_bandwidth_bytes_per_second"] > 1e8, f"{name}: read bandwidth measured")
         check(row["placement"] == ["cpu"], f"{name}: placement {row['placement']}")
+        # small models stay in the mapping under loading.cpu_weights auto (the default)
+        check(row.get("cpu_weights") == "mapped", f"{name}: cpu_weights {row.get('cpu_weights')}")
         check(("bandwidth_fraction" in row) == (n_gen > 0), f"{name}: bandwidth_fraction only for tg")
     check(rows[1].get("bandwidth_fraction", 0) > 0, f"{name}: bandwidth_fraction > 0")
 
@@ -44,6 +47,15 @@ check(any("±" in line and "tg4" in line for line in md), "md: tg4 row with mean
 check([line.split("|")[5].strip() for line in md[2:]] == ["1", "1", "2", "2"], f"md: thread counts {md}")
 csv = bench("-m", model, "-p", "8", "-n", "0", "-r", "2", "-t", "1", "--format", "csv").stdout.splitlines()
 check(len(csv) == 2 and csv[0].startswith("build_commit,") and "avg_ts" in csv[0].split(","), f"csv: {csv}")
+
+# loading.cpu_weights copy: the CPU's weights in its own memory, and the JSON says so
+with tempfile.NamedTemporaryFile("w", suffix=".json") as config:
+    config.write('{"loading": {"cpu_weights": "copy"}}')
+    config.flush()
+    out = bench("-m", os.path.join(MODELS, "stories260K.gguf"), "-p", "0", "-n", "2", "-r", "1", "-t", "1",
+                "--config", config.name, "--format", "json")
+    rows = json.loads(out.stdout)
+    check(rows and rows[0].get("cpu_weights") == "copied", f"copy config: cpu_weights {rows}")
 
 for flag, value in (("-p", "8,x"), ("-n", "-1"), ("-t", "0"), ("-p", "")):
     out = bench("-m", model, flag, value, expect=2)

@@ -76,6 +76,7 @@ struct Result {
   double load_seconds = 0;
   uint64_t peak_resident_bytes = 0;
   std::vector<std::string> placement;
+  std::string cpu_weights;    // "mapped" or "copied" (loading.cpu_weights), "" with no weights on the CPU
   double read_bandwidth = 0;  // bytes/s, the test's thread count
   uint64_t n_batch = 0;
   std::string type_k;
@@ -214,6 +215,7 @@ nlohmann::ordered_json result_json(const Result& r, const ModelFacts& facts, con
       {"load_seconds", r.load_seconds},
       {"peak_resident_bytes", r.peak_resident_bytes},
       {"placement", r.placement},
+      {"cpu_weights", r.cpu_weights},
       {"read_bandwidth_bytes_per_second", r.read_bandwidth}};
   if (r.test.n_gen > 0 && r.read_bandwidth > 0)
     j["bandwidth_fraction"] = static_cast<double>(facts.bytes_per_token) * mean(ts) / r.read_bandwidth;
@@ -314,8 +316,11 @@ int run_bench(const BenchOptions& options) {
     session.reset();
     const ModelFacts facts = model_facts(*engine, options.model);
     std::vector<std::string> placement;
-    for (const auto& d : engine->weights().report().devices)
+    std::string cpu_weights;
+    for (const auto& d : engine->weights().report().devices) {
       if (d.bytes > 0) placement.push_back(d.device);
+      if (d.device == "cpu" && d.bytes > 0) cpu_weights = d.zero_copy_bytes > 0 ? "mapped" : "copied";
+    }
     // The probe's buffer (the model's size) is not the model's memory: the peak so far, then the high-water mark
     // started again after the probe (where Linux allows; else each test's resident set at its end stands in).
     const uint64_t peak_before_probe = loader::peak_resident_bytes();
@@ -345,6 +350,7 @@ int run_bench(const BenchOptions& options) {
       r.peak_resident_bytes = std::max(peak_before_probe, peak_restarted ? loader::peak_resident_bytes()
                                                                          : loader::current_resident_bytes());
       r.placement = placement;
+      r.cpu_weights = cpu_weights;
       r.read_bandwidth = bandwidth;
       r.n_batch = config.runtime.batch_size;
       r.type_k = config.runtime.kv_type;
