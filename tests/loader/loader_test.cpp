@@ -6,11 +6,13 @@
 
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <list>
 #include <map>
+#include <vector>
 
 #include "core/loader/loader.h"
 #include "tests/test_support.h"
@@ -297,6 +299,21 @@ TEST_CASE("loading.cpu_weights copy: the CPU holds its own copy of every weight,
   const auto* embd = m.file.find_tensor("token_embd.weight");
   CHECK(model.acquire("token_embd.weight").map() != static_cast<const void*>(m.file.tensor_data(*embd).data()));
   check_contents(model, m.file);  // the released file pages read back from the page cache
+  // The copies share one region end to end (so that huge pages hold them whole), each on a 64-byte boundary,
+  // and no two overlap.
+  std::vector<std::pair<uintptr_t, uint64_t>> ranges;
+  uint64_t padded = 0;
+  for (const auto& p : model.plan().tensors) {
+    const auto& buffer = model.acquire(p.tensor);
+    ranges.emplace_back(reinterpret_cast<uintptr_t>(buffer.map()), buffer.size());
+    padded += (buffer.size() + 63) / 64 * 64;
+  }
+  std::sort(ranges.begin(), ranges.end());
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    CHECK(ranges[i].first % 64 == 0);
+    if (i > 0) CHECK(ranges[i - 1].first + ranges[i - 1].second <= ranges[i].first);
+  }
+  CHECK(ranges.back().first + ranges.back().second - ranges.front().first <= padded);
 }
 
 TEST_CASE("loading.cpu_weights auto copies only where the file's page cache is mapped in 4 KiB pages") {
