@@ -56,6 +56,13 @@ with tempfile.NamedTemporaryFile("w", suffix=".json") as config:
                 "--config", config.name, "--format", "json")
     rows = json.loads(out.stdout)
     check(rows and rows[0].get("cpu_weights") == "copied", f"copy config: cpu_weights {rows}")
+    # the flag overrides the file
+    out = bench("-m", os.path.join(MODELS, "stories260K.gguf"), "-p", "0", "-n", "2", "-r", "1", "-t", "1",
+                "--config", config.name, "--cpu-weights", "map", "--format", "json")
+    rows = json.loads(out.stdout)
+    check(rows and rows[0].get("cpu_weights") == "mapped", f"--cpu-weights map over the file: {rows}")
+out = bench("-m", os.path.join(MODELS, "stories260K.gguf"), "--cpu-weights", "mmap", expect=2)
+check("--cpu-weights" in out.stderr, f"a bad --cpu-weights names the flag: {out.stderr}")
 
 for flag, value in (("-p", "8,x"), ("-n", "-1"), ("-t", "0"), ("-p", "")):
     out = bench("-m", model, flag, value, expect=2)

@@ -37,6 +37,7 @@ struct BenchOptions {
   uint64_t repetitions = 5;
   std::string format = "md";
   std::string config_file;
+  std::string cpu_weights;  // --cpu-weights; empty: the configuration's loading.cpu_weights
   std::vector<std::string> plugin_paths;
 };
 
@@ -276,6 +277,7 @@ int run_bench(const BenchOptions& options) {
   RunOptions base;
   base.config_file = options.config_file;
   base.plugin_paths = options.plugin_paths;
+  if (!options.cpu_weights.empty()) base.flag_values.push_back({"loading.cpu_weights", options.cpu_weights, "--cpu-weights"});
   std::vector<uint64_t> thread_counts;
   if (options.threads.empty()) thread_counts.push_back(base.load().runtime.threads);
   else thread_counts = parse_list(options.threads, "-t", false);
@@ -390,6 +392,11 @@ void add_bench_command(CLI::App& app, int& exit_code) {
       ->capture_default_str();
   cmd->add_option("--config", opts->config_file, "Run configuration (JSON, see configs/schema.json)")
       ->check(CLI::ExistingFile);
+  cmd->add_option("--cpu-weights", opts->cpu_weights,
+                  "CPU weights: map (the file's pages), copy (the CPU's own memory) or auto (default: map where the "
+                  "kernel maps the file's page cache in 2 MiB pages, else copy); loading.cpu_weights")
+      ->check(CLI::IsMember({"auto", "map", "copy"}))
+      ->type_name("MODE");
   cmd->add_option("--plugin-path", opts->plugin_paths,
                   "Plugin file or directory searched first (repeatable; then SWITCHYARD_PLUGIN_PATH)")
       ->type_name("PATH");
