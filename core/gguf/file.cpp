@@ -17,6 +17,7 @@
 #include <limits>
 #include <string>
 
+#include "core/common/huge_pages.h"
 #include "core/common/regular_file.h"
 #include "core/common/signal_safety.h"
 #include "core/gguf/metadata_checks.h"
@@ -46,31 +47,17 @@ namespace {
 
 std::string errno_text() { return std::strerror(errno); }
 
-// Maps the file read-only at an address aligned to a huge page (2 MiB), so that the address and the file offset
-// agree modulo 2 MiB, and advises huge pages for it. Where the page cache holds the file in 2 MiB folios (the kernel
-// reads it so for a mapping with that advice, on file systems with large folios), the kernel then maps each with
-// one page-table entry: a decode streams every weight once per token, and a TLB miss every 4 KiB cost it some 15%
-// (bench/README.md, "Third round"). Elsewhere the mapping is an ordinary one. Returns MAP_FAILED as mmap does.
-void* map_huge_aligned(int fd, size_t length) {
-  constexpr size_t kHugePage = size_t{2} << 20;
-  if (length < kHugePage) return mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, 0);
-  const auto page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
-  const size_t mapped = (length + page - 1) / page * page;
-  // Reserve room for the aligned range, then map the file over its aligned part and give back the rest.
-  void* reserved = mmap(nullptr, mapped + kHugePage, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (reserved == MAP_FAILED) return mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, 0);
-  const auto start = reinterpret_cast<uintptr_t>(reserved);
-  const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
-  void* address = mmap(reinterpret_cast<void*>(aligned), length, PROT_READ, MAP_SHARED | MAP_FIXED, fd, 0);
-  if (address == MAP_FAILED) {
-    munmap(reserved, mapped + kHugePage);
-    return MAP_FAILED;
-  }
-  if (aligned > start) munmap(reserved, aligned - start);
-  const uintptr_t end = start + mapped + kHugePage;
-  if (end > aligned + mapped) munmap(reinterpret_cast<void*>(aligned + mapped), end - (aligned + mapped));
-  madvise(address, length, MADV_HUGEPAGE);  // advice: refused (no THP) is an ordinary mapping
-  return address;
+// Maps the file read-only; a file of a huge page or more at a 2 MiB boundary with huge-page advice
+// (common::map_huge_aligned), so that the address and the file offset agree modulo 2 MiB. Where the page cache holds
+// the file in 2 MiB folios (the kernel reads it so for a mapping with that advice, on file systems with large
+// folios), the kernel then maps each with one page-table entry: a decode streams every weight once per token, and a
+// TLB miss every 4 KiB cost it some 15% (bench/README.md, "Third round"). Where that fails, an ordinary mapping.
+// Returns MAP_FAILED as mmap does.
+void* map_file(int fd, size_t length) {
+  if (length >= common::kHugePageBytes)
+    if (void* address = common::map_huge_aligned(length, PROT_READ, MAP_SHARED, fd); address != MAP_FAILED)
+      return address;
+  return mmap(nullptr, length, PROT_READ, MAP_SHARED, fd, 0);
 }
 
 }  // namespace
@@ -480,7 +467,7 @@ File File::open(const std::filesystem::path& path, OnFindings on_findings) {
   auto mapping = std::make_unique<Mapping>();
   mapping->length = static_cast<size_t>(st.st_size);
   if (mapping->length > 0) {
-    mapping->address = map_huge_aligned(fd, mapping->length);
+    mapping->address = map_file(fd, mapping->length);
     if (mapping->address == MAP_FAILED) {
       mapping->address = nullptr;
       const std::string why = errno_text();

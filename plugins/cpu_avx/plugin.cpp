@@ -14,6 +14,7 @@
 #include <stdexcept>
 #include <string>
 
+#include "core/common/huge_pages.h"
 #include "core/quant/row_decoder.h"
 #include "plugins/cpu_avx/cpu_features.h"
 #include "plugins/cpu_avx/cpu_kernels.h"
@@ -54,7 +55,7 @@ struct CpuBuffer {
   sy_buffer object{};
   CpuDevice* device;
   bool adopted;             // host memory lent by the core: never freed here
-  uint64_t mapped_bytes = 0;  // memory straight from the kernel (map_huge): unmapped, not freed
+  bool mapped = false;      // memory straight from the kernel (map_huge_aligned): unmapped, not freed
 };
 
 CpuPlugin* plugin_of(sy_plugin* plugin) { return static_cast<CpuPlugin*>(plugin->impl); }
@@ -83,7 +84,7 @@ void check_range(const sy_buffer* buffer, uint64_t offset, uint64_t size, const 
 void buffer_destroy(sy_buffer* object) {
   auto* buffer = reinterpret_cast<CpuBuffer*>(static_cast<uint8_t*>(object->impl) - offsetof(CpuBuffer, view));
   if (!buffer->adopted) {
-    if (buffer->mapped_bytes > 0) munmap(buffer->view.data, buffer->mapped_bytes);
+    if (buffer->mapped) munmap(buffer->view.data, object->size);  // munmap rounds the length up to whole pages
     else std::free(buffer->view.data);
     buffer->device->allocated_bytes -= object->size;
   }
@@ -146,26 +147,6 @@ sy_status* device_memory_free(sy_device* object, uint64_t* out_free_bytes) {
   });
 }
 
-// Buffers of a huge page or more (weights, when the loader copies them; the KV cache) come straight from the kernel,
-// aligned to 2 MiB and marked for transparent huge pages: a decode streams every weight once per token, fewer TLB
-// misses help it, and it ran faster from such memory than from the file's pages (bench/README.md, "Second round").
-// The tail past the last whole huge page stays in small pages, so nothing beyond the buffer's own pages becomes
-// resident. Returns the mapping and its length, or null where the kernel refuses.
-constexpr uint64_t kHugePage = uint64_t{2} << 20;
-
-uint8_t* map_huge(uint64_t size, uint64_t& mapped_bytes) {
-  const uint64_t length = (size + 4095) / 4096 * 4096;
-  void* reserved = mmap(nullptr, length + kHugePage, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  if (reserved == MAP_FAILED) return nullptr;
-  const auto start = reinterpret_cast<uintptr_t>(reserved);
-  const uintptr_t aligned = (start + kHugePage - 1) / kHugePage * kHugePage;
-  if (aligned > start) munmap(reserved, aligned - start);  // the head before the boundary and the tail after
-  if (start + kHugePage > aligned) munmap(reinterpret_cast<void*>(aligned + length), start + kHugePage - aligned);
-  madvise(reinterpret_cast<void*>(aligned), length, MADV_HUGEPAGE);  // advice: without THP, small pages
-  mapped_bytes = length;
-  return reinterpret_cast<uint8_t*>(aligned);
-}
-
 sy_status* device_buffer_allocate(sy_device* object, uint64_t size, sy_buffer** out_buffer) {
   return guard("buffer_allocate", [&] {
     CpuDevice* device = device_of(object);
@@ -178,15 +159,25 @@ sy_status* device_buffer_allocate(sy_device* object, uint64_t size, sy_buffer** 
                             (device->memory_at_open.limited_by.empty() ? std::string("MemTotal")
                                                                        : device->memory_at_open.limited_by) +
                             ") and " + std::to_string(device->allocated_bytes.load()) + " are allocated");
-    const uint64_t rounded = std::max<uint64_t>(kAlignment, (size + kAlignment - 1) / kAlignment * kAlignment);
-    uint64_t mapped_bytes = 0;
-    auto* data = size >= kHugePage ? map_huge(size, mapped_bytes)
-                                   : static_cast<uint8_t*>(std::aligned_alloc(kAlignment, rounded));
+    // Buffers of a huge page or more (weights, when the loader copies them; the KV cache) come straight from the
+    // kernel, aligned to 2 MiB and marked for transparent huge pages (common::map_huge_aligned): a decode streams
+    // every weight once per token, fewer TLB misses help it, and it ran faster from such memory than from the file's
+    // pages (bench/README.md, "Second round"). The tail past the last whole huge page stays in small pages, so
+    // nothing beyond the buffer's own pages becomes resident.
+    const bool mapped = size >= common::kHugePageBytes;
+    uint8_t* data = nullptr;
+    if (mapped) {
+      void* address = common::map_huge_aligned(size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+      if (address != MAP_FAILED) data = static_cast<uint8_t*>(address);
+    } else {
+      const uint64_t rounded = std::max<uint64_t>(kAlignment, (size + kAlignment - 1) / kAlignment * kAlignment);
+      data = static_cast<uint8_t*>(std::aligned_alloc(kAlignment, rounded));
+    }
     if (!data)
       throw StatusError(SY_STATUS_OUT_OF_MEMORY, "cpu: the system refused " + std::to_string(size) + " bytes");
     device->allocated_bytes += size;
     CpuBuffer* buffer = new_buffer(device, data, size, false);
-    buffer->mapped_bytes = mapped_bytes;
+    buffer->mapped = mapped;
     *out_buffer = &buffer->object;
   });
 }

@@ -227,7 +227,7 @@ TEST_CASE("CPU device through the core: round trip, out-of-memory error, forced 
   auto adopted = cpu.adopt_host(host, sizeof host);
   REQUIRE(adopted.has_value());
   CHECK(adopted->map() == static_cast<void*>(host));
-  // A buffer of a huge page or more comes from the kernel 2 MiB-aligned (plugin.cpp, map_huge): every byte of it,
+  // A buffer of a huge page or more comes from the kernel 2 MiB-aligned (plugin.cpp, common::map_huge_aligned): every byte of it,
   // up to a size that is no whole number of pages, holds what was uploaded, and it is given back on destruction.
   const uint64_t large_size = (uint64_t{5} << 20) + 12345;
   {
