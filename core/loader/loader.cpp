@@ -241,7 +241,8 @@ struct LoadedModel::State {
     for (const Entry& e : entries)
       if (adoptable(e)) bytes += e.info->n_bytes;
     const bool huge_pages = transparent_huge_pages_available();
-    if (lazy || !huge_pages || bytes < kAutoCopyMinBytes) return true;  // the rule below would map: skip the faults
+    // Where the rule maps even a page cache of 4 KiB folios, there is nothing to measure: skip the faults.
+    if (maps_cpu_weights(mode, lazy, huge_pages, bytes, 0.0)) return true;
     for (const Entry& e : entries)
       if (adoptable(e)) file.populate(file.tensor_data(*e.info));  // the faults the first token would take, now
     const double share = file.huge_page_share();
@@ -272,7 +273,7 @@ struct LoadedModel::State {
         return;
       }
     }
-    if (copies_into_host(e)) {
+    if (host_visible_copy(e)) {
       // loading.cpu_weights copy: one copy straight into the device's host memory (its arena where it has one),
       // after which the file's pages leave this process's resident set (they stay in the page cache), so the
       // weights are not resident twice.
@@ -301,9 +302,9 @@ struct LoadedModel::State {
     e.resident = true;
   }
 
-  // Whether `e` is copied into host memory its device uses in place (the CPU's, when its weights are not mapped).
-  bool copies_into_host(Entry& e) {
-    return adoptable(e) && (e.device->info().flags & SY_DEVICE_FLAG_HOST_VISIBLE) && !can_adopt(e);
+  // Whether `e`, when not adopted, is copied straight into host memory its device uses in place (the CPU's).
+  bool host_visible_copy(const Entry& e) const {
+    return adoptable(e) && (e.device->info().flags & SY_DEVICE_FLAG_HOST_VISIBLE);
   }
 
   static constexpr uint64_t kArenaAlignment = 64;  // a cache line, the widest vector load
@@ -316,7 +317,7 @@ struct LoadedModel::State {
     if (lazy) return;
     std::map<const plugin::Device*, uint64_t> totals;
     for (Entry& e : entries)
-      if (copies_into_host(e)) totals[e.device] += arena_bytes(e.info->n_bytes);
+      if (host_visible_copy(e) && !can_adopt(e)) totals[e.device] += arena_bytes(e.info->n_bytes);
     for (const auto& [device, total] : totals) {
       try {
         arenas[device].buffer = device->allocate(total);
