@@ -80,17 +80,14 @@ SY_HOST_DEVICE inline int32_t block_sum_q4_0_q8_0(const BlockQ4_0& w, const Bloc
   return sum;
 }
 
-// The types that keep lanes: lanes[l] is the exact sum over elements 4l..4l+3 (Q8_0), or for TQ2_0 over the
-// elements e with (e mod 32) / 4 == l of code * x, minus the sum of x over elements 32l..32l+31 (codes are the value
-// plus 1). The lanes add up to the block's dot product.
-SY_HOST_DEVICE inline void block_lanes_q8_0_q8_0(const BlockQ8_0& w, const BlockQ8_0& a, int32_t* lanes) {
-  for (int lane = 0; lane < kDotLanes; ++lane) {
-    int32_t sum = 0;
-    for (int k = 0; k < 4; ++k) sum += w.qs[4 * lane + k] * a.qs[4 * lane + k];
-    lanes[lane] = sum;
-  }
+SY_HOST_DEVICE inline int32_t block_sum_q8_0_q8_0(const BlockQ8_0& w, const BlockQ8_0& a) {
+  int32_t sum = 0;
+  for (int j = 0; j < kBlockElements; ++j) sum += w.qs[j] * a.qs[j];
+  return sum;
 }
 
+// TQ2_0 keeps lanes: lanes[l] is the exact sum over the elements e with (e mod 32) / 4 == l of code * x, minus the
+// sum of x over elements 32l..32l+31 (codes are the value plus 1). The lanes add up to the block's dot product.
 SY_HOST_DEVICE inline void block_lanes_tq2_0_q8_k(const BlockTQ2_0& w, const BlockQ8_K& a, int32_t* lanes) {
   for (int lane = 0; lane < kDotLanes; ++lane) lanes[lane] = -(a.bsums[2 * lane] + a.bsums[2 * lane + 1]);
   for (int e = 0; e < kSuperBlockElements; ++e) {
@@ -142,10 +139,8 @@ SY_HOST_DEVICE inline void block_sums_q4_k_q8_k(const BlockQ4_K& w, const BlockQ
 
 // ---- Whole rows: `blocks` block pairs, accumulated in block order --------------------------------------------------
 
-// Q8_0 weights: eight lanes per block, lane l the exact sum of elements 4l..4l+3, each lane accumulating its own
-// fused multiply-adds across the blocks, the lanes added in the reference's horizontal order at the end (its AVX2
-// dot product and its tinyBLAS tiles, for one token and for prompts alike).
-SY_HOST_DEVICE inline float block_scale(const BlockQ8_0& a) { return fp16_to_fp32(a.d); }
+// TQ2_0 (below) keeps the eight lanes of the reference's AVX2 dot product, each accumulating its own fused
+// multiply-adds across the blocks, the lanes added in the reference's horizontal order at the end.
 SY_HOST_DEVICE inline float block_scale(const BlockQ8_K& a) { return a.d; }
 
 // Eight lane accumulators, each fusing its block's lane sum times d_w * d_x in block order, added as the reference
@@ -163,12 +158,15 @@ SY_HOST_DEVICE inline float row_dot_lanes(const WeightBlock* w, const Activation
   return add_lanes(acc);
 }
 
+// Q4_0, Q8_0, Q4_K and Q6_K: one exact sum per block, fused in block order (the reference's AMX and AVX-512 VNNI
+// kernels for all four, its repacked Q4_0 and its Q4_K and Q6_K kernels elsewhere).
 SY_HOST_DEVICE inline float row_dot_q8_0_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, int64_t blocks) {
-  return row_dot_lanes<BlockQ8_0, BlockQ8_0, block_lanes_q8_0_q8_0>(w, a, blocks);
+  float acc = 0.0f;
+  for (int64_t b = 0; b < blocks; ++b)
+    acc = accumulate_block(acc, block_sum_q8_0_q8_0(w[b], a[b]), fp16_to_fp32(w[b].d), fp16_to_fp32(a[b].d));
+  return acc;
 }
 
-// Q4_0, Q4_K and Q6_K: one exact sum per block, fused in block order (the reference's repacked Q4_0 and its Q4_K
-// and Q6_K kernels).
 SY_HOST_DEVICE inline float row_dot_q4_0_q8_0(const BlockQ4_0* w, const BlockQ8_0* a, int64_t blocks) {
   float acc = 0.0f;
   for (int64_t b = 0; b < blocks; ++b)

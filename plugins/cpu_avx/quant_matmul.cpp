@@ -148,35 +148,34 @@ struct NativeType {
   Activation activation;
   simd::QuantTile tile[kSets];  // indexed by KernelSet
   // Weight rows per tile, per set: for one token (decode_rows) and for several (matmul_rows); at most
-  // simd::kRowTileRows for the row tiles (simd::kWideRowTileRows for the wide one), simd::kPairTileRows for Q8_0's
-  // pair tile, simd::kTileRows for the others. Where an output's fused multiply-adds
+  // simd::kRowTileRows for the row tiles (simd::kWideRowTileRows for the wide ones), simd::kTileRows for the others. Where an output's fused multiply-adds
   // form one chain per row, a token's product is bound by the FMA latency at one row per tile; several rows give
   // independent chains (bench/README.md, "Bit-exact kernels").
   int decode_rows[kSets];
   int matmul_rows[kSets];
 };
 
-// The AVX2 row tiles: Q4_K's and Q6_K's at every SIMD level, Q4_0's at AVX2 and for the wide tile's last rows (their
-// sums are exact integers, so the level's instructions do not matter).
-constexpr simd::QuantTile kQ4_0Rows = simd::tile_q4_0_q8_0_rows_avx2, kQ4_KRows = simd::tile_q4_k_q8_k_rows_avx2,
-                          kQ6_KRows = simd::tile_q6_k_q8_k_rows_avx2;
-constexpr int kR = simd::kRowTileRows, kW = simd::kWideRowTileRows, kP = simd::kPairTileRows;
+// The AVX2 row tiles: Q4_K's and Q6_K's at every SIMD level, Q4_0's and Q8_0's at AVX2 (Q8_0's at AVX-512 without
+// VNNI too) and for the wide tiles' last rows (their sums are exact integers, so the level's instructions do not
+// matter).
+constexpr simd::QuantTile kQ4_0Rows = simd::tile_q4_0_q8_0_rows_avx2, kQ8_0Rows = simd::tile_q8_0_q8_0_rows_avx2,
+                          kQ4_KRows = simd::tile_q4_k_q8_k_rows_avx2, kQ6_KRows = simd::tile_q6_k_q8_k_rows_avx2;
+constexpr int kR = simd::kRowTileRows, kW = simd::kWideRowTileRows;
 
 const NativeType kNativeTypes[] = {
     // Q4_0, Q8_0, Q4_K, Q6_K and TQ2_0 round as the reference does (core/quant/integer_dot.h): every level computes the
-    // same exact integer sums and fuses them in the same order, so the levels give the same bits. Q8_0's and
-    // TQ2_0's lanes are the reference's (Q8_0 two rows to a vector at the AVX-512 levels, TQ2_0 in the ternary
-    // tiles), and the others' row tiles hold eight rows' block sums per vector (AVX2 at every SIMD level; Q4_0 has
-    // a sixteen-row one at the AVX-512 levels; amx adds tiles for their prompts).
+    // same exact integer sums and fuses them in the same order, so the levels give the same bits. TQ2_0's lanes are
+    // the reference's (in the ternary tiles); the others' row tiles hold eight rows' block sums per vector (AVX2 at
+    // every SIMD level; Q4_0 and Q8_0 have sixteen-row ones at the AVX-512 levels; amx adds tiles for their
+    // prompts).
     {TensorType::Q4_0, Activation::q8_0,
      {tile_of_dots<dot_q4_0_scalar>, kQ4_0Rows, simd::tile_q4_0_q8_0_rows_avx512, simd::tile_q4_0_q8_0_rows_avx512_vnni},
      {1, kR, kW, kW},
      {1, kR, kW, kW}},
     {TensorType::Q8_0, Activation::q8_0,
-     {tile_of_dots<dot_q8_0_scalar>, simd::tile_q8_0_q8_0_avx2, simd::tile_q8_0_q8_0_avx512,
-      simd::tile_q8_0_q8_0_avx512_vnni},
-     {1, 4, 4, 4},
-     {1, 2, kP, kP}},
+     {tile_of_dots<dot_q8_0_scalar>, kQ8_0Rows, kQ8_0Rows, simd::tile_q8_0_q8_0_rows_avx512_vnni},
+     {1, kR, kR, kW},
+     {1, kR, kR, kW}},
     {TensorType::Q4_K, Activation::q8_k,
      {tile_of_dots<dot_q4_k_scalar>, kQ4_KRows, kQ4_KRows, kQ4_KRows},
      {1, kR, kR, kR},
@@ -265,20 +264,20 @@ void quantize_activations(Activation format, const float* x, int64_t n_in, int64
   }
 }
 
-// Q4_0, Q4_K and Q6_K against a batch with AMX tiles (simd_kernels.h, "AMX"): the activations packed once, sixteen
+// Q4_0, Q8_0, Q4_K and Q6_K against a batch with AMX tiles (simd_kernels.h, "AMX"): the activations packed once, sixteen
 // tokens a task (with Q8_K activations also the quant sums the type needs: Q4_K's per sub-block for its mins, Q6_K's
 // per 16-element group for its bias of 32), then tiles of sixteen rows spread over the threads, each meeting every
 // token tile.
 void amx_matmul(TensorType type, const uint8_t* weight, int64_t row_bytes, int64_t n_out, int64_t n_in,
                 const QuantizedActivations& activations, int64_t n_tokens, float* dst) {
-  const bool q4_0 = type == TensorType::Q4_0;
-  const int64_t blocks = n_in / (q4_0 ? kQK : kQKK);
+  const bool q8_0_activations = type == TensorType::Q4_0 || type == TensorType::Q8_0;
+  const int64_t blocks = n_in / (q8_0_activations ? kQK : kQKK);
   const int64_t token_tiles = (n_tokens + simd::kAmxTokens - 1) / simd::kAmxTokens;
   const int last_tokens = static_cast<int>(n_tokens - (token_tiles - 1) * simd::kAmxTokens);
   // Per token tile: packed quants (Q8_K: a tile per 32-element sub-block), scales and sums.
-  const int64_t packed_per_tile = blocks * (q4_0 ? 1 : 8) * simd::kAmxPackedBytes;
+  const int64_t packed_per_tile = blocks * (q8_0_activations ? 1 : 8) * simd::kAmxPackedBytes;
   const int64_t scales_per_tile = blocks * simd::kAmxTokens;
-  const int64_t sums_per_tile = q4_0 ? 0 : blocks * (type == TensorType::Q4_K ? 8 : 16) * simd::kAmxTokens;
+  const int64_t sums_per_tile = q8_0_activations ? 0 : blocks * (type == TensorType::Q4_K ? 8 : 16) * simd::kAmxTokens;
   thread_local std::vector<uint8_t> packed;  // reused: see native_matmul
   thread_local std::vector<float> scales;
   thread_local std::vector<int32_t> sums;
@@ -295,7 +294,7 @@ void amx_matmul(TensorType type, const uint8_t* weight, int64_t row_bytes, int64
     uint8_t* tile_packed = packed_data + tile * packed_per_tile;
     float* tile_scales = scale_data + tile * scales_per_tile;
     int32_t* tile_sums = sums_data + tile * sums_per_tile;
-    if (q4_0)
+    if (q8_0_activations)
       simd::pack_q8_0_tokens_amx(a, activations.row_bytes, blocks, tokens, tile_packed, tile_scales);
     else
       simd::pack_q8_k_tokens_amx(a, activations.row_bytes, blocks, tokens, tile_packed, tile_scales,
@@ -308,8 +307,10 @@ void amx_matmul(TensorType type, const uint8_t* weight, int64_t row_bytes, int64
     const int rows = static_cast<int>(std::min<int64_t>(simd::kAmxRows, n_out - o));
     const uint8_t* w = weight + o * row_bytes;
     const int tiles = static_cast<int>(token_tiles);
-    if (q4_0)
+    if (type == TensorType::Q4_0)
       simd::tile_q4_0_amx(w, row_bytes, rows, blocks, packed_data, scale_data, tiles, last_tokens, dst + o, n_out);
+    else if (type == TensorType::Q8_0)
+      simd::tile_q8_0_amx(w, row_bytes, rows, blocks, packed_data, scale_data, tiles, last_tokens, dst + o, n_out);
     else if (type == TensorType::Q4_K)
       simd::tile_q4_k_amx(w, row_bytes, rows, blocks, packed_data, scale_data, sums_data, tiles, last_tokens, dst + o,
                           n_out);
@@ -383,12 +384,13 @@ void native_matmul(KernelSet set, uint32_t type, const uint8_t* weight, int64_t 
   quantize_activations(native.activation, x, n_in, n_tokens, activations);
 
   if (set == KernelSet::amx && n_tokens > 1 &&
-      (native.type == TensorType::Q4_0 || native.type == TensorType::Q4_K || native.type == TensorType::Q6_K)) {
+      (native.type == TensorType::Q4_0 || native.type == TensorType::Q8_0 || native.type == TensorType::Q4_K ||
+       native.type == TensorType::Q6_K)) {
     amx_matmul(native.type, weight, weight_row_bytes, n_out, n_in, activations, n_tokens, dst);
     return;
   }
 
-  const bool with_sums = native.type == TensorType::Q4_0;
+  const bool with_sums = native.type == TensorType::Q4_0 || native.type == TensorType::Q8_0;
   if (with_sums) sum_q8_0_blocks(activations);
 
   // Chunks of output rows, several per thread so that uneven chunks balance, split at whole tiles; every row of a

@@ -1,7 +1,7 @@
-// Q4_0 weights against Q8_0 activations with AMX tiles (compiled with -mamx-tile -mamx-int8 and the AVX-512 flags;
-// simd_kernels.h, "AMX"). Per weight block, one tile multiply gives the exact integer block sums of sixteen rows
-// against sixteen tokens; each is then fused into its (row, token) accumulator in block order, as every other level
-// does (core/quant/integer_dot.h), so the bits are the same.
+// Q4_0, Q8_0, Q4_K and Q6_K weights against Q8_0 / Q8_K activations with AMX tiles (compiled with -mamx-tile
+// -mamx-int8 and the AVX-512 flags; simd_kernels.h, "AMX"). Per weight block, one tile multiply gives the exact
+// integer block sums of sixteen rows against sixteen tokens; each is then fused into its (row, token) accumulator in
+// block order, as every other level does (core/quant/integer_dot.h), so the bits are the same.
 #include <immintrin.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -98,35 +98,14 @@ void pack_q8_0_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, in
   }
 }
 
-void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
-                   const float* scales, int token_tiles, int last_tokens, float* out, int64_t out_stride) {
-  // The sixteen rows' codes (minus 8: the signed weights, so no bias term is needed) and scales, unpacked once for
-  // every token tile: the unpacking is most of a tile's work.
-  thread_local std::vector<int8_t> codes;  // blocks x kAmxRows x 32, reused (prompts only)
-  thread_local std::vector<float> w_scales;
-  codes.resize(static_cast<size_t>(blocks * kAmxRows * 32));
-  w_scales.resize(static_cast<size_t>(blocks * kAmxRows));
-  if (rows < kAmxRows) {  // the rows past the matrix: zeros (their outputs are not stored)
-    std::fill(codes.begin(), codes.end(), int8_t{0});
-    std::fill(w_scales.begin(), w_scales.end(), 0.0f);
-  }
-  const __m128i low_nibbles = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
-  NextTilePrefetch<kAmxRows> prefetch(w, w_stride);
-  for (int64_t b = 0; b < blocks; ++b) {
-    prefetch.through((b + 1) * kQ4_0Bytes);
-    for (int r = 0; r < rows; ++r) {
-      const uint8_t* block = w + r * w_stride + b * kQ4_0Bytes;
-      w_scales[b * kAmxRows + r] = half_at(block);
-      const __m128i packed_codes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + kQ4_0Quants));
-      int8_t* row = codes.data() + (b * kAmxRows + r) * 32;
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(row), _mm_sub_epi8(_mm_and_si128(packed_codes, low_nibbles), eight));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(row + 16),
-                       _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(packed_codes, 4), low_nibbles), eight));
-    }
-  }
-  // Locals, not the thread_locals, in the loop below: each use of those would look them up.
-  const int8_t* row_codes = codes.data();
-  const float* row_scales = w_scales.data();
+namespace {
+
+// Sixteen rows' signed codes (blocks x kAmxRows x 32 bytes, row after row within a block) and scales (blocks x
+// kAmxRows) against the token tiles: one tdpbssd per block gives the 16 x 16 exact block sums, each fused into its
+// (row, token) accumulator in block order.
+void multiply_signed_blocks(const int8_t* row_codes, const float* row_scales, int rows, int64_t blocks,
+                            const uint8_t* packed, const float* scales, int token_tiles, int last_tokens, float* out,
+                            int64_t out_stride) {
   alignas(64) int32_t sums[kAmxRows * kAmxTokens];
   for_each_token_tile(token_tiles, last_tokens, rows, blocks, out, out_stride, [&](int tile, int64_t b, __m512* acc) {
     _tile_zero(0);
@@ -141,6 +120,67 @@ void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
       acc[r] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_load_si512(sums + r * kAmxTokens)),
                                _mm512_mul_ps(_mm512_set1_ps(w_scale[r]), x_scale), acc[r]);
   });
+}
+
+// The 32-element weight types' per-thread buffers of multiply_signed_blocks (reused; prompts only), rows past the
+// matrix zeroed (their outputs are not stored).
+struct SignedBlocks {
+  std::vector<int8_t> codes;
+  std::vector<float> scales;
+  void prepare(int rows, int64_t blocks) {
+    codes.resize(static_cast<size_t>(blocks * kAmxRows * 32));
+    scales.resize(static_cast<size_t>(blocks * kAmxRows));
+    if (rows < kAmxRows) {
+      std::fill(codes.begin(), codes.end(), int8_t{0});
+      std::fill(scales.begin(), scales.end(), 0.0f);
+    }
+  }
+};
+
+}  // namespace
+
+void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
+                   const float* scales, int token_tiles, int last_tokens, float* out, int64_t out_stride) {
+  // The sixteen rows' codes (minus 8: the signed weights, so no bias term is needed) and scales, unpacked once for
+  // every token tile: the unpacking is most of a tile's work.
+  thread_local SignedBlocks unpacked;
+  unpacked.prepare(rows, blocks);
+  const __m128i low_nibbles = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+  NextTilePrefetch<kAmxRows> prefetch(w, w_stride);
+  for (int64_t b = 0; b < blocks; ++b) {
+    prefetch.through((b + 1) * kQ4_0Bytes);
+    for (int r = 0; r < rows; ++r) {
+      const uint8_t* block = w + r * w_stride + b * kQ4_0Bytes;
+      unpacked.scales[b * kAmxRows + r] = half_at(block);
+      const __m128i packed_codes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + kQ4_0Quants));
+      int8_t* row = unpacked.codes.data() + (b * kAmxRows + r) * 32;
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(row), _mm_sub_epi8(_mm_and_si128(packed_codes, low_nibbles), eight));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(row + 16),
+                       _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(packed_codes, 4), low_nibbles), eight));
+    }
+  }
+  multiply_signed_blocks(unpacked.codes.data(), unpacked.scales.data(), rows, blocks, packed, scales, token_tiles,
+                         last_tokens, out, out_stride);
+}
+
+void tile_q8_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
+                   const float* scales, int token_tiles, int last_tokens, float* out, int64_t out_stride) {
+  // The quants are the signed weights already: gathered block by block so that a tile load reads one block of the
+  // sixteen rows 32 bytes apart.
+  thread_local SignedBlocks gathered;
+  gathered.prepare(rows, blocks);
+  NextTilePrefetch<kAmxRows> prefetch(w, w_stride);
+  for (int64_t b = 0; b < blocks; ++b) {
+    prefetch.through((b + 1) * kQ8_0Bytes);
+    for (int r = 0; r < rows; ++r) {
+      const uint8_t* block = w + r * w_stride + b * kQ8_0Bytes;
+      gathered.scales[b * kAmxRows + r] = half_at(block);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(gathered.codes.data() + (b * kAmxRows + r) * 32),
+                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + kQ8_0Quants)));
+    }
+  }
+  multiply_signed_blocks(gathered.codes.data(), gathered.scales.data(), rows, blocks, packed, scales, token_tiles,
+                         last_tokens, out, out_stride);
 }
 
 void pack_q8_k_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, int tokens, uint8_t* packed,

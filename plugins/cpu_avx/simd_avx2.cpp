@@ -51,71 +51,6 @@ float dot_f16_avx2(const uint16_t* w, const float* x, int64_t n) {
   return sum;
 }
 
-// ---- Quantized dot products (see simd_kernels.h) ----------------------------------------------------------------
-
-namespace {
-// Tile<R, T>::run(args) for the runtime rows (1..kTileRows) and tokens (1..kTileTokens): one instantiation per
-// shape, so that every shape's accumulators are registers.
-template <template <int, int> class Tile, int R = kTileRows, int T = kTileTokens>
-void run_tile(const QuantTileArgs& args, int rows, int tokens) {
-  if constexpr (R > 1)
-    if (rows < R) return run_tile<Tile, R - 1, T>(args, rows, tokens);
-  if constexpr (T > 1)
-    if (tokens < T) return run_tile<Tile, R, T - 1>(args, rows, tokens);
-  Tile<R, T>::run(args);
-}
-
-// ---- Q8_0 against Q8_0 activations: core/quant/integer_dot.h's arithmetic -----------------------------------------
-// Each block pair's products as eight exact int32 lanes (lane l: elements 4l..4l+3), which Q8_0Tile keeps, fusing
-// each block's scale into them: every row's lanes are independent chains already, and a tile of several rows
-// gives the FMA unit several of them.
-
-// Signed w times signed x: |w| (at most 128, read unsigned) against x with w's signs.
-[[gnu::always_inline]] inline __m256i lane_products(__m256i w, __m256i x) {
-  return dot_u8s8(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w));
-}
-
-// R Q8_0 rows against T tokens' Q8_0 rows, one block at a time.
-template <int R, int T>
-struct Q8_0Tile {
-  static void run(const QuantTileArgs& args) {
-    __m256 acc[R][T];
-    for (auto& row : acc)
-      for (auto& sum : row) sum = _mm256_setzero_ps();
-    NextTilePrefetch<R> prefetch(args.w, args.w_stride);
-    for (int64_t b = 0; b < args.n / 32; ++b) {
-      prefetch.through((b + 1) * kQ8_0Bytes);
-      __m256i w[R];
-      float w_scale[R];
-      #pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) {
-        const uint8_t* block = args.w + r * args.w_stride + b * kQ8_0Bytes;
-        w[r] = load256(block + kQ8_0Quants);
-        w_scale[r] = half_at(block);
-      }
-      #pragma GCC unroll 8
-      for (int t = 0; t < T; ++t) {
-        const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
-        const __m256i x = load256(a + kQ8_0Quants);
-        const float x_scale = half_at(a);
-        #pragma GCC unroll 8
-        for (int r = 0; r < R; ++r)
-          acc[r][t] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(lane_products(w[r], x)), _mm256_set1_ps(w_scale[r] * x_scale),
-                                      acc[r][t]);
-      }
-    }
-    #pragma GCC unroll 8
-    for (int t = 0; t < T; ++t)
-      #pragma GCC unroll 8
-      for (int r = 0; r < R; ++r) args.out[t * args.out_stride + r] = horizontal_sum(acc[r][t]);
-  }
-};
-}  // namespace
-
-void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens) {
-  run_tile<Q8_0Tile>(args, rows, tokens);
-}
-
 // ---- Row tiles (simd_kernels.h): eight rows' exact block sums in the lanes of one vector ------------------------
 
 namespace {
@@ -194,6 +129,32 @@ struct Q4_0Rows {
       const int bias = 8 * args.a_sums[t * args.a_sums_stride + b];
       const __m256i sums = _mm256_sub_epi32(row_sums(lanes), _mm256_set1_epi32(bias));
       tile.fuse(t, sums, w_scale, half_at(a));
+    }
+  }
+};
+
+// Q8_0: signed weights against signed activations, |w| (at most 128, read unsigned) against x with w's signs: eight
+// int32 lanes per row, added into the row's block sum.
+struct Q8_0Rows {
+  static constexpr int kBlockElements = 32, kBlockBytes = kQ8_0Bytes;
+  template <int T>
+  [[gnu::always_inline]] static void block(RowTile<T>& tile, const QuantTileArgs& args, int64_t b) {
+    const int64_t offset = b * kQ8_0Bytes;
+    __m256i w[kRowTileRows], magnitude[kRowTileRows];
+    #pragma GCC unroll 8
+    for (int r = 0; r < kRowTileRows; ++r) {
+      w[r] = load256(tile.w[r] + offset + kQ8_0Quants);
+      magnitude[r] = _mm256_sign_epi8(w[r], w[r]);
+    }
+    const __m256 w_scale = row_scales(tile.w, offset);
+    #pragma GCC unroll 8
+    for (int t = 0; t < T; ++t) {
+      const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
+      const __m256i x = load256(a + kQ8_0Quants);
+      __m256i lanes[kRowTileRows];
+      #pragma GCC unroll 8
+      for (int r = 0; r < kRowTileRows; ++r) lanes[r] = dot_u8s8(magnitude[r], _mm256_sign_epi8(x, w[r]));
+      tile.fuse(t, row_sums(lanes), w_scale, half_at(a));
     }
   }
 };
@@ -319,6 +280,9 @@ void run_row_tile(const QuantTileArgs& args, int rows, int tokens) {
 
 void tile_q4_0_q8_0_rows_avx2(const QuantTileArgs& args, int rows, int tokens) {
   run_row_tile<Q4_0Rows>(args, rows, tokens);
+}
+void tile_q8_0_q8_0_rows_avx2(const QuantTileArgs& args, int rows, int tokens) {
+  run_row_tile<Q8_0Rows>(args, rows, tokens);
 }
 void tile_q4_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens) {
   run_row_tile<Q4_KRows>(args, rows, tokens);

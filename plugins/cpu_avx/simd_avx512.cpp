@@ -29,19 +29,9 @@ namespace {
 __m512i load512(const uint8_t* p) { return _mm512_loadu_si512(p); }
 __m512i join(__m256i low, __m256i high) { return _mm512_inserti64x4(_mm512_castsi256_si512(low), high, 1); }
 
-// Tile<R, T>::run(args) for the runtime rows (1..kTileRows) and tokens (1..kTileTokens): one instantiation per
-// shape, so that every shape's accumulators are registers.
-template <template <int, int> class Tile, int R = kTileRows, int T = kTileTokens>
-void run_tile(const QuantTileArgs& args, int rows, int tokens) {
-  if constexpr (R > 1)
-    if (rows < R) return run_tile<Tile, R - 1, T>(args, rows, tokens);
-  if constexpr (T > 1)
-    if (tokens < T) return run_tile<Tile, R, T - 1>(args, rows, tokens);
-  Tile<R, T>::run(args);
-}
-
 // acc + sixteen int32 sums of four byte products each, unsigned u times signed s. Without VNNI through
-// vpmaddubsw, whose int16 pair sums never saturate here: every caller's u is at most 128 and |s| at most 127.
+// vpmaddubsw, whose int16 pair sums never saturate here: every caller's u is at most 128 and |s| at most 127 (Q8_0's
+// codes, up to 255, come only with VNNI).
 __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
 #ifdef __AVX512VNNI__
   return _mm512_dpbusd_epi32(acc, u, s);
@@ -49,7 +39,6 @@ __m512i dot_u8s8(__m512i acc, __m512i u, __m512i s) {
   return _mm512_add_epi32(acc, _mm512_madd_epi16(_mm512_maddubs_epi16(u, s), _mm512_set1_epi16(1)));
 #endif
 }
-
 
 }  // namespace
 
@@ -148,163 +137,129 @@ struct Avx512Ternary {
 
 }  // namespace
 
-// ---- Q8_0 against Q8_0 activations, two rows per vector: simd_avx2.cpp's Q8_0Tile arithmetic ---------------------
+// ---- Q4_0 and Q8_0 against Q8_0 activations, sixteen rows in the lanes of a 512-bit vector ----------------------
+// simd_avx2.cpp's row tiles twice as wide: the sixteen rows' quants transposed four bytes at a time (lane r of
+// vector g holds bytes 4g..4g+3 of row r), read unsigned against the matching four activation quants broadcast, so
+// that every row's exact block sum builds up in its own lane; minus the codes' bias times the activations' sum, then
+// the row's fused multiply-add, block after block (integer_dot.h's arithmetic, lane by lane).
 namespace {
 
-// R rows (in pairs, the last repeated when R is odd: its lanes are computed and not stored) against T tokens. Lane
-// l of a half is the exact sum over elements 4l..4l+3 of the block pair, as the 256-bit tile's lanes; each half
-// fuses its own row's scale, and the halves are added as the 256-bit horizontal sum adds them.
-template <int R, int T>
-struct Q8_0PairTile {
-  static constexpr int kPairs = (R + 1) / 2;
-  static void run(const QuantTileArgs& args) {
-    __m512 acc[kPairs][T];
-    for (auto& pair : acc)
-      for (auto& sum : pair) sum = _mm512_setzero_ps();
-    const uint8_t* rows[2 * kPairs];
-    for (int r = 0; r < 2 * kPairs; ++r) rows[r] = args.w + (r < R ? r : R - 1) * args.w_stride;
-    NextTilePrefetch<R> prefetch(args.w, args.w_stride);
-    for (int64_t b = 0; b < args.n / 32; ++b) {
-      prefetch.through((b + 1) * kQ8_0Bytes);
-      __m512 w_scale[kPairs];
-#ifdef __AVX512VNNI__
-      // vpdpbusd sums its four products exactly in int32: x + 128 (unsigned, 1..255) against the signed weights,
-      // starting from -128 * the weights' sum, is x . w with no sign handling per token.
-      __m512i w[kPairs], bias[kPairs];
-#else
-      __m512i magnitude[kPairs];
-      __mmask64 negative[kPairs];
-#endif
+// The 4 x 4 transpose of four-byte groups of the sixteen bytes at `at` in sixteen rows `stride` apart: groups[g]
+// lane r holds bytes 4g..4g+3 of row r's sixteen.
+[[gnu::always_inline]] inline void transpose_rows(const uint8_t* at, int64_t stride, __m512i* groups) {
+  __m512i quads[4];  // quads[i]: rows i, i + 4, i + 8 and i + 12 in its four 128-bit lanes
 #pragma GCC unroll 4
-      for (int p = 0; p < kPairs; ++p) {
-        const uint8_t* low = rows[2 * p] + b * kQ8_0Bytes;
-        const uint8_t* high = rows[2 * p + 1] + b * kQ8_0Bytes;
-        const __m512i quants = join(load256(low + kQ8_0Quants), load256(high + kQ8_0Quants));
-#ifdef __AVX512VNNI__
-        w[p] = quants;
-        bias[p] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                   _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(-128), quants));
-#else
-        magnitude[p] = _mm512_abs_epi8(quants);  // |w| <= 128, read unsigned
-        negative[p] = _mm512_movepi8_mask(quants);
-#endif
-        w_scale[p] = _mm512_insertf32x8(_mm512_set1_ps(half_at(low)), _mm256_set1_ps(half_at(high)), 1);
-      }
+  for (int i = 0; i < 4; ++i) {
+    __m512i v = _mm512_castsi128_si512(load128(at + i * stride));
+    v = _mm512_inserti32x4(v, load128(at + (i + 4) * stride), 1);
+    v = _mm512_inserti32x4(v, load128(at + (i + 8) * stride), 2);
+    quads[i] = _mm512_inserti32x4(v, load128(at + (i + 12) * stride), 3);
+  }
+  // In each 128-bit lane L, rows 4L..4L+3 after the transpose.
+  const __m512i t0 = _mm512_unpacklo_epi32(quads[0], quads[1]), t1 = _mm512_unpackhi_epi32(quads[0], quads[1]);
+  const __m512i t2 = _mm512_unpacklo_epi32(quads[2], quads[3]), t3 = _mm512_unpackhi_epi32(quads[2], quads[3]);
+  groups[0] = _mm512_unpacklo_epi64(t0, t2);
+  groups[1] = _mm512_unpackhi_epi64(t0, t2);
+  groups[2] = _mm512_unpacklo_epi64(t1, t3);
+  groups[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// Q4_0: the codes (value + 8), the low nibbles elements 0..15, the high ones 16..31.
+struct Q4_0Codes {
+  static constexpr int kBlockBytes = kQ4_0Bytes, kBias = 8;
+  [[gnu::always_inline]] static void unpack(const uint8_t* block, int64_t stride, __m512i* codes) {
+    const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
+    __m512i groups[4];
+    transpose_rows(block + kQ4_0Quants, stride, groups);
 #pragma GCC unroll 4
-      for (int t = 0; t < T; ++t) {
-        const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
-        const __m512i x = _mm512_broadcast_i64x4(load256(a + kQ8_0Quants));
-        const __m512 x_scale = _mm512_set1_ps(half_at(a));
+    for (int g = 0; g < 4; ++g) {
+      codes[g] = _mm512_and_si512(groups[g], low_nibbles);
+      codes[4 + g] = _mm512_and_si512(_mm512_srli_epi16(groups[g], 4), low_nibbles);
+    }
+  }
+};
+
 #ifdef __AVX512VNNI__
-        const __m512i unsigned_x = _mm512_xor_si512(x, _mm512_set1_epi8(-128));
+// Q8_0: the quants plus 128, read unsigned by vpdpbusd (whose int32 sums never saturate). Without VNNI the byte
+// products would saturate vpmaddubsw's pair sums, so that level takes the eight-row tile.
+struct Q8_0Codes {
+  static constexpr int kBlockBytes = kQ8_0Bytes, kBias = 128;
+  [[gnu::always_inline]] static void unpack(const uint8_t* block, int64_t stride, __m512i* codes) {
+    transpose_rows(block + kQ8_0Quants, stride, codes);
+    transpose_rows(block + kQ8_0Quants + 16, stride, codes + 4);
+    const __m512i flip = _mm512_set1_epi8(static_cast<char>(0x80));
+#pragma GCC unroll 8
+    for (int g = 0; g < 8; ++g) codes[g] = _mm512_xor_si512(codes[g], flip);
+  }
+};
 #endif
+
+template <class Codes>
+struct WideTile {
+  template <int T>
+  struct Tokens {
+    static void run(const QuantTileArgs& args) {
+      const int64_t stride = args.w_stride;
+      __m512 acc[T];
+      for (auto& sum : acc) sum = _mm512_setzero_ps();
+      const __m512i row_offsets =
+          _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                             _mm512_set1_epi32(static_cast<int32_t>(stride)));
+      NextTilePrefetch<kWideRowTileRows> prefetch(args.w, stride);
+      for (int64_t b = 0; b < args.n / 32; ++b) {
+        prefetch.through((b + 1) * Codes::kBlockBytes);
+        const uint8_t* block = args.w + b * Codes::kBlockBytes;
+        __m512i codes[8];  // codes[g]: elements 4g..4g+3 of every row, plus the bias
+        Codes::unpack(block, stride, codes);
+        // Each row's fp16 scale: the low half of the four bytes at its block.
+        const __m512 w_scale = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(row_offsets, block, 1)));
 #pragma GCC unroll 4
-        for (int p = 0; p < kPairs; ++p) {
-#ifdef __AVX512VNNI__
-          const __m512i lanes = _mm512_dpbusd_epi32(bias[p], unsigned_x, w[p]);
-#else
-          // x with w's signs (where w is 0 the magnitude is 0, so x's sign there does not matter)
-          const __m512i signed_x = _mm512_mask_sub_epi8(x, negative[p], _mm512_setzero_si512(), x);
-          const __m512i lanes = dot_u8s8(_mm512_setzero_si512(), magnitude[p], signed_x);
-#endif
-          acc[p][t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lanes), _mm512_mul_ps(w_scale[p], x_scale), acc[p][t]);
+        for (int t = 0; t < T; ++t) {
+          const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
+          __m512i sums[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
+#pragma GCC unroll 8
+          for (int g = 0; g < 8; ++g)
+            sums[g % 2] = dot_u8s8(sums[g % 2], codes[g],
+                                   _mm512_set1_epi32(static_cast<int32_t>(u32_at(a + kQ8_0Quants + 4 * g))));
+          const int bias = Codes::kBias * args.a_sums[t * args.a_sums_stride + b];
+          const __m512i sum = _mm512_sub_epi32(_mm512_add_epi32(sums[0], sums[1]), _mm512_set1_epi32(bias));
+          acc[t] =
+              _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(w_scale, _mm512_set1_ps(half_at(a))), acc[t]);
         }
       }
+      for (int t = 0; t < T; ++t) _mm512_storeu_ps(args.out + t * args.out_stride, acc[t]);
     }
-    for (int t = 0; t < T; ++t)
-      for (int p = 0; p < kPairs; ++p) {
-        args.out[t * args.out_stride + 2 * p] = horizontal_sum(_mm512_castps512_ps256(acc[p][t]));
-        if (2 * p + 1 < R)
-          args.out[t * args.out_stride + 2 * p + 1] = horizontal_sum(_mm512_extractf32x8_ps(acc[p][t], 1));
-      }
-  }
+  };
 };
 
-}  // namespace
-
-// ---- Q4_0 against Q8_0 activations, sixteen rows in the lanes of a 512-bit vector --------------------------------
-// simd_avx2.cpp's Q4_0 row tile twice as wide: the sixteen rows' quants transposed four bytes at a time (lane r of
-// vector g holds bytes 4g..4g+3 of row r's sixteen), each vector's nibbles against the matching four activation
-// quants broadcast, so that every row's exact block sum builds up in its own lane; minus 8 * the activations' sum,
-// then the row's fused multiply-add, block after block (integer_dot.h's arithmetic, lane by lane).
-namespace {
-
-template <int T>
-struct Q4_0WideTile {
-  static void run(const QuantTileArgs& args) {
-    const int64_t stride = args.w_stride;
-    __m512 acc[T];
-    for (auto& sum : acc) sum = _mm512_setzero_ps();
-    const __m512i low_nibbles = _mm512_set1_epi8(0x0F);
-    const __m512i row_offsets = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
-                                                   _mm512_set1_epi32(static_cast<int32_t>(stride)));
-    NextTilePrefetch<kWideRowTileRows> prefetch(args.w, stride);
-    for (int64_t b = 0; b < args.n / 32; ++b) {
-      prefetch.through((b + 1) * kQ4_0Bytes);
-      const uint8_t* block = args.w + b * kQ4_0Bytes;
-      __m512i quads[4];  // quads[i]: rows i, i + 4, i + 8 and i + 12 in its four 128-bit lanes
-#pragma GCC unroll 4
-      for (int i = 0; i < 4; ++i) {
-        __m512i v = _mm512_castsi128_si512(load128(block + i * stride + kQ4_0Quants));
-        v = _mm512_inserti32x4(v, load128(block + (i + 4) * stride + kQ4_0Quants), 1);
-        v = _mm512_inserti32x4(v, load128(block + (i + 8) * stride + kQ4_0Quants), 2);
-        quads[i] = _mm512_inserti32x4(v, load128(block + (i + 12) * stride + kQ4_0Quants), 3);
-      }
-      // The 4 x 4 transpose of four-byte groups in each 128-bit lane: lane L ends with rows 4L..4L+3.
-      const __m512i t0 = _mm512_unpacklo_epi32(quads[0], quads[1]), t1 = _mm512_unpackhi_epi32(quads[0], quads[1]);
-      const __m512i t2 = _mm512_unpacklo_epi32(quads[2], quads[3]), t3 = _mm512_unpackhi_epi32(quads[2], quads[3]);
-      const __m512i groups[4] = {_mm512_unpacklo_epi64(t0, t2), _mm512_unpackhi_epi64(t0, t2),
-                                 _mm512_unpacklo_epi64(t1, t3), _mm512_unpackhi_epi64(t1, t3)};
-      __m512i codes[8];  // codes[g]: elements 4g..4g+3 of every row (the low nibbles for g < 4, the high ones after)
-#pragma GCC unroll 4
-      for (int g = 0; g < 4; ++g) {
-        codes[g] = _mm512_and_si512(groups[g], low_nibbles);
-        codes[4 + g] = _mm512_and_si512(_mm512_srli_epi16(groups[g], 4), low_nibbles);
-      }
-      // Each row's fp16 scale: the low half of the four bytes at its block.
-      const __m512 w_scale = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(row_offsets, block, 1)));
-#pragma GCC unroll 4
-      for (int t = 0; t < T; ++t) {
-        const uint8_t* a = args.a + t * args.a_stride + b * kQ8_0Bytes;
-        __m512i sums[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
-#pragma GCC unroll 8
-        for (int g = 0; g < 8; ++g)
-          sums[g % 2] = dot_u8s8(sums[g % 2], codes[g],
-                                 _mm512_set1_epi32(static_cast<int32_t>(u32_at(a + kQ8_0Quants + 4 * g))));
-        const int bias = 8 * args.a_sums[t * args.a_sums_stride + b];
-        const __m512i sum = _mm512_sub_epi32(_mm512_add_epi32(sums[0], sums[1]), _mm512_set1_epi32(bias));
-        acc[t] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(sum), _mm512_mul_ps(w_scale, _mm512_set1_ps(half_at(a))), acc[t]);
-      }
-    }
-    for (int t = 0; t < T; ++t) _mm512_storeu_ps(args.out + t * args.out_stride, acc[t]);
-  }
-};
-
-template <int T = kTileTokens>
-void run_q4_0_wide_tile(const QuantTileArgs& args, int rows, int tokens) {
+// The wide tile for a whole tile of sixteen rows; narrow (the eight-row AVX2 tile, the same arithmetic) for the rest.
+template <class Codes, QuantTile narrow, int T = kTileTokens>
+void run_wide_tile(const QuantTileArgs& args, int rows, int tokens) {
   if constexpr (T > 1)
-    if (tokens < T) return run_q4_0_wide_tile<T - 1>(args, rows, tokens);
+    if (tokens < T) return run_wide_tile<Codes, narrow, T - 1>(args, rows, tokens);
   // The scales' gather takes 32-bit offsets: rows of over 2^31 / 16 bytes (some 240 M elements) take the eight-row
   // tile, as a last, partial tile does, eight rows at a time.
   constexpr int64_t kLongestGatheredRow = INT32_MAX / kWideRowTileRows;
-  if (rows == kWideRowTileRows && args.w_stride <= kLongestGatheredRow) return Q4_0WideTile<T>::run(args);
+  if (rows == kWideRowTileRows && args.w_stride <= kLongestGatheredRow) return WideTile<Codes>::template Tokens<T>::run(args);
   for (int r = 0; r < rows; r += kRowTileRows) {
     QuantTileArgs part = args;
     part.w += r * args.w_stride;
     part.out += r;
-    tile_q4_0_q8_0_rows_avx2(part, std::min(kRowTileRows, rows - r), tokens);
+    narrow(part, std::min(kRowTileRows, rows - r), tokens);
   }
 }
 
 }  // namespace
 
 void SY_AVX512_KERNEL(tile_q4_0_q8_0_rows)(const QuantTileArgs& args, int rows, int tokens) {
-  run_q4_0_wide_tile(args, rows, tokens);
+  run_wide_tile<Q4_0Codes, tile_q4_0_q8_0_rows_avx2>(args, rows, tokens);
 }
 
-void SY_AVX512_KERNEL(tile_q8_0_q8_0)(const QuantTileArgs& args, int rows, int tokens) {
-  run_tile<Q8_0PairTile, kPairTileRows>(args, rows, tokens);
+#ifdef __AVX512VNNI__
+void tile_q8_0_q8_0_rows_avx512_vnni(const QuantTileArgs& args, int rows, int tokens) {
+  run_wide_tile<Q8_0Codes, tile_q8_0_q8_0_rows_avx2>(args, rows, tokens);
 }
+#endif
 
 void SY_AVX512_KERNEL(tile_i2_s_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
   run_ternary_tile<I2SKernel<Avx512Ternary>>(args, rows, tokens);

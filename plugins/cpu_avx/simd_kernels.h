@@ -39,9 +39,9 @@ constexpr int kTQ2_0Bytes = 66, kTQ2_0D = 64;                                   
 using QuantDot = float (*)(const void* w, const void* a, int64_t n);
 
 // simd_avx512.cpp is compiled twice: without VNNI (byte products through vpmaddubsw, as AVX2 does) and with it
-// (vpdpbusd); the _vnni set runs only where CPUID reports AVX512_VNNI. It holds the ternary tiles below, Q8_0's
-// pair tile and Q4_0's wide row tile; the other integer types run the AVX2 kernels at the AVX-512 levels too (their
-// order is the reference's).
+// (vpdpbusd); the _vnni set runs only where CPUID reports AVX512_VNNI. It holds the ternary tiles below and the wide
+// row tiles (Q4_0's at both, Q8_0's with VNNI); the other integer types run the AVX2 row tiles at the AVX-512 levels
+// too (their sums are exact, so the instructions do not change the bits).
 
 // ---- Tiles: a few weight rows against a few tokens' activation rows ---------------------------------------------
 // The same products for a tile of outputs: out[t * out_stride + r] = sum_i w_r[i] * a_t[i] for r < rows and
@@ -84,8 +84,9 @@ struct QuantTileArgs {
   float* out;          // borrowed: out[t * out_stride + r] is written
   int64_t out_stride;  // floats from one token's outputs to the next
   float w_scale = 1;   // I2_S: the tensor's one scale (the other types carry theirs in their blocks)
-  // Q4_0 weights: a_sums[t * a_sums_stride + b] is the sum of token t's Q8_0 block b quants (borrowed; null for
-  // the other types), so that Q4_0's bias of 8 per code is one multiply per block, not a dot product per tile.
+  // Q4_0 and Q8_0 weights: a_sums[t * a_sums_stride + b] is the sum of token t's Q8_0 block b quants (borrowed;
+  // null for the other types), so that a bias on the weights' codes (Q4_0's 8, the 128 that makes Q8_0's unsigned
+  // for vpdpbusd) is one multiply per block, not a dot product per tile.
   const int32_t* a_sums = nullptr;
   int64_t a_sums_stride = 0;
 };
@@ -116,33 +117,27 @@ void tile_tq2_0_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens);
 void tile_tq2_0_q8_k_avx512(const QuantTileArgs& args, int rows, int tokens);
 void tile_tq2_0_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 
-// ---- Q8_0 (a tile) and the row tiles below: core/quant/integer_dot.h's arithmetic --------------------------------
-// Q8_0 keeps eight lanes per block (as TQ2_0 does in the ternary tiles above), each with its own fused
-// multiply-adds; Q4_0, Q4_K and Q6_K fuse one exact sum per block. The reference rounds exactly so; the integer sums
-// are exact whatever the instructions, so the scalar level and these give the same bits.
-void tile_q8_0_q8_0_avx2(const QuantTileArgs& args, int rows, int tokens);
-// The same lanes two rows to a 512-bit vector (simd_avx512.cpp), rows 1..kPairTileRows.
-constexpr int kPairTileRows = 8;
-void tile_q8_0_q8_0_avx512(const QuantTileArgs& args, int rows, int tokens);
-void tile_q8_0_q8_0_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
-
-// ---- Row tiles: eight weight rows in the lanes of one vector (Q4_0, Q4_K, Q6_K) --------------------------------
-// For the types that fuse one exact sum per block: each block's sums of up to kRowTileRows rows are gathered into
+// ---- Row tiles: eight weight rows in the lanes of one vector (Q4_0, Q8_0, Q4_K, Q6_K) --------------------------
+// For the types that fuse one exact sum per block (core/quant/integer_dot.h; the integer sums are exact whatever the
+// instructions, so the scalar level and these give the same bits): each block's sums of up to kRowTileRows rows are gathered into
 // the lanes of one vector and lane r holds row r's accumulator, so one vector fused multiply-add advances eight
 // rows' chains, each still in block order: per output exactly integer_dot.h's arithmetic, with eight independent
 // chains where a row at a time has one (which bounds a token's product by the FMA latency). rows is
 // 1..kRowTileRows, tokens 1..kTileTokens, as for the tiles above.
 constexpr int kRowTileRows = 8;
 void tile_q4_0_q8_0_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
+void tile_q8_0_q8_0_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
 void tile_q4_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
 void tile_q6_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
-// Q4_0's row tile sixteen rows wide at the AVX-512 levels (simd_avx512.cpp): rows is 1..kWideRowTileRows.
+// Q4_0's row tile sixteen rows wide at the AVX-512 levels, Q8_0's with VNNI (simd_avx512.cpp): rows is
+// 1..kWideRowTileRows.
 constexpr int kWideRowTileRows = 16;
 void tile_q4_0_q8_0_rows_avx512(const QuantTileArgs& args, int rows, int tokens);
 void tile_q4_0_q8_0_rows_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
+void tile_q8_0_q8_0_rows_avx512_vnni(const QuantTileArgs& args, int rows, int tokens);
 
-// ---- AMX (simd_amx.cpp): Q4_0, Q4_K and Q6_K prompts, sixteen weight rows against sixteen tokens per tile -------
-// One tdpbssd per block gives the 16 x 16 exact block sums (the codes minus 8 against the activation quants); each
+// ---- AMX (simd_amx.cpp): Q4_0, Q8_0, Q4_K and Q6_K prompts, sixteen weight rows against sixteen tokens per tile --
+// One tdpbssd per block gives the 16 x 16 exact block sums (the signed weights against the activation quants); each
 // is fused into its (row, token) accumulator in block order, integer_dot.h's arithmetic again. The activations are
 // packed once per product: per block, 8 rows of sixteen tokens' 4 quants (kAmxPackedBytes) and sixteen scales.
 constexpr int kAmxRows = 16, kAmxTokens = 16, kAmxPackedBytes = 8 * kAmxTokens * 4;
@@ -156,6 +151,9 @@ void pack_q8_0_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, in
 // blocks * kAmxTokens scales), the last holding last_tokens tokens: out[t * out_stride + r]. The rows are unpacked
 // once for all the token tiles.
 void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
+                   const float* scales, int token_tiles, int last_tokens, float* out, int64_t out_stride);
+// The same for Q8_0 rows, against the same packing.
+void tile_q8_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
                    const float* scales, int token_tiles, int last_tokens, float* out, int64_t out_stride);
 // Q4_K against Q8_K: per super-block one packed tile per 32-element sub-block (blocks * 8 * kAmxPackedBytes),
 // the tokens' scales, and each sub-block's quant sum per token (blocks * 8 * kAmxTokens) for the mins. Per

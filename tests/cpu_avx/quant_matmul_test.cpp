@@ -195,8 +195,8 @@ TEST_CASE("native matmul: every type at every kernel set matches the core/quant 
   for (const KernelSet set : sets) {
     for (const TensorType type : kNativeTypes) {
       const auto& traits = sy::gguf::tensor_type_traits(type);
-      // The smallest row the type allows (one block; 32 for F16, whose block is 1), an odd number of blocks (the
-      // AVX-512 Q8_0 kernel takes blocks in pairs), and for F16 a length no vector width divides. The SIMD Q4_0
+      // The smallest row the type allows (one block; 32 for F16, whose block is 1), an odd number of blocks, and for
+      // F16 a length no vector width divides. The SIMD Q4_0
       // kernel takes blocks in groups of eight and pads a shorter tail: also 8 blocks (one whole group), 14 (a group
       // and a 6-block tail) and 15 (a group and the longest tail, 7 blocks).
       const int64_t block = traits.block_size == 1 ? 32 : traits.block_size;
@@ -248,17 +248,20 @@ TEST_CASE("native matmul: the integer weight types give the same bits at every k
   const auto sets = sy::cpu::runnable_kernel_sets(sy::cpu::detect_cpu_features());
   // Rows of 17.5 Q8_K blocks (I2_S) and 17 (the others): a chunk of 16 blocks and a rest; 1 token (generation)
   // and 6 (a prompt: a tile of four tokens and one of two), 20 (the amx set's token tiles: one of sixteen and one of
-  // four). 37 rows: four full row tiles of Q4_0, Q4_K and Q6_K (eight rows each, simd_kernels.h) and one of five,
-  // Q8_0's tiles of four rows and one of one (one token; for prompts at the AVX-512 levels four of eight and one of
-  // five), amx's two of sixteen and one of five, and Q4_0's wide tiles at the
-  // AVX-512 levels two of sixteen, then five rows through the eight-row tile.
+  // four). 37 rows: four full row tiles of Q4_0, Q8_0, Q4_K and Q6_K (eight rows each, simd_kernels.h) and one of
+  // five, amx's two of sixteen and one of five, and the wide tiles (Q4_0 at the AVX-512 levels, Q8_0 with VNNI) two
+  // of sixteen, then five rows through the eight-row tile. Q8_0's weights include -128, which its quantizer never
+  // writes but a file may hold: its magnitude and its offset by 128 are at the edges of the byte products.
   for (const TensorType type : {TensorType::I2_S, TensorType::TQ1_0, TensorType::Q4_0, TensorType::Q8_0,
                                 TensorType::Q4_K, TensorType::Q6_K, TensorType::TQ2_0}) {
     for (const int64_t tokens : {1, 6, 20}) {
       const Problem p{37, type == TensorType::I2_S ? 17 * 256 + 128 : 17 * 256, tokens};
       CAPTURE(std::string(sy::gguf::to_string(type)));
       CAPTURE(tokens);
-      const Data data = make_data(type, p, rng);
+      Data data = make_data(type, p, rng);
+      if (type == TensorType::Q8_0)
+        for (size_t at = sizeof(uint16_t); at < data.weight.size(); at += 7)
+          if (at % sizeof(sy::quant::BlockQ8_0) >= sizeof(uint16_t)) data.weight[at] = 0x80;
       std::vector<std::vector<float>> outputs;
       for (const KernelSet set : sets) {
         std::vector<float> out(static_cast<size_t>(p.n_out * p.n_tokens), std::numeric_limits<float>::quiet_NaN());

@@ -17,8 +17,10 @@ struct Case {
   const char* model;
   const char* reference;
   // The largest error this model reaches in every placement today (docs/ARCHITECTURE.md "Numerics"), with room for
-  // the last bits: the quantized models, whose arithmetic is the reference's to the bit, stay near 1e-6, except
-  // synth-tiny-Q8_0, which rounds one activation differently at one position (0.021).
+  // the last bits: the quantized models whose arithmetic is that of the reference's run to the bit stay near 1e-6;
+  // the Q8_0 models fuse one sum per block, as the reference does on CPUs with AVX-512 VNNI or AMX, where these
+  // references took its eight-lane AVX2 order: a few activations round the other way (0.043 and 0.046; the
+  // reference's own AMX build is 0.082 and 0.095 from these files).
   double bound;
 };
 
@@ -29,12 +31,12 @@ constexpr Case kCases[] = {
     {"synth-qwen2-F32.gguf", "synth-qwen2-F32.quick-brown-fox.json", 1e-5},
     {"synth-bitnet-F32.gguf", "synth-bitnet-F32.quick-brown-fox.json", 1e-5},
     {"synth-tiny-F16.gguf", "synth-tiny-F16.quick-brown-fox.json", 1e-5},
-    {"synth-tiny-Q8_0.gguf", "synth-tiny-Q8_0.quick-brown-fox.json", 0.025},
+    {"synth-tiny-Q8_0.gguf", "synth-tiny-Q8_0.quick-brown-fox.json", 0.05},
     {"synth-tiny-Q4_0.gguf", "synth-tiny-Q4_0.quick-brown-fox.json", 1e-5},
     {"synth-tiny-Q4_K_M.gguf", "synth-tiny-Q4_K_M.quick-brown-fox.json", 1e-5},
     {"synth-tiny-Q6_K.gguf", "synth-tiny-Q6_K.quick-brown-fox.json", 1e-5},
     {"synth-tiny-TQ2_0.gguf", "synth-tiny-TQ2_0.quick-brown-fox.json", 1e-5},
-    {"synth-qwen2-Q8_0.gguf", "synth-qwen2-Q8_0.quick-brown-fox.json", 1e-5},
+    {"synth-qwen2-Q8_0.gguf", "synth-qwen2-Q8_0.quick-brown-fox.json", 0.05},
     {"synth-bitnet-TQ2_0.gguf", "synth-bitnet-TQ2_0.quick-brown-fox.json", 1e-5},
 };
 
