@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "core/common/error.h"
+#include "core/common/memory_read.h"
 #include "core/common/parallel_copy.h"
 #include "core/quant/blocks.h"
 #include "core/quant/dequantize.h"
@@ -75,10 +76,11 @@ std::vector<placement::DeviceDescription> describe_devices(const plugin::Invento
 }
 
 bool maps_cpu_weights(std::string_view mode, bool lazy, bool huge_pages_available, uint64_t cpu_weight_bytes,
-                      double huge_page_share) {
+                      double huge_page_share, double read_ratio) {
   if (mode != "auto") return mode == "map";
   if (lazy || !huge_pages_available || cpu_weight_bytes < kAutoCopyMinBytes) return true;
-  return huge_page_share < 0 || huge_page_share >= 0.9;
+  if (huge_page_share >= 0 && huge_page_share < kAutoCopyShare) return false;
+  return read_ratio < 0 || read_ratio >= kAutoCopyReadRatio;
 }
 
 // Whether the kernel can give this process transparent huge pages (the mode in the sysfs file is not "[never]").
@@ -238,25 +240,64 @@ struct LoadedModel::State {
     const std::string& mode = config.loading.cpu_weights;
     if (mode != "auto") return mode == "map";
     uint64_t bytes = 0;
+    std::vector<std::span<const std::byte>> weights;
     for (const Entry& e : entries)
-      if (adoptable(e)) bytes += e.info->n_bytes;
+      if (adoptable(e)) {
+        bytes += e.info->n_bytes;
+        weights.push_back(file.tensor_data(*e.info));
+      }
     const bool huge_pages = transparent_huge_pages_available();
     // Where the rule maps even a page cache of 4 KiB folios, there is nothing to measure: skip the faults.
-    if (maps_cpu_weights(mode, lazy, huge_pages, bytes, 0.0)) return true;
-    for (const Entry& e : entries)
-      if (adoptable(e)) file.populate(file.tensor_data(*e.info));  // the faults the first token would take, now
+    if (maps_cpu_weights(mode, lazy, huge_pages, bytes, 0.0, 0.0)) return true;
+    for (const auto range : weights) file.populate(range);  // the faults the first token would take, now
     const double share = file.huge_page_share();
-    if (maps_cpu_weights(mode, lazy, huge_pages, bytes, share)) {
-      if (share >= 0)
-        report.notes.push_back(fmt::format("CPU weights used in place: the kernel maps {:.0f}% of the file's pages "
-                                           "2 MiB at a time (loading.cpu_weights auto)", 100 * share));
-      return true;
+    if (!maps_cpu_weights(mode, lazy, huge_pages, bytes, share, -1)) {
+      report.notes.push_back(fmt::format(
+          "CPU weights copied into 2 MiB pages: the kernel maps only {:.0f}% of the file's page cache 2 MiB at a "
+          "time (a file just written or read in small pieces is cached in 4 KiB pages, which slow every token); "
+          "loading.cpu_weights map keeps them in place",
+          100 * share));
+      return false;
     }
-    report.notes.push_back(fmt::format(
-        "CPU weights copied into 2 MiB pages: the kernel maps only {:.0f}% of the file's page cache 2 MiB at a time "
-        "(a file just written or read in small pieces is cached in 4 KiB pages, which slow every token); "
-        "loading.cpu_weights map keeps them in place", 100 * share));
-    return false;
+    const auto sample = sample_pieces(weights);
+    const double ratio = common::read_speed_against_own_memory(sample);
+    uint64_t sampled = 0;
+    for (const auto piece : sample) sampled += piece.size();
+    if (!maps_cpu_weights(mode, lazy, huge_pages, bytes, share, ratio)) {
+      report.notes.push_back(fmt::format(
+          "CPU weights copied into the CPU's memory: {} MiB of them read from the file's pages at {:.0f}% of the "
+          "speed of this process's own memory (a page cache in slower memory, as a virtual machine's can be); "
+          "loading.cpu_weights map keeps them in place",
+          sampled >> 20, 100 * ratio));
+      return false;
+    }
+    if (share >= 0)
+      report.notes.push_back(fmt::format(
+          "CPU weights used in place: the kernel maps {:.0f}% of the file's pages 2 MiB at a time{} "
+          "(loading.cpu_weights auto)",
+          100 * share, ratio >= 0 ? fmt::format(", and they read at {:.0f}% of the speed of fresh memory", 100 * ratio)
+                                  : std::string()));
+    return true;
+  }
+
+  // Up to kSamplePieces pieces of kSamplePieceBytes, evenly spread over the weights taken in order: what
+  // read_speed_against_own_memory reads of them.
+  static std::vector<std::span<const std::byte>> sample_pieces(const std::vector<std::span<const std::byte>>& weights) {
+    constexpr uint64_t kSamplePieces = 8, kSamplePieceBytes = uint64_t{2} << 20;
+    uint64_t total = 0;
+    for (const auto range : weights) total += range.size();
+    std::vector<std::span<const std::byte>> pieces;
+    uint64_t start = 0;  // of the current range, in the weights taken in order
+    size_t range = 0;
+    for (uint64_t k = 0; k < kSamplePieces && range < weights.size(); ++k) {
+      const uint64_t at = total / kSamplePieces * k;
+      while (range < weights.size() && start + weights[range].size() <= at) start += weights[range++].size();
+      if (range == weights.size()) break;
+      const uint64_t offset = at - start;
+      const uint64_t n = std::min<uint64_t>(kSamplePieceBytes, weights[range].size() - offset);
+      pieces.push_back(weights[range].subspan(offset, n));
+    }
+    return pieces;
   }
 
   // Puts one tensor on its device: adopted in place when possible, else allocated and streamed (converted per

@@ -67,14 +67,17 @@ struct LoadReport {
 
 // loading.cpu_weights, decided once per load (exposed for its test): "map" adopts the CPU's weights from the
 // mapping, "copy" copies them into the CPU's own memory, and "auto" (the default) copies them only where that pays:
-// at least kAutoCopyMinBytes of them, a progressive load, a kernel with transparent huge pages, and the file's page
-// cache mapped 2 MiB at a time for under 90% of its resident bytes (gguf::File::huge_page_share; -1, unknown, maps).
-// A one-token decode streams every weight; through 4 KiB pages (a file cached by a writer, or read in small pieces)
-// it ran some 15% slower than through 2 MiB ones (bench/README.md, "Third round"), while below some tens of MiB a
-// copy's load time outweighs what the TLB loses.
+// at least kAutoCopyMinBytes of them, a progressive load, a kernel with transparent huge pages, and either the
+// file's page cache mapped 2 MiB at a time for under 90% of its resident bytes (gguf::File::huge_page_share) or a
+// sample of the weights reading from memory under kAutoCopyReadRatio of the speed of the process's own memory
+// (common::read_speed_against_own_memory); -1, unknown, maps. A one-token decode streams every weight: through
+// 4 KiB pages (a file cached by a writer, or read in small pieces) it ran some 15% slower than through 2 MiB ones
+// (bench/README.md, "Third round"), and in a virtual machine a page cache mapped 2 MiB at a time read a third slower
+// than fresh memory ("Fourth round"); below some tens of MiB a copy's load time outweighs what either loses.
 constexpr uint64_t kAutoCopyMinBytes = uint64_t{64} << 20;
+constexpr double kAutoCopyShare = 0.9, kAutoCopyReadRatio = 0.8;
 bool maps_cpu_weights(std::string_view mode, bool lazy, bool huge_pages_available, uint64_t cpu_weight_bytes,
-                      double huge_page_share);
+                      double huge_page_share, double read_ratio);
 
 // A model's weights on their devices. Destroy it before the inventory.
 class LoadedModel {

@@ -3,9 +3,11 @@
 // excepted.
 #include <doctest/doctest.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <random>
+#include <span>
 #include <vector>
 
 #include "core/common/memory_read.h"
@@ -41,3 +43,18 @@ TEST_CASE("measure_read_bandwidth: a positive rate at one and at several threads
   CHECK(sy::common::measure_read_bandwidth(uint64_t{4} << 20, 1, 1) > 0);
   CHECK(sy::common::measure_read_bandwidth(uint64_t{4} << 20, 3, 1) > 0);
 }
+
+TEST_CASE("read_speed_against_own_memory: a ratio for readable pieces, -1 for nothing to read") {
+  std::vector<std::byte> memory(size_t{6} << 20, std::byte{1});
+  const std::span<const std::byte> all(memory);
+  const std::vector<std::span<const std::byte>> pieces = {all.subspan(0, 1 << 20), all.subspan(size_t{3} << 20, 1 << 20),
+                                                          all.subspan((size_t{5} << 20) + 3, 12345)};
+  // The same kind of memory on both sides: the ratio is near 1, widely so on a shared machine.
+  const double ratio = sy::common::read_speed_against_own_memory(pieces, 2);
+  CHECK(ratio > 0.05);
+  CHECK(ratio < 20);
+  CHECK(sy::common::read_speed_against_own_memory({}) == -1);
+  const std::vector<std::span<const std::byte>> tiny = {all.subspan(0, 100)};
+  CHECK(sy::common::read_speed_against_own_memory(tiny) == -1);  // under one 256-byte step: nothing is read
+}
+

@@ -316,21 +316,26 @@ TEST_CASE("loading.cpu_weights copy: the CPU holds its own copy of every weight,
   CHECK(ranges.back().first + ranges.back().second - ranges.front().first <= padded);
 }
 
-TEST_CASE("loading.cpu_weights auto copies only where the file's page cache is mapped in 4 KiB pages") {
+TEST_CASE("loading.cpu_weights auto copies only where the file's pages are mapped 4 KiB at a time or read slowly") {
   constexpr uint64_t big = loader::kAutoCopyMinBytes, small = loader::kAutoCopyMinBytes - 1;
   // map and copy are what they say, whatever the page cache
-  CHECK(loader::maps_cpu_weights("map", false, true, big, 0.0));
-  CHECK_FALSE(loader::maps_cpu_weights("copy", false, true, big, 1.0));
-  CHECK_FALSE(loader::maps_cpu_weights("copy", true, false, small, -1.0));
+  CHECK(loader::maps_cpu_weights("map", false, true, big, 0.0, 0.1));
+  CHECK_FALSE(loader::maps_cpu_weights("copy", false, true, big, 1.0, 1.0));
+  CHECK_FALSE(loader::maps_cpu_weights("copy", true, false, small, -1.0, -1.0));
   // auto: a copy for large CPU weights of a progressive load whose pages the kernel maps 4 KiB at a time
-  CHECK_FALSE(loader::maps_cpu_weights("auto", false, true, big, 0.0));
-  CHECK_FALSE(loader::maps_cpu_weights("auto", false, true, big, 0.89));
-  CHECK(loader::maps_cpu_weights("auto", false, true, big, 0.9));
-  CHECK(loader::maps_cpu_weights("auto", false, true, big, 1.0));
-  CHECK(loader::maps_cpu_weights("auto", false, true, small, 0.0));  // small weights: the copy would not pay
-  CHECK(loader::maps_cpu_weights("auto", true, true, big, 0.0));     // lazy: fault in only what runs
-  CHECK(loader::maps_cpu_weights("auto", false, false, big, 0.0));   // no transparent huge pages to copy into
-  CHECK(loader::maps_cpu_weights("auto", false, true, big, -1.0));   // unknown (a file read into memory)
+  CHECK_FALSE(loader::maps_cpu_weights("auto", false, true, big, 0.0, 1.0));
+  CHECK_FALSE(loader::maps_cpu_weights("auto", false, true, big, 0.89, 1.0));
+  CHECK(loader::maps_cpu_weights("auto", false, true, big, 0.9, 1.0));
+  CHECK(loader::maps_cpu_weights("auto", false, true, big, 1.0, 1.0));
+  // or whose pages read from memory slower than the process's own
+  CHECK_FALSE(loader::maps_cpu_weights("auto", false, true, big, 1.0, 0.79));
+  CHECK(loader::maps_cpu_weights("auto", false, true, big, 1.0, 0.8));
+  CHECK(loader::maps_cpu_weights("auto", false, true, big, 1.0, 1.3));
+  CHECK(loader::maps_cpu_weights("auto", false, true, big, 1.0, -1.0));  // not measured
+  CHECK(loader::maps_cpu_weights("auto", false, true, small, 0.0, 0.1));  // small weights: the copy would not pay
+  CHECK(loader::maps_cpu_weights("auto", true, true, big, 0.0, 0.1));     // lazy: fault in only what runs
+  CHECK(loader::maps_cpu_weights("auto", false, false, big, 0.0, 0.1));   // no transparent huge pages to copy into
+  CHECK(loader::maps_cpu_weights("auto", false, true, big, -1.0, -1.0));  // unknown (a file read into memory)
 }
 
 TEST_CASE("loading.cpu_weights auto, the default, keeps a small model's CPU weights in the mapping") {

@@ -393,8 +393,7 @@ void add_bench_command(CLI::App& app, int& exit_code) {
   cmd->add_option("--config", opts->config_file, "Run configuration (JSON, see configs/schema.json)")
       ->check(CLI::ExistingFile);
   cmd->add_option("--cpu-weights", opts->cpu_weights,
-                  "CPU weights: map (the file's pages), copy (the CPU's own memory) or auto (default: map where the "
-                  "kernel maps the file's page cache in 2 MiB pages, else copy); loading.cpu_weights")
+                  std::string(kCpuWeightsHelp) + " (default: the configuration's loading.cpu_weights, auto)")
       ->check(CLI::IsMember({"auto", "map", "copy"}))
       ->type_name("MODE");
   cmd->add_option("--plugin-path", opts->plugin_paths,

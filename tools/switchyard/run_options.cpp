@@ -116,10 +116,7 @@ void add_run_options(CLI::App& command, const std::shared_ptr<RunOptions>& optio
       {"--load-mode", "loading.mode", "MODE", "progressive or lazy", nullptr, nullptr},
       {"--lazy-budget", "loading.lazy_budget_mib", "MIB", "Lazy mode: per-device cache budget in MiB", nullptr,
        "0 = the placement budget"},
-      {"--cpu-weights", "loading.cpu_weights", "MODE",
-       "CPU weights: map (the file's pages, no copy), copy (the CPU's own memory, huge pages where possible) or "
-       "auto (map where the kernel maps the file's page cache in 2 MiB pages, else copy)",
-       nullptr, nullptr},
+      {"--cpu-weights", "loading.cpu_weights", "MODE", kCpuWeightsHelp, nullptr, nullptr},
       {"-t,--threads", "runtime.threads", "UINT", "CPU threads (0 = one per core)", "SWITCHYARD_THREADS", nullptr},
       {"-c,--ctx-size", "runtime.context_length", "TOKENS", "Context length in tokens (sizes the KV cache)", nullptr,
        nullptr},

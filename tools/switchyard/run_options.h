@@ -35,6 +35,12 @@ struct RunOptions {
 
 // Registers --config, --print-config and the override flags on `command`; values land in `options`.
 void add_run_options(CLI::App& command, const std::shared_ptr<RunOptions>& options);
+
+// --cpu-weights's help, shared by the commands that offer it (run's options above, bench).
+inline constexpr const char* kCpuWeightsHelp =
+    "CPU weights: map (the file's pages, no copy), copy (the CPU's own memory, huge pages where possible) or auto "
+    "(map where the kernel maps the file's page cache in 2 MiB pages and it reads as fast as the process's own "
+    "memory, else copy)";
 // Registers the sampling flags (-n, --temp, --top-k, --top-p, --min-p, --repeat-penalty, --repeat-last-n), which
 // set the config's sampling.* keys like the other override flags.
 void add_sampling_options(CLI::App& command, const std::shared_ptr<RunOptions>& options);
