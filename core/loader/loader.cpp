@@ -260,7 +260,7 @@ struct LoadedModel::State {
       return false;
     }
     const auto sample = sample_pieces(weights);
-    const double ratio = common::read_speed_against_own_memory(sample);
+    const double ratio = common::read_speed_against_own_memory(sample, 5);
     uint64_t sampled = 0;
     for (const auto piece : sample) sampled += piece.size();
     if (!maps_cpu_weights(mode, lazy, huge_pages, bytes, share, ratio)) {
