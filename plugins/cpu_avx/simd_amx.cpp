@@ -145,22 +145,24 @@ void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
   // every token tile: the unpacking is most of a tile's work.
   thread_local SignedBlocks unpacked;
   unpacked.prepare(rows, blocks);
+  // Locals, not the thread_local, in the loops: each use of that would look it up.
+  int8_t* codes = unpacked.codes.data();
+  float* w_scales = unpacked.scales.data();
   const __m128i low_nibbles = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
   NextTilePrefetch<kAmxRows> prefetch(w, w_stride);
   for (int64_t b = 0; b < blocks; ++b) {
     prefetch.through((b + 1) * kQ4_0Bytes);
     for (int r = 0; r < rows; ++r) {
       const uint8_t* block = w + r * w_stride + b * kQ4_0Bytes;
-      unpacked.scales[b * kAmxRows + r] = half_at(block);
+      w_scales[b * kAmxRows + r] = half_at(block);
       const __m128i packed_codes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + kQ4_0Quants));
-      int8_t* row = unpacked.codes.data() + (b * kAmxRows + r) * 32;
+      int8_t* row = codes + (b * kAmxRows + r) * 32;
       _mm_storeu_si128(reinterpret_cast<__m128i*>(row), _mm_sub_epi8(_mm_and_si128(packed_codes, low_nibbles), eight));
       _mm_storeu_si128(reinterpret_cast<__m128i*>(row + 16),
                        _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(packed_codes, 4), low_nibbles), eight));
     }
   }
-  multiply_signed_blocks(unpacked.codes.data(), unpacked.scales.data(), rows, blocks, packed, scales, token_tiles,
-                         last_tokens, out, out_stride);
+  multiply_signed_blocks(codes, w_scales, rows, blocks, packed, scales, token_tiles, last_tokens, out, out_stride);
 }
 
 void tile_q8_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
@@ -169,18 +171,19 @@ void tile_q8_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks,
   // sixteen rows 32 bytes apart.
   thread_local SignedBlocks gathered;
   gathered.prepare(rows, blocks);
+  int8_t* codes = gathered.codes.data();  // locals, as in tile_q4_0_amx
+  float* w_scales = gathered.scales.data();
   NextTilePrefetch<kAmxRows> prefetch(w, w_stride);
   for (int64_t b = 0; b < blocks; ++b) {
     prefetch.through((b + 1) * kQ8_0Bytes);
     for (int r = 0; r < rows; ++r) {
       const uint8_t* block = w + r * w_stride + b * kQ8_0Bytes;
-      gathered.scales[b * kAmxRows + r] = half_at(block);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(gathered.codes.data() + (b * kAmxRows + r) * 32),
+      w_scales[b * kAmxRows + r] = half_at(block);
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + (b * kAmxRows + r) * 32),
                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + kQ8_0Quants)));
     }
   }
-  multiply_signed_blocks(gathered.codes.data(), gathered.scales.data(), rows, blocks, packed, scales, token_tiles,
-                         last_tokens, out, out_stride);
+  multiply_signed_blocks(codes, w_scales, rows, blocks, packed, scales, token_tiles, last_tokens, out, out_stride);
 }
 
 void pack_q8_k_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, int tokens, uint8_t* packed,
