@@ -119,11 +119,11 @@ void tile_tq2_0_q8_k_avx512_vnni(const QuantTileArgs& args, int rows, int tokens
 
 // ---- Row tiles: eight weight rows in the lanes of one vector (Q4_0, Q8_0, Q4_K, Q6_K) --------------------------
 // For the types that fuse one exact sum per block (core/quant/integer_dot.h; the integer sums are exact whatever the
-// instructions, so the scalar level and these give the same bits): each block's sums of up to kRowTileRows rows are gathered into
-// the lanes of one vector and lane r holds row r's accumulator, so one vector fused multiply-add advances eight
-// rows' chains, each still in block order: per output exactly integer_dot.h's arithmetic, with eight independent
-// chains where a row at a time has one (which bounds a token's product by the FMA latency). rows is
-// 1..kRowTileRows, tokens 1..kTileTokens, as for the tiles above.
+// instructions, so the scalar level and these give the same bits): each block's sums of up to kRowTileRows rows are
+// gathered into the lanes of one vector and lane r holds row r's accumulator, so one vector fused multiply-add advances
+// eight rows' chains, each still in block order: per output exactly integer_dot.h's arithmetic, with eight independent
+// chains where a row at a time has one (which bounds a token's product by the FMA latency). rows is 1..kRowTileRows,
+// tokens 1..kTileTokens, as for the tiles above.
 constexpr int kRowTileRows = 8;
 void tile_q4_0_q8_0_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
 void tile_q8_0_q8_0_rows_avx2(const QuantTileArgs& args, int rows, int tokens);
