@@ -4,7 +4,8 @@
 // that bandwidth, so the ratio is the figure of merit: `paired` is the median over runs of (time to read the
 // weight's own bytes) / (time of the kernel), both timed back to back in each run so that both see the same
 // neighbours on a shared machine. Prints medians; never a test.
-//   bench_matvec [--mib 256] [--runs 7] [--scalar] [--membw PATH-to-compiled-membw]
+//   bench_matvec [--mib 256] [--runs 7] [--n-in 4096] [--scalar] [--membw PATH-to-compiled-membw]
+// --n-in sets the rows' length (a multiple of 256): the 1.1B model's are mostly 2048, its ffn_down's 5632.
 #include <oneapi/tbb/parallel_for.h>
 #include <oneapi/tbb/task_arena.h>
 
@@ -35,6 +36,7 @@ using sy::bench::median_seconds;
 struct Options {
   uint64_t mib = 256;
   int runs = 7;
+  int64_t n_in = 4096;
   bool scalar = false;
   std::string membw;
 };
@@ -66,19 +68,25 @@ int main(int argc, char** argv) {
     const std::string arg = argv[i];
     if (arg == "--mib" && i + 1 < argc) options.mib = std::strtoull(argv[++i], nullptr, 10);
     else if (arg == "--runs" && i + 1 < argc) options.runs = std::max(1, std::atoi(argv[++i]));
+    else if (arg == "--n-in" && i + 1 < argc) options.n_in = std::strtoll(argv[++i], nullptr, 10);
     else if (arg == "--scalar") options.scalar = true;
     else if (arg == "--membw" && i + 1 < argc) options.membw = argv[++i];
     else {
-      std::fprintf(stderr, "usage: bench_matvec [--mib 256] [--runs 7] [--scalar] [--membw PATH]\n");
+      std::fprintf(stderr, "usage: bench_matvec [--mib 256] [--runs 7] [--n-in 4096] [--scalar] [--membw PATH]\n");
       return 2;
     }
+  }
+  if (options.n_in <= 0 || options.n_in % 256 != 0) {
+    std::fprintf(stderr, "bench_matvec: --n-in must be a positive multiple of 256 (every type's block), not %lld\n",
+                 static_cast<long long>(options.n_in));
+    return 2;
   }
   const uint64_t bytes = options.mib << 20;
   const auto features = sy::cpu::detect_cpu_features();
   tbb::task_arena one(1), all(tbb::task_arena::automatic);
-  std::printf("cpu: %s (%s); %d threads; weight %llu MiB, n_in 4096, median of %d runs\n", features.brand.c_str(),
+  std::printf("cpu: %s (%s); %d threads; weight %llu MiB, n_in %lld, median of %d runs\n", features.brand.c_str(),
               sy::cpu::describe_features(features).c_str(), all.max_concurrency(),
-              static_cast<unsigned long long>(options.mib), options.runs);
+              static_cast<unsigned long long>(options.mib), static_cast<long long>(options.n_in), options.runs);
 
   std::vector<uint64_t> buffer(bytes / 8);
   for (uint64_t i = 0; i < buffer.size(); ++i) buffer[i] = i * 0x9E3779B97F4A7C15ull;  // touch every page
@@ -99,22 +107,22 @@ int main(int argc, char** argv) {
   std::printf("\n%-6s %-12s %7s %10s %9s %8s %8s\n", "type", "kernels", "threads", "median_ms", "GB/s", "of_read",
               "paired");
   std::mt19937_64 rng(7);
-  constexpr int64_t kInputs = 4096;
-  std::vector<float> x(kInputs);
+  const int64_t n_in = options.n_in;
+  std::vector<float> x(static_cast<size_t>(n_in));
   std::uniform_real_distribution<float> uniform(-1.0f, 1.0f);
   for (auto& v : x) v = uniform(rng);
   for (const TensorType type :
        {TensorType::Q4_0, TensorType::Q8_0, TensorType::Q4_K, TensorType::Q6_K, TensorType::TQ2_0, TensorType::TQ1_0,
         TensorType::I2_S, TensorType::F16}) {
     int64_t n_out = 0;
-    const auto weight = sy::bench::make_native_weight(type, kInputs, bytes, n_out, rng);
+    const auto weight = sy::bench::make_native_weight(type, n_in, bytes, n_out, rng);
     std::vector<float> y(static_cast<size_t>(n_out));
     for (const auto set : sy::cpu::runnable_kernel_sets(features)) {
       if (set == sy::cpu::KernelSet::scalar && !options.scalar) continue;
       for (auto* arena : {&one, &all}) {
         const auto run = [&] {
           arena->execute([&] {
-            sy::cpu::native_matmul(set, static_cast<uint32_t>(type), weight.data(), n_out, kInputs, x.data(), 1,
+            sy::cpu::native_matmul(set, static_cast<uint32_t>(type), weight.data(), n_out, n_in, x.data(), 1,
                                    y.data());
           });
         };

@@ -280,10 +280,12 @@ struct LoadedModel::State {
     return true;
   }
 
-  // Up to kSamplePieces pieces of kSamplePieceBytes, evenly spread over the weights taken in order: what
-  // read_speed_against_own_memory reads of them.
-  static std::vector<std::span<const std::byte>> sample_pieces(const std::vector<std::span<const std::byte>>& weights) {
-    constexpr uint64_t kSamplePieces = 8, kSamplePieceBytes = uint64_t{2} << 20;
+  // Up to kSamplePieces pieces of kSamplePieceBytes, evenly spread over the weights taken in order (the tensors of
+  // at least a piece: the small ones, norms and biases, are a few pages each): what read_speed_against_own_memory
+  // reads of them.
+  static std::vector<std::span<const std::byte>> sample_pieces(std::vector<std::span<const std::byte>> weights) {
+    constexpr uint64_t kSamplePieces = 16, kSamplePieceBytes = uint64_t{2} << 20;
+    std::erase_if(weights, [&](std::span<const std::byte> range) { return range.size() < kSamplePieceBytes; });
     uint64_t total = 0;
     for (const auto range : weights) total += range.size();
     std::vector<std::span<const std::byte>> pieces;

@@ -75,7 +75,7 @@ struct LoadReport {
 // (bench/README.md, "Third round"), and in a virtual machine a page cache mapped 2 MiB at a time read a third slower
 // than fresh memory ("Fourth round"); below some tens of MiB a copy's load time outweighs what either loses.
 constexpr uint64_t kAutoCopyMinBytes = uint64_t{64} << 20;
-constexpr double kAutoCopyShare = 0.9, kAutoCopyReadRatio = 0.9;
+constexpr double kAutoCopyShare = 0.9, kAutoCopyReadRatio = 0.95;
 bool maps_cpu_weights(std::string_view mode, bool lazy, bool huge_pages_available, uint64_t cpu_weight_bytes,
                       double huge_page_share, double read_ratio);
 

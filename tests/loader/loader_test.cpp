@@ -328,8 +328,8 @@ TEST_CASE("loading.cpu_weights auto copies only where the file's pages are mappe
   CHECK(loader::maps_cpu_weights("auto", false, true, big, 0.9, 1.0));
   CHECK(loader::maps_cpu_weights("auto", false, true, big, 1.0, 1.0));
   // or whose pages read from memory slower than the process's own
-  CHECK_FALSE(loader::maps_cpu_weights("auto", false, true, big, 1.0, 0.89));
-  CHECK(loader::maps_cpu_weights("auto", false, true, big, 1.0, 0.9));
+  CHECK_FALSE(loader::maps_cpu_weights("auto", false, true, big, 1.0, 0.94));
+  CHECK(loader::maps_cpu_weights("auto", false, true, big, 1.0, 0.95));
   CHECK(loader::maps_cpu_weights("auto", false, true, big, 1.0, 1.3));
   CHECK(loader::maps_cpu_weights("auto", false, true, big, 1.0, -1.0));  // not measured
   CHECK(loader::maps_cpu_weights("auto", false, true, small, 0.0, 0.1));  // small weights: the copy would not pay
