@@ -139,12 +139,43 @@ SY_HOST_DEVICE inline void block_sums_q4_k_q8_k(const BlockQ4_K& w, const BlockQ
 
 // ---- Whole rows: `blocks` block pairs, accumulated in block order --------------------------------------------------
 
-// TQ2_0 (below) keeps the eight lanes of the reference's AVX2 dot product, each accumulating its own fused
-// multiply-adds across the blocks, the lanes added in the reference's horizontal order at the end.
+// The activation block's scale: fp16 in Q8_0 blocks, float in Q8_K ones.
+SY_HOST_DEVICE inline float block_scale(const BlockQ8_0& a) { return fp16_to_fp32(a.d); }
 SY_HOST_DEVICE inline float block_scale(const BlockQ8_K& a) { return a.d; }
 
-// Eight lane accumulators, each fusing its block's lane sum times d_w * d_x in block order, added as the reference
-// adds them at the end.
+// Q4_0, Q8_0, Q4_K and Q6_K: one exact sum per block, fused in block order (the reference's AMX and AVX-512 VNNI
+// kernels for all four, its repacked Q4_0 and its Q4_K and Q6_K kernels elsewhere). Q4_K, with its mins, below.
+template <class WeightBlock, class ActivationBlock, int32_t (*block_sum)(const WeightBlock&, const ActivationBlock&)>
+SY_HOST_DEVICE inline float row_dot_block_sums(const WeightBlock* w, const ActivationBlock* a, int64_t blocks) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < blocks; ++b)
+    acc = accumulate_block(acc, block_sum(w[b], a[b]), fp16_to_fp32(w[b].d), block_scale(a[b]));
+  return acc;
+}
+
+SY_HOST_DEVICE inline float row_dot_q4_0_q8_0(const BlockQ4_0* w, const BlockQ8_0* a, int64_t blocks) {
+  return row_dot_block_sums<BlockQ4_0, BlockQ8_0, block_sum_q4_0_q8_0>(w, a, blocks);
+}
+SY_HOST_DEVICE inline float row_dot_q8_0_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, int64_t blocks) {
+  return row_dot_block_sums<BlockQ8_0, BlockQ8_0, block_sum_q8_0_q8_0>(w, a, blocks);
+}
+SY_HOST_DEVICE inline float row_dot_q6_k_q8_k(const BlockQ6_K* w, const BlockQ8_K* a, int64_t blocks) {
+  return row_dot_block_sums<BlockQ6_K, BlockQ8_K, block_sum_q6_k_q8_k>(w, a, blocks);
+}
+
+SY_HOST_DEVICE inline float row_dot_q4_k_q8_k(const BlockQ4_K* w, const BlockQ8_K* a, int64_t blocks) {
+  float acc = 0.0f;
+  for (int64_t b = 0; b < blocks; ++b) {
+    int32_t scaled, mins;
+    block_sums_q4_k_q8_k(w[b], a[b], &scaled, &mins);
+    acc = accumulate_block_with_mins(acc, scaled, mins, fp16_to_fp32(w[b].d), fp16_to_fp32(w[b].dmin), a[b].d);
+  }
+  return acc;
+}
+
+// TQ2_0 keeps the eight lanes of the reference's AVX2 dot product (it has no other x86 kernel for the type): eight
+// lane accumulators, each fusing its block's lane sum times d_w * d_x in block order, added as the reference adds
+// them at the end.
 template <class WeightBlock, class ActivationBlock,
           void (*block_lanes)(const WeightBlock&, const ActivationBlock&, int32_t*)>
 SY_HOST_DEVICE inline float row_dot_lanes(const WeightBlock* w, const ActivationBlock* a, int64_t blocks) {
@@ -158,40 +189,6 @@ SY_HOST_DEVICE inline float row_dot_lanes(const WeightBlock* w, const Activation
   return add_lanes(acc);
 }
 
-// Q4_0, Q8_0, Q4_K and Q6_K: one exact sum per block, fused in block order (the reference's AMX and AVX-512 VNNI
-// kernels for all four, its repacked Q4_0 and its Q4_K and Q6_K kernels elsewhere).
-SY_HOST_DEVICE inline float row_dot_q8_0_q8_0(const BlockQ8_0* w, const BlockQ8_0* a, int64_t blocks) {
-  float acc = 0.0f;
-  for (int64_t b = 0; b < blocks; ++b)
-    acc = accumulate_block(acc, block_sum_q8_0_q8_0(w[b], a[b]), fp16_to_fp32(w[b].d), fp16_to_fp32(a[b].d));
-  return acc;
-}
-
-SY_HOST_DEVICE inline float row_dot_q4_0_q8_0(const BlockQ4_0* w, const BlockQ8_0* a, int64_t blocks) {
-  float acc = 0.0f;
-  for (int64_t b = 0; b < blocks; ++b)
-    acc = accumulate_block(acc, block_sum_q4_0_q8_0(w[b], a[b]), fp16_to_fp32(w[b].d), fp16_to_fp32(a[b].d));
-  return acc;
-}
-
-SY_HOST_DEVICE inline float row_dot_q6_k_q8_k(const BlockQ6_K* w, const BlockQ8_K* a, int64_t blocks) {
-  float acc = 0.0f;
-  for (int64_t b = 0; b < blocks; ++b)
-    acc = accumulate_block(acc, block_sum_q6_k_q8_k(w[b], a[b]), fp16_to_fp32(w[b].d), a[b].d);
-  return acc;
-}
-
-SY_HOST_DEVICE inline float row_dot_q4_k_q8_k(const BlockQ4_K* w, const BlockQ8_K* a, int64_t blocks) {
-  float acc = 0.0f;
-  for (int64_t b = 0; b < blocks; ++b) {
-    int32_t scaled, mins;
-    block_sums_q4_k_q8_k(w[b], a[b], &scaled, &mins);
-    acc = accumulate_block_with_mins(acc, scaled, mins, fp16_to_fp32(w[b].d), fp16_to_fp32(w[b].dmin), a[b].d);
-  }
-  return acc;
-}
-
-// TQ2_0 keeps the reference's eight lanes too (its AVX2 dot product; it has no other x86 kernel for the type).
 SY_HOST_DEVICE inline float row_dot_tq2_0_q8_k(const BlockTQ2_0* w, const BlockQ8_K* a, int64_t blocks) {
   return row_dot_lanes<BlockTQ2_0, BlockQ8_K, block_lanes_tq2_0_q8_k>(w, a, blocks);
 }

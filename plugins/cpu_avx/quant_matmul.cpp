@@ -148,9 +148,9 @@ struct NativeType {
   Activation activation;
   simd::QuantTile tile[kSets];  // indexed by KernelSet
   // Weight rows per tile, per set: for one token (decode_rows) and for several (matmul_rows); at most
-  // simd::kRowTileRows for the row tiles (simd::kWideRowTileRows for the wide ones), simd::kTileRows for the others. Where an output's fused multiply-adds
-  // form one chain per row, a token's product is bound by the FMA latency at one row per tile; several rows give
-  // independent chains (bench/README.md, "Bit-exact kernels").
+  // simd::kRowTileRows for the row tiles (simd::kWideRowTileRows for the wide ones), simd::kTileRows for the others.
+  // Where an output's fused multiply-adds form one chain per row, a token's product is bound by the FMA latency at one
+  // row per tile; several rows give independent chains (bench/README.md, "Bit-exact kernels").
   int decode_rows[kSets];
   int matmul_rows[kSets];
 };

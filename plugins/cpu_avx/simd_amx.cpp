@@ -139,51 +139,58 @@ struct SignedBlocks {
 
 }  // namespace
 
-void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
-                   const float* scales, int token_tiles, int last_tokens, float* out, int64_t out_stride) {
-  // The sixteen rows' codes (minus 8: the signed weights, so no bias term is needed) and scales, unpacked once for
-  // every token tile: the unpacking is most of a tile's work.
+namespace {
+
+// The 32-element weight types' row tiles: each block of the sixteen rows unpacked once for every token tile into
+// signed codes 32 bytes a row (unpack_row(block, codes), block its weight block) beside its fp16 scale at the
+// block's start, then multiply_signed_blocks. The buffers are thread-local, reused (prompts only).
+template <int kBlockBytes, class UnpackRow>
+void unpack_and_multiply(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
+                         const float* scales, int token_tiles, int last_tokens, float* out, int64_t out_stride,
+                         const UnpackRow& unpack_row) {
   thread_local SignedBlocks unpacked;
   unpacked.prepare(rows, blocks);
   // Locals, not the thread_local, in the loops: each use of that would look it up.
   int8_t* codes = unpacked.codes.data();
   float* w_scales = unpacked.scales.data();
-  const __m128i low_nibbles = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
   NextTilePrefetch<kAmxRows> prefetch(w, w_stride);
   for (int64_t b = 0; b < blocks; ++b) {
-    prefetch.through((b + 1) * kQ4_0Bytes);
+    prefetch.through((b + 1) * kBlockBytes);
     for (int r = 0; r < rows; ++r) {
-      const uint8_t* block = w + r * w_stride + b * kQ4_0Bytes;
+      const uint8_t* block = w + r * w_stride + b * kBlockBytes;
       w_scales[b * kAmxRows + r] = half_at(block);
-      const __m128i packed_codes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + kQ4_0Quants));
-      int8_t* row = codes + (b * kAmxRows + r) * 32;
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(row), _mm_sub_epi8(_mm_and_si128(packed_codes, low_nibbles), eight));
-      _mm_storeu_si128(reinterpret_cast<__m128i*>(row + 16),
-                       _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(packed_codes, 4), low_nibbles), eight));
+      unpack_row(block, codes + (b * kAmxRows + r) * 32);
     }
   }
   multiply_signed_blocks(codes, w_scales, rows, blocks, packed, scales, token_tiles, last_tokens, out, out_stride);
 }
 
+}  // namespace
+
+void tile_q4_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
+                   const float* scales, int token_tiles, int last_tokens, float* out, int64_t out_stride) {
+  // The codes minus 8: the signed weights, so no bias term is needed. The unpacking is most of a tile's work.
+  const __m128i low_nibbles = _mm_set1_epi8(0x0F), eight = _mm_set1_epi8(8);
+  const auto unpack_row = [&](const uint8_t* block, int8_t* row) {
+    const __m128i codes = _mm_loadu_si128(reinterpret_cast<const __m128i*>(block + kQ4_0Quants));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(row), _mm_sub_epi8(_mm_and_si128(codes, low_nibbles), eight));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(row + 16),
+                     _mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(codes, 4), low_nibbles), eight));
+  };
+  unpack_and_multiply<kQ4_0Bytes>(w, w_stride, rows, blocks, packed, scales, token_tiles, last_tokens, out, out_stride,
+                                  unpack_row);
+}
+
 void tile_q8_0_amx(const uint8_t* w, int64_t w_stride, int rows, int64_t blocks, const uint8_t* packed,
                    const float* scales, int token_tiles, int last_tokens, float* out, int64_t out_stride) {
-  // The quants are the signed weights already: gathered block by block so that a tile load reads one block of the
-  // sixteen rows 32 bytes apart.
-  thread_local SignedBlocks gathered;
-  gathered.prepare(rows, blocks);
-  int8_t* codes = gathered.codes.data();  // locals, as in tile_q4_0_amx
-  float* w_scales = gathered.scales.data();
-  NextTilePrefetch<kAmxRows> prefetch(w, w_stride);
-  for (int64_t b = 0; b < blocks; ++b) {
-    prefetch.through((b + 1) * kQ8_0Bytes);
-    for (int r = 0; r < rows; ++r) {
-      const uint8_t* block = w + r * w_stride + b * kQ8_0Bytes;
-      w_scales[b * kAmxRows + r] = half_at(block);
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(codes + (b * kAmxRows + r) * 32),
-                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + kQ8_0Quants)));
-    }
-  }
-  multiply_signed_blocks(codes, w_scales, rows, blocks, packed, scales, token_tiles, last_tokens, out, out_stride);
+  // The quants are the signed weights already: gathered so that a tile load reads one block of the sixteen rows
+  // 32 bytes apart.
+  const auto copy_row = [](const uint8_t* block, int8_t* row) {
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(row),
+                        _mm256_loadu_si256(reinterpret_cast<const __m256i*>(block + kQ8_0Quants)));
+  };
+  unpack_and_multiply<kQ8_0Bytes>(w, w_stride, rows, blocks, packed, scales, token_tiles, last_tokens, out, out_stride,
+                                  copy_row);
 }
 
 void pack_q8_k_tokens_amx(const uint8_t* a, int64_t a_stride, int64_t blocks, int tokens, uint8_t* packed,
