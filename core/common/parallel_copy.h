@@ -4,8 +4,13 @@
 #pragma once
 
 #include <cstddef>
+#include <functional>
 
 namespace sy::common {
+
+// Calls `work(k)` for every k in [0, pieces), each piece taken once, in turn, by up to `threads` threads (the
+// calling one among them). `work` is borrowed for the call and must be safe to run on different pieces at once.
+void for_each_piece_parallel(size_t pieces, unsigned threads, const std::function<void(size_t)>& work);
 
 // Copies `bytes` from `source` to `destination` (not overlapping) in pieces of `piece` bytes, taken in turn by up
 // to `threads` threads (the calling one among them); one thread, or a copy of one piece, is a plain memcpy. Both

@@ -109,6 +109,7 @@ void fill_struct(RunConfig& c) {
   c.placement.device = p["device"].get<std::string>();
   c.placement.gpu_memory_limit_mib = get_or<uint64_t>(p, "gpu_memory_limit_mib", 0);
   c.placement.allow_conversion = p["allow_conversion"].get<bool>();
+  c.placement.reencode = p["reencode"].get<bool>();
   if (p.contains("gpu_layers")) c.placement.gpu_layers = p["gpu_layers"].get<uint64_t>();
   if (p.contains("devices")) {
     for (const auto& [name, budget] : p["devices"].items()) {

@@ -47,6 +47,7 @@ struct RunConfig {
     std::vector<Override> overrides;
     std::optional<uint64_t> gpu_layers;  // the last N layers on GPUs, the rest on the CPU (-ngl); none: the policy's
     bool allow_conversion = true;
+    bool reencode = true;  // store weights re-encoded where a device asks (sy_device_info.reencoded_types)
   } placement;
   struct {
     std::string mode = "progressive";

@@ -17,6 +17,7 @@
 #include "core/common/parallel_copy.h"
 #include "core/quant/blocks.h"
 #include "core/quant/dequantize.h"
+#include "core/quant/reencode.h"
 
 namespace sy::loader {
 namespace {
@@ -33,15 +34,21 @@ uint64_t status_field_kib(const char* field) {
   return 0;
 }
 
-// Bytes per element of the types the loader converts to (F32, F16).
-uint64_t converted_element_bytes(gguf::TensorType target) { return target == gguf::TensorType::F16 ? 2 : 4; }
+// Bytes `n` elements take in a type the loader converts to (F32, F16, or a re-encoding of the file's type); `n`
+// is whole rows, hence whole blocks.
+uint64_t converted_bytes(gguf::TensorType target, uint64_t n) { return *gguf::tensor_storage_bytes(target, n); }
 
-// Elements [first, first + n) of `tensor` (stored as `data` in the file's type) in `target` (F32 or F16) at
-// `destination`; `floats` is scratch for the F16 case. The one definition of what a converted tensor holds: the
-// upload writes it and verify_model compares against it.
+// Elements [first, first + n) of `tensor` (stored as `data` in the file's type) in `target` (F32, F16, or its
+// lossless re-encoding, quant::reencoding_of) at `destination`; `floats` is scratch for the F16 case. The one
+// definition of what a converted tensor holds: the upload writes it and verify_model compares against it.
 void convert_elements(const gguf::TensorInfo& tensor, std::span<const std::byte> data, uint64_t first, uint64_t n,
                       gguf::TensorType target, std::byte* destination, std::vector<float>& floats) {
-  if (target == gguf::TensorType::F16) {
+  if (quant::reencoding_of(tensor.type) == target) {
+    const uint64_t at = *gguf::tensor_storage_bytes(tensor.type, first);
+    if (first + n > tensor.n_elements || at + *gguf::tensor_storage_bytes(tensor.type, n) > data.size())
+      throw Error(ErrorCode::internal, fmt::format("{}: re-encoding elements {}..{} past its end", tensor.name, first, first + n));
+    quant::reencode_blocks(tensor.type, data.data() + at, n, destination);
+  } else if (target == gguf::TensorType::F16) {
     floats.resize(n);
     quant::dequantize_range(tensor.type, data, tensor.n_elements, first, std::span<float>(floats.data(), n),
                             tensor.name);
@@ -70,7 +77,7 @@ std::vector<placement::DeviceDescription> describe_devices(const plugin::Invento
   for (const auto& d : inventory.devices()) {
     out.push_back({d->name(), d->info().kind, d->free_memory(), d->info().bandwidth_bytes_per_second,
                    d->info().storable_types, d->info().multipliable_types, d->info().max_attention_context,
-                   d->info().buffer_alignment, d->speaks(1, 4)});
+                   d->info().buffer_alignment, d->speaks(1, 4), d->info().reencoded_types});
   }
   return out;
 }
@@ -317,11 +324,16 @@ struct LoadedModel::State {
       }
     }
     if (host_visible_copy(e)) {
-      // loading.cpu_weights copy: one copy straight into the device's host memory (its arena where it has one),
-      // after which the file's pages leave this process's resident set (they stay in the page cache), so the
-      // weights are not resident twice.
-      e.buffer = host_copy_buffer(e, data.size());
-      common::copy_parallel(e.buffer.map(), data.data(), data.size(), copy_threads());
+      // loading.cpu_weights copy, or a tensor converted for the CPU: written straight into the device's host
+      // memory (its arena where it has one), after which the file's pages leave this process's resident set (they
+      // stay in the page cache), so the weights are not resident twice.
+      e.buffer = host_copy_buffer(e, p.bytes);
+      if (p.stored_type == e.info->type) {
+        common::copy_parallel(e.buffer.map(), data.data(), data.size(), copy_threads());
+      } else {
+        convert_in_host_memory(e, data, p.stored_type, static_cast<std::byte*>(e.buffer.map()));
+        report.converted_tensors += 1;
+      }
       file.release(data);
       e.zero_copy = false;
       e.resident = true;
@@ -345,9 +357,10 @@ struct LoadedModel::State {
     e.resident = true;
   }
 
-  // Whether `e`, when not adopted, is copied straight into host memory its device uses in place (the CPU's).
+  // Whether `e`, when not adopted, is written straight into host memory its device uses in place (the CPU's).
   bool host_visible_copy(const Entry& e) const {
-    return adoptable(e) && (e.device->info().flags & SY_DEVICE_FLAG_HOST_VISIBLE);
+    const uint32_t flags = e.device->info().flags;
+    return (flags & SY_DEVICE_FLAG_ADOPTS_HOST_MEMORY) && (flags & SY_DEVICE_FLAG_HOST_VISIBLE);
   }
 
   static constexpr uint64_t kArenaAlignment = 64;  // a cache line, the widest vector load
@@ -360,7 +373,7 @@ struct LoadedModel::State {
     if (lazy) return;
     std::map<const plugin::Device*, uint64_t> totals;
     for (Entry& e : entries)
-      if (host_visible_copy(e) && !can_adopt(e)) totals[e.device] += arena_bytes(e.info->n_bytes);
+      if (host_visible_copy(e) && !can_adopt(e)) totals[e.device] += arena_bytes(plan.tensors[e.plan_index].bytes);
     for (const auto& [device, total] : totals) {
       try {
         arenas[device].buffer = device->allocate(total);
@@ -386,20 +399,36 @@ struct LoadedModel::State {
     return e.device->allocate(plan.tensors[e.plan_index].bytes);
   }
 
-  void convert_and_upload(Entry& e, std::span<const std::byte> data, gguf::TensorType target) {
-    const uint64_t out_size = converted_element_bytes(target);
+  // The conversion of `e` to `target` written at `destination` (host memory of the tensor's converted size), in
+  // pieces of whole rows over the copy threads.
+  void convert_in_host_memory(const Entry& e, std::span<const std::byte> data, gguf::TensorType target,
+                              std::byte* destination) {
     const uint64_t row = e.info->ne[0];
+    const uint64_t rows = e.info->n_elements / row;
+    const uint64_t rows_per_piece = std::max<uint64_t>(1, (uint64_t{4} << 20) / converted_bytes(target, row));
+    common::for_each_piece_parallel((rows + rows_per_piece - 1) / rows_per_piece, copy_threads(), [&](size_t k) {
+      const uint64_t first = k * rows_per_piece * row;
+      const uint64_t n = std::min(rows_per_piece * row, e.info->n_elements - first);
+      std::vector<float> scratch;
+      convert_elements(*e.info, data, first, n, target, destination + converted_bytes(target, first), scratch);
+    });
+  }
+
+  void convert_and_upload(Entry& e, std::span<const std::byte> data, gguf::TensorType target) {
+    const uint64_t row = e.info->ne[0];
+    const uint64_t row_bytes = converted_bytes(target, row);
     // Whole rows per chunk, so every chunk starts on a block boundary, and as many as fit in a staging half.
-    const uint64_t rows_per_chunk = std::max<uint64_t>(1, staging_half() / (row * out_size));
+    const uint64_t rows_per_chunk = std::max<uint64_t>(1, staging_half() / row_bytes);
     const uint64_t chunk_elements = std::min(rows_per_chunk * row, e.info->n_elements);
-    if (chunk_elements * out_size > staging_half()) {
+    if (converted_bytes(target, chunk_elements) > staging_half()) {
       throw Error(ErrorCode::invalid_argument,
                   fmt::format("{}: one row ({} converted bytes) does not fit a staging half of {}; raise "
-                              "loading.staging_mib", e.info->name, row * out_size, placement::format_bytes(staging_half())));
+                              "loading.staging_mib", e.info->name, row_bytes, placement::format_bytes(staging_half())));
     }
     for (uint64_t first = 0; first < e.info->n_elements; first += chunk_elements) {
       const uint64_t n = std::min(chunk_elements, e.info->n_elements - first);
-      stage_upload(*e.device, e.buffer, first * out_size, n * out_size, [&](std::byte* destination, uint64_t) {
+      stage_upload(*e.device, e.buffer, converted_bytes(target, first), converted_bytes(target, n),
+                   [&](std::byte* destination, uint64_t) {
         convert_elements(*e.info, data, first, n, target, destination, floats);
       });
     }
@@ -476,7 +505,10 @@ struct LoadedModel::State {
       if (keep[i]) kept[plan.tensors[entries[i].plan_index].tensor] = &entries[i];
     }
     for (auto& t : described) {
-      if (auto it = kept.find(t.name); it != kept.end()) t.pinned_device = it->second->device->name();
+      if (auto it = kept.find(t.name); it != kept.end()) {
+        t.pinned_device = it->second->device->name();
+        t.pinned_type = plan.tensors[it->second->plan_index].stored_type;
+      }
     }
     placement::Plan next;
     try {
@@ -662,14 +694,14 @@ VerifyReport verify_model(LoadedModel& model, const gguf::File& file, const Prog
     const auto data = file.tensor_data(*info);
     const plugin::Buffer& buffer = model.acquire(p.tensor);
     const bool converted = p.stored_type != info->type;
-    const uint64_t size = converted ? info->n_elements * converted_element_bytes(p.stored_type) : data.size();
+    const uint64_t size = converted ? converted_bytes(p.stored_type, info->n_elements) : data.size();
     if (buffer.size() < size) {
       report.mismatches.push_back(fmt::format("{} on {}: the device buffer holds {} bytes, expected {}", p.tensor,
                                               p.device, buffer.size(), size));
       continue;
     }
     // A converted chunk holds whole rows, so that it starts on a block boundary of the file's type.
-    const uint64_t converted_row = info->ne[0] * converted_element_bytes(p.stored_type);
+    const uint64_t converted_row = converted ? converted_bytes(p.stored_type, info->ne[0]) : 0;
     const uint64_t chunk = converted ? std::max<uint64_t>(1, kChunkBytes / converted_row) * converted_row : kChunkBytes;
     for (uint64_t offset = 0; offset < size; offset += chunk) {
       const uint64_t n = std::min(chunk, size - offset);
@@ -677,9 +709,9 @@ VerifyReport verify_model(LoadedModel& model, const gguf::File& file, const Prog
       buffer.download(offset, found.data(), n);
       const std::byte* want = data.data() + offset;
       if (converted) {
-        const uint64_t element_bytes = converted_element_bytes(p.stored_type);
         expected.resize(n);
-        convert_elements(*info, data, offset / element_bytes, n / element_bytes, p.stored_type, expected.data(), floats);
+        convert_elements(*info, data, offset / converted_row * info->ne[0], n / converted_row * info->ne[0],
+                         p.stored_type, expected.data(), floats);
         want = expected.data();
       }
       const auto at = std::mismatch(found.begin(), found.end(), want).first;

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "core/common/error.h"
+#include "core/quant/reencode.h"
 
 namespace sy::placement {
 namespace {
@@ -20,9 +21,22 @@ bool type_in(uint64_t mask, TensorType type) {
   return id < 64 && (mask >> id) & 1;
 }
 
-// The device-side type of a tensor: its own when the device can use it, else F16 or F32 when conversion is
-// allowed and the device can use those; nullopt when the device cannot hold it at all.
-std::optional<TensorType> stored_type_on(const DeviceDescription& d, const TensorDescription& t, bool allow_conversion) {
+// The type a matrix is re-encoded into on `d` (quant::reencoding_of), where the device asks for it and multiplies
+// the result; nullopt otherwise.
+std::optional<TensorType> reencoding_on(const DeviceDescription& d, const TensorDescription& t) {
+  if (!t.is_matrix || !type_in(d.reencoded_types, t.type)) return std::nullopt;
+  const auto target = quant::reencoding_of(t.type);
+  if (!target || !type_in(d.multipliable_types, *target)) return std::nullopt;
+  return target;
+}
+
+// The device-side type of a tensor: its re-encoding where the device asks for one and `reencode` allows, else its
+// own when the device can use it, else F16 or F32 when conversion is allowed and the device can use those; nullopt
+// when the device cannot hold it at all.
+std::optional<TensorType> stored_type_on(const DeviceDescription& d, const TensorDescription& t, bool allow_conversion,
+                                         bool reencode = false) {
+  if (reencode)
+    if (const auto target = reencoding_on(d, t)) return target;
   const uint64_t mask = t.is_matrix ? d.multipliable_types : d.storable_types;
   if (type_in(mask, t.type)) return t.type;
   if (!allow_conversion) return std::nullopt;
@@ -130,7 +144,7 @@ class Builder {
   std::optional<uint64_t> cost(const DeviceState& s, const std::vector<const TensorDescription*>& tensors, uint64_t kv) const {
     uint64_t total = kv;
     for (const auto* t : tensors) {
-      auto stored = stored_type_on(s.description, *t, config_.placement.allow_conversion);
+      auto stored = stored_type_on(s.description, *t, config_.placement.allow_conversion, config_.placement.reencode);
       if (!stored) return std::nullopt;
       total += stored_bytes(*t, *stored);
     }
@@ -138,7 +152,9 @@ class Builder {
   }
 
   void place(DeviceState& s, const TensorDescription& t, const std::string& reason) {
-    const auto stored = *stored_type_on(s.description, t, config_.placement.allow_conversion);
+    const auto stored = t.pinned_type ? *t.pinned_type
+                                      : *stored_type_on(s.description, t, config_.placement.allow_conversion,
+                                                        config_.placement.reencode);
     if (!s.scratch_reserved) {
       s.scratch_reserved = true;
       s.usage.scratch = shape_.scratch_bytes;
@@ -146,12 +162,14 @@ class Builder {
     const uint64_t bytes = stored_bytes(t, stored);
     s.usage.weights += bytes;
     if (stored != t.type) {
-      const Conversion key{s.description.name, t.type, stored, t.is_matrix, {}};
+      const Conversion key{s.description.name, t.type, stored, t.is_matrix, reencoding_on(s.description, t) == stored};
       auto it = std::find_if(conversions.begin(), conversions.end(), [&](const Conversion& c) {
         return c.device == key.device && c.from == key.from && c.to == key.to && c.matrix == key.matrix;
       });
       if (it == conversions.end()) it = conversions.insert(conversions.end(), key);
       it->tensors.push_back(t.name);
+      it->file_bytes += t.bytes;
+      it->stored_bytes += bytes;
     }
     placements.push_back({t.name, s.description.name, stored, bytes, t.layer, t.role, reason, t.copy_of});
   }
@@ -204,6 +222,13 @@ class Builder {
       const std::string what = n == 1   ? c.tensors[0]
                                : n == 2 ? fmt::format("2 tensors ({}, {})", c.tensors[0], c.tensors[1])
                                         : fmt::format("{} tensors ({}, {}, ...)", n, c.tensors[0], c.tensors[1]);
+      if (c.reencoded) {
+        out.push_back(fmt::format("{} re-encoded from {} to {} on upload to {}: the same values, which {} multiplies "
+                                  "faster, in {} instead of {} (placement.reencode false keeps {})",
+                                  what, gguf::to_string(c.from), gguf::to_string(c.to), c.device, c.device,
+                                  format_bytes(c.stored_bytes), format_bytes(c.file_bytes), gguf::to_string(c.from)));
+        continue;
+      }
       out.push_back(fmt::format("{} converted from {} to {} on upload to {}: {} does not {} {}", what,
                                 gguf::to_string(c.from), gguf::to_string(c.to), c.device, c.device,
                                 c.matrix ? "multiply" : "store", gguf::to_string(c.from)));
@@ -241,7 +266,9 @@ class Builder {
     std::string device;
     TensorType from, to;
     bool matrix;
+    bool reencoded;  // lossless, because the device multiplies `to` faster (else: it cannot use `from`)
     std::vector<std::string> tensors;
+    uint64_t file_bytes = 0, stored_bytes = 0;
   };
   std::vector<Conversion> conversions;  // in the order first met
   const RunShape& shape_;
@@ -775,7 +802,20 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
 
 Plan make_plan(const std::vector<DeviceDescription>& devices, const std::vector<TensorDescription>& tensors,
                const RunShape& shape, const config::RunConfig& config) {
-  return plan_with(devices, tensors, shape, config, {});
+  try {
+    return plan_with(devices, tensors, shape, config, {});
+  } catch (const Error& error) {
+    // A re-encoding is worth its bytes only while the model fits: where some tensor found no room, plan again in
+    // the file's types. (A re-plan keeps the first plan's choice: its loaded tensors hold those types.)
+    const bool asked = std::any_of(devices.begin(), devices.end(), [](const auto& d) { return d.reencoded_types != 0; });
+    if (error.code() != ErrorCode::out_of_memory || !config.placement.reencode || !asked) throw;
+    config::RunConfig plain = config;
+    plain.placement.reencode = false;
+    Plan plan = plan_with(devices, tensors, shape, plain, {});
+    plan.notes.insert(plan.notes.begin(), std::string("weights kept in the file's types: re-encoded as the devices "
+                                                      "ask (placement.reencode), they would not fit: ") + error.what());
+    return plan;
+  }
 }
 
 Plan replan_without(const std::set<std::string>& failed_devices, const std::vector<DeviceDescription>& devices,

@@ -31,6 +31,8 @@ struct DeviceDescription {
   uint64_t max_attention_context = 0;  // longest KV cache its attention takes; 0 = any (no layer if below the run's)
   uint64_t buffer_alignment = 0;       // bytes every tensor offset needs; above model::kActivationAlignment: unused
   bool rope_scaling = true;  // its plugin speaks ABI 1.4 (scaled ropes); if not, no layer of a model that needs it
+  // Bit i set: weights of type id i are stored re-encoded (quant::reencoding_of) where placement.reencode allows.
+  uint64_t reencoded_types = 0;
 };
 
 enum class Role { embedding, attention, feed_forward, norm, output, other };
@@ -46,6 +48,7 @@ struct TensorDescription {
   Role role = Role::other;
   bool is_matrix = false;  // consumed by matrix multiplication (else by lookups, norms or element-wise ops)
   std::optional<std::string> pinned_device;  // already loaded there (re-planning after a failed allocation)
+  std::optional<gguf::TensorType> pinned_type;  // with pinned_device: the type it was loaded in
   // Non-empty for a second copy of a file tensor: "output.weight" copying token_embd.weight for a tied head, placed
   // only where the last layer runs on a GPU (so logits need no CPU round trip), else not at all.
   std::string copy_of;

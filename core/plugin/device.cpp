@@ -161,6 +161,7 @@ Device::Device(std::string name, std::string owner, sy_device* raw, uint32_t abi
     info_.max_attention_context = raw_info.max_attention_context;
     info_.buffer_alignment = raw_info.buffer_alignment;
   }
+  if (speaks(1, 5)) info_.reencoded_types = raw_info.reencoded_types;  // a 1.4 plugin's struct ends before it
 }
 
 Device::~Device() {

@@ -32,6 +32,8 @@ struct DeviceInfo {
   // ABI 1.3 limits (0 from a 1.2 plugin: none).
   uint64_t max_attention_context = 0;  // longest KV cache its attention takes, in positions; 0 = any
   uint32_t buffer_alignment = 0;       // every tensor offset a multiple of this many bytes; 0 = no requirement
+  // ABI 1.5 (0 from an older plugin): weight types it multiplies faster re-encoded (core/quant/reencode.h).
+  uint64_t reencoded_types = 0;
 };
 
 class Device;

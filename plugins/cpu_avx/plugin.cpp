@@ -15,6 +15,7 @@
 #include <string>
 
 #include "core/common/huge_pages.h"
+#include "core/gguf/tensor_type.h"
 #include "core/quant/row_decoder.h"
 #include "plugins/cpu_avx/cpu_features.h"
 #include "plugins/cpu_avx/cpu_kernels.h"
@@ -133,6 +134,12 @@ sy_status* device_get_info(sy_device* object, sy_device_info* out) {
     info.storable_types = info.multipliable_types | SY_TYPE_BIT(SY_TYPE_I32) | SY_TYPE_BIT(SY_TYPE_I64);
     info.max_attention_context = 0;  // attention walks the cache in host memory: any length
     info.buffer_alignment = 0;       // the SIMD kernels load unaligned, so any element-aligned offset runs
+    // TQ1_0 as TQ2_0: the ternary tiles share their arithmetic (simd_kernels.h), so the results are the same bits,
+    // and TQ2_0's codes are one shift and mask where TQ1_0's need five multiply-and-compare steps, which leave its
+    // one-token product bound by arithmetic at about half the memory bandwidth (bench/README.md, "Fifth round").
+    const uint64_t tq1_0 = SY_TYPE_BIT(static_cast<uint32_t>(sy::gguf::TensorType::TQ1_0));
+    const uint64_t tq2_0 = SY_TYPE_BIT(static_cast<uint32_t>(sy::gguf::TensorType::TQ2_0));
+    info.reencoded_types = (info.multipliable_types & tq2_0) ? info.multipliable_types & tq1_0 : 0;
     // Copy no more than the host's struct holds: an older host has a shorter struct.
     const uint32_t host_size = out->struct_size;
     std::memcpy(out, &info, std::min<size_t>(host_size, sizeof info));

@@ -36,6 +36,7 @@
 #include "core/quant/blocks.h"
 #include "core/quant/dequantize.h"
 #include "core/quant/quantize.h"
+#include "core/quant/reencode.h"
 #include "plugins/cpu_avx/cpu_features.h"
 #include "plugins/cpu_avx/quant_matmul.h"
 #include "tests/test_support.h"
@@ -276,6 +277,32 @@ TEST_CASE("native matmul: the integer weight types give the same bits at every k
         CAPTURE(std::string(sy::cpu::to_string(sets[i])));
         CHECK(std::memcmp(outputs[i].data(), outputs[0].data(), outputs[0].size() * sizeof(float)) == 0);
       }
+    }
+  }
+}
+
+TEST_CASE("native matmul: TQ1_0 re-encoded as TQ2_0 gives the same bits at every kernel set") {
+  // The plugin asks the host to store TQ1_0 as TQ2_0 (sy_device_info.reencoded_types), which the ABI allows only
+  // where the results stay the same bits.
+  auto rng = sy::test::make_rng("cpu_avx native matmul tq1_0 as tq2_0");
+  for (const int64_t tokens : {1, 6, 20}) {
+    const Problem p{37, 17 * 256, tokens};
+    CAPTURE(tokens);
+    const Data data = make_data(TensorType::TQ1_0, p, rng);
+    std::vector<uint8_t> reencoded(*sy::gguf::tensor_storage_bytes(TensorType::TQ2_0, p.n_out * p.n_in));
+    sy::quant::reencode_blocks(TensorType::TQ1_0, data.weight.data(), p.n_out * p.n_in, reencoded.data());
+    for (const KernelSet set : sy::cpu::runnable_kernel_sets(sy::cpu::detect_cpu_features())) {
+      CAPTURE(std::string(sy::cpu::to_string(set)));
+      std::vector<float> file(static_cast<size_t>(p.n_out * p.n_tokens), std::numeric_limits<float>::quiet_NaN());
+      std::vector<float> stored(file.size(), std::numeric_limits<float>::quiet_NaN());
+      tbb::task_arena arena(2);
+      arena.execute([&] {
+        sy::cpu::native_matmul(set, static_cast<uint32_t>(TensorType::TQ1_0), data.weight.data(), p.n_out, p.n_in,
+                               data.x.data(), p.n_tokens, file.data());
+        sy::cpu::native_matmul(set, static_cast<uint32_t>(TensorType::TQ2_0), reencoded.data(), p.n_out, p.n_in,
+                               data.x.data(), p.n_tokens, stored.data());
+      });
+      CHECK(std::memcmp(file.data(), stored.data(), file.size() * sizeof(float)) == 0);
     }
   }
 }

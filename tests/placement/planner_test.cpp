@@ -1,6 +1,8 @@
 // The planner against described devices (no plugin needed): policies split layers as documented, overrides
 // move what they name, budgets are never exceeded, unsupported types move or convert, and failures re-plan.
 #include <doctest/doctest.h>
+#include <fmt/format.h>
+#include <switchyard/plugin.h>
 
 #include <algorithm>
 #include <chrono>
@@ -475,4 +477,70 @@ TEST_CASE("a model that needs rope scaling gets no layer on a device whose plugi
   CHECK(noted);
   // A 1.4 plugin takes them.
   CHECK_FALSE(layers_on(make_plan({cpu(), gpu("simdev:0", 1ull << 30)}, f.tensors, shape, c), "simdev:0").empty());
+}
+
+TEST_CASE("a device that asks for a re-encoding: TQ1_0 matrices stored as TQ2_0 while the model fits") {
+  Fixture f;
+  using gguf::TensorType;
+  // The model's tensors described as TQ1_0 (the planner reads types and sizes only).
+  for (auto& t : f.tensors) {
+    if (t.n_elements % 256 != 0) continue;
+    t.type = TensorType::TQ1_0;
+    t.bytes = *gguf::tensor_storage_bytes(TensorType::TQ1_0, t.n_elements);
+  }
+  DeviceDescription asking = cpu();
+  asking.reencoded_types = SY_TYPE_BIT(static_cast<uint32_t>(TensorType::TQ1_0));
+  const auto defaults = f.config();
+  const RunShape shape = run_shape(f.hp, defaults);
+  const Plan plan = make_plan({asking}, f.tensors, shape, defaults);
+  uint64_t file_bytes = 0, stored = 0, matrices = 0;
+  for (const auto& t : f.tensors) {
+    if (t.type != TensorType::TQ1_0) continue;
+    CAPTURE(t.name);
+    const auto* p = plan.find(t.name);
+    REQUIRE(p != nullptr);
+    // Matrices only: a lookup table (GET_ROWS) is not what the device said it multiplies faster.
+    CHECK(p->stored_type == (t.is_matrix ? TensorType::TQ2_0 : TensorType::TQ1_0));
+    CHECK(p->bytes == *gguf::tensor_storage_bytes(p->stored_type, t.n_elements));
+    if (t.is_matrix) file_bytes += t.bytes, stored += p->bytes, matrices += 1;
+  }
+  REQUIRE(matrices > 2);
+  const std::string note = fmt::format("{} tensors (blk.0.attn_q.weight, blk.0.attn_k.weight, ...) re-encoded from "
+                                       "tq1_0 to tq2_0 on upload to cpu: the same values, which cpu multiplies faster, "
+                                       "in {} instead of {} (placement.reencode false keeps tq1_0)",
+                                       matrices, format_bytes(stored), format_bytes(file_bytes));
+  CHECK(std::find(plan.notes.begin(), plan.notes.end(), note) != plan.notes.end());
+
+  // placement.reencode false, or a device that does not ask, or one that asks without multiplying TQ2_0: the
+  // file's types, and no such note.
+  DeviceDescription lacking = asking;
+  lacking.multipliable_types &= ~SY_TYPE_BIT(static_cast<uint32_t>(TensorType::TQ2_0));
+  const auto off = f.config(R"({"placement": {"reencode": false}})");
+  for (const auto& [device, c] : {std::pair{asking, off}, std::pair{cpu(), defaults}, std::pair{lacking, defaults}}) {
+    const Plan kept = make_plan({device}, f.tensors, shape, c);
+    CHECK(kept.find("blk.0.attn_q.weight")->stored_type == TensorType::TQ1_0);
+    for (const auto& n : kept.notes) CHECK(n.find("re-encoded") == std::string::npos);
+  }
+
+  // A budget between the two sizes: the model fits only in the file's types, so it is planned that way, and the
+  // first note says why.
+  const uint64_t small = make_plan({asking}, f.tensors, shape, off).usage("cpu")->used();
+  const uint64_t large = plan.usage("cpu")->used();
+  REQUIRE(large > small);
+  DeviceDescription tight = asking;
+  tight.free_memory = static_cast<uint64_t>(static_cast<double>(small + (large - small) / 2) / 0.9);
+  const Plan fitted = make_plan({tight}, f.tensors, shape, defaults);
+  CHECK(fitted.find("blk.0.attn_q.weight")->stored_type == TensorType::TQ1_0);
+  REQUIRE(!fitted.notes.empty());
+  CHECK(fitted.notes[0].find("weights kept in the file's types: re-encoded as the devices ask (placement.reencode), "
+                             "they would not fit: ") == 0);
+  check_budgets(fitted, {tight}, defaults);
+
+  // A re-plan keeps the type a loaded tensor holds, whatever it would choose now.
+  auto pinned = f.tensors;
+  for (auto& t : pinned)
+    if (t.name == "blk.0.attn_q.weight") t.pinned_device = "cpu", t.pinned_type = TensorType::TQ1_0;
+  const Plan again = replan_without({}, {asking}, pinned, shape, defaults);
+  CHECK(again.find("blk.0.attn_q.weight")->stored_type == TensorType::TQ1_0);
+  CHECK(again.find("blk.0.attn_k.weight")->stored_type == TensorType::TQ2_0);
 }

@@ -72,6 +72,26 @@ with tempfile.TemporaryDirectory() as work:
         print(kind, "max |error|", report["max_abs_error"])
         # passed: within 5e-2, and argmax equal wherever the reference's top-2 margin exceeds it.
         check(report["passed"], f"{kind} against the TQ2_0 reference: {report}")
+        if kind != "tq1_0":
+            continue
+        # The CPU stores TQ1_0 matrices as TQ2_0 (placement.reencode): the plan says so, the load reads back what
+        # it planned, and the logits are the same bits as with the file's TQ1_0 (the same errors to the last digit).
+        plan = json.loads(switchyard("plan", "-m", out, "--device", "cpu", "--format", "json").stdout)
+        matrices = [t for t in plan["tensors"] if t["name"].startswith("blk.") and t["name"].endswith("_q.weight")]
+        check(matrices and all(t["type"] == "tq2_0" for t in matrices), f"tq1_0 matrices stored as tq2_0: {matrices[:1]}")
+        check(any("re-encoded from tq1_0 to tq2_0 on upload to cpu" in n for n in plan["notes"]), f"notes: {plan['notes']}")
+        loaded = switchyard("load", "-m", out, "--device", "cpu", "--verify")
+        check("all identical" in loaded.stdout, "re-encoded load verifies: " + loaded.stdout)
+        keep = os.path.join(work, "keep-tq1_0.json")
+        with open(keep, "w") as f:
+            json.dump({"placement": {"reencode": False}}, f)
+        kept = json.loads(switchyard("plan", "-m", out, "--config", keep, "--format", "json").stdout)
+        check(all(t["type"] != "tq2_0" for t in kept["tensors"]), "placement.reencode false keeps tq1_0")
+        plain = json.loads(switchyard("crossval", "-m", out, "--config", keep, "--reference",
+                                      os.path.join(SHARED, "reference", "synth-bitnet-TQ2_0.quick-brown-fox.json"),
+                                      "--tolerance", "5e-2", "--device", "cpu", "--format", "json").stdout)
+        same = {k: report[k] for k in report if "error" in k} == {k: plain[k] for k in plain if "error" in k}
+        check(same, f"re-encoded logits equal the file type's: {report} vs {plain}")
 
 # Batch jobs.
 with tempfile.TemporaryDirectory() as work:

@@ -20,6 +20,7 @@
 #include "core/common/error.h"
 #include "core/common/log.h"
 #include "core/gguf/tensor_type.h"
+#include "core/quant/reencode.h"
 #include "core/quant/row_decoder.h"
 #include "core/kernels/reference_ops.h"
 #include "core/config/run_config.h"
@@ -198,6 +199,17 @@ void run_both(const Device& device, std::vector<sy_op> ops, const std::vector<Tw
 
 using sy::sdk::make_op;
 
+// SY_OP_MATMUL of `weight` [n_out, n_in] and `x` [n_tokens, n_in] into `y` [n_tokens, n_out].
+sy_op matmul_op(const TwinTensor& weight, const TwinTensor& x, const TwinTensor& y, int64_t n_out, int64_t n_in,
+                int64_t n_tokens) {
+  sy_op op = make_op(SY_OP_MATMUL);
+  op.src[0] = device_ref(weight);
+  op.src[1] = device_ref(x);
+  op.dst = device_ref(y);
+  op.params.matmul = {n_out, n_in, n_tokens};
+  return op;
+}
+
 std::string type_name(uint32_t type) {
   if (auto traits = sy::gguf::tensor_type_traits(type)) return std::string(traits->name);
   return "type" + std::to_string(type);
@@ -218,6 +230,7 @@ class DeviceSuite {
     report_.guarded(label("buffers"), [&] { buffers(); });
     report_.guarded(label("errors"), [&] { error_paths(); });
     report_.guarded(label("ops"), [&] { ops(); });
+    report_.guarded(label("re-encodings"), [&] { reencodings(); });  // none asked for before ABI 1.5
     report_.guarded(label("sequence"), [&] { sequence(); });
     if (!has_abi_1_3_) return;
     report_.guarded(label("limits"), [&] { limits(); });
@@ -243,6 +256,47 @@ class DeviceSuite {
                    "every device must store F32 tensors");
     report_.expect((info.multipliable_types & ~info.storable_types) == 0, label("multipliable within storable"),
                    "a type is multipliable but not storable");
+    // ABI 1.5: a type asked to be re-encoded has a re-encoding the host knows, into a type the device multiplies.
+    for (uint32_t type = 0; type < 64; ++type) {
+      if (!(info.reencoded_types & SY_TYPE_BIT(type))) continue;
+      const auto target = sy::quant::reencoding_of(static_cast<sy::gguf::TensorType>(type));
+      report_.expect(target && (info.multipliable_types & SY_TYPE_BIT(static_cast<uint32_t>(*target))),
+                     label("reencoded " + type_name(type)),
+                     target ? "the re-encoding, " + type_name(static_cast<uint32_t>(*target)) + ", is not multipliable"
+                            : "the host knows no re-encoding of it (core/quant/reencode.h)");
+    }
+  }
+
+  // ABI 1.5: the weights a device asks to hold re-encoded give the same bits as the file's type, matrix-vector and
+  // matrix-matrix (the planner re-encodes only on that promise).
+  void reencodings() {
+    const auto& info = device_.info();
+    for (uint32_t type = 0; type < 64; ++type) {
+      if (!(info.reencoded_types & SY_TYPE_BIT(type)) || !(info.multipliable_types & SY_TYPE_BIT(type))) continue;
+      const auto from = static_cast<sy::gguf::TensorType>(type);
+      const auto target = sy::quant::reencoding_of(from);
+      if (!target || !(info.multipliable_types & SY_TYPE_BIT(static_cast<uint32_t>(*target)))) continue;
+      for (const int64_t n_tokens : {int64_t{1}, int64_t{7}}) {
+        const int64_t n_out = 9, n_in = 3 * sy::gguf::tensor_type_traits(from).block_size;
+        std::vector<uint8_t> file = make_weight(rng_, type, n_out, n_in, decoder_);
+        std::vector<uint8_t> stored(*sy::gguf::tensor_storage_bytes(*target, static_cast<uint64_t>(n_out * n_in)));
+        sy::quant::reencode_blocks(from, file.data(), static_cast<uint64_t>(n_out * n_in), stored.data());
+        auto x = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(n_tokens * n_in))), SY_TYPE_F32);
+        std::vector<std::vector<float>> results;
+        for (auto& [bytes, weight_type] : {std::pair{&file, type}, std::pair{&stored, static_cast<uint32_t>(*target)}}) {
+          auto weight = make_twin(device_, *bytes, weight_type);
+          auto y = make_output(device_, static_cast<size_t>(n_tokens * n_out) * 4, SY_TYPE_F32);
+          const sy_op op = matmul_op(weight, x, y, n_out, n_in, n_tokens);
+          device_.execute({&op, 1});
+          results.push_back(download_floats(y));
+        }
+        report_.expect(std::memcmp(results[0].data(), results[1].data(), results[0].size() * sizeof(float)) == 0,
+                       label("matmul " + type_name(type) + " re-encoded as " +
+                             type_name(static_cast<uint32_t>(*target)) + ", " + std::to_string(n_tokens) + " tokens"),
+                       "the results differ from the file type's: a device may ask for a re-encoding only where they "
+                       "are the same bits");
+      }
+    }
   }
 
   void buffers() {
@@ -402,11 +456,7 @@ class DeviceSuite {
           auto weight = make_twin(device_, make_weight(rng_, type, n_out, n_in, decoder_), type);
           auto x = make_twin(device_, as_bytes(random_floats(rng_, static_cast<size_t>(n_tokens * n_in))), SY_TYPE_F32);
           auto y = make_output(device_, static_cast<size_t>(n_tokens * n_out) * 4, SY_TYPE_F32);
-          sy_op op = make_op(SY_OP_MATMUL);
-          op.src[0] = device_ref(weight);
-          op.src[1] = device_ref(x);
-          op.dst = device_ref(y);
-          op.params.matmul = {n_out, n_in, n_tokens};
+          const sy_op op = matmul_op(weight, x, y, n_out, n_in, n_tokens);
           // Scale per output: sum |w x|, computed from the decoded weight. A quantized weight may meet activations
           // quantized to 8 bits per block (as llama.cpp's CPU and GPU kernels do): allow one step of that,
           // sum |w| * max|x| / 127, with the row's max bounding every block's.

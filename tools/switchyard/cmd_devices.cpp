@@ -14,6 +14,7 @@
 #include "core/config/run_config.h"
 #include "core/gguf/tensor_type.h"
 #include "core/plugin/discovery.h"
+#include "core/quant/reencode.h"
 #include "tools/switchyard/commands.h"
 
 namespace sy::cli {
@@ -98,7 +99,20 @@ ordered_json to_json(const plugin::LoaderOptions& options, const plugin::Invento
     entry["adopts_host_memory"] = (info.flags & SY_DEVICE_FLAG_ADOPTS_HOST_MEMORY) != 0;
     entry["storable_types"] = type_names(info.storable_types);
     entry["multipliable_types"] = type_names(info.multipliable_types);
+    entry["reencoded_types"] = type_names(info.reencoded_types);
     out["devices"].push_back(entry);
+  }
+  return out;
+}
+
+// "tq1_0 as tq2_0" for each type of `mask` (core/quant/reencode.h).
+std::vector<std::string> reencoding_names(uint64_t mask) {
+  std::vector<std::string> out;
+  for (uint32_t id = 0; id < 64; ++id) {
+    if (!(mask & SY_TYPE_BIT(id)) || !gguf::tensor_type_traits(id)) continue;
+    const auto type = static_cast<gguf::TensorType>(id);
+    const auto target = quant::reencoding_of(type);
+    out.push_back(std::string(gguf::to_string(type)) + (target ? " as " + std::string(gguf::to_string(*target)) : ""));
   }
   return out;
 }
@@ -143,6 +157,9 @@ void print_text(const plugin::LoaderOptions& options, const plugin::Inventory& i
                              count_of(info.compute_units, "compute unit"));
     std::cout << fmt::format("             flags: {}\n", join(flags));
     std::cout << fmt::format("             multiplies: {}\n", join(type_names(info.multipliable_types)));
+    if (info.reencoded_types != 0)
+      std::cout << fmt::format("             stores re-encoded (placement.reencode): {}\n",
+                               join(reencoding_names(info.reencoded_types)));
   }
 }
 

@@ -36,7 +36,7 @@ extern "C" {
 
 /* The version this header describes. Bump the minor when appending fields or slots, the major for anything else. */
 #define SY_ABI_VERSION_MAJOR 1
-#define SY_ABI_VERSION_MINOR 4
+#define SY_ABI_VERSION_MINOR 5
 #define SY_ABI_VERSION SY_ABI_MAKE_VERSION(SY_ABI_VERSION_MAJOR, SY_ABI_VERSION_MINOR)
 
 #if defined(_WIN32)
@@ -196,6 +196,14 @@ typedef struct sy_device_info {
    * can give (256 in this release) is left out of placement, with a plan note. */
   uint32_t buffer_alignment;
   uint32_t reserved; /* zero */
+  /* --- ABI 1.5 (a 1.4 plugin's struct ends before this: zero, every weight kept in its file's type) --- */
+  /* Type mask: weight types this device multiplies faster once the host re-encodes them, without changing a value,
+   * into the type it pairs with each. This release pairs one: TQ1_0 as TQ2_0 (the same ternary codes and block
+   * scales, 2 bits per element instead of 1.6875, so 22% more bytes). The paired type must be in
+   * multipliable_types; its results must equal the file type's bit for bit. The planner then stores such weights
+   * re-encoded and counts the paired type's bytes, unless the run config's placement.reencode is false or the model
+   * fits only in the file's types, and says so in the plan. */
+  uint64_t reencoded_types;
 } sy_device_info;
 
 typedef struct sy_device_vtable {
