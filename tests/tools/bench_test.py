@@ -13,7 +13,12 @@ from cli_harness import check, failures, runner
 bench = runner(SWITCHYARD, "bench")
 
 
-for name in ("stories260K.gguf", "synth-tiny-Q4_0.gguf"):
+work = tempfile.TemporaryDirectory()
+# A TQ1_0 file, whose matrices the CPU stores as TQ2_0 (placement.reencode): its bytes per token are the stored ones.
+TQ1_0 = os.path.join(work.name, "bitnet-tq1_0.gguf")
+subprocess.run([SWITCHYARD, "quantize", "-m", os.path.join(MODELS, "synth-bitnet-F32.gguf"), "-o", TQ1_0, "--type",
+                "tq1_0", "--embedding-type", "q6_K"], capture_output=True, check=True)
+for name in ("stories260K.gguf", "synth-tiny-Q4_0.gguf", TQ1_0):
     model = os.path.join(MODELS, name)
     out = bench("-m", model, "-p", "8", "-n", "4", "-r", "2", "-t", "1", "--format", "json")
     rows = json.loads(out.stdout)
@@ -36,6 +41,19 @@ for name in ("stories260K.gguf", "synth-tiny-Q4_0.gguf"):
         check(row.get("cpu_weights") == "mapped", f"{name}: cpu_weights {row.get('cpu_weights')}")
         check(("bandwidth_fraction" in row) == (n_gen > 0), f"{name}: bandwidth_fraction only for tg")
     check(rows[1].get("bandwidth_fraction", 0) > 0, f"{name}: bandwidth_fraction > 0")
+    # bytes_per_token: the planned tensors as stored, less an embedding table that is only looked up (a separate
+    # output head).
+    plan = json.loads(subprocess.run([SWITCHYARD, "plan", "-m", model, "--format", "json"], capture_output=True,
+                                     text=True, check=True).stdout)
+    names = {t["name"] for t in plan["tensors"]}
+    streamed = sum(t["bytes"] for t in plan["tensors"]
+                   if not (t["name"] == "token_embd.weight" and "output.weight" in names))
+    check(all(row.get("bytes_per_token") == streamed for row in rows),
+          f"{name}: bytes_per_token {[row.get('bytes_per_token') for row in rows]} against the plan's {streamed}")
+    if name == TQ1_0:
+        # Its head is tied, so a token streams every tensor: as TQ2_0 more than the whole file holds.
+        check(any(t["type"] == "tq2_0" for t in plan["tensors"]) and streamed > rows[0]["model_size"],
+              f"the TQ1_0 file streams its re-encoded bytes: {streamed} for a {rows[0]['model_size']}-byte file")
 
 model = os.path.join(MODELS, "synth-tiny-Q4_0.gguf")
 md = bench("-m", model, "-p", "8", "-n", "4", "-r", "2", "-t", "1,2").stdout.splitlines()

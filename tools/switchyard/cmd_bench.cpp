@@ -124,7 +124,9 @@ struct ModelFacts {
   std::string type;             // "llama 1.1B Q4_0"
   uint64_t size_bytes = 0;      // every tensor's storage
   uint64_t n_params = 0;
-  uint64_t bytes_per_token = 0;  // weights one generated token streams: all but the embedding table when untied
+  // Weights one generated token streams, as its devices hold them (a re-encoded tensor counts its stored bytes):
+  // every planned tensor but an embedding table that is only looked up (the head untied, or given its own copy).
+  uint64_t bytes_per_token = 0;
 };
 
 std::string count_label(double n, const char* unit_b = "B") {
@@ -143,8 +145,13 @@ ModelFacts model_facts(runtime::Engine& engine, const std::string& path) {
     if (t.n_dims >= 2) bytes_by_type[t.type] += t.n_bytes;
   }
   const auto& structure = engine.model();
-  facts.bytes_per_token = facts.size_bytes;
-  if (!structure.tied_output() && structure.token_embd) facts.bytes_per_token -= structure.token_embd.info->n_bytes;
+  const auto& planned = engine.plan().tensors;
+  const bool head_copied = std::any_of(planned.begin(), planned.end(), [](const auto& p) { return !p.copy_of.empty(); });
+  for (const auto& p : planned) {
+    const bool looked_up = structure.token_embd && p.tensor == structure.token_embd.info->name &&
+                           (!structure.tied_output() || head_copied);
+    if (!looked_up) facts.bytes_per_token += p.bytes;
+  }
   gguf::TensorType main_type = gguf::TensorType::F32;
   uint64_t most = 0;
   for (const auto& [type, bytes] : bytes_by_type) {
@@ -217,7 +224,8 @@ nlohmann::ordered_json result_json(const Result& r, const ModelFacts& facts, con
       {"peak_resident_bytes", r.peak_resident_bytes},
       {"placement", r.placement},
       {"cpu_weights", r.cpu_weights},
-      {"read_bandwidth_bytes_per_second", r.read_bandwidth}};
+      {"read_bandwidth_bytes_per_second", r.read_bandwidth},
+      {"bytes_per_token", facts.bytes_per_token}};
   if (r.test.n_gen > 0 && r.read_bandwidth > 0)
     j["bandwidth_fraction"] = static_cast<double>(facts.bytes_per_token) * mean(ts) / r.read_bandwidth;
   return j;
