@@ -46,7 +46,8 @@ void convert_elements(const gguf::TensorInfo& tensor, std::span<const std::byte>
   if (quant::reencoding_of(tensor.type) == target) {
     const uint64_t at = *gguf::tensor_storage_bytes(tensor.type, first);
     if (first + n > tensor.n_elements || at + *gguf::tensor_storage_bytes(tensor.type, n) > data.size())
-      throw Error(ErrorCode::internal, fmt::format("{}: re-encoding elements {}..{} past its end", tensor.name, first, first + n));
+      throw Error(ErrorCode::internal,
+                  fmt::format("{}: re-encoding elements {}..{} past its end", tensor.name, first, first + n));
     quant::reencode_blocks(tensor.type, data.data() + at, n, destination);
   } else if (target == gguf::TensorType::F16) {
     floats.resize(n);

@@ -162,7 +162,8 @@ class Builder {
     const uint64_t bytes = stored_bytes(t, stored);
     s.usage.weights += bytes;
     if (stored != t.type) {
-      const Conversion key{s.description.name, t.type, stored, t.is_matrix, reencoding_on(s.description, t) == stored};
+      const bool reencoded = reencoding_on(s.description, t) == stored;
+      const Conversion key{s.description.name, t.type, stored, t.is_matrix, reencoded, {}};
       auto it = std::find_if(conversions.begin(), conversions.end(), [&](const Conversion& c) {
         return c.device == key.device && c.from == key.from && c.to == key.to && c.matrix == key.matrix;
       });
@@ -807,7 +808,8 @@ Plan make_plan(const std::vector<DeviceDescription>& devices, const std::vector<
   } catch (const Error& error) {
     // A re-encoding is worth its bytes only while the model fits: where some tensor found no room, plan again in
     // the file's types. (A re-plan keeps the first plan's choice: its loaded tensors hold those types.)
-    const bool asked = std::any_of(devices.begin(), devices.end(), [](const auto& d) { return d.reencoded_types != 0; });
+    const bool asked =
+        std::any_of(devices.begin(), devices.end(), [](const auto& d) { return d.reencoded_types != 0; });
     if (error.code() != ErrorCode::out_of_memory || !config.placement.reencode || !asked) throw;
     config::RunConfig plain = config;
     plain.placement.reencode = false;
