@@ -1,7 +1,9 @@
-// copy_parallel: every byte arrives, at any size, piece size and thread count, and nothing past the end is written.
+// copy_parallel: every byte arrives, at any size, piece size and thread count, and nothing past the end is written;
+// for_each_piece_parallel, which it runs on: every piece once.
 #include <doctest/doctest.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
 #include <random>
 #include <vector>
@@ -25,4 +27,14 @@ TEST_CASE("copy_parallel copies every byte and nothing past them, whatever the p
                           [](uint8_t b) { return b == 0xA5; }));
       }
   }
+}
+
+TEST_CASE("for_each_piece_parallel runs every piece exactly once, whatever the thread count") {
+  for (const size_t pieces : {size_t{0}, size_t{1}, size_t{5}, size_t{1000}})
+    for (const unsigned threads : {0u, 1u, 2u, 3u, 16u}) {
+      std::vector<std::atomic<int>> runs(pieces);
+      sy::common::for_each_piece_parallel(pieces, threads, [&](size_t k) { runs[k].fetch_add(1); });
+      INFO("pieces " << pieces << ", threads " << threads);
+      CHECK(std::all_of(runs.begin(), runs.end(), [](const std::atomic<int>& n) { return n.load() == 1; }));
+    }
 }

@@ -92,6 +92,15 @@ with tempfile.TemporaryDirectory() as work:
                                       "--tolerance", "5e-2", "--device", "cpu", "--format", "json").stdout)
         same = {k: report[k] for k in report if "error" in k} == {k: plain[k] for k in plain if "error" in k}
         check(same, f"re-encoded logits equal the file type's: {report} vs {plain}")
+        # Lazy mode re-encodes each tensor on first use, to the same logits.
+        lazy = os.path.join(work, "lazy.json")
+        with open(lazy, "w") as f:
+            json.dump({"loading": {"mode": "lazy"}}, f)
+        lazily = json.loads(switchyard("crossval", "-m", out, "--config", lazy, "--reference",
+                                       os.path.join(SHARED, "reference", "synth-bitnet-TQ2_0.quick-brown-fox.json"),
+                                       "--tolerance", "5e-2", "--device", "cpu", "--format", "json").stdout)
+        check({k: lazily[k] for k in lazily if "error" in k} == {k: report[k] for k in report if "error" in k},
+              f"lazy re-encoded logits equal the progressive load's: {lazily} vs {report}")
 
 # Batch jobs.
 with tempfile.TemporaryDirectory() as work:
