@@ -295,22 +295,8 @@ void tile_q6_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens) {
 
 namespace {
 
-// The byte products of k code vectors (byte p of vector j is element 32 j + p) with the quants: lane L sums
-// positions 4 L .. 4 L + 3 of every vector, the elements with (e mod 32) / 4 == L. Pair sums stay far from int16
-// saturation: eight of them are at most 8 * 2 * 2 * 128.
-template <int kVectors>
-SY_TERNARY_INLINE __m256i ternary_products(const __m256i* codes, const uint8_t* a) {
-  __m256i pairs = _mm256_setzero_si256();
-#pragma GCC unroll 8
-  for (int k = 0; k < kVectors; ++k)
-    pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(codes[k], load256(a + kQ8_KQuants + 32 * k)));
-  return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
-}
-
-// ternary_tile.h's Isa: one 256-bit vector per 32 elements.
-struct Avx2Ternary {
-  using Vector = __m256i;
-  static constexpr int kVectors = 8;
+// ternary_tile.h's Isa: its 256-bit one (TQ1_0's decoding, the products), with I2_S's and TQ2_0's codes.
+struct Avx2Ternary : Ternary256 {
   // I2_S: each 32 bytes' four bit pairs, shifted down one by one.
   template <int k>
   SY_TERNARY_INLINE static void i2_s_codes(const uint8_t* w, __m256i* codes) {
@@ -336,18 +322,6 @@ struct Avx2Ternary {
       codes[4 * half + 2] = _mm256_and_si256(_mm256_srli_epi16(packed, 4), two_bits);
       codes[4 * half + 3] = _mm256_and_si256(_mm256_srli_epi16(packed, 6), two_bits);
     }
-  }
-  // The top trits of biased TQ1_0 bytes (ternary_tile.h): [x > kTritOne] + [x > kTritTwo], from two compares whose
-  // masks are -1.
-  SY_TERNARY_INLINE static __m256i top_trits(__m256i biased) {
-    const __m256i ones = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(kTritOne));
-    const __m256i twos = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(kTritTwo));
-    return _mm256_abs_epi8(_mm256_add_epi8(ones, twos));
-  }
-  SY_TERNARY_INLINE static __m256i from_biased(const __m256i* biased) { return biased[0]; }
-  template <int k>
-  SY_TERNARY_INLINE static __m256i products(const __m256i* codes, const uint8_t* a) {
-    return ternary_products<k>(codes, a);
   }
 };
 

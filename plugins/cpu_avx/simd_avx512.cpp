@@ -77,7 +77,7 @@ float dot_f16_avx512(const uint16_t* w, const float* x, int64_t n) {
 
 #endif  // !__AVX512VNNI__
 
-// ---- Ternary tiles (I2_S, TQ1_0; see simd_kernels.h) ------------------------------------------------------------
+// ---- Ternary tiles (I2_S, TQ1_0, TQ2_0; see simd_kernels.h) -----------------------------------------------------
 
 namespace {
 
@@ -92,7 +92,7 @@ SY_TERNARY_INLINE __m256i ternary_products(const __m512i* codes, const uint8_t* 
   return _mm256_add_epi32(_mm512_castsi512_si256(sum), _mm512_extracti64x4_epi64(sum, 1));
 }
 
-// ternary_tile.h's Isa: one 512-bit vector per 64 elements.
+// ternary_tile.h's Isa for I2_S and TQ2_0: one 512-bit vector per 64 elements (TQ1_0 takes its 256-bit one).
 struct Avx512Ternary {
   using Vector = __m512i;
   static constexpr int kVectors = 4;
@@ -122,13 +122,6 @@ struct Avx512Ternary {
       codes[2 * half + 1] = _mm512_and_si512(_mm512_srlv_epi16(packed, shifts23), two_bits);
     }
   }
-  // The top trits of biased TQ1_0 bytes (ternary_tile.h): [x > kTritOne] + [x > kTritTwo], from two compare masks.
-  SY_TERNARY_INLINE static __m512i top_trits(__m512i biased) {
-    const __mmask64 ones = _mm512_cmpgt_epi8_mask(biased, _mm512_set1_epi8(kTritOne));
-    const __mmask64 twos = _mm512_cmpgt_epi8_mask(biased, _mm512_set1_epi8(kTritTwo));
-    return _mm512_mask_mov_epi8(_mm512_maskz_mov_epi8(ones, _mm512_set1_epi8(1)), twos, _mm512_set1_epi8(2));
-  }
-  SY_TERNARY_INLINE static __m512i from_biased(const __m256i* biased) { return join(biased[0], biased[1]); }
   template <int k>
   SY_TERNARY_INLINE static __m256i products(const __m512i* codes, const uint8_t* a) {
     return ternary_products<k>(codes, a);
@@ -265,7 +258,7 @@ void SY_AVX512_KERNEL(tile_i2_s_q8_k)(const QuantTileArgs& args, int rows, int t
   run_ternary_tile<I2SKernel<Avx512Ternary>>(args, rows, tokens);
 }
 void SY_AVX512_KERNEL(tile_tq1_0_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
-  run_ternary_tile<TQ1_0Kernel<Avx512Ternary>>(args, rows, tokens);
+  run_ternary_tile<TQ1_0Kernel<Ternary256>>(args, rows, tokens);  // 256-bit: see ternary_tile.h
 }
 void SY_AVX512_KERNEL(tile_tq2_0_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
   run_ternary_tile<TQ2_0Kernel<Avx512Ternary>>(args, rows, tokens);

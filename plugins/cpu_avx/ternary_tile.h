@@ -59,6 +59,39 @@ SY_TERNARY_INLINE __m256i ternary_quant_sums(const uint8_t* a, bool half) {
   return _mm256_madd_epi16(sums, _mm256_set1_epi16(1));
 }
 
+// The 256-bit Isa below (the AVX2 unit's for every format, the AVX-512 units' for TQ1_0): one vector per 32
+// elements. Its compares write vectors, which two ports take; at 512 bits a byte compare writes a mask, on one port
+// only, and TQ1_0's decoding, two compares per 32 bytes, then ran slower than at 256 (bench/README.md, "Fifth
+// round"). The products: lane L sums positions 4 L .. 4 L + 3 of every vector, the elements with (e mod 32) / 4 ==
+// L, by vpdpbusd where the unit has VNNI, else by pair sums, which stay far from int16 saturation (eight of them
+// are at most 8 * 2 * 2 * 128).
+struct Ternary256 {
+  using Vector = __m256i;
+  static constexpr int kVectors = 8;
+  // The top trits of biased TQ1_0 bytes: [x > kTritOne] + [x > kTritTwo], from two compares whose masks are -1.
+  SY_TERNARY_INLINE static __m256i top_trits(__m256i biased) {
+    const __m256i ones = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(kTritOne));
+    const __m256i twos = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(kTritTwo));
+    return _mm256_abs_epi8(_mm256_add_epi8(ones, twos));
+  }
+  SY_TERNARY_INLINE static __m256i from_biased(const __m256i* biased) { return biased[0]; }
+  template <int k>
+  SY_TERNARY_INLINE static __m256i products(const __m256i* codes, const uint8_t* a) {
+#if defined(__AVX512VNNI__) && defined(__AVX512VL__)
+    __m256i sum = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int j = 0; j < k; ++j) sum = _mm256_dpbusd_epi32(sum, codes[j], load256(a + kQ8_KQuants + 32 * j));
+    return sum;
+#else
+    __m256i pairs = _mm256_setzero_si256();
+#pragma GCC unroll 8
+    for (int j = 0; j < k; ++j)
+      pairs = _mm256_add_epi16(pairs, _mm256_maddubs_epi16(codes[j], load256(a + kQ8_KQuants + 32 * j)));
+    return _mm256_madd_epi16(pairs, _mm256_set1_epi16(1));
+#endif
+  }
+};
+
 // One weight block of 256 elements (kVectors == Kernel::kVectors) or I2_S's closing half block (half as many):
 // unpacked once into registers, then met by each of the tile's kTokens tokens. Every count is a constant and every
 // loop unrolled, so codes and accumulators stay in registers (a loop left rolled at -O2 spilled them: 40% slower).
