@@ -34,7 +34,7 @@ std::optional<TensorType> reencoding_on(const DeviceDescription& d, const Tensor
 // own when the device can use it, else F16 or F32 when conversion is allowed and the device can use those; nullopt
 // when the device cannot hold it at all.
 std::optional<TensorType> stored_type_on(const DeviceDescription& d, const TensorDescription& t, bool allow_conversion,
-                                         bool reencode = false) {
+                                         bool reencode) {
   if (reencode)
     if (const auto target = reencoding_on(d, t)) return target;
   const uint64_t mask = t.is_matrix ? d.multipliable_types : d.storable_types;
@@ -48,9 +48,9 @@ std::optional<TensorType> stored_type_on(const DeviceDescription& d, const Tenso
 
 // Why `d` cannot hold `group` at all: the first tensor whose type it can neither use nor be converted to.
 std::string cannot_hold(const DeviceDescription& d, const std::vector<const TensorDescription*>& group,
-                        bool allow_conversion) {
+                        bool allow_conversion, bool reencode) {
   for (const auto* t : group) {
-    if (stored_type_on(d, *t, allow_conversion)) continue;
+    if (stored_type_on(d, *t, allow_conversion, reencode)) continue;
     return fmt::format("{} cannot {} {} ({}){}", d.name, t->is_matrix ? "multiply" : "store", gguf::to_string(t->type),
                        t->name, allow_conversion ? ", nor F16 or F32" : ", and placement.allow_conversion is false");
   }
@@ -144,7 +144,8 @@ class Builder {
   std::optional<uint64_t> cost(const DeviceState& s, const std::vector<const TensorDescription*>& tensors, uint64_t kv) const {
     uint64_t total = kv;
     for (const auto* t : tensors) {
-      auto stored = stored_type_on(s.description, *t, config_.placement.allow_conversion, config_.placement.reencode);
+      const auto stored =
+          stored_type_on(s.description, *t, config_.placement.allow_conversion, config_.placement.reencode);
       if (!stored) return std::nullopt;
       total += stored_bytes(*t, *stored);
     }
@@ -421,7 +422,8 @@ std::string why_unused(Builder& b, const DeviceState& s,
   for (const auto& [layer, group] : layer_groups) {
     const auto bytes = b.cost(s, group, shape.kv_bytes_per_layer);
     if (!bytes) {
-      if (refusal.empty()) refusal = cannot_hold(s.description, group, config.placement.allow_conversion);
+      if (refusal.empty())
+        refusal = cannot_hold(s.description, group, config.placement.allow_conversion, config.placement.reencode);
       continue;
     }
     if (!smallest || *bytes < *smallest) smallest = *bytes;
@@ -657,7 +659,9 @@ Plan plan_with(const std::vector<DeviceDescription>& devices, const std::vector<
         }
         ++candidates;
         auto bytes = b.cost(s, group, layer_kv);
-        if (!bytes) refusals.push_back(cannot_hold(s.description, group, config.placement.allow_conversion));
+        if (!bytes)
+          refusals.push_back(
+              cannot_hold(s.description, group, config.placement.allow_conversion, config.placement.reencode));
         if (!bytes || !b.fits(s, *bytes, layer_kv)) continue;
         chosen = &s;
         if (policy == "balanced" && s.description.kind != DeviceKind::cpu) {
