@@ -544,3 +544,27 @@ TEST_CASE("a device that asks for a re-encoding: TQ1_0 matrices stored as TQ2_0 
   CHECK(again.find("blk.0.attn_q.weight")->stored_type == TensorType::TQ1_0);
   CHECK(again.find("blk.0.attn_k.weight")->stored_type == TensorType::TQ2_0);
 }
+
+TEST_CASE("a device that holds a type only re-encoded: the refusal names the tensor it really cannot hold") {
+  Fixture f;
+  using gguf::TensorType;
+  for (auto& t : f.tensors) {
+    if (!t.is_matrix) continue;
+    const TensorType type = t.name == "blk.0.ffn_down.weight" ? TensorType::Q4_0 : TensorType::TQ1_0;
+    t.type = type;
+    t.bytes = *gguf::tensor_storage_bytes(type, t.n_elements);
+  }
+  // It multiplies F32 and TQ2_0 only, and asks for TQ1_0 as TQ2_0: every matrix but the Q4_0 one can live there.
+  DeviceDescription only_tq2_0 = cpu();
+  only_tq2_0.multipliable_types = SY_TYPE_BIT(SY_TYPE_F32) | SY_TYPE_BIT(static_cast<uint32_t>(TensorType::TQ2_0));
+  only_tq2_0.reencoded_types = SY_TYPE_BIT(static_cast<uint32_t>(TensorType::TQ1_0));
+  const auto strict = f.config(R"({"placement": {"allow_conversion": false}})");
+  try {
+    make_plan({only_tq2_0}, f.tensors, run_shape(f.hp, strict), strict);
+    FAIL("accepted");
+  } catch (const Error& e) {
+    CHECK(e.code() == ErrorCode::unsupported);
+    CHECK(std::string(e.what()).find("cpu cannot multiply q4_0 (blk.0.ffn_down.weight), and placement.allow_conversion "
+                                     "is false") != std::string::npos);
+  }
+}
