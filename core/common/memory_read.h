@@ -24,8 +24,9 @@ double measure_read_bandwidth(uint64_t bytes, uint64_t threads, int runs = 5);
 // allocates weights): each pass flushes every piece from the caches and reads it once, the two sides alternating.
 // Returns the median over `runs` pairs of passes of the ratio of the two speeds (above 1: the pieces read faster),
 // or -1 where there is nothing to read or the copy's memory is refused. Pieces of a few MiB read in a few
-// milliseconds: it is noisy on a shared machine, a coarse test only. Where guest memory is backed unevenly (a virtual machine), pages
-// the OS maps 2 MiB at a time can still read a third slower than others (bench/README.md, "Fourth round").
+// milliseconds: it is noisy on a shared machine, a coarse test only. Where guest memory is backed unevenly (a
+// virtual machine), pages the OS maps 2 MiB at a time can still read a third slower than others (bench/README.md,
+// "Fourth round").
 double read_speed_against_own_memory(std::span<const std::span<const std::byte>> pieces, int runs = 3);
 
 }  // namespace sy::common

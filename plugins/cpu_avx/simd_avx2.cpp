@@ -295,7 +295,7 @@ void tile_q6_k_q8_k_rows_avx2(const QuantTileArgs& args, int rows, int tokens) {
 
 namespace {
 
-// ternary_tile.h's Isa: its 256-bit one (TQ1_0's decoding, the products), with I2_S's and TQ2_0's codes.
+// ternary_tile.h's Isa: its 256-bit one (the products), with I2_S's and TQ2_0's codes.
 struct Avx2Ternary : Ternary256 {
   // I2_S: each 32 bytes' four bit pairs, shifted down one by one.
   template <int k>
@@ -331,7 +331,7 @@ void tile_i2_s_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens) {
   run_ternary_tile<I2SKernel<Avx2Ternary>>(args, rows, tokens);
 }
 void tile_tq1_0_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens) {
-  run_ternary_tile<TQ1_0Kernel<Avx2Ternary>>(args, rows, tokens);
+  run_ternary_tile<TQ1_0Kernel>(args, rows, tokens);
 }
 void tile_tq2_0_q8_k_avx2(const QuantTileArgs& args, int rows, int tokens) {
   run_ternary_tile<TQ2_0Kernel<Avx2Ternary>>(args, rows, tokens);

@@ -258,7 +258,7 @@ void SY_AVX512_KERNEL(tile_i2_s_q8_k)(const QuantTileArgs& args, int rows, int t
   run_ternary_tile<I2SKernel<Avx512Ternary>>(args, rows, tokens);
 }
 void SY_AVX512_KERNEL(tile_tq1_0_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
-  run_ternary_tile<TQ1_0Kernel<Ternary256>>(args, rows, tokens);  // 256-bit: see ternary_tile.h
+  run_ternary_tile<TQ1_0Kernel>(args, rows, tokens);  // 256-bit: see ternary_tile.h
 }
 void SY_AVX512_KERNEL(tile_tq2_0_q8_k)(const QuantTileArgs& args, int rows, int tokens) {
   run_ternary_tile<TQ2_0Kernel<Avx512Ternary>>(args, rows, tokens);

@@ -59,22 +59,13 @@ SY_TERNARY_INLINE __m256i ternary_quant_sums(const uint8_t* a, bool half) {
   return _mm256_madd_epi16(sums, _mm256_set1_epi16(1));
 }
 
-// The 256-bit Isa below (the AVX2 unit's for every format, the AVX-512 units' for TQ1_0): one vector per 32
-// elements. Its compares write vectors, which two ports take; at 512 bits a byte compare writes a mask, on one port
-// only, and TQ1_0's decoding, two compares per 32 bytes, then ran slower than at 256 (bench/README.md, "Fifth
-// round"). The products: lane L sums positions 4 L .. 4 L + 3 of every vector, the elements with (e mod 32) / 4 ==
-// L, by vpdpbusd where the unit has VNNI, else by pair sums, which stay far from int16 saturation (eight of them
-// are at most 8 * 2 * 2 * 128).
+// The 256-bit Isa below (the AVX2 unit's for every format, every unit's for TQ1_0): one vector per 32 elements.
+// The products: lane L sums positions 4 L .. 4 L + 3 of every vector, the elements with (e mod 32) / 4 == L, by
+// vpdpbusd where the unit has VNNI, else by pair sums, which stay far from int16 saturation (eight of them are at
+// most 8 * 2 * 2 * 128).
 struct Ternary256 {
   using Vector = __m256i;
   static constexpr int kVectors = 8;
-  // The top trits of biased TQ1_0 bytes: [x > kTritOne] + [x > kTritTwo], from two compares whose masks are -1.
-  SY_TERNARY_INLINE static __m256i top_trits(__m256i biased) {
-    const __m256i ones = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(kTritOne));
-    const __m256i twos = _mm256_cmpgt_epi8(biased, _mm256_set1_epi8(kTritTwo));
-    return _mm256_abs_epi8(_mm256_add_epi8(ones, twos));
-  }
-  SY_TERNARY_INLINE static __m256i from_biased(const __m256i* biased) { return biased[0]; }
   template <int k>
   SY_TERNARY_INLINE static __m256i products(const __m256i* codes, const uint8_t* a) {
 #if defined(__AVX512VNNI__) && defined(__AVX512VL__)
@@ -136,9 +127,8 @@ void ternary_rows(const QuantTileArgs& args, int rows) {
   }
 }
 
-// The two formats over one ISA's code vectors. Isa supplies: Vector; kVectors (per 256 elements, 8 or 4);
-// i2_s_codes<k>(w, codes), I2_S's codes of k vectors in element order; top_trits(v), the top trits of biased
-// bytes; from_biased(biased), one Vector from 8 / kVectors consecutive biased 256-bit vectors; products<k>(codes,
+// The formats over one ISA's code vectors. Isa supplies: Vector; kVectors (per 256 elements, 8 or 4);
+// i2_s_codes<k>(w, codes) and tq2_0_codes<k>(w, codes), the codes of k vectors in element order; products<k>(codes,
 // a), the eight int32 lanes of the codes' products with Q8_K block a's quants (the lane rule of simd_kernels.h).
 
 // I2_S: 32 bytes hold 128 elements, bit pair 3 - m of byte j being element 32 m + j.
@@ -153,19 +143,24 @@ struct I2SKernel : Isa {
 };
 
 // TQ1_0 (blocks.h, dequantize_chunk_tq1_0; the byte order above): the eight biased vectors of a block, then their
-// top trits, gathered into the ISA's vectors.
-template <class Isa>
-struct TQ1_0Kernel : Isa {
+// top trits, [x > kTritOne] + [x > kTritTwo] from two compares whose masks are -1. In 256-bit vectors in every
+// unit: those compares write vectors, which two ports take, where at 512 bits a byte compare writes a mask, on one
+// port only, and TQ1_0's decoding, two compares per 32 bytes, ran slower (bench/README.md, "Fifth round").
+struct TQ1_0Kernel : Ternary256 {
   static constexpr int kBlockBytes = kTQ1_0Bytes;
   static constexpr int kScaleOffset = kTQ1_0D;
   template <int k>
-  SY_TERNARY_INLINE static void decode(const uint8_t* w, typename Isa::Vector* codes) {
-    static_assert(k == Isa::kVectors && 8 % k == 0);
+  SY_TERNARY_INLINE static void decode(const uint8_t* w, __m256i* codes) {
+    static_assert(k == kVectors);
     __m256i biased[8];
     tq1_0_first_bytes(w, biased);
     tq1_0_last_bytes(w, biased + 5);
 #pragma GCC unroll 8
-    for (int n = 0; n < k; ++n) codes[n] = Isa::top_trits(Isa::from_biased(biased + n * (8 / k)));
+    for (int n = 0; n < k; ++n) {
+      const __m256i ones = _mm256_cmpgt_epi8(biased[n], _mm256_set1_epi8(kTritOne));
+      const __m256i twos = _mm256_cmpgt_epi8(biased[n], _mm256_set1_epi8(kTritTwo));
+      codes[n] = _mm256_abs_epi8(_mm256_add_epi8(ones, twos));
+    }
   }
 };
 
